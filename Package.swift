@@ -1,0 +1,118 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// The HITL package: four services that talk only through `Contracts` events over Kafka,
+/// the shared backbone they stand on (`ServiceKit`, `Kafka`), and the `hitl` command.
+/// Dependencies point one way: Apps → Services → ServiceKit → {Contracts, Kafka → CRdKafka}.
+let swiftSettings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "hitl",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hitl", targets: ["HITLCLI"]),
+        .executable(name: "hitl-orchestrator", targets: ["OrchestratorApp"]),
+        .executable(name: "hitl-approval", targets: ["ApprovalApp"]),
+        .executable(name: "hitl-notifier", targets: ["NotifierApp"]),
+        .executable(name: "hitl-timeout", targets: ["TimeoutApp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: - Shared
+        .target(name: "Contracts", path: "Shared/Contracts", swiftSettings: swiftSettings),
+        .systemLibrary(
+            name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(
+            name: "Kafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Kafka", swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "Contracts", "Kafka",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Shared/ServiceKit", swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ServiceKitTesting",
+            dependencies: [
+                "ServiceKit", "Kafka",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/ServiceKitTesting", swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Services
+        .target(
+            name: "OrchestratorService", dependencies: ["ServiceKit", "Contracts"],
+            path: "Services/Orchestrator/Sources", swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "OrchestratorApp", dependencies: ["OrchestratorService", "ServiceKit"], path: "Services/Orchestrator/App", swiftSettings: swiftSettings),
+        .target(
+            name: "ApprovalService", dependencies: ["ServiceKit", "Contracts"],
+            path: "Services/Approval/Sources", swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "ApprovalApp", dependencies: ["ApprovalService", "ServiceKit"], path: "Services/Approval/App", swiftSettings: swiftSettings),
+        .target(
+            name: "NotifierService",
+            dependencies: [
+                "ServiceKit", "Contracts",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Services/Notifier/Sources", swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "NotifierApp", dependencies: ["NotifierService", "ServiceKit"], path: "Services/Notifier/App", swiftSettings: swiftSettings),
+        .target(
+            name: "TimeoutService", dependencies: ["ServiceKit", "Contracts"],
+            path: "Services/Timeout/Sources", swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "TimeoutApp", dependencies: ["TimeoutService", "ServiceKit"], path: "Services/Timeout/App", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "HITLCLI",
+            dependencies: [
+                "ServiceKit", "Contracts", "Kafka", "ServiceKitTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Services/CLI", swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "ServiceKitTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServiceKitTests", dependencies: ["ServiceKit", "ServiceKitTesting", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "ServiceKitTesting", "Contracts", "ServiceKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,71 @@
+import Foundation
+
+/// A service asks the notifier to tell people something (`hitl.notifications`).
+public struct NotificationRequested: EventPayload {
+    public static let acceptedTypes: Set<EventType> = [.notificationRequested]
+    public var eventType: EventType { .notificationRequested }
+
+    /// Why people are told: `approval_requested`, `approval_decided`, `approval_expired`.
+    public var reason: String
+    public var notificationId: String
+    public var workflowId: String
+    public var approvalId: String?
+    public var recipients: [String]
+    public var subject: String
+    public var text: String
+    /// Named actions, e.g. `approve` → a URL that decides.
+    public var links: [String: String]
+
+    public init(reason: String, notificationId: String, workflowId: String, approvalId: String?, recipients: [String], subject: String, text: String, links: [String: String]) {
+        self.reason = reason
+        self.notificationId = notificationId
+        self.workflowId = workflowId
+        self.approvalId = approvalId
+        self.recipients = recipients
+        self.subject = subject
+        self.text = text
+        self.links = links
+    }
+}
+
+/// A notification reached its channel (`hitl.notification.outcomes`).
+public struct NotificationDelivered: EventPayload {
+    public static let acceptedTypes: Set<EventType> = [.notificationDelivered]
+    public var eventType: EventType { .notificationDelivered }
+
+    public var notificationId: String
+    public var workflowId: String
+    public var channel: String
+    public var attempts: Int
+    public var deliveredAt: Date
+
+    public init(notificationId: String, workflowId: String, channel: String, attempts: Int, deliveredAt: Date) {
+        self.notificationId = notificationId
+        self.workflowId = workflowId
+        self.channel = channel
+        self.attempts = attempts
+        self.deliveredAt = deliveredAt
+    }
+}
+
+/// A notification could not be delivered after the last attempt (`hitl.notification.outcomes`).
+public struct NotificationFailed: EventPayload {
+    public static let acceptedTypes: Set<EventType> = [.notificationFailed]
+    public var eventType: EventType { .notificationFailed }
+
+    public var notificationId: String
+    public var workflowId: String
+    public var channel: String
+    public var attempts: Int
+    public var error: String
+    public var failedAt: Date
+
+    public init(notificationId: String, workflowId: String, channel: String, attempts: Int, error: String, failedAt: Date) {
+        self.notificationId = notificationId
+        self.workflowId = workflowId
+        self.channel = channel
+        self.attempts = attempts
+        self.error = error
+        self.failedAt = failedAt
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// The one JSON dialect on the wire: snake_case keys, sorted for byte-stable output,
+/// and RFC 3339 times with milliseconds. Every service and test encodes through here.
+public enum WireCoding {
+    /// A fresh encoder for wire payloads (encoders are cheap and not `Sendable`).
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(formatTime(date))
+        }
+        return encoder
+    }
+
+    /// A fresh decoder for wire payloads.
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = parseTime(text) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "expected an RFC 3339 time, got \(text)")
+            }
+            return date
+        }
+        return decoder
+    }
+
+    /// Encodes a value as wire JSON bytes.
+    public static func encode(_ value: some Encodable) throws -> [UInt8] {
+        Array(try encoder().encode(value))
+    }
+
+    /// Decodes wire JSON bytes.
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
+        try decoder().decode(type, from: Data(bytes))
+    }
+
+    private static let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    private static let withoutFraction = Date.ISO8601FormatStyle()
+
+    /// Formats a time as RFC 3339 UTC with milliseconds, e.g. `2026-11-22T04:05:06.789Z`.
+    public static func formatTime(_ date: Date) -> String {
+        withFraction.format(date)
+    }
+
+    /// Parses an RFC 3339 time with or without fractional seconds.
+    public static func parseTime(_ text: String) -> Date? {
+        (try? withFraction.parse(text)) ?? (try? withoutFraction.parse(text))
+    }
+}

@@ -1,0 +1,190 @@
+import CRdKafka
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// A consumer-group member that hands each record to a handler and stores the record's
+/// offset only after the handler returned, i.e. after the caller's work committed.
+///
+/// - Records of one partition are handled one at a time and in order; partitions are
+///   handled concurrently.
+/// - At most `maxInFlight` records are polled but not yet handled (bounded memory).
+/// - On a rebalance, revoked partitions are drained and their offsets committed before
+///   they are given up, so the next owner starts right after the last handled record.
+/// - `enable.auto.offset.store` is off; stored offsets are committed every second and on close.
+/// - All blocking librdkafka calls run on a dedicated thread.
+public final class KafkaConsumer: Sendable {
+    private let client: RDKafkaClient
+    private let state: ConsumerState
+    private let topics: [String]
+    private let logger: Logger
+
+    /// Settings the delivery guarantee depends on; they override the configuration.
+    static let fixedProperties: [String: String] = [
+        "enable.auto.offset.store": "false",
+        "enable.auto.commit": "true",
+    ]
+
+    /// - Parameters:
+    ///   - groupID: the consumer group; members share the partitions of `topics`.
+    public init(configuration: KafkaConfiguration, groupID: String, topics: [String], maxInFlight: Int = 512, logger: Logger) throws {
+        var configuration = configuration
+        configuration.properties["group.id"] = groupID
+        for (name, value) in [
+            "auto.offset.reset": "earliest", "auto.commit.interval.ms": "1000",
+            "session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
+            "topic.metadata.refresh.interval.ms": "5000",
+        ] where configuration.properties[name] == nil {
+            configuration.properties[name] = value
+        }
+        let conf = try configuration.makeConf(overriding: Self.fixedProperties)
+        let state = ConsumerState(maxInFlight: maxInFlight, logger: logger)
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
+        rd_kafka_conf_set_rebalance_cb(conf) { rk, error, partitions, opaque in
+            guard let rk, let opaque else { return }
+            Unmanaged<ConsumerState>.fromOpaque(opaque).takeUnretainedValue()
+                .rebalance(rk, error: error, partitions: partitions)
+        }
+        self.client = try RDKafkaClient(type: RD_KAFKA_CONSUMER, conf: conf)
+        // The client holds `state` by an unretained pointer; we keep it alive as long.
+        self.state = state
+        self.topics = topics
+        self.logger = logger
+        rd_kafka_poll_set_consumer(client.pointer)
+    }
+
+    /// Handles records until graceful shutdown or cancellation, then drains what was
+    /// polled, commits, leaves the group and returns.
+    public func run(_ handler: @escaping @Sendable (KafkaMessage) async -> Void) async throws {
+        try subscribe()
+        let (stream, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
+        let client = self.client
+        let state = self.state
+        let poller = BlockingLoopThread(name: "kafka-consumer-poll") { shouldStop in
+            state.pollLoop(client.pointer, shouldStop: shouldStop, deliver: { continuation.yield($0) })
+            continuation.finish()
+            state.waitUntilDrained()
+            // Commits the stored offsets (auto commit) and leaves the group.
+            rd_kafka_consumer_close(client.pointer)
+        }
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                var partitions: [String: AsyncStream<KafkaMessage>.Continuation] = [:]
+                for await message in stream {
+                    let key = "\(message.topic)/\(message.partition)"
+                    if let worker = partitions[key] {
+                        worker.yield(message)
+                        continue
+                    }
+                    let (queue, worker) = AsyncStream.makeStream(of: KafkaMessage.self)
+                    partitions[key] = worker
+                    worker.yield(message)
+                    group.addTask {
+                        for await message in queue {
+                            await handler(message)
+                            state.finished(message, client: client.pointer)
+                        }
+                    }
+                }
+                for worker in partitions.values { worker.finish() }
+            }
+        } onCancelOrGracefulShutdown: {
+            poller.requestStop()
+        }
+        await poller.join()
+    }
+
+    private func subscribe() throws {
+        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics {
+            rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA)
+        }
+        let result = rd_kafka_subscribe(client.pointer, list)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result) }
+    }
+}
+
+/// What the poll thread, the rebalance callback and the handlers share, behind one lock.
+private final class ConsumerState: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var inFlight = 0
+    private let maxInFlight: Int
+    private let logger: Logger
+
+    init(maxInFlight: Int, logger: Logger) {
+        self.maxInFlight = maxInFlight
+        self.logger = logger
+    }
+
+    /// Polls until asked to stop, never holding more than `maxInFlight` unhandled records.
+    func pollLoop(_ rk: OpaquePointer, shouldStop: () -> Bool, deliver: (KafkaMessage) -> Void) {
+        while !shouldStop() {
+            guard waitForCapacity() else { continue }
+            guard let raw = rd_kafka_consumer_poll(rk, 100) else { continue }
+            defer { rd_kafka_message_destroy(raw) }
+            let error = raw.pointee.err
+            if error == RD_KAFKA_RESP_ERR_NO_ERROR {
+                condition.withLock { inFlight += 1 }
+                deliver(KafkaMessage(copying: raw))
+            } else if error != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                logger.warning("Kafka consumer error", metadata: ["error": "\(KafkaError(error))"])
+            }
+        }
+    }
+
+    /// Waits (up to 100 ms) for a free slot; false when there is still none.
+    private func waitForCapacity() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if inFlight >= maxInFlight {
+            _ = condition.wait(until: Date().addingTimeInterval(0.1))
+        }
+        return inFlight < maxInFlight
+    }
+
+    /// Called after the handler returned: stores offset + 1, then frees the slot.
+    func finished(_ message: KafkaMessage, client: OpaquePointer) {
+        let list = rd_kafka_topic_partition_list_new(1)
+        if let entry = rd_kafka_topic_partition_list_add(list, message.topic, message.partition) {
+            entry.pointee.offset = message.offset + 1
+        }
+        let result = rd_kafka_offsets_store(client, list)
+        rd_kafka_topic_partition_list_destroy(list)
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+            // The partition was revoked meanwhile; its next owner sees the record again and
+            // the handler's idempotence makes that harmless.
+            logger.debug("Kafka offset not stored", metadata: ["kafka.topic": "\(message.topic)", "error": "\(KafkaError(result))"])
+        }
+        condition.withLock {
+            inFlight -= 1
+            condition.broadcast()
+        }
+    }
+
+    /// Blocks the poll thread until every delivered record was handled.
+    func waitUntilDrained() {
+        condition.lock()
+        while inFlight > 0 { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Runs on the poll thread, inside `rd_kafka_consumer_poll` or `rd_kafka_consumer_close`.
+    func rebalance(_ rk: OpaquePointer, error: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        switch error {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            logger.info("Kafka partitions assigned", metadata: ["kafka.partitions": "\(partitions?.pointee.cnt ?? 0)"])
+            rd_kafka_assign(rk, partitions)
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            // Finish what was polled from these partitions and commit it before letting go,
+            // so the next owner does not redo it.
+            waitUntilDrained()
+            _ = rd_kafka_commit(rk, nil, 0)
+            logger.info("Kafka partitions revoked", metadata: ["kafka.partitions": "\(partitions?.pointee.cnt ?? 0)"])
+            rd_kafka_assign(rk, nil)
+        default:
+            logger.warning("Kafka rebalance failed", metadata: ["error": "\(KafkaError(error))"])
+            rd_kafka_assign(rk, nil)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+
+/// The settings every service shares, read once at start-up.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `HITL_HTTP_HOST` | `127.0.0.1` | address the HTTP API listens on |
+/// | `HITL_HTTP_PORT` | per service | port of the HTTP API |
+/// | `HITL_DATABASE_URL` | — (required) | `postgres://user:password@host:port/database` of the service's own role |
+/// | `HITL_DATABASE_SCHEMA` | the service name | the schema the service owns |
+/// | `HITL_DATABASE_POOL_SIZE` | `16` | Postgres connections at most |
+/// | `KAFKA_BOOTSTRAP_SERVERS` | `127.0.0.1:9092` | Kafka brokers |
+/// | `HITL_CONSUMER_GROUP` | `hitl-<service>` | consumer group of the service's replicas |
+/// | `HITL_PUBLIC_URL` | `http://<host>:<port>` | how people and other services reach this API |
+/// | `HITL_LOG_LEVEL` | `info` | `trace` … `critical` |
+public struct ServiceConfiguration: Sendable {
+    public var service: String
+    public var httpHost: String
+    public var httpPort: Int
+    public var database: DatabaseConfiguration
+    public var kafkaBootstrapServers: String
+    public var consumerGroup: String
+    public var publicURL: String
+    public var logLevel: String
+
+    public init(service: String, defaultPort: Int, environment env: EnvironmentReader) throws {
+        self.service = service
+        httpHost = try env.string("HITL_HTTP_HOST", default: "127.0.0.1")
+        httpPort = try env.int("HITL_HTTP_PORT", default: defaultPort, in: 0...65535)
+        database = try DatabaseConfiguration(
+            url: try env.string("HITL_DATABASE_URL"), variable: "HITL_DATABASE_URL",
+            schema: try env.string("HITL_DATABASE_SCHEMA", default: service),
+            poolSize: try env.int("HITL_DATABASE_POOL_SIZE", default: 16, in: 1...500))
+        kafkaBootstrapServers = try env.string("KAFKA_BOOTSTRAP_SERVERS", default: "127.0.0.1:9092")
+        consumerGroup = try env.string("HITL_CONSUMER_GROUP", default: "hitl-\(service)")
+        publicURL = try env.string("HITL_PUBLIC_URL", default: "http://\(httpHost):\(httpPort)")
+        logLevel = try env.string("HITL_LOG_LEVEL", default: "info")
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
+            throw ConfigurationError(variable: "HITL_LOG_LEVEL", reason: "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// A service's Postgres: a connection pool pinned to the service's own schema.
+/// As a `Service`, it runs the pool until shutdown.
+public struct Database: Service {
+    public let client: PostgresClient
+    public let schema: String
+    let logger: Logger
+
+    public init(configuration: DatabaseConfiguration, logger: Logger) {
+        client = PostgresClient(configuration: configuration.clientConfiguration, backgroundLogger: logger)
+        schema = configuration.schema
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await client.run()
+    }
+
+    /// Runs `body` in one transaction and commits it; errors thrown by `body` come out as
+    /// they were thrown. A serialization failure or deadlock is retried a few times.
+    @discardableResult
+    public func transaction<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: logger)
+                    do {
+                        let result = try await body(connection)
+                        try await connection.query("COMMIT", logger: logger)
+                        return result
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
+            } catch let error as PSQLError where attempt < 5 && Self.isTransient(error) {
+                try await Task.sleep(for: Backoff.default.delay(attempt: attempt))
+            }
+        }
+    }
+
+    /// Runs one statement outside a transaction.
+    @discardableResult
+    public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
+        try await client.query(query, logger: logger, file: file, line: line)
+    }
+
+    /// Serialization failures and deadlocks succeed when tried again.
+    static func isTransient(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40001" || state == "40P01"
+    }
+
+    /// Whether `error` is a unique-constraint violation.
+    public static func isUniqueViolation(_ error: any Error) -> Bool {
+        (error as? PSQLError)?.serverInfo?[.sqlState] == "23505"
+    }
+}

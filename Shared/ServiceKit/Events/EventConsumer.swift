@@ -1,0 +1,161 @@
+import Contracts
+import Foundation
+import Kafka
+import Logging
+import Metrics
+import PostgresNIO
+import ServiceLifecycle
+
+/// What an event handler works with: one open transaction, in which it changes the
+/// service's state and writes the events that change causes.
+public struct EventContext: Sendable {
+    public let envelope: EventEnvelope
+    public let connection: PostgresConnection
+    public let outbox: Outbox
+    public let logger: Logger
+
+    /// Publishes `payload` (through the outbox) as caused by the event being handled.
+    @discardableResult
+    public func publish<Payload: EventPayload>(_ payload: Payload, to topic: Topic, subject: String? = nil) async throws -> EventEnvelope {
+        try await outbox.publish(payload, to: topic, subject: subject ?? envelope.subject, causedBy: envelope, on: connection, logger: logger)
+    }
+}
+
+/// Handles one event inside the transaction that also records it in the inbox.
+public typealias EventHandler = @Sendable (EventContext) async throws -> Void
+
+/// An error the handler knows retrying cannot fix (the message is dead-lettered at once).
+public struct PermanentFailure: Error, CustomStringConvertible {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+/// Consumes a service's topics and applies each event exactly once:
+/// inbox claim, handler and outbox writes commit in one transaction, and only then is the
+/// Kafka offset stored. A failing event is retried with exponential backoff and jitter up
+/// to `maxAttempts`, then written to `hitl.dead-letter` with its full context, and the
+/// partition moves on. While Postgres itself is unreachable, nothing is dead-lettered:
+/// the consumer waits for it.
+public final class EventConsumer: Service, Sendable {
+    private let service: String
+    private let consumer: KafkaConsumer
+    private let database: Database
+    private let outbox: Outbox
+    private let relay: OutboxRelay
+    private let handlers: [EventType: EventHandler]
+    private let maxAttempts: Int
+    private let backoff: Backoff
+    private let logger: Logger
+
+    public init(
+        service: String, kafka: KafkaConfiguration, groupID: String, topics: [Topic],
+        database: Database, relay: OutboxRelay, handlers: [EventType: EventHandler],
+        maxAttempts: Int = 5, backoff: Backoff = .default, logger: Logger
+    ) throws {
+        self.service = service
+        self.consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics.map(\.rawValue), logger: logger)
+        self.database = database
+        self.outbox = Outbox(source: service)
+        self.relay = relay
+        self.handlers = handlers
+        self.maxAttempts = maxAttempts
+        self.backoff = backoff
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await consumer.run { message in
+            await self.process(message)
+        }
+    }
+
+    /// Processes one message to the end: applied, found to be a duplicate, or dead-lettered.
+    func process(_ message: KafkaMessage) async {
+        let started = ContinuousClock.now
+        let firstAttemptAt = Date()
+        var logger = self.logger
+        logger[metadataKey: "kafka.topic"] = "\(message.topic)"
+        logger[metadataKey: "kafka.offset"] = "\(message.offset)"
+        let envelope: EventEnvelope
+        let handler: EventHandler
+        do {
+            envelope = try EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value)
+            handler = try route(envelope)
+        } catch {
+            await deadLetter(message, envelope: nil, error: "\(error)", attempts: 1, firstAttemptAt: firstAttemptAt, logger: logger)
+            return
+        }
+        logger[metadataKey: "event.id"] = "\(envelope.id)"
+        logger[metadataKey: "event.type"] = "\(envelope.type)"
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let applied = try await database.transaction { connection in
+                    guard try await Inbox.claim(envelope, on: connection, logger: logger) else { return false }
+                    try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger))
+                    return true
+                }
+                if applied { relay.wake() }
+                Counter(label: "hitl_events_processed_total", dimensions: [("type", envelope.type.rawValue), ("result", applied ? "applied" : "duplicate")]).increment()
+                Timer(label: "hitl_event_processing_seconds", dimensions: [("type", envelope.type.rawValue)]).record(duration: ContinuousClock.now - started)
+                return
+            } catch let error where Self.isInfrastructure(error) {
+                // Postgres is away: not the message's fault, so it is not dead-lettered.
+                logger.warning("Database unavailable; retrying event", metadata: ["error": "\(error)"])
+                attempt -= 1
+                try? await Task.sleep(for: .seconds(1))
+            } catch {
+                let permanent = error is PermanentFailure || error is ContractError
+                if permanent || attempt >= maxAttempts {
+                    await deadLetter(message, envelope: envelope, error: "\(error)", attempts: attempt, firstAttemptAt: firstAttemptAt, logger: logger)
+                    return
+                }
+                logger.info("Event failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                try? await Task.sleep(for: backoff.delay(attempt: attempt))
+            }
+        }
+    }
+
+    private func route(_ envelope: EventEnvelope) throws -> EventHandler {
+        if let handler = handlers[envelope.type] { return handler }
+        if handlers.keys.contains(where: { $0.name == envelope.type.name }) {
+            throw ContractError(.unsupportedVersion, "\(envelope.type) is a version this service does not read")
+        }
+        throw ContractError(.unexpectedType, "\(service) has no handler for \(envelope.type)")
+    }
+
+    private func deadLetter(_ message: KafkaMessage, envelope: EventEnvelope?, error: String, attempts: Int, firstAttemptAt: Date, logger: Logger) async {
+        let record = DeadLettered(
+            deadLetterId: UUID().uuidString.lowercased(), service: service, originalTopic: message.topic,
+            partition: Int(message.partition), offset: message.offset,
+            key: message.key.map { String(decoding: $0, as: UTF8.self) },
+            headers: message.headers.map { [$0.name, $0.text] },
+            valueBase64: Data(message.value).base64EncodedString(), eventId: envelope?.id,
+            originalEventType: envelope?.type.rawValue, error: error, attempts: attempts,
+            firstAttemptAt: firstAttemptAt, deadLetteredAt: Date())
+        let subject = envelope?.subject ?? record.key ?? record.deadLetterId
+        while true {
+            do {
+                try await database.transaction { connection in
+                    try await outbox.publish(record, to: .deadLetter, subject: subject, causedBy: envelope, on: connection, logger: logger)
+                }
+                relay.wake()
+                logger.warning("Event dead-lettered", metadata: ["error": "\(error)", "dead_letter.id": "\(record.deadLetterId)"])
+                Counter(label: "hitl_events_dead_lettered_total", dimensions: [("topic", message.topic)]).increment()
+                return
+            } catch {
+                // Never drop the message: wait for the database to take the dead letter.
+                logger.warning("Dead letter not written; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Whether `error` means Postgres could not be reached, rather than that it refused.
+    static func isInfrastructure(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return false }
+        return error.serverInfo == nil && error.code != .queryCancelled
+    }
+}

@@ -1,0 +1,42 @@
+import Contracts
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Writes events into the service's outbox table inside the caller's transaction, so an
+/// event is published if and only if the state change that caused it committed.
+public struct Outbox: Sendable {
+    /// The service name, used as every event's `ce_source`.
+    public let source: String
+
+    public init(source: String) {
+        self.source = source
+    }
+
+    /// Adds a typed event for `topic`, keyed by `subject` (the workflow id).
+    @discardableResult
+    public func publish<Payload: EventPayload>(
+        _ payload: Payload, to topic: Topic, subject: String, causedBy cause: EventEnvelope? = nil,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> EventEnvelope {
+        let envelope = try EventEnvelope(payload, source: source, subject: subject, causedBy: cause)
+        try await append(envelope, to: topic, on: connection, logger: logger)
+        return envelope
+    }
+
+    /// Adds an already built event (a replay keeps the original id and headers).
+    public func append(_ envelope: EventEnvelope, to topic: Topic, extraHeaders: [(String, String)] = [], on connection: PostgresConnection, logger: Logger) async throws {
+        try await appendRaw(
+            topic: topic.rawValue, key: envelope.subject, headers: envelope.headers + extraHeaders,
+            value: envelope.data, on: connection, logger: logger)
+    }
+
+    /// Adds a record as raw bytes with the given headers.
+    public func appendRaw(topic: String, key: String, headers: [(String, String)], value: [UInt8], on connection: PostgresConnection, logger: Logger) async throws {
+        let headerJSON = String(decoding: try WireCoding.encode(headers.map { [$0.0, $0.1] }), as: UTF8.self)
+        let bytes = ByteBuffer(bytes: value)
+        try await connection.query(
+            "INSERT INTO outbox (topic, key, headers, value) VALUES (\(topic), \(key), \(headerJSON)::jsonb, \(bytes))",
+            logger: logger)
+    }
+}

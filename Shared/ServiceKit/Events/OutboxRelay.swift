@@ -1,0 +1,103 @@
+import Foundation
+import Kafka
+import Logging
+import Metrics
+import PostgresNIO
+import ServiceLifecycle
+
+/// Publishes outbox rows to Kafka in insertion order and deletes each row once its
+/// delivery report arrived. A crash after the publish and before the delete publishes
+/// that row again on restart; consumers' inboxes make the repeat a no-op.
+///
+/// One relay per service is active at a time (a session advisory lock); the others wait
+/// as standbys. The active one wakes on `wake()` from its own process and polls every
+/// `pollInterval` for rows written by other replicas.
+public final class OutboxRelay: Service, Sendable {
+    private let database: Database
+    private let producer: KafkaProducer
+    private let wakeup = Wakeup()
+    private let pollInterval: Duration
+    private let batchSize: Int
+    private let logger: Logger
+    private let published: Counter
+
+    public init(database: Database, producer: KafkaProducer, pollInterval: Duration = .milliseconds(250), batchSize: Int = 500, logger: Logger) {
+        self.database = database
+        self.producer = producer
+        self.pollInterval = pollInterval
+        self.batchSize = batchSize
+        self.logger = logger
+        self.published = Counter(label: "hitl_outbox_published_total", dimensions: [("schema", database.schema)])
+    }
+
+    /// Tells the relay that rows were committed.
+    public func wake() {
+        wakeup.signal()
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.relayWhileLeader()
+                } catch {
+                    if Task.isCancelled { break }
+                    self.logger.warning("Outbox relay failed; retrying", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    private func relayWhileLeader() async throws {
+        let lockKey = "hitl.outbox.\(database.schema)"
+        try await database.client.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock(hashtext(\(lockKey)))", logger: logger)
+            do {
+                while !Task.isCancelled {
+                    let count = try await relayBatch(on: connection)
+                    if count < batchSize {
+                        await wakeup.wait(timeout: pollInterval)
+                    }
+                }
+            } catch {
+                // The connection goes back to the pool: it must not keep the leadership.
+                _ = try? await connection.query("SELECT pg_advisory_unlock_all()", logger: logger)
+                throw error
+            }
+            _ = try? await connection.query("SELECT pg_advisory_unlock_all()", logger: logger)
+        }
+    }
+
+    /// Publishes one batch; returns how many rows it published.
+    func relayBatch(on connection: PostgresConnection) async throws -> Int {
+        var ids: [Int64] = []
+        var records: [KafkaRecord] = []
+        let rows = try await connection.query(
+            "SELECT id, topic, key, headers::text, value FROM outbox ORDER BY id LIMIT \(batchSize)", logger: logger)
+        for try await (id, topic, key, headerJSON, value) in rows.decode((Int64, String, String, String, ByteBuffer).self) {
+            let pairs = (try? JSONDecoder().decode([[String]].self, from: Data(headerJSON.utf8))) ?? []
+            let headers = pairs.compactMap { $0.count == 2 ? KafkaHeader(name: $0[0], text: $0[1]) : nil }
+            ids.append(id)
+            records.append(KafkaRecord(topic: topic, key: Array(key.utf8), value: Array(buffer: value), headers: headers))
+        }
+        guard !records.isEmpty else { return 0 }
+        let results = await producer.send(records)
+        var delivered: [Int64] = []
+        for (id, error) in zip(ids, results) {
+            if let error {
+                logger.warning("Outbox record not delivered; will retry", metadata: ["outbox.id": "\(id)", "error": "\(error)"])
+            } else {
+                delivered.append(id)
+            }
+        }
+        if !delivered.isEmpty {
+            try await connection.query("DELETE FROM outbox WHERE id = ANY(\(delivered))", logger: logger)
+            published.increment(by: delivered.count)
+        }
+        if delivered.count < ids.count {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return delivered.count
+    }
+}

@@ -1,0 +1,63 @@
+import Contracts
+import Foundation
+import Hummingbird
+
+/// An HTTP API error with a reason. The body is
+/// `{"error": "<code>", "reason": "<why>", …details}` so that clients can branch on the code
+/// and people can read the reason.
+public struct APIError: HTTPResponseError, CustomStringConvertible {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let reason: String
+    public let details: JSONObject
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ reason: String, details: JSONObject = [:]) {
+        self.status = status
+        self.code = code
+        self.reason = reason
+        self.details = details
+    }
+
+    public var description: String { "\(status.code) \(code): \(reason)" }
+
+    public static func badRequest(_ reason: String) -> APIError { APIError(.badRequest, "bad_request", reason) }
+    public static func notFound(_ reason: String) -> APIError { APIError(.notFound, "not_found", reason) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var body = details
+        body["error"] = .string(code)
+        body["reason"] = .string(reason)
+        return try JSONResponse.make(status: status, body)
+    }
+}
+
+/// JSON responses in the wire dialect.
+public enum JSONResponse {
+    public static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable) throws -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try WireCoding.encode(value))))
+    }
+}
+
+extension Request {
+    /// The largest request body the APIs accept.
+    public static let maxBodyBytes = 256 * 1024
+
+    /// Decodes the JSON body as `T`, answering 413 when it is too large and 400 with the
+    /// field at fault when it does not fit.
+    public mutating func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await collectBody(upTo: Self.maxBodyBytes)
+        } catch {
+            throw APIError(.contentTooLarge, "body_too_large", "the body is larger than \(Self.maxBodyBytes) bytes")
+        }
+        guard buffer.readableBytes > 0 else { throw APIError.badRequest("the body is empty; expected a JSON object") }
+        do {
+            return try WireCoding.decode(T.self, from: Array(buffer: buffer))
+        } catch {
+            throw APIError.badRequest(ContractError.describe(error))
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import Contracts
+import Hummingbird
+import Kafka
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// The parts every service is built from, created in dependency order: Postgres, the Kafka
+/// producer, the outbox relay; then the service adds its consumers, routes and loops, and
+/// `makeApplication` puts the HTTP server last so that it stops first.
+public struct ServiceRuntime: Sendable {
+    public let configuration: ServiceConfiguration
+    public let database: Database
+    public let producer: KafkaProducer
+    public let relay: OutboxRelay
+    public let outbox: Outbox
+    public let logger: Logger
+    /// Opens once migrations are applied; loops that touch the schema wait for it.
+    public let ready = ReadyGate()
+    let migrations: [Migration]
+    let metrics: PrometheusCollectorRegistry
+
+    public init(configuration: ServiceConfiguration, migrations: [Migration], metrics: PrometheusCollectorRegistry, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = metrics
+        self.migrations = [Migration.backbone] + migrations
+        database = Database(configuration: configuration.database, logger: logger)
+        producer = try KafkaProducer(configuration: Self.kafkaConfiguration(configuration), logger: logger)
+        relay = OutboxRelay(database: database, producer: producer, logger: logger)
+        outbox = Outbox(source: configuration.service)
+    }
+
+    /// The Kafka client settings of this service.
+    public var kafkaConfiguration: KafkaConfiguration { Self.kafkaConfiguration(configuration) }
+
+    static func kafkaConfiguration(_ configuration: ServiceConfiguration) -> KafkaConfiguration {
+        KafkaConfiguration(
+            bootstrapServers: configuration.kafkaBootstrapServers,
+            properties: ["client.id": "hitl-\(configuration.service)"])
+    }
+
+    /// A consumer of `topics` in the service's group, applying `handlers`.
+    public func makeConsumer(topics: [Topic], handlers: [EventType: EventHandler], groupSuffix: String = "") throws -> some Service {
+        let consumer = try EventConsumer(
+            service: configuration.service, kafka: kafkaConfiguration,
+            groupID: configuration.consumerGroup + groupSuffix, topics: topics, database: database,
+            relay: relay, handlers: handlers, logger: logger)
+        return GatedService(gate: ready, service: consumer)
+    }
+
+    /// A router with `/health/live`, `/health/ready` and `/metrics` already in place.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: RequestLoggingMiddleware())
+        router.get("/health/live") { _, _ in
+            try JSONResponse.make(["status": "live"])
+        }
+        router.get("/health/ready") { [database, producer, ready] _, _ in
+            var problems: [String] = []
+            if !ready.isOpen { problems.append("migrations not applied") }
+            do {
+                try await database.query("SELECT 1")
+            } catch {
+                problems.append("postgres unreachable")
+            }
+            if await !producer.isBrokerReachable() { problems.append("kafka unreachable") }
+            guard problems.isEmpty else {
+                throw APIError(.serviceUnavailable, "not_ready", problems.joined(separator: "; "))
+            }
+            return try JSONResponse.make(["status": "ready"])
+        }
+        router.get("/metrics") { [metrics] _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+        }
+        return router
+    }
+
+    /// The application: backbone services, then `services` (gated on migrations), then the
+    /// HTTP server. Migrations run before the server starts.
+    public func makeApplication(router: Router<BasicRequestContext>, services: [any Service]) -> some ApplicationProtocol {
+        var app = Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.httpHost, port: configuration.httpPort),
+                serverName: "hitl-\(configuration.service)"),
+            logger: logger)
+        app.addServices(database, producer, GatedService(gate: ready, service: relay))
+        app.addServices(services)
+        app.beforeServerStarts { [database, migrations, ready, logger] in
+            let applied = try await MigrationRunner(database: database, migrations: migrations).apply()
+            logger.info("Migrations applied", metadata: ["migrations.applied": "\(applied)"])
+            ready.open()
+        }
+        return app
+    }
+}
+
+/// Runs a service once the gate is open.
+public struct GatedService<Wrapped: Service>: Service {
+    let gate: ReadyGate
+    let service: Wrapped
+
+    public init(gate: ReadyGate, service: Wrapped) {
+        self.gate = gate
+        self.service = service
+    }
+
+    public func run() async throws {
+        await gate.wait()
+        try await service.run()
+    }
+}
+
+/// Bootstraps Prometheus as the metrics backend, once, from `@main`.
+public enum MetricsBootstrap {
+    public static func prometheus() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+}
+
+/// Logs each request's method, path, status and duration at debug level, and counts them.
+struct RequestLoggingMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            record(request, status: response.status.code, started: started, logger: context.logger)
+            return response
+        } catch let error as any HTTPResponseError {
+            record(request, status: error.status.code, started: started, logger: context.logger)
+            throw error
+        }
+    }
+
+    private func record(_ request: Request, status: Int, started: ContinuousClock.Instant, logger: Logger) {
+        let method = request.method.rawValue
+        Counter(label: "hitl_http_requests_total", dimensions: [("method", method), ("status", "\(status)")]).increment()
+        logger.debug("HTTP request", metadata: ["http.method": "\(method)", "http.path": "\(request.uri.path)", "http.status": "\(status)", "http.duration": "\(ContinuousClock.now - started)"])
+    }
+}
