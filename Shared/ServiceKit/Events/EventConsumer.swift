@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// What an event handler works with: one open transaction, in which it changes the
 /// service's state and writes the events that change causes.
@@ -13,11 +14,28 @@ public struct EventContext: Sendable {
     public let connection: PostgresConnection
     public let outbox: Outbox
     public let logger: Logger
+    /// Work to do once the transaction committed (e.g. wake a loop that reads the new rows).
+    public let afterCommit: AfterCommit
 
     /// Publishes `payload` (through the outbox) as caused by the event being handled.
     @discardableResult
     public func publish<Payload: EventPayload>(_ payload: Payload, to topic: Topic, subject: String? = nil) async throws -> EventEnvelope {
         try await outbox.publish(payload, to: topic, subject: subject ?? envelope.subject, causedBy: envelope, on: connection, logger: logger)
+    }
+}
+
+/// Actions registered during a transaction, run only once it committed.
+public final class AfterCommit: Sendable {
+    private let actions = Mutex<[@Sendable () -> Void]>([])
+
+    public init() {}
+
+    public func add(_ action: @escaping @Sendable () -> Void) {
+        actions.withLock { $0.append(action) }
+    }
+
+    func run() {
+        for action in actions.withLock({ $0 }) { action() }
     }
 }
 
@@ -92,12 +110,16 @@ public final class EventConsumer: Service, Sendable {
         while true {
             attempt += 1
             do {
+                let afterCommit = AfterCommit()
                 let applied = try await database.transaction { connection in
                     guard try await Inbox.claim(envelope, on: connection, logger: logger) else { return false }
-                    try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger))
+                    try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
                     return true
                 }
-                if applied { relay.wake() }
+                if applied {
+                    relay.wake()
+                    afterCommit.run()
+                }
                 Counter(label: "hitl_events_processed_total", dimensions: [("type", envelope.type.rawValue), ("result", applied ? "applied" : "duplicate")]).increment()
                 Timer(label: "hitl_event_processing_seconds", dimensions: [("type", envelope.type.rawValue)]).record(duration: ContinuousClock.now - started)
                 return
@@ -127,6 +149,11 @@ public final class EventConsumer: Service, Sendable {
     }
 
     private func deadLetter(_ message: KafkaMessage, envelope: EventEnvelope?, error: String, attempts: Int, firstAttemptAt: Date, logger: Logger) async {
+        guard message.topic != Topic.deadLetter.rawValue else {
+            // A dead letter about a dead letter would loop forever; the log is its last stop.
+            logger.error("Dead letter could not be processed; dropped", metadata: ["error": "\(error)"])
+            return
+        }
         let record = DeadLettered(
             deadLetterId: UUID().uuidString.lowercased(), service: service, originalTopic: message.topic,
             partition: Int(message.partition), offset: message.offset,

@@ -1,0 +1,96 @@
+import Contracts
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceKit
+
+/// The approval service's own settings.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS` | `86400` | deadline of an approval whose request names none; no approval is without one |
+public struct ApprovalSettings: Sendable {
+    public var defaultTimeoutSeconds: Int
+
+    public init(environment env: EnvironmentReader) throws {
+        defaultTimeoutSeconds = try env.int("HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS", default: 86_400, in: 1...(365 * 86_400))
+    }
+}
+
+/// The approval service: owns approvals. Creates them from `hitl.approval.requests`, takes
+/// decisions over HTTP (first one wins), expires them when their deadline timer fires, and
+/// publishes the outcome on `hitl.approval.decisions`.
+public enum Approval {
+    public static let name = "approval"
+    public static let defaultPort = 8081
+
+    public static func buildApplication(configuration: ServiceConfiguration, settings: ApprovalSettings, metrics: PrometheusCollectorRegistry, logger: Logger) throws -> some ApplicationProtocol {
+        let runtime = try ServiceRuntime(configuration: configuration, migrations: ApprovalMigrations.all, metrics: metrics, logger: logger)
+        let store = ApprovalStore(runtime: runtime, settings: settings)
+        let consumer = try runtime.makeConsumer(
+            topics: [.approvalRequests, .timerFirings(for: .approval)],
+            handlers: [
+                .approvalRequested: { context in try await store.create(context.envelope.decode(ApprovalRequested.self), context: context) },
+                .timerFired: { context in try await store.expire(context.envelope.decode(TimerFired.self), context: context) },
+            ])
+        let router = runtime.makeRouter()
+        ApprovalRoutes(store: store).register(on: router)
+        return runtime.makeApplication(router: router, services: [consumer])
+    }
+}
+
+/// `GET /v1/approvals`, `GET /v1/approvals/{id}`, `POST /v1/approvals/{id}/decision`.
+struct ApprovalRoutes: Sendable {
+    let store: ApprovalStore
+
+    struct DecisionBody: Decodable {
+        let decision: Decision
+        let approver: String
+        let comment: String?
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/v1/approvals") { request, _ in
+            let query = request.uri.queryParameters
+            for (key, _) in query where !["status", "workflow_id", "limit"].contains(String(key)) {
+                throw APIError.badRequest("unknown filter \(key) (known: status, workflow_id, limit)")
+            }
+            let status = query["status"].map(String.init)
+            if let status, !["pending", "approved", "rejected", "expired"].contains(status) {
+                throw APIError.badRequest("status must be pending, approved, rejected or expired")
+            }
+            var limit = 100
+            if let text = query["limit"] {
+                guard let number = Int(text), (1...1000).contains(number) else { throw APIError.badRequest("limit must be 1 to 1000") }
+                limit = number
+            }
+            let items = try await store.list(status: status, workflowID: query["workflow_id"].map(String.init), limit: limit)
+            return try JSONResponse.make(["items": items])
+        }
+        router.get("/v1/approvals/{id}") { _, context in
+            let id = try parse(context.parameters.require("id"))
+            guard let view = try await store.runtime.database.client.withConnection({ connection in
+                try await store.load(id: id, on: connection, logger: context.logger)
+            }) else {
+                throw APIError.notFound("no approval \(id.uuidString.lowercased())")
+            }
+            return try JSONResponse.make(view)
+        }
+        router.post("/v1/approvals/{id}/decision") { request, context in
+            let id = try parse(context.parameters.require("id"))
+            var request = request
+            let body = try await request.decodeJSON(DecisionBody.self)
+            let approver = body.approver.trimmingCharacters(in: .whitespaces)
+            guard !approver.isEmpty else { throw APIError.badRequest("approver must name who decides") }
+            if let comment = body.comment, comment.count > 4000 { throw APIError.badRequest("comment may be at most 4000 characters") }
+            let view = try await store.decide(id: id, decision: body.decision, approver: approver, comment: body.comment, channel: "api", logger: context.logger)
+            return try JSONResponse.make(view)
+        }
+    }
+
+    private func parse(_ text: String) throws -> UUID {
+        guard let id = UUID(uuidString: text) else { throw APIError.notFound("no approval \(text): not an approval id") }
+        return id
+    }
+}

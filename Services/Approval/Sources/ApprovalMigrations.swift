@@ -1,0 +1,31 @@
+import ServiceKit
+
+/// The approval service's schema: one row per approval, decided at most once.
+enum ApprovalMigrations {
+    static let all: [Migration] = [
+        Migration(
+            version: 2, name: "approvals",
+            statements: [
+                """
+                CREATE TABLE approvals (
+                    id uuid PRIMARY KEY,
+                    workflow_id text NOT NULL,
+                    workflow_type text NOT NULL,
+                    step text NOT NULL,
+                    requester text NOT NULL,
+                    approvers jsonb NOT NULL,
+                    context jsonb NOT NULL,
+                    status text NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'approved', 'rejected', 'expired')),
+                    deadline timestamptz NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    decided_by text,
+                    comment text,
+                    channel text,
+                    decided_at timestamptz)
+                """,
+                "CREATE INDEX approvals_by_workflow ON approvals (workflow_id)",
+                "CREATE INDEX approvals_pending ON approvals (created_at) WHERE status = 'pending'",
+            ])
+    ]
+}

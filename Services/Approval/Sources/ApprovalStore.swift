@@ -1,0 +1,214 @@
+import Contracts
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceKit
+
+/// Approval state and its changes. Every change runs in the caller's transaction together
+/// with the events it causes.
+struct ApprovalStore: Sendable {
+    let runtime: ServiceRuntime
+    let settings: ApprovalSettings
+
+    static let deadlineTimerPrefix = "deadline:"
+
+    // MARK: - Creation
+
+    /// Creates the pending approval, asks the notifier to tell the approvers and the
+    /// timeout service for the deadline. A repeat of the same request changes nothing.
+    func create(_ request: ApprovalRequested, context: EventContext) async throws {
+        guard let id = UUID(uuidString: request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
+        guard !request.approvers.isEmpty else { throw PermanentFailure("an approval needs at least one approver") }
+        let timeout = request.timeoutSeconds ?? settings.defaultTimeoutSeconds
+        let deadline = Date().addingTimeInterval(TimeInterval(timeout))
+        let approvers = String(decoding: try WireCoding.encode(request.approvers), as: UTF8.self)
+        let facts = String(decoding: try WireCoding.encode(request.context), as: UTF8.self)
+        let inserted = try await context.connection.query(
+            """
+            INSERT INTO approvals (id, workflow_id, workflow_type, step, requester, approvers, context, deadline)
+            VALUES (\(id), \(request.workflowId), \(request.workflowType), \(request.step), \(request.requester),
+                    \(approvers)::jsonb, \(facts)::jsonb, \(deadline))
+            ON CONFLICT (id) DO NOTHING RETURNING 1
+            """, logger: context.logger)
+        var created = false
+        for try await _ in inserted { created = true }
+        guard created else { return }
+
+        let link = "\(runtime.configuration.publicURL)/v1/approvals/\(request.approvalId)"
+        let lines = request.context.sorted { $0.key < $1.key }.map { "\($0.key): \(Self.display($0.value))" }
+        let text = (["\(request.requester) asks for approval of \(request.workflowType) (step \(request.step))."] + lines
+            + ["Decide before \(WireCoding.formatTime(deadline)): POST \(link)/decision"]).joined(separator: "\n")
+        try await context.publish(
+            NotificationRequested(
+                reason: "approval_requested", notificationId: "approval-requested:\(request.approvalId)",
+                workflowId: request.workflowId, approvalId: request.approvalId, recipients: request.approvers,
+                subject: "Approval needed: \(request.workflowType)", text: text,
+                links: ["approval": link, "decision": "\(link)/decision"]),
+            to: .notifications)
+        try await context.publish(
+            TimerScheduled(
+                owner: .approval, key: Self.deadlineTimerPrefix + request.approvalId, workflowId: request.workflowId,
+                dueAt: deadline, payload: ["approval_id": .string(request.approvalId)]),
+            to: .timerRequests)
+    }
+
+    // MARK: - Decisions
+
+    /// Decides a pending approval. The row lock makes the first decision win; every later
+    /// one is refused with who decided, how and when.
+    func decide(id: UUID, decision: Decision, approver: String, comment: String?, channel: String, logger: Logger) async throws -> ApprovalView {
+        let view = try await runtime.database.transaction { connection -> ApprovalView in
+            guard let current = try await load(id: id, lock: true, on: connection, logger: logger) else {
+                throw APIError.notFound("no approval \(id.uuidString.lowercased())")
+            }
+            if current.status != "pending" {
+                throw alreadyClosed(current)
+            }
+            // Expiry before status: a late decision does not win even if the timer is slow.
+            if current.deadline <= Date() {
+                throw APIError(
+                    .conflict, "approval_expired", "the approval expired at \(WireCoding.formatTime(current.deadline))",
+                    details: ["deadline": .string(WireCoding.formatTime(current.deadline))])
+            }
+            guard current.approvers.contains(approver) else {
+                throw APIError(.forbidden, "not_an_approver", "\(approver) is not an approver of this approval")
+            }
+            let status = decision == .approve ? "approved" : "rejected"
+            let decidedAt = Date()
+            try await connection.query(
+                """
+                UPDATE approvals SET status = \(status), decided_by = \(approver), comment = \(comment),
+                       channel = \(channel), decided_at = \(decidedAt)
+                WHERE id = \(id)
+                """, logger: logger)
+            let outbox = runtime.outbox
+            let subject = current.workflowId
+            try await outbox.publish(
+                ApprovalDecided(
+                    approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: decision,
+                    approver: approver, comment: comment, channel: channel, decidedAt: decidedAt),
+                to: .approvalDecisions, subject: subject, on: connection, logger: logger)
+            try await outbox.publish(
+                TimerCancelled(owner: .approval, key: Self.deadlineTimerPrefix + current.id, workflowId: current.workflowId),
+                to: .timerRequests, subject: subject, on: connection, logger: logger)
+            var view = current
+            view.status = status
+            view.decidedBy = approver
+            view.comment = comment
+            view.channel = channel
+            view.decidedAt = decidedAt
+            return view
+        }
+        runtime.relay.wake()
+        return view
+    }
+
+    private func alreadyClosed(_ current: ApprovalView) -> APIError {
+        if current.status == "expired" {
+            return APIError(
+                .conflict, "approval_expired", "the approval expired at \(WireCoding.formatTime(current.deadline))",
+                details: ["status": .string(current.status)])
+        }
+        let when = current.decidedAt.map(WireCoding.formatTime) ?? "?"
+        return APIError(
+            .conflict, "already_decided",
+            "already \(current.status) by \(current.decidedBy ?? "?") via \(current.channel ?? "?") at \(when)",
+            details: [
+                "status": .string(current.status), "decided_by": .string(current.decidedBy ?? ""),
+                "channel": .string(current.channel ?? ""), "decided_at": .string(when),
+            ])
+    }
+
+    // MARK: - Expiry
+
+    /// Expires the approval when its deadline timer fires and it is still pending.
+    func expire(_ fired: TimerFired, context: EventContext) async throws {
+        guard fired.key.hasPrefix(Self.deadlineTimerPrefix) else { throw PermanentFailure("unknown approval timer \(fired.key)") }
+        guard case .string(let idText)? = fired.payload["approval_id"], let id = UUID(uuidString: idText) else {
+            throw PermanentFailure("timer \(fired.key) carries no approval_id")
+        }
+        let rows = try await context.connection.query(
+            """
+            UPDATE approvals SET status = 'expired', decided_at = now()
+            WHERE id = \(id) AND status = 'pending' AND deadline <= now()
+            RETURNING workflow_id, step, deadline, approvers::text, workflow_type
+            """, logger: context.logger)
+        for try await (workflowID, step, deadline, approvers, type) in rows.decode((String, String, Date, String, String).self) {
+            try await context.publish(
+                ApprovalExpired(approvalId: idText, workflowId: workflowID, step: step, deadline: deadline, expiredAt: Date()),
+                to: .approvalDecisions, subject: workflowID)
+            try await context.publish(
+                NotificationRequested(
+                    reason: "approval_expired", notificationId: "approval-expired:\(idText)", workflowId: workflowID,
+                    approvalId: idText, recipients: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
+                    subject: "Approval expired: \(type)", text: "Nobody decided before \(WireCoding.formatTime(deadline)); no action is needed any more.",
+                    links: [:]),
+                to: .notifications, subject: workflowID)
+        }
+    }
+
+    // MARK: - Reading
+
+    func load(id: UUID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ApprovalView? {
+        let rows = lock
+            ? try await connection.query("\(unescaped: Self.selectColumns) WHERE id = \(id) FOR UPDATE", logger: logger)
+            : try await connection.query("\(unescaped: Self.selectColumns) WHERE id = \(id)", logger: logger)
+        return try await Self.views(rows).first
+    }
+
+    func list(status: String?, workflowID: String?, limit: Int) async throws -> [ApprovalView] {
+        let rows = try await runtime.database.query(
+            """
+            \(unescaped: Self.selectColumns)
+            WHERE (\(status)::text IS NULL OR status = \(status))
+              AND (\(workflowID)::text IS NULL OR workflow_id = \(workflowID))
+            ORDER BY created_at, id LIMIT \(limit)
+            """)
+        return try await Self.views(rows)
+    }
+
+    private static let selectColumns = """
+        SELECT id, workflow_id, workflow_type, step, requester, approvers::text, context::text, status, deadline,
+               created_at, decided_by, comment, channel, decided_at FROM approvals
+        """
+
+    private static func views(_ rows: PostgresRowSequence) async throws -> [ApprovalView] {
+        var views: [ApprovalView] = []
+        for try await row in rows {
+            let (id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt) =
+                try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?).self)
+            views.append(ApprovalView(
+                id: id.uuidString.lowercased(), workflowId: workflowID, workflowType: type, step: step, requester: requester,
+                approvers: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
+                context: (try? WireCoding.decode(JSONObject.self, from: Array(facts.utf8))) ?? [:],
+                status: status, deadline: deadline, createdAt: created, decidedBy: decidedBy, comment: comment,
+                channel: channel, decidedAt: decidedAt))
+        }
+        return views
+    }
+
+    private static func display(_ value: JSONValue) -> String {
+        switch value {
+        case .string(let text): text
+        default: (try? String(decoding: WireCoding.encode(value), as: UTF8.self)) ?? ""
+        }
+    }
+}
+
+/// An approval as the API shows it.
+struct ApprovalView: Codable, Sendable {
+    var id: String
+    var workflowId: String
+    var workflowType: String
+    var step: String
+    var requester: String
+    var approvers: [String]
+    var context: JSONObject
+    var status: String
+    var deadline: Date
+    var createdAt: Date
+    var decidedBy: String?
+    var comment: String?
+    var channel: String?
+    var decidedAt: Date?
+}

@@ -1,0 +1,32 @@
+import AsyncHTTPClient
+import Contracts
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceKit
+
+/// The notifier: turns `hitl.notifications` into durable deliveries on the configured
+/// channels and reports each outcome on `hitl.notification.outcomes`.
+public enum Notifier {
+    public static let name = "notifier"
+    public static let defaultPort = 8082
+
+    public static func buildApplication(configuration: ServiceConfiguration, settings: NotifierSettings, metrics: PrometheusCollectorRegistry, logger: Logger) throws -> some ApplicationProtocol {
+        let runtime = try ServiceRuntime(configuration: configuration, migrations: NotifierMigrations.all, metrics: metrics, logger: logger)
+        var channels: [String: any NotificationChannel] = ["log": LogChannel(logger: logger)]
+        if let url = settings.webhookURL, let secret = settings.webhookSecret {
+            channels["webhook"] = WebhookChannel(url: url, secret: secret, client: HTTPClient.shared)
+        }
+        let wakeup = Wakeup()
+        let enabled = settings.channels
+        let consumer = try runtime.makeConsumer(
+            topics: [.notifications],
+            handlers: [
+                .notificationRequested: { context in
+                    try await DeliveryWorker.enqueue(context.envelope.decode(NotificationRequested.self), channels: enabled, context: context, wakeup: wakeup)
+                }
+            ])
+        let worker = GatedService(gate: runtime.ready, service: DeliveryWorker(runtime: runtime, settings: settings, channels: channels, wakeup: wakeup))
+        return runtime.makeApplication(router: runtime.makeRouter(), services: [consumer, worker])
+    }
+}

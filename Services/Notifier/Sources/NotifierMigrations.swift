@@ -1,0 +1,36 @@
+import ServiceKit
+
+/// The notifier's schema: one delivery per notification and channel, and each attempt.
+enum NotifierMigrations {
+    static let all: [Migration] = [
+        Migration(
+            version: 2, name: "deliveries",
+            statements: [
+                """
+                CREATE TABLE deliveries (
+                    id uuid PRIMARY KEY,
+                    notification_id text NOT NULL,
+                    channel text NOT NULL,
+                    workflow_id text NOT NULL,
+                    notification jsonb NOT NULL,
+                    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+                    attempts integer NOT NULL DEFAULT 0,
+                    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+                    last_error text,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    closed_at timestamptz,
+                    UNIQUE (notification_id, channel))
+                """,
+                "CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending'",
+                """
+                CREATE TABLE delivery_attempts (
+                    delivery_id uuid NOT NULL REFERENCES deliveries (id),
+                    attempt integer NOT NULL,
+                    at timestamptz NOT NULL DEFAULT now(),
+                    succeeded boolean NOT NULL,
+                    detail text,
+                    PRIMARY KEY (delivery_id, attempt))
+                """,
+            ])
+    ]
+}

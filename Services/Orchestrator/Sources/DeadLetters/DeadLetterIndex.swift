@@ -1,0 +1,190 @@
+import Contracts
+import Foundation
+import Hummingbird
+import PostgresNIO
+import ServiceKit
+
+/// The ops side of dead letters: the orchestrator indexes everything on `hitl.dead-letter`
+/// and answers `GET /v1/dead-letters`, `GET /v1/dead-letters/{id}` and
+/// `POST /v1/dead-letters/replay`. A replay republishes the original record (same key,
+/// headers and value, so the same event id) to its original topic through the outbox,
+/// adds a `hitl_replay_of` header, and records who replayed it and when. An event that was
+/// already processed is a no-op at its consumer's inbox.
+struct DeadLetterIndex: Sendable {
+    let runtime: ServiceRuntime
+
+    /// Indexes one dead letter (a repeat changes nothing).
+    func index(_ context: EventContext) async throws {
+        let record = try context.envelope.decode(DeadLettered.self)
+        guard let id = UUID(uuidString: record.deadLetterId) else { throw PermanentFailure("dead_letter_id is not a UUID") }
+        let json = String(decoding: try WireCoding.encode(record), as: UTF8.self)
+        try await context.connection.query(
+            """
+            INSERT INTO dead_letters (id, service, original_topic, event_id, event_type, error, attempts, dead_lettered_at, record)
+            VALUES (\(id), \(record.service), \(record.originalTopic), \(record.eventId), \(record.originalEventType),
+                    \(record.error), \(record.attempts), \(record.deadLetteredAt), \(json)::jsonb)
+            ON CONFLICT (id) DO NOTHING
+            """, logger: context.logger)
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/v1/dead-letters") { request, _ in
+            let filter = try DeadLetterFilter(query: request.uri.queryParameters)
+            return try JSONResponse.make(ItemList(items: try await list(filter)))
+        }
+        router.get("/v1/dead-letters/{id}") { _, context in
+            let text = try context.parameters.require("id")
+            guard let id = UUID(uuidString: text), let found = try await list(DeadLetterFilter(ids: [id])).first else {
+                throw APIError.notFound("no dead letter \(text)")
+            }
+            return try JSONResponse.make(found)
+        }
+        router.post("/v1/dead-letters/replay") { request, context in
+            var request = request
+            let body = try await request.decodeJSON(ReplayRequest.self)
+            return try JSONResponse.make(try await replay(body, logger: context.logger))
+        }
+    }
+
+    func list(_ filter: DeadLetterFilter) async throws -> [DeadLetterView] {
+        let rows = try await runtime.database.query(
+            """
+            SELECT d.record::text,
+                   coalesce((SELECT json_agg(json_build_object('replayed_by', r.replayed_by, 'replayed_at', r.replayed_at) ORDER BY r.id)
+                             FROM dead_letter_replays r WHERE r.dead_letter_id = d.id)::text, '[]')
+            FROM dead_letters d
+            WHERE (\(filter.ids.isEmpty) OR d.id = ANY(\(filter.ids)))
+              AND (\(filter.topic)::text IS NULL OR d.original_topic = \(filter.topic))
+              AND (\(filter.eventType)::text IS NULL OR d.event_type = \(filter.eventType))
+              AND (\(filter.service)::text IS NULL OR d.service = \(filter.service))
+              AND (\(filter.error)::text IS NULL OR strpos(lower(d.error), lower(\(filter.error))) > 0)
+              AND (\(filter.since)::timestamptz IS NULL OR d.dead_lettered_at >= \(filter.since))
+              AND (\(filter.until)::timestamptz IS NULL OR d.dead_lettered_at < \(filter.until))
+            ORDER BY d.dead_lettered_at, d.id LIMIT \(filter.limit)
+            """)
+        var views: [DeadLetterView] = []
+        for try await (record, replays) in rows.decode((String, String).self) {
+            let dead = try WireCoding.decode(DeadLettered.self, from: Array(record.utf8))
+            let history = (try? JSONDecoder().decode([ReplayView].self, from: Data(replays.utf8))) ?? []
+            views.append(DeadLetterView(deadLetter: dead, replays: history))
+        }
+        return views
+    }
+
+    private func replay(_ body: ReplayRequest, logger: Logger) async throws -> ReplayAnswer {
+        guard let replayedBy = body.replayedBy, !replayedBy.isEmpty else {
+            throw APIError.badRequest("replayed_by must name who replays")
+        }
+        var filter: DeadLetterFilter
+        if let ids = body.ids, !ids.isEmpty {
+            let parsed = ids.compactMap(UUID.init(uuidString:))
+            guard parsed.count == ids.count else { throw APIError.badRequest("ids must be dead-letter ids (UUIDs)") }
+            filter = DeadLetterFilter(ids: parsed)
+        } else if let given = body.filter {
+            filter = try DeadLetterFilter(query: given)
+        } else if body.all == true {
+            filter = DeadLetterFilter()
+        } else {
+            throw APIError.badRequest("say what to replay: ids, filter, or all: true")
+        }
+        filter.limit = 10_000
+        let chosen = try await list(filter)
+        if let ids = body.ids, chosen.count < ids.count {
+            let found = Set(chosen.map(\.deadLetter.deadLetterId))
+            let missing = ids.filter { !found.contains($0.lowercased()) }
+            throw APIError.notFound("no dead letter \(missing.joined(separator: ", "))")
+        }
+        let items = chosen.map { ReplayItem(id: $0.deadLetter.deadLetterId, topic: $0.deadLetter.originalTopic, eventId: $0.deadLetter.eventId) }
+        guard body.dryRun != true else { return ReplayAnswer(dryRun: true, replayed: items) }
+        try await runtime.database.transaction { connection in
+            for view in chosen {
+                let dead = view.deadLetter
+                guard let value = Data(base64Encoded: dead.valueBase64) else { throw APIError.badRequest("dead letter \(dead.deadLetterId) holds no readable value") }
+                let headers = dead.headers.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
+                    .filter { $0.0 != EventEnvelope.Header.replayOf } + [(EventEnvelope.Header.replayOf, dead.deadLetterId)]
+                try await runtime.outbox.appendRaw(
+                    topic: dead.originalTopic, key: dead.key ?? "", headers: headers, value: Array(value),
+                    on: connection, logger: logger)
+                try await connection.query(
+                    "INSERT INTO dead_letter_replays (dead_letter_id, replayed_by) VALUES (\(UUID(uuidString: dead.deadLetterId)!), \(replayedBy))",
+                    logger: logger)
+            }
+        }
+        runtime.relay.wake()
+        return ReplayAnswer(dryRun: false, replayed: items)
+    }
+}
+
+/// Which dead letters to list or replay.
+struct DeadLetterFilter: Sendable {
+    var ids: [UUID] = []
+    var topic: String?
+    var eventType: String?
+    var service: String?
+    var error: String?
+    var since: Date?
+    var until: Date?
+    var limit = 100
+
+    init(ids: [UUID] = []) { self.ids = ids }
+
+    /// Reads `topic`, `event_type`, `service`, `error`, `since`, `until`, `limit`.
+    init(query: some Sequence<(key: Substring, value: Substring)>) throws {
+        for (key, value) in query { try set(String(key), String(value)) }
+    }
+
+    init(query: [String: String]) throws {
+        for (key, value) in query { try set(key, value) }
+    }
+
+    private mutating func set(_ key: String, _ value: String) throws {
+        switch key {
+        case "topic": topic = value
+        case "event_type": eventType = value
+        case "service": service = value
+        case "error": error = value
+        case "since", "until":
+            guard let time = WireCoding.parseTime(value) else { throw APIError.badRequest("\(key) must be an RFC 3339 time") }
+            if key == "since" { since = time } else { until = time }
+        case "limit":
+            guard let number = Int(value), (1...1000).contains(number) else { throw APIError.badRequest("limit must be 1 to 1000") }
+            limit = number
+        default:
+            throw APIError.badRequest("unknown filter \(key) (known: topic, event_type, service, error, since, until, limit)")
+        }
+    }
+}
+
+struct DeadLetterView: Encodable {
+    let deadLetter: DeadLettered
+    let replays: [ReplayView]
+}
+
+struct ReplayView: Codable {
+    let replayedBy: String
+    let replayedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case replayedBy = "replayed_by"
+        case replayedAt = "replayed_at"
+    }
+}
+
+struct ReplayRequest: Decodable {
+    let ids: [String]?
+    let filter: [String: String]?
+    let all: Bool?
+    let dryRun: Bool?
+    let replayedBy: String?
+}
+
+struct ReplayItem: Encodable {
+    let id: String
+    let topic: String
+    let eventId: String?
+}
+
+struct ReplayAnswer: Encodable {
+    let dryRun: Bool
+    let replayed: [ReplayItem]
+}

@@ -1,0 +1,76 @@
+import ServiceKit
+
+/// The orchestrator's schema: workflows, their steps and history, and the dead-letter index.
+enum OrchestratorMigrations {
+    static let all: [Migration] = [
+        Migration(
+            version: 2, name: "workflows",
+            statements: [
+                """
+                CREATE TABLE workflows (
+                    id uuid PRIMARY KEY,
+                    idempotency_key text NOT NULL UNIQUE,
+                    request_hash text NOT NULL,
+                    type text NOT NULL,
+                    requester text NOT NULL,
+                    input jsonb NOT NULL,
+                    status text NOT NULL,
+                    current_step integer NOT NULL DEFAULT 0,
+                    version integer NOT NULL DEFAULT 1,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    updated_at timestamptz NOT NULL DEFAULT now())
+                """,
+                """
+                CREATE TABLE workflow_steps (
+                    workflow_id uuid NOT NULL REFERENCES workflows (id),
+                    position integer NOT NULL,
+                    name text NOT NULL,
+                    kind text NOT NULL,
+                    definition jsonb NOT NULL,
+                    status text NOT NULL DEFAULT 'pending',
+                    approval_id uuid UNIQUE,
+                    output jsonb,
+                    updated_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (workflow_id, position))
+                """,
+                """
+                CREATE TABLE workflow_history (
+                    id bigserial PRIMARY KEY,
+                    workflow_id uuid NOT NULL REFERENCES workflows (id),
+                    at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                    event text NOT NULL,
+                    from_status text,
+                    to_status text,
+                    step text,
+                    actor text NOT NULL,
+                    detail jsonb NOT NULL DEFAULT '{}')
+                """,
+                "CREATE INDEX workflow_history_by_workflow ON workflow_history (workflow_id, id)",
+            ]),
+        Migration(
+            version: 3, name: "dead letters",
+            statements: [
+                """
+                CREATE TABLE dead_letters (
+                    id uuid PRIMARY KEY,
+                    service text NOT NULL,
+                    original_topic text NOT NULL,
+                    event_id text,
+                    event_type text,
+                    error text NOT NULL,
+                    attempts integer NOT NULL,
+                    dead_lettered_at timestamptz NOT NULL,
+                    record jsonb NOT NULL,
+                    indexed_at timestamptz NOT NULL DEFAULT now())
+                """,
+                "CREATE INDEX dead_letters_by_time ON dead_letters (dead_lettered_at)",
+                """
+                CREATE TABLE dead_letter_replays (
+                    id bigserial PRIMARY KEY,
+                    dead_letter_id uuid NOT NULL REFERENCES dead_letters (id),
+                    replayed_by text NOT NULL,
+                    replayed_at timestamptz NOT NULL DEFAULT now())
+                """,
+            ]),
+    ]
+}

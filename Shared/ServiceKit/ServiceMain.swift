@@ -1,0 +1,34 @@
+import Foundation
+import Logging
+
+/// What every `@main` does first: read the configuration from the environment it is
+/// handed and set up logging. A bad setting ends the process with a message that names
+/// the variable (exit code 78, EX_CONFIG).
+public enum ServiceMain {
+    public static func configure(_ service: String, defaultPort: Int, environment: [String: String] = ProcessInfo.processInfo.environment) -> (ServiceConfiguration, Logger) {
+        do {
+            let configuration = try ServiceConfiguration(service: service, defaultPort: defaultPort, environment: EnvironmentReader(environment))
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+                return handler
+            }
+            var logger = Logger(label: "hitl.\(service)")
+            logger[metadataKey: "service"] = "\(service)"
+            return (configuration, logger)
+        } catch {
+            FileHandle.standardError.write(Data("hitl-\(service): \(error)\n".utf8))
+            exit(78)
+        }
+    }
+
+    /// Reads a service's own settings, ending the process the same way on a bad one.
+    public static func settings<Settings>(_ service: String, environment: [String: String] = ProcessInfo.processInfo.environment, _ read: (EnvironmentReader) throws -> Settings) -> Settings {
+        do {
+            return try read(EnvironmentReader(environment))
+        } catch {
+            FileHandle.standardError.write(Data("hitl-\(service): \(error)\n".utf8))
+            exit(78)
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import Crypto
+import Foundation
+
+/// Hashes and HMAC signatures used across services.
+public enum Signing {
+    /// Lower-case hex SHA-256 of `bytes`.
+    public static func sha256Hex(_ bytes: some DataProtocol) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Lower-case hex HMAC-SHA256 of `message` under `secret`.
+    public static func hmacSHA256Hex(secret: String, message: some DataProtocol) -> String {
+        let key = SymmetricKey(data: Data(secret.utf8))
+        return HMAC<SHA256>.authenticationCode(for: message, using: key).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Compares two signatures in constant time (for equal lengths).
+    public static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
+        let a = Array(lhs.utf8)
+        let b = Array(rhs.utf8)
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+
+    /// The signed webhook scheme: `X-HITL-Signature: v1=<hex HMAC-SHA256 of "v1:<timestamp>:<body>">`
+    /// with the Unix time in `X-HITL-Timestamp`; receivers should refuse timestamps older
+    /// than five minutes, which makes a captured request useless later.
+    public static func webhookSignature(secret: String, timestamp: Int, body: [UInt8]) -> String {
+        "v1=" + hmacSHA256Hex(secret: secret, message: Array("v1:\(timestamp):".utf8) + body)
+    }
+}
