@@ -11,7 +11,8 @@ public final class KafkaMockCluster: Sendable {
     public let brokerIDs: [Int32]
 
     public init(brokers: Int = 1) throws {
-        let conf = try KafkaConfiguration(bootstrapServers: "").makeConf(overriding: [:])
+        // The host client talks to no broker: keep it from warning that it has none.
+        let conf = try KafkaConfiguration(bootstrapServers: "", properties: ["log_level": "3"]).makeConf(overriding: [:])
         let host = try RDKafkaClient(type: RD_KAFKA_PRODUCER, conf: conf)
         guard let pointer = rd_kafka_mock_cluster_new(host.pointer, Int32(brokers)) else {
             throw KafkaError(.clientCreation, "rd_kafka_mock_cluster_new failed")

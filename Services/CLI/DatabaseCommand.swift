@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceKit
+import ServiceKitTesting
+
+/// `hitl db init`: provisions the service roles and schemas (the compose init job runs it).
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "Database administration.", subcommands: [Initialize.self])
+
+    struct Initialize: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "init",
+            abstract: "Create the database (if missing), one role and one schema per service; safe to run again.")
+
+        @Option(help: "Administrator URL, postgres://user:password@host:port/any-database (default: HITL_ADMIN_DATABASE_URL).")
+        var adminURL = ProcessInfo.processInfo.environment["HITL_ADMIN_DATABASE_URL"]
+        @Option(help: "The database to provision.") var database = "hitl"
+        @Option(help: "Password of the service roles (default: HITL_ROLE_PASSWORD).")
+        var rolePassword = ProcessInfo.processInfo.environment["HITL_ROLE_PASSWORD"]
+
+        func run() async throws {
+            guard let adminURL else { throw ValidationError("pass --admin-url or set HITL_ADMIN_DATABASE_URL") }
+            guard let rolePassword, rolePassword.count >= 8 else {
+                throw ValidationError("pass --role-password or set HITL_ROLE_PASSWORD (8 characters at least)")
+            }
+            let admin = try DatabaseConfiguration(url: adminURL, variable: "--admin-url", schema: "public")
+            try await TestDatabase.create(database, admin: admin, rolePassword: rolePassword)
+            print("Provisioned \(database): roles \(Provisioning.services.map(Provisioning.role(of:)).joined(separator: ", "))")
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Contracts
+import Foundation
+import NIOCore
+
+/// `hitl dlq list | show | replay`, over the orchestrator's dead-letter API.
+struct DeadLetters: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlq", abstract: "Inspect and replay dead letters.",
+        subcommands: [List.self, Show.self, Replay.self])
+
+    struct Filter: ParsableArguments {
+        @Option(help: "Only dead letters from this original topic.") var topic: String?
+        @Option(help: "Only this original event type.") var eventType: String?
+        @Option(help: "Only dead letters from this service.") var service: String?
+        @Option(help: "Only errors containing this text.") var error: String?
+        @Option(help: "Only dead letters at or after this RFC 3339 time.") var since: String?
+        @Option(help: "Only dead letters before this RFC 3339 time.") var until: String?
+
+        var pairs: [String: String] {
+            var pairs: [String: String] = [:]
+            pairs["topic"] = topic
+            pairs["event_type"] = eventType
+            pairs["service"] = service
+            pairs["error"] = error
+            pairs["since"] = since
+            pairs["until"] = until
+            return pairs
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List dead letters, oldest first, as JSON lines.")
+        @OptionGroup var target: OrchestratorTarget
+        @OptionGroup var filter: Filter
+        @Option(help: "At most this many.") var limit = 100
+
+        func run() async throws {
+            var pairs = filter.pairs
+            pairs["limit"] = "\(limit)"
+            let query = pairs.sorted { $0.key < $1.key }
+                .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0.value)" }
+                .joined(separator: "&")
+            let answer = try await target.call("GET", "/v1/dead-letters?\(query)")
+            guard case .array(let items)? = answer["items"] else { return }
+            for item in items {
+                print(String(decoding: try WireCoding.encode(item), as: UTF8.self))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one dead letter with its replays.")
+        @OptionGroup var target: OrchestratorTarget
+        @Argument(help: "The dead letter's id.") var id: String
+
+        func run() async throws {
+            let answer = try await target.call("GET", "/v1/dead-letters/\(id)")
+            print(String(decoding: try WireCoding.encode(answer), as: UTF8.self))
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Republish dead letters to their original topics (one or more ids, a filter, or --all).")
+        @OptionGroup var target: OrchestratorTarget
+        @OptionGroup var filter: Filter
+        @Argument(help: "Dead letter ids.") var ids: [String] = []
+        @Flag(help: "Replay every dead letter.") var all = false
+        @Flag(help: "Only say what would be replayed.") var dryRun = false
+        @Option(help: "Who replays (recorded with each replay).") var by = ProcessInfo.processInfo.environment["USER"] ?? "ops"
+
+        func run() async throws {
+            var body: JSONObject = ["dry_run": .bool(dryRun), "replayed_by": .string(by)]
+            if !ids.isEmpty {
+                body["ids"] = .array(ids.map(JSONValue.string))
+            } else if !filter.pairs.isEmpty {
+                body["filter"] = .object(filter.pairs.mapValues(JSONValue.string))
+            } else if all {
+                body["all"] = .bool(true)
+            } else {
+                throw ValidationError("say what to replay: ids, a filter, or --all")
+            }
+            let answer = try await target.call("POST", "/v1/dead-letters/replay", body: body)
+            print(String(decoding: try WireCoding.encode(answer), as: UTF8.self))
+        }
+    }
+}
+
+/// Where the orchestrator is: `--orchestrator`, `HITL_ORCHESTRATOR_URL`, or `.hitl/dev.json`.
+struct OrchestratorTarget: ParsableArguments {
+    @Option(help: "The orchestrator's base URL (default: HITL_ORCHESTRATOR_URL, then .hitl/dev.json).")
+    var orchestrator: String?
+
+    var baseURL: String {
+        get throws {
+            if let orchestrator { return orchestrator }
+            if let url = ProcessInfo.processInfo.environment["HITL_ORCHESTRATOR_URL"] { return url }
+            if let data = FileManager.default.contents(atPath: ".hitl/dev.json"),
+                let facts = try? WireCoding.decode(DevFacts.self, from: Array(data))
+            {
+                return facts.orchestratorUrl
+            }
+            throw ValidationError("no orchestrator: pass --orchestrator, set HITL_ORCHESTRATOR_URL, or run `hitl dev`")
+        }
+    }
+
+    /// Calls the API; a non-2xx answer becomes an error carrying the API's reason.
+    func call(_ method: String, _ path: String, body: JSONObject? = nil) async throws -> JSONObject {
+        var request = HTTPClientRequest(url: try baseURL + path)
+        request.method = .init(rawValue: method)
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try WireCoding.encode(body)))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = Array(buffer: try await response.body.collect(upTo: 64 << 20))
+        let object = (try? WireCoding.decode(JSONObject.self, from: bytes)) ?? [:]
+        guard (200..<300).contains(response.status.code) else {
+            var reason = String(decoding: bytes, as: UTF8.self)
+            if case .string(let text)? = object["reason"] { reason = text }
+            throw ValidationError("the orchestrator answered \(response.status.code): \(reason)")
+        }
+        return object
+    }
+}

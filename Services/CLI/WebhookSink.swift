@@ -1,0 +1,51 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import ServiceKit
+import ServiceKitTesting
+
+/// The local stack's stand-in for a chat frontend: receives the notifier's signed
+/// webhooks, checks the signature and the five-minute window the way a receiver must, and
+/// prints each notification with the command that answers it.
+struct WebhookSink: Sendable {
+    let url: String
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    static func start(secret: String) async throws -> WebhookSink {
+        let port = FreePort.find()
+        let router = Router()
+        router.post("/webhook") { request, _ -> HTTPResponse.Status in
+            var request = request
+            let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
+            guard let timestampText = request.headers[HTTPField.Name("X-HITL-Timestamp")!], let timestamp = Int(timestampText),
+                abs(Int(Date().timeIntervalSince1970) - timestamp) <= 300,
+                let signature = request.headers[HTTPField.Name("X-HITL-Signature")!],
+                Signing.constantTimeEquals(signature, Signing.webhookSignature(secret: secret, timestamp: timestamp, body: body))
+            else {
+                print("webhook sink: refused a request with a missing, stale or wrong signature")
+                return .unauthorized
+            }
+            if let notification = try? WireCoding.decode(NotificationRequested.self, from: body) {
+                print("\n── \(notification.subject) → \(notification.recipients.joined(separator: ", "))\n\(notification.text)")
+                if let decision = notification.links["decision"], let approver = notification.recipients.first {
+                    print("Approve with:\n  curl -s -X POST \(decision) -H 'Content-Type: application/json' -d '{\"decision\":\"approve\",\"approver\":\"\(approver)\"}'")
+                }
+            }
+            return .ok
+        }
+        let logger = Logger(label: "hitl.webhook-sink")
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
+        let task = Task { try await group.run() }
+        return WebhookSink(url: "http://127.0.0.1:\(port)/webhook", group: group, task: task)
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+
+/// A private Postgres server (Debian's binaries) in its own data directory on a free
+/// loopback port, with `trust` authentication on loopback only. Used by `hitl dev` and by
+/// tests that are not given a server. Started as the `postgres` user when run as root,
+/// since Postgres refuses to run as root.
+public final class LocalPostgres: Sendable {
+    public let directory: URL
+    public let port: Int
+    public let adminUser = "hitl_admin"
+    private let binDirectory: String
+    private let runAs: [String]
+
+    /// The administrator URL for `database`.
+    public func url(database: String = "postgres", user: String? = nil, password: String? = nil) -> String {
+        let credentials = password.map { "\(user ?? adminUser):\($0)" } ?? (user ?? adminUser)
+        return "postgres://\(credentials)@127.0.0.1:\(port)/\(database)"
+    }
+
+    /// Initialises (once) and starts a server in `directory`.
+    public init(directory: URL, port: Int = FreePort.find()) throws {
+        self.directory = directory
+        self.port = port
+        binDirectory = try Self.findBinDirectory()
+        runAs = getuid() == 0 ? ["runuser", "-u", "postgres", "--"] : []
+        let data = directory.appendingPathComponent("data").path
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if getuid() == 0 { try Shell.run(["chown", "-R", "postgres:postgres", directory.path]) }
+        if !FileManager.default.fileExists(atPath: data + "/PG_VERSION") {
+            try Shell.run(runAs + ["\(binDirectory)/initdb", "-D", data, "-U", adminUser, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        }
+        try Shell.run(runAs + [
+            "\(binDirectory)/pg_ctl", "-D", data, "-l", directory.appendingPathComponent("postgres.log").path, "-w", "-t", "60",
+            "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=256MB",
+            "start",
+        ])
+    }
+
+    /// Stops the server (fast shutdown: open sessions are ended).
+    public func stop() {
+        _ = try? Shell.run(runAs + ["\(binDirectory)/pg_ctl", "-D", directory.appendingPathComponent("data").path, "-m", "fast", "-w", "stop"])
+    }
+
+    private static func findBinDirectory() throws -> String {
+        let root = "/usr/lib/postgresql"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        guard let newest = versions.compactMap(Int.init).max() else {
+            throw Shell.Failure(command: "find Postgres", status: 1, output: "no server under \(root); install Debian's postgresql package")
+        }
+        return "\(root)/\(newest)/bin"
+    }
+}

@@ -1,0 +1,162 @@
+import Contracts
+import Foundation
+import Kafka
+import Logging
+import PostgresNIO
+import ServiceKit
+
+/// The whole system on one machine: a Postgres database provisioned with one role and
+/// schema per service, librdkafka's mock cluster with every topic, and the four service
+/// executables as child processes. `hitl dev` and the end-to-end tests both use it.
+public final class LocalStack: @unchecked Sendable {
+    // Set up in `start`, read-only afterwards, except the processes' own state.
+    public struct Options: Sendable {
+        /// Where logs (and a private Postgres, when one is started) live.
+        public var directory: URL
+        /// An administrator URL of a running server; nil starts a private one in `directory`.
+        public var adminURL: String?
+        /// The database to create and use.
+        public var database = "hitl"
+        public var webhookURL: String?
+        public var webhookSecret = "hitl-dev-webhook-secret"
+        public var logLevel = "info"
+        /// Extra environment for every service.
+        public var environment: [String: String] = [:]
+        /// The password of every service role.
+        public var rolePassword = "hitl-dev-password"
+        public var partitions = Topic.defaultPartitionCount
+
+        public init(directory: URL) {
+            self.directory = directory
+        }
+    }
+
+    public let options: Options
+    public private(set) var postgres: LocalPostgres?
+    public private(set) var kafka: KafkaMockCluster?
+    public private(set) var services: [String: ServiceProcess] = [:]
+    public private(set) var databaseURL = ""
+
+    public init(options: Options) {
+        self.options = options
+    }
+
+    public var kafkaBootstrap: String { kafka?.bootstrapServers ?? "" }
+    public func url(of service: String) -> String { services[service]?.baseURL ?? "" }
+    public subscript(service: String) -> ServiceProcess { services[service]! }
+
+    /// Starts Postgres (if needed), the mock cluster and the four services, and waits
+    /// until every service is ready.
+    public func start() async throws {
+        try FileManager.default.createDirectory(at: options.directory, withIntermediateDirectories: true)
+        var adminURL = options.adminURL
+        if adminURL == nil {
+            let server = try LocalPostgres(directory: options.directory.appendingPathComponent("postgres"))
+            postgres = server
+            adminURL = server.url()
+        }
+        let admin = try DatabaseConfiguration(url: adminURL!, schema: "public")
+        try await TestDatabase.create(options.database, admin: admin, rolePassword: options.rolePassword)
+        databaseURL = "postgres://\(admin.username)@\(admin.host):\(admin.port)/\(options.database)"
+
+        let cluster = try KafkaMockCluster(brokers: 1)
+        for topic in Topic.all {
+            try cluster.createTopic(topic.rawValue, partitions: options.partitions)
+        }
+        kafka = cluster
+
+        let stackID = UUID().uuidString.prefix(8).lowercased()
+        for (service, executable) in Self.executables {
+            let port = FreePort.find()
+            var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HITL_") }
+            environment.merge(options.environment) { $1 }
+            environment["HITL_HTTP_PORT"] = "\(port)"
+            environment["HITL_DATABASE_URL"] = "postgres://\(Provisioning.role(of: service)):\(options.rolePassword)@\(admin.host):\(admin.port)/\(options.database)"
+            environment["KAFKA_BOOTSTRAP_SERVERS"] = cluster.bootstrapServers
+            environment["HITL_CONSUMER_GROUP"] = "hitl-\(service)-\(stackID)"
+            environment["HITL_LOG_LEVEL"] = options.logLevel
+            if service == "notifier", let webhook = options.webhookURL {
+                environment["HITL_WEBHOOK_URL"] = webhook
+                environment["HITL_WEBHOOK_SECRET"] = options.webhookSecret
+            }
+            services[service] = ServiceProcess(
+                name: service, executable: Shell.packageExecutable(executable), environment: environment,
+                logFile: options.directory.appendingPathComponent("\(service).log"), baseURL: "http://127.0.0.1:\(port)")
+        }
+        for process in services.values { try process.start() }
+        for process in services.values { try await process.waitUntilReady() }
+    }
+
+    /// Stops the services gracefully, then the mock cluster and the private Postgres.
+    public func stop() async {
+        for process in services.values { await process.stop() }
+        kafka = nil
+        postgres?.stop()
+    }
+
+    /// The service names and their executables.
+    public static let executables: [(String, String)] = [
+        ("orchestrator", "hitl-orchestrator"), ("approval", "hitl-approval"),
+        ("notifier", "hitl-notifier"), ("timeout", "hitl-timeout"),
+    ]
+}
+
+/// Creates provisioned databases on a server.
+public enum TestDatabase {
+    /// Creates `name` (when missing) and provisions the service roles and schemas in it.
+    public static func create(_ name: String, admin: DatabaseConfiguration, rolePassword: String) async throws {
+        let logger = Logger(label: "hitl.stack")
+        try await withClient(admin) { client in
+            var exists = false
+            for try await _ in try await client.query("SELECT 1 FROM pg_database WHERE datname = \(name)") { exists = true }
+            if !exists {
+                try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoted(name))"), logger: logger)
+            }
+        }
+        var copy = admin
+        copy.database = name
+        let target = copy
+        try await roleLock.run {
+            try await withClient(target) { client in
+                try await Provisioning.run(on: client, password: rolePassword, logger: logger)
+            }
+        }
+    }
+
+    /// Runs `body` with a client that runs for its duration.
+    public static func withClient<T: Sendable>(_ configuration: DatabaseConfiguration, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        var clientConfiguration = configuration.clientConfiguration
+        clientConfiguration.options.additionalStartupParameters = []
+        let client = PostgresClient(configuration: clientConfiguration)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+
+    private static func quoted(_ identifier: String) -> String {
+        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Roles are cluster-wide: provisioning two databases at once would race on them.
+    private static let roleLock = AsyncLock()
+}
+
+/// Runs one body at a time.
+actor AsyncLock {
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        while busy {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        busy = true
+        defer {
+            busy = false
+            if !waiters.isEmpty { waiters.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}

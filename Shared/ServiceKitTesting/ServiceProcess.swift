@@ -1,0 +1,89 @@
+import AsyncHTTPClient
+import Foundation
+
+/// One service executable running as a child process, its output appended to a log file.
+public final class ServiceProcess: @unchecked Sendable {
+    // Mutated only by start/stop/kill, which callers do not run concurrently.
+    public let name: String
+    public let executable: URL
+    public let environment: [String: String]
+    public let logFile: URL
+    public let baseURL: String
+    private var process: Process?
+
+    public init(name: String, executable: URL, environment: [String: String], logFile: URL, baseURL: String) {
+        self.name = name
+        self.executable = executable
+        self.environment = environment
+        self.logFile = logFile
+        self.baseURL = baseURL
+    }
+
+    public var pid: Int32? { process?.processIdentifier }
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Starts the process (again, after a stop or kill).
+    public func start() throws {
+        if !FileManager.default.fileExists(atPath: logFile.path) {
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: logFile)
+        log.seekToEndOfFile()
+        let process = Process()
+        process.executableURL = executable
+        process.environment = environment
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+    }
+
+    /// Waits until `/health/ready` answers 200.
+    public func waitUntilReady(timeout: Duration = .seconds(90)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard isRunning else { throw StackError("\(name) exited while starting; see \(logFile.path)") }
+            if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "\(baseURL)/health/ready"), timeout: .seconds(2)),
+                response.status.code == 200
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw StackError("\(name) was not ready after \(timeout); see \(logFile.path)")
+    }
+
+    /// SIGTERM, then waits for a graceful exit (SIGKILL after `timeout`).
+    public func stop(timeout: Duration = .seconds(20)) async {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// `kill -9`: no chance to flush, commit or say goodbye.
+    public func kill9() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Peak resident memory in KiB (`VmHWM`), from /proc.
+    public func peakRSSKiB() -> Int? {
+        guard let pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        }
+        return nil
+    }
+}
+
+/// Why the local stack could not do what was asked.
+public struct StackError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
