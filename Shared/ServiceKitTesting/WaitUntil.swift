@@ -1,0 +1,17 @@
+/// Polls `condition` until it holds; throws `StackError` naming `what` after `timeout`.
+public func waitUntil(_ what: String, timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: interval)
+    }
+    throw StackError("timed out after \(timeout) waiting for \(what)")
+}
+
+/// A value several tasks add to and a test reads.
+public actor Collected<Element: Sendable> {
+    public private(set) var items: [Element] = []
+    public init() {}
+    public func append(_ item: Element) { items.append(item) }
+    public var count: Int { items.count }
+}

@@ -1,0 +1,63 @@
+import Contracts
+import Foundation
+
+/// One fixed value of every v1 payload type, paired with its golden fixture file.
+enum ContractSamples {
+    static let time = WireCoding.parseTime("2026-11-22T10:00:00.000Z")!
+    static let later = WireCoding.parseTime("2026-11-22T11:00:00.000Z")!
+    static let workflowID = "5b0a3f8e-2c1d-4a7e-9f00-0123456789ab"
+    static let approvalID = "9d2c4b1a-7e6f-4c3b-8a29-abcdef012345"
+
+    struct Sample: Sendable {
+        let fixture: String
+        let encode: @Sendable () throws -> [UInt8]
+        let roundTrips: @Sendable ([UInt8]) throws -> Bool
+        let type: EventType
+    }
+
+    static func sample<P: EventPayload>(_ fixture: String, _ payload: P) -> Sample {
+        Sample(
+            fixture: fixture, encode: { try WireCoding.encode(payload) },
+            roundTrips: { try WireCoding.decode(P.self, from: $0) == payload }, type: payload.eventType)
+    }
+
+    static let all: [Sample] = [
+        sample("workflow.submitted.v1", WorkflowSubmitted(
+            idempotencyKey: "transfer-42", type: "wire_transfer", requester: "agent@bank.example",
+            input: ["amount": .number(6000), "currency": .string("EUR"), "urgent": .bool(false), "note": .null],
+            steps: [
+                StepDefinition(name: "approve", kind: .approval, approval: .init(approvers: ["manager@bank.example"], timeoutSeconds: 3600)),
+                StepDefinition(name: "execute", kind: .task, task: .init(type: "noop")),
+            ])),
+        sample("workflow.control_requested.v1", WorkflowControlRequested(workflowId: workflowID, action: .pause, requestedBy: "ops@bank.example", reason: "audit")),
+        sample("workflow.waiting_approval.v1", WorkflowLifecycle(
+            change: .workflowWaitingApproval, workflowId: workflowID, workflowType: "wire_transfer", status: .waitingApproval,
+            step: "approve", reason: nil, at: time)),
+        sample("workflow.timed_out.v1", WorkflowLifecycle(
+            change: .workflowTimedOut, workflowId: workflowID, workflowType: "wire_transfer", status: .timedOut,
+            step: "approve", reason: "no decision before 2026-11-22T11:00:00.000Z", at: later)),
+        sample("approval.requested.v1", ApprovalRequested(
+            approvalId: approvalID, workflowId: workflowID, workflowType: "wire_transfer", step: "approve",
+            requester: "agent@bank.example", approvers: ["manager@bank.example"], timeoutSeconds: 3600,
+            context: ["amount": .number(6000)])),
+        sample("approval.decided.v1", ApprovalDecided(
+            approvalId: approvalID, workflowId: workflowID, step: "approve", decision: .approve,
+            approver: "manager@bank.example", comment: "ok", channel: "api", decidedAt: time)),
+        sample("approval.expired.v1", ApprovalExpired(approvalId: approvalID, workflowId: workflowID, step: "approve", deadline: later, expiredAt: later)),
+        sample("notification.requested.v1", NotificationRequested(
+            reason: "approval_requested", notificationId: "approval-requested:\(approvalID)", workflowId: workflowID,
+            approvalId: approvalID, recipients: ["manager@bank.example"], subject: "Approval needed: wire_transfer",
+            text: "amount: 6000", links: ["decision": "http://approval.example/v1/approvals/\(approvalID)/decision"])),
+        sample("notification.delivered.v1", NotificationDelivered(notificationId: "n-1", workflowId: workflowID, channel: "webhook", attempts: 1, deliveredAt: time)),
+        sample("notification.failed.v1", NotificationFailed(notificationId: "n-1", workflowId: workflowID, channel: "webhook", attempts: 6, error: "webhook answered 503", failedAt: time)),
+        sample("timer.scheduled.v1", TimerScheduled(owner: .approval, key: "deadline:\(approvalID)", workflowId: workflowID, dueAt: later, payload: ["approval_id": .string(approvalID)])),
+        sample("timer.cancelled.v1", TimerCancelled(owner: .approval, key: "deadline:\(approvalID)", workflowId: workflowID)),
+        sample("timer.fired.v1", TimerFired(owner: .approval, key: "deadline:\(approvalID)", workflowId: workflowID, dueAt: later, firedAt: later, payload: ["approval_id": .string(approvalID)])),
+        sample("dead_lettered.v1", DeadLettered(
+            deadLetterId: "0f0e0d0c-0b0a-4909-8807-060504030201", service: "approval", originalTopic: "hitl.approval.requests",
+            partition: 3, offset: 42, key: workflowID, headers: [["ce_type", "hitl.approval.requested.v2"]],
+            valueBase64: "e30=", eventId: "e-1", originalEventType: "hitl.approval.requested.v2",
+            error: "unsupported_version: hitl.approval.requested.v2 is a version this service does not read",
+            attempts: 1, firstAttemptAt: time, deadLetteredAt: time)),
+    ]
+}

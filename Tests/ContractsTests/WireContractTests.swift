@@ -1,0 +1,72 @@
+import Contracts
+import Foundation
+import Testing
+
+@Suite struct WireContractTests {
+    static func fixture(_ name: String) throws -> [UInt8] {
+        let url = try #require(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"))
+        var bytes = Array(try Data(contentsOf: url))
+        while bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+        return bytes
+    }
+
+    @Test(arguments: ContractSamples.all.map(\.fixture))
+    func payloadMatchesItsGoldenFixture(name: String) throws {
+        let sample = try #require(ContractSamples.all.first { $0.fixture == name })
+        let golden = try Self.fixture(name)
+        let encoded = try sample.encode()
+        #expect(String(decoding: encoded, as: UTF8.self) == String(decoding: golden, as: UTF8.self))
+        #expect(try sample.roundTrips(golden))
+        #expect(sample.type.majorVersion == 1)
+    }
+
+    @Test func everyTopicIsNamedOnce() {
+        #expect(Set(Topic.all).count == Topic.all.count)
+        #expect(Topic.all.contains(.deadLetter))
+        #expect(Topic.timerFirings(for: .approval).rawValue == "hitl.timer.fired.approval")
+    }
+
+    @Test func envelopeTravelsAsCloudEventsHeaders() throws {
+        let payload = ApprovalExpired(approvalId: "a", workflowId: "w", step: "s", deadline: ContractSamples.time, expiredAt: ContractSamples.time)
+        let cause = EventEnvelope(type: .approvalRequested, source: "orchestrator", subject: "w", data: [])
+        let envelope = try EventEnvelope(payload, source: "approval", subject: "w", causedBy: cause)
+        let names = envelope.headers.map(\.0)
+        #expect(names == ["ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "ce_subject", "content-type", "traceparent"])
+        let read = try EventEnvelope(headers: envelope.headers, value: envelope.data)
+        #expect(read.id == envelope.id && read.type == .approvalExpired && read.subject == "w")
+        #expect(try read.decode(ApprovalExpired.self) == payload)
+        // The effect carries the cause's trace id.
+        #expect(envelope.traceparent.split(separator: "-")[1] == cause.traceparent.split(separator: "-")[1])
+    }
+
+    @Test func envelopeWithoutRequiredAttributesIsRefusedWithTheirName() throws {
+        let envelope = EventEnvelope(type: .approvalDecided, source: "approval", subject: "w", data: Array("{}".utf8))
+        let withoutID = envelope.headers.filter { $0.0 != "ce_id" }
+        #expect(throws: ContractError.self) { try EventEnvelope(headers: withoutID, value: envelope.data) }
+        do {
+            _ = try EventEnvelope(headers: withoutID, value: envelope.data)
+        } catch let error as ContractError {
+            #expect(error.code == .missingAttribute)
+            #expect(error.reason.contains("ce_id"))
+        }
+        let wrongSpec = envelope.headers.map { $0.0 == "ce_specversion" ? ($0.0, "0.3") : $0 }
+        #expect(throws: ContractError.self) { try EventEnvelope(headers: wrongSpec, value: envelope.data) }
+    }
+
+    @Test func payloadOfAnotherTypeOrVersionIsRefused() throws {
+        let envelope = EventEnvelope(type: EventType(rawValue: "hitl.approval.decided.v2"), source: "approval", subject: "w", data: Array("{}".utf8))
+        #expect(envelope.type.majorVersion == 2)
+        #expect(envelope.type.name == "hitl.approval.decided")
+        #expect(throws: ContractError.self) { try envelope.decode(ApprovalDecided.self) }
+    }
+
+    @Test func missingFieldIsNamedInSnakeCase() throws {
+        let body = Array(#"{"type":"t","requester":"r","input":{},"steps":[]}"#.utf8)
+        do {
+            _ = try WireCoding.decode(WorkflowSubmitted.self, from: body)
+            Issue.record("decoded a submission without idempotency_key")
+        } catch {
+            #expect(ContractError.describe(error) == "missing field idempotency_key")
+        }
+    }
+}

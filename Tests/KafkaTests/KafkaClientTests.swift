@@ -1,0 +1,142 @@
+import Foundation
+import Kafka
+import Logging
+import ServiceKitTesting
+import Testing
+
+/// The librdkafka wrapper against the mock cluster over TCP.
+@Suite(.timeLimit(.minutes(5))) struct KafkaClientTests {
+    let logger = Logger(label: "test.kafka")
+
+    func cluster(partitions: Int = 4, topic: String) throws -> KafkaMockCluster {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        try cluster.createTopic(topic, partitions: partitions)
+        return cluster
+    }
+
+    func producer(_ cluster: KafkaMockCluster) throws -> KafkaProducer {
+        try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger)
+    }
+
+    /// Runs a consumer in the background, collecting "partition:value" strings.
+    func startConsumer(_ cluster: KafkaMockCluster, group: String, topic: String, into collected: Collected<KafkaMessage>) throws -> Task<Void, any Error> {
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, properties: ["session.timeout.ms": "3000"]),
+            groupID: group, topics: [topic], logger: logger)
+        return Task { try await consumer.run { message in await collected.append(message) } }
+    }
+
+    func values(_ collected: Collected<KafkaMessage>) async -> [String] {
+        await collected.items.map { String(decoding: $0.value, as: UTF8.self) }
+    }
+
+    @Test func producesAndConsumesWithHeadersAndKeys() async throws {
+        let cluster = try cluster(topic: "t.headers")
+        let producer = try producer(cluster)
+        for index in 0..<10 {
+            try await producer.send(
+                topic: "t.headers", key: Array("key-\(index % 3)".utf8), value: Array("value-\(index)".utf8),
+                headers: [KafkaHeader(name: "ce_id", text: "id-\(index)"), KafkaHeader(name: "empty", value: [])])
+        }
+        let collected = Collected<KafkaMessage>()
+        let consumer = try startConsumer(cluster, group: "g", topic: "t.headers", into: collected)
+        try await waitUntil("10 messages") { await collected.count >= 10 }
+        consumer.cancel()
+        _ = try? await consumer.value
+        let messages = await collected.items
+        #expect(Set(messages.map { String(decoding: $0.value, as: UTF8.self) }) == Set((0..<10).map { "value-\($0)" }))
+        for message in messages {
+            let index = Int(String(decoding: message.value, as: UTF8.self).dropFirst(6))!
+            #expect(message.headers == [KafkaHeader(name: "ce_id", text: "id-\(index)"), KafkaHeader(name: "empty", value: [])])
+            #expect(message.key.map { String(decoding: $0, as: UTF8.self) } == "key-\(index % 3)")
+        }
+        // One key, one partition: the order of one key's records is kept.
+        let keyZero = messages.filter { $0.key == Array("key-0".utf8) }.map(\.offset)
+        #expect(keyZero == keyZero.sorted())
+        await producer.shutdown()
+    }
+
+    @Test func twoConsumersSplitPartitionsAndOneTakesOverWithoutLoss() async throws {
+        let cluster = try cluster(topic: "t.split")
+        let producer = try producer(cluster)
+        let first = Collected<KafkaMessage>()
+        let second = Collected<KafkaMessage>()
+        let a = try startConsumer(cluster, group: "split", topic: "t.split", into: first)
+        let b = try startConsumer(cluster, group: "split", topic: "t.split", into: second)
+        var sent = 0
+        // Keep producing until both members have received records: the partitions are split.
+        try await waitUntil("both consumers to own partitions", timeout: .seconds(60)) {
+            let batch = (sent..<(sent + 20)).map { KafkaRecord(topic: "t.split", key: Array("k\($0)".utf8), value: Array("v\($0)".utf8), headers: []) }
+            sent += 20
+            #expect(await producer.send(batch).allSatisfy { $0 == nil })
+            let firstCount = await first.count
+            let secondCount = await second.count
+            return firstCount > 0 && secondCount > 0
+        }
+        let firstPartitions = Set(await first.items.map(\.partition))
+        let secondPartitions = Set(await second.items.map(\.partition))
+        #expect(firstPartitions.isDisjoint(with: secondPartitions))
+        // The second member leaves; the first takes over its partitions.
+        b.cancel()
+        _ = try? await b.value
+        let batch = (sent..<(sent + 100)).map { KafkaRecord(topic: "t.split", key: Array("k\($0)".utf8), value: Array("v\($0)".utf8), headers: []) }
+        sent += 100
+        #expect(await producer.send(batch).allSatisfy { $0 == nil })
+        let expected = Set((0..<sent).map { "v\($0)" })
+        try await waitUntil("every record to arrive", timeout: .seconds(60)) {
+            Set(await values(first) + values(second)).isSuperset(of: expected)
+        }
+        a.cancel()
+        _ = try? await a.value
+        await producer.shutdown()
+    }
+
+    @Test func restartedConsumerResumesAfterTheLastCommittedOffset() async throws {
+        let cluster = try cluster(topic: "t.resume")
+        let producer = try producer(cluster)
+        let batch1 = (0..<20).map { KafkaRecord(topic: "t.resume", key: Array("k\($0)".utf8), value: Array("first-\($0)".utf8), headers: []) }
+        #expect(await producer.send(batch1).allSatisfy { $0 == nil })
+        let before = Collected<KafkaMessage>()
+        let consumer = try startConsumer(cluster, group: "resume", topic: "t.resume", into: before)
+        try await waitUntil("the first batch") { await before.count >= 20 }
+        consumer.cancel()  // graceful: drains, commits, leaves the group
+        _ = try? await consumer.value
+
+        let batch2 = (0..<20).map { KafkaRecord(topic: "t.resume", key: Array("k\($0)".utf8), value: Array("second-\($0)".utf8), headers: []) }
+        #expect(await producer.send(batch2).allSatisfy { $0 == nil })
+        let after = Collected<KafkaMessage>()
+        let restarted = try startConsumer(cluster, group: "resume", topic: "t.resume", into: after)
+        try await waitUntil("the second batch") { await after.count >= 20 }
+        try await Task.sleep(for: .seconds(1))
+        restarted.cancel()
+        _ = try? await restarted.value
+        #expect(Set(await values(after)) == Set((0..<20).map { "second-\($0)" }))
+        await producer.shutdown()
+    }
+
+    @Test func brokerDownDelaysButLosesNothing() async throws {
+        let cluster = try cluster(topic: "t.down")
+        let producer = try producer(cluster)
+        let collected = Collected<KafkaMessage>()
+        let consumer = try startConsumer(cluster, group: "down", topic: "t.down", into: collected)
+        try await producer.send(topic: "t.down", key: nil, value: Array("warm-up".utf8), headers: [])
+        try await waitUntil("the warm-up record") { await collected.count >= 1 }
+
+        try cluster.setBrokerDown(cluster.brokerIDs[0])
+        let sending = Task {
+            await producer.send((0..<50).map { KafkaRecord(topic: "t.down", key: Array("k\($0)".utf8), value: Array("v\($0)".utf8), headers: []) })
+        }
+        try await Task.sleep(for: .seconds(2))
+        let countWhileDown = await collected.count
+        #expect(countWhileDown == 1)  // nothing gets through while the broker is down
+        try cluster.setBrokerUp(cluster.brokerIDs[0])
+        let errors = await sending.value
+        #expect(errors.allSatisfy { $0 == nil })
+        try await waitUntil("every record after the broker came back", timeout: .seconds(60)) {
+            Set(await values(collected)).isSuperset(of: Set((0..<50).map { "v\($0)" }))
+        }
+        consumer.cancel()
+        _ = try? await consumer.value
+        await producer.shutdown()
+    }
+}
