@@ -112,8 +112,19 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "ServiceKitTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "ServiceKitTests", dependencies: ["ServiceKit", "ServiceKitTesting", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KafkaTests",
+            dependencies: ["Kafka", "ServiceKitTesting", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: [
+                "ServiceKit", "ServiceKitTesting", "Contracts", "Kafka",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

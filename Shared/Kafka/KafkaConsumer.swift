@@ -55,7 +55,10 @@ public final class KafkaConsumer: Sendable {
 
     /// Handles records until graceful shutdown or cancellation, then drains what was
     /// polled, commits, leaves the group and returns.
-    public func run(_ handler: @escaping @Sendable (KafkaMessage) async -> Void) async throws {
+    ///
+    /// `handler` answers whether the record is done: true stores its offset; false (it was
+    /// interrupted by cancellation) leaves the offset alone, so the group sees it again.
+    public func run(_ handler: @escaping @Sendable (KafkaMessage) async -> Bool) async throws {
         try subscribe()
         let (stream, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
         let client = self.client
@@ -81,8 +84,8 @@ public final class KafkaConsumer: Sendable {
                     worker.yield(message)
                     group.addTask {
                         for await message in queue {
-                            await handler(message)
-                            state.finished(message, client: client.pointer)
+                            let done = await handler(message)
+                            state.finished(message, storeOffset: done, client: client.pointer)
                         }
                     }
                 }
@@ -143,8 +146,16 @@ private final class ConsumerState: @unchecked Sendable {
         return inFlight < maxInFlight
     }
 
-    /// Called after the handler returned: stores offset + 1, then frees the slot.
-    func finished(_ message: KafkaMessage, client: OpaquePointer) {
+    /// Called after the handler returned: stores offset + 1 when the record is done, then
+    /// frees the slot.
+    func finished(_ message: KafkaMessage, storeOffset: Bool, client: OpaquePointer) {
+        defer {
+            condition.withLock {
+                inFlight -= 1
+                condition.broadcast()
+            }
+        }
+        guard storeOffset else { return }
         let list = rd_kafka_topic_partition_list_new(1)
         if let entry = rd_kafka_topic_partition_list_add(list, message.topic, message.partition) {
             entry.pointee.offset = message.offset + 1
@@ -155,10 +166,6 @@ private final class ConsumerState: @unchecked Sendable {
             // The partition was revoked meanwhile; its next owner sees the record again and
             // the handler's idempotence makes that harmless.
             logger.debug("Kafka offset not stored", metadata: ["kafka.topic": "\(message.topic)", "error": "\(KafkaError(result))"])
-        }
-        condition.withLock {
-            inFlight -= 1
-            condition.broadcast()
         }
     }
 
@@ -177,9 +184,12 @@ private final class ConsumerState: @unchecked Sendable {
             rd_kafka_assign(rk, partitions)
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             // Finish what was polled from these partitions and commit it before letting go,
-            // so the next owner does not redo it.
+            // so the next owner does not redo it. The commit is asynchronous: with the
+            // coordinator away (the usual cause of a revoke) a synchronous one would hold the
+            // poll thread until it came back; a record committed late is only redone, and the
+            // inbox makes that harmless.
             waitUntilDrained()
-            _ = rd_kafka_commit(rk, nil, 0)
+            _ = rd_kafka_commit(rk, nil, 1)
             logger.info("Kafka partitions revoked", metadata: ["kafka.partitions": "\(partitions?.pointee.cnt ?? 0)"])
             rd_kafka_assign(rk, nil)
         default:

@@ -14,16 +14,20 @@ import Testing
         return cluster
     }
 
+    /// The mock cluster's "down" broker keeps some connections open without answering; a
+    /// short socket timeout makes the clients drop them soon after it is back.
+    static let properties = ["socket.timeout.ms": "5000", "session.timeout.ms": "3000"]
+
     func producer(_ cluster: KafkaMockCluster) throws -> KafkaProducer {
-        try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger)
+        try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, properties: Self.properties), logger: logger)
     }
 
     /// Runs a consumer in the background, collecting "partition:value" strings.
     func startConsumer(_ cluster: KafkaMockCluster, group: String, topic: String, into collected: Collected<KafkaMessage>) throws -> Task<Void, any Error> {
         let consumer = try KafkaConsumer(
-            configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, properties: ["session.timeout.ms": "3000"]),
+            configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, properties: Self.properties),
             groupID: group, topics: [topic], logger: logger)
-        return Task { try await consumer.run { message in await collected.append(message) } }
+        return Task { try await consumer.run { message in await collected.append(message); return true } }
     }
 
     func values(_ collected: Collected<KafkaMessage>) async -> [String] {

@@ -89,7 +89,9 @@ public final class EventConsumer: Service, Sendable {
     }
 
     /// Processes one message to the end: applied, found to be a duplicate, or dead-lettered.
-    func process(_ message: KafkaMessage) async {
+    /// Returns false only when cancellation interrupted it: then nothing was committed and
+    /// the record is left for the next owner of the partition.
+    func process(_ message: KafkaMessage) async -> Bool {
         let started = ContinuousClock.now
         let firstAttemptAt = Date()
         var logger = self.logger
@@ -99,15 +101,19 @@ public final class EventConsumer: Service, Sendable {
         let handler: EventHandler
         do {
             envelope = try EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value)
+        } catch {
+            return await deadLetter(message, envelope: nil, error: "\(error)", attempts: 1, firstAttemptAt: firstAttemptAt, logger: logger)
+        }
+        do {
             handler = try route(envelope)
         } catch {
-            await deadLetter(message, envelope: nil, error: "\(error)", attempts: 1, firstAttemptAt: firstAttemptAt, logger: logger)
-            return
+            return await deadLetter(message, envelope: envelope, error: "\(error)", attempts: 1, firstAttemptAt: firstAttemptAt, logger: logger)
         }
         logger[metadataKey: "event.id"] = "\(envelope.id)"
         logger[metadataKey: "event.type"] = "\(envelope.type)"
         var attempt = 0
         while true {
+            if Task.isCancelled { return false }
             attempt += 1
             do {
                 let afterCommit = AfterCommit()
@@ -122,7 +128,7 @@ public final class EventConsumer: Service, Sendable {
                 }
                 Counter(label: "hitl_events_processed_total", dimensions: [("type", envelope.type.rawValue), ("result", applied ? "applied" : "duplicate")]).increment()
                 Timer(label: "hitl_event_processing_seconds", dimensions: [("type", envelope.type.rawValue)]).record(duration: ContinuousClock.now - started)
-                return
+                return true
             } catch let error where Self.isInfrastructure(error) {
                 // Postgres is away: not the message's fault, so it is not dead-lettered.
                 logger.warning("Database unavailable; retrying event", metadata: ["error": "\(error)"])
@@ -130,9 +136,9 @@ public final class EventConsumer: Service, Sendable {
                 try? await Task.sleep(for: .seconds(1))
             } catch {
                 let permanent = error is PermanentFailure || error is ContractError
+                if Task.isCancelled { return false }
                 if permanent || attempt >= maxAttempts {
-                    await deadLetter(message, envelope: envelope, error: "\(error)", attempts: attempt, firstAttemptAt: firstAttemptAt, logger: logger)
-                    return
+                    return await deadLetter(message, envelope: envelope, error: "\(error)", attempts: attempt, firstAttemptAt: firstAttemptAt, logger: logger)
                 }
                 logger.info("Event failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
                 try? await Task.sleep(for: backoff.delay(attempt: attempt))
@@ -148,11 +154,12 @@ public final class EventConsumer: Service, Sendable {
         throw ContractError(.unexpectedType, "\(service) has no handler for \(envelope.type)")
     }
 
-    private func deadLetter(_ message: KafkaMessage, envelope: EventEnvelope?, error: String, attempts: Int, firstAttemptAt: Date, logger: Logger) async {
+    /// Writes the dead letter; false when cancellation interrupted it.
+    private func deadLetter(_ message: KafkaMessage, envelope: EventEnvelope?, error: String, attempts: Int, firstAttemptAt: Date, logger: Logger) async -> Bool {
         guard message.topic != Topic.deadLetter.rawValue else {
             // A dead letter about a dead letter would loop forever; the log is its last stop.
             logger.error("Dead letter could not be processed; dropped", metadata: ["error": "\(error)"])
-            return
+            return true
         }
         let record = DeadLettered(
             deadLetterId: UUID().uuidString.lowercased(), service: service, originalTopic: message.topic,
@@ -163,7 +170,7 @@ public final class EventConsumer: Service, Sendable {
             originalEventType: envelope?.type.rawValue, error: error, attempts: attempts,
             firstAttemptAt: firstAttemptAt, deadLetteredAt: Date())
         let subject = envelope?.subject ?? record.key ?? record.deadLetterId
-        while true {
+        while !Task.isCancelled {
             do {
                 try await database.transaction { connection in
                     try await outbox.publish(record, to: .deadLetter, subject: subject, causedBy: envelope, on: connection, logger: logger)
@@ -171,13 +178,14 @@ public final class EventConsumer: Service, Sendable {
                 relay.wake()
                 logger.warning("Event dead-lettered", metadata: ["error": "\(error)", "dead_letter.id": "\(record.deadLetterId)"])
                 Counter(label: "hitl_events_dead_lettered_total", dimensions: [("topic", message.topic)]).increment()
-                return
+                return true
             } catch {
                 // Never drop the message: wait for the database to take the dead letter.
                 logger.warning("Dead letter not written; retrying", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }
+        return false
     }
 
     /// Whether `error` means Postgres could not be reached, rather than that it refused.

@@ -1,0 +1,123 @@
+import Contracts
+import Foundation
+import Kafka
+import Logging
+import PostgresNIO
+import ServiceKit
+import ServiceKitTesting
+import Testing
+
+/// The outbox, the inbox and the dead-letter path against real Postgres and the mock cluster.
+@Suite(.timeLimit(.minutes(5))) struct OutboxInboxTests {
+    static let sample = TimerCancelled(owner: .approval, key: "deadline:x", workflowId: "wf-1")
+
+    @Test func eventCommittedBeforeACrashIsPublishedOnceAfterRestart() async throws {
+        // The relay is not running: the process "crashed" right after the commit.
+        try await ServiceKitHarness.with(relayRunning: false) { kit in
+            let outbox = Outbox(source: "test")
+            let envelope = try await kit.database.transaction { connection in
+                try await outbox.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1", on: connection, logger: kit.logger)
+            }
+            #expect(try await kit.count("SELECT count(*)::int FROM outbox") == 1)
+            // A rolled-back transaction leaves nothing to publish.
+            await #expect(throws: PermanentFailure.self) {
+                try await kit.database.transaction { connection in
+                    try await outbox.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-2", on: connection, logger: kit.logger)
+                    throw PermanentFailure("roll back")
+                }
+            }
+            #expect(try await kit.count("SELECT count(*)::int FROM outbox") == 1)
+
+            // Restart: the relay finds the row and publishes it.
+            let messages = try await kit.running(kit.relay) { try await kit.read("hitl.test.out") { !$0.isEmpty } }
+            #expect(messages.count == 1)
+            let read = try EventEnvelope(headers: messages[0].headers.map { ($0.name, $0.text) }, value: messages[0].value)
+            #expect(read.id == envelope.id)
+            #expect(messages[0].key == Array("wf-1".utf8))
+            #expect(try await kit.count("SELECT count(*)::int FROM outbox") == 0)
+        }
+    }
+
+    @Test func duplicateDeliveryChangesNothing() async throws {
+        try await ServiceKitHarness.with { kit in
+            let consumer = try makeConsumer(kit, handlers: [
+                .timerCancelled: { context in
+                    try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'x')", logger: context.logger)
+                }
+            ])
+            try await kit.running(consumer) {
+            let envelope = try EventEnvelope(Self.sample, source: "test", subject: "wf-1")
+            for _ in 0..<3 { try await kit.produce(envelope) }
+            let other = try EventEnvelope(Self.sample, source: "test", subject: "wf-1")
+            try await kit.produce(other)
+            try await waitUntil("both events to be applied") { try await kit.count("SELECT count(*)::int FROM inbox") == 2 }
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await kit.count("SELECT count(*)::int FROM applied WHERE event_id = \(envelope.id)") == 1)
+            #expect(try await kit.count("SELECT count(*)::int FROM applied") == 2)
+            }
+        }
+    }
+
+    @Test func messageThatAlwaysFailsIsDeadLetteredWithContextAndTheNextIsProcessed() async throws {
+        try await ServiceKitHarness.with { kit in
+            let consumer = try makeConsumer(kit, handlers: [
+                .timerCancelled: { context in
+                    let payload = try context.envelope.decode(TimerCancelled.self)
+                    if payload.key == "poison" { throw KitTestFailure("this one never works") }
+                    try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'ok')", logger: context.logger)
+                }
+            ])
+            try await kit.running(consumer) {
+            // Same key, same partition: the good event waits behind the poison one.
+            let poison = try EventEnvelope(TimerCancelled(owner: .approval, key: "poison", workflowId: "wf-p"), source: "test", subject: "wf-p")
+            let good = try EventEnvelope(TimerCancelled(owner: .approval, key: "good", workflowId: "wf-p"), source: "test", subject: "wf-p")
+            let unknown = EventEnvelope(type: EventType(rawValue: "hitl.timer.cancelled.v2"), source: "test", subject: "wf-p", data: Array("{}".utf8))
+            try await kit.produce(poison)
+            try await kit.produce(unknown)
+            try await kit.produce(good)
+            try await waitUntil("the good event") { try await kit.count("SELECT count(*)::int FROM applied WHERE event_id = \(good.id)") == 1 }
+
+            let letters = try await kit.read(Topic.deadLetter.rawValue) { $0.count >= 2 }
+            #expect(letters.count == 2)
+            let records = try letters.map { message in
+                try EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value).decode(DeadLettered.self)
+            }
+            let poisoned = try #require(records.first { $0.eventId == poison.id })
+            #expect(poisoned.service == "kit-test")
+            #expect(poisoned.originalTopic == "hitl.test.in")
+            #expect(poisoned.attempts == 3)
+            #expect(poisoned.error.contains("this one never works"))
+            #expect(poisoned.key == "wf-p")
+            #expect(poisoned.headers.contains(["ce_id", poison.id]))
+            #expect(Data(base64Encoded: poisoned.valueBase64) == Data(poison.data))
+            #expect(poisoned.offset >= 0 && poisoned.firstAttemptAt <= poisoned.deadLetteredAt)
+            let versioned = try #require(records.first { $0.eventId == unknown.id })
+            #expect(versioned.attempts == 1)  // an unknown major version is not retried
+            #expect(versioned.error.contains("unsupported_version"))
+            // Dead-lettered events are not in the inbox, so a replay can still apply them.
+            #expect(try await kit.count("SELECT count(*)::int FROM inbox WHERE event_id = \(poison.id)") == 0)
+            }
+        }
+    }
+
+    func makeConsumer(_ kit: ServiceKitHarness, handlers: [EventType: EventHandler]) throws -> EventConsumer {
+        try EventConsumer(
+            service: "kit-test", kafka: KafkaConfiguration(bootstrapServers: kit.cluster.bootstrapServers),
+            groupID: "kit-\(UUID().uuidString)", topics: [Topic(rawValue: "hitl.test.in")], database: kit.database,
+            relay: kit.relay, handlers: handlers, maxAttempts: 3, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(50)),
+            logger: kit.logger)
+    }
+}
+
+struct KitTestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension ServiceKitHarness {
+    func produce(_ envelope: EventEnvelope, topic: String = "hitl.test.in") async throws {
+        try await producer.send(
+            topic: topic, key: Array(envelope.subject.utf8), value: envelope.data,
+            headers: envelope.headers.map { KafkaHeader(name: $0.0, text: $0.1) })
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import ServiceKit
+import ServiceKitTesting
+import Testing
+
+@Suite struct SupportTests {
+    @Test func configurationErrorsNameTheVariable() throws {
+        let env = EnvironmentReader(["HITL_HTTP_PORT": "eighty", "HITL_DATABASE_URL": "postgres://u:p@h:5432/db"])
+        #expect(throws: ConfigurationError.self) { try ServiceConfiguration(service: "s", defaultPort: 1, environment: env) }
+        do {
+            _ = try ServiceConfiguration(service: "s", defaultPort: 1, environment: env)
+        } catch let error as ConfigurationError {
+            #expect(error.variable == "HITL_HTTP_PORT")
+            #expect(error.description.contains("eighty"))
+        }
+        do {
+            _ = try ServiceConfiguration(service: "s", defaultPort: 1, environment: EnvironmentReader(["HITL_DATABASE_URL": "mysql://x"]))
+            Issue.record("accepted a non-Postgres URL")
+        } catch let error as ConfigurationError {
+            #expect(error.variable == "HITL_DATABASE_URL")
+            #expect(!error.description.contains("mysql://x"))  // the value may hold a secret
+        }
+        let good = try ServiceConfiguration(service: "approval", defaultPort: 8081, environment: EnvironmentReader(["HITL_DATABASE_URL": "postgres://u:p%40ss@db:6543/hitl"]))
+        #expect(good.database.password == "p@ss" && good.database.port == 6543 && good.database.schema == "approval")
+        #expect(good.consumerGroup == "hitl-approval")
+    }
+
+    @Test func backoffGrowsExponentiallyUpToTheCapWithJitterBelowTheCeiling() {
+        let backoff = Backoff(base: .milliseconds(100), cap: .seconds(1))
+        #expect(backoff.ceiling(attempt: 1) == .milliseconds(100))
+        #expect(backoff.ceiling(attempt: 3) == .milliseconds(400))
+        #expect(backoff.ceiling(attempt: 10) == .seconds(1))
+        let delays = (0..<200).map { _ in backoff.delay(attempt: 3) }
+        #expect(delays.allSatisfy { $0 >= .zero && $0 <= .milliseconds(400) })
+        #expect(Set(delays).count > 100)  // jittered, not a fixed wait
+    }
+
+    @Test func webhookSignatureCoversTimestampAndBody() {
+        let body = Array(#"{"a":1}"#.utf8)
+        let signature = Signing.webhookSignature(secret: "s3cret-s3cret-s3cret", timestamp: 1000, body: body)
+        #expect(signature.hasPrefix("v1=") && signature.count == 67)
+        #expect(signature != Signing.webhookSignature(secret: "s3cret-s3cret-s3cret", timestamp: 1001, body: body))
+        #expect(signature != Signing.webhookSignature(secret: "other-secret-other", timestamp: 1000, body: body))
+        #expect(Signing.constantTimeEquals(signature, signature))
+        #expect(!Signing.constantTimeEquals(signature, String(signature.dropLast()) + "0"))
+    }
+
+    @Test func migrationsApplyOnceEvenWhenReplicasStartTogether() async throws {
+        let configuration = try await TestPostgres.freshDatabase(schema: "mig")
+        let database = Database(configuration: configuration, logger: .init(label: "test.migrations"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await database.run() }
+            defer { group.cancelAll() }
+            try await database.query("CREATE SCHEMA mig")
+            let migrations = [Migration.backbone, Migration(version: 2, name: "t", statements: ["CREATE TABLE t (x int)"])]
+            let applied = try await withThrowingTaskGroup(of: [Int].self) { runners in
+                for _ in 0..<4 { runners.addTask { try await MigrationRunner(database: database, migrations: migrations).apply() } }
+                return try await runners.reduce(into: []) { $0 += $1 }
+            }
+            #expect(applied.sorted() == [1, 2])
+            #expect(try await MigrationRunner(database: database, migrations: migrations).apply().isEmpty)
+        }
+    }
+}
