@@ -1,0 +1,61 @@
+import Contracts
+import Foundation
+import ServiceKitTesting
+import Testing
+
+/// A poison event lands on the dead-letter topic; once the cause is fixed, a replay gets it
+/// processed exactly once, and replaying it again changes nothing.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct DeadLetterReplayTests {
+    @Test func poisonEventIsDeadLetteredThenReplayedExactlyOnce() async throws {
+        try await Stack.with { stack in
+            // The cause: ops took the approval service's right to create approvals.
+            _ = try await stack.sql("REVOKE INSERT ON approval.approvals FROM hitl_approval")
+            let id = try #require(try await stack.submit(API.workflow(key: "poison-1")).string("id"))
+
+            var deadLetterID: String?
+            try await waitUntil("the dead letter in the index", timeout: .seconds(60)) {
+                let listed = try await API.get("\(stack.orchestrator)/v1/dead-letters?service=approval")
+                if case .object(let record)? = listed.items.first?["dead_letter"], case .string(let dlq)? = record["dead_letter_id"] {
+                    deadLetterID = dlq
+                }
+                return deadLetterID != nil
+            }
+            let letterID = try #require(deadLetterID)
+            let shown = try await API.get("\(stack.orchestrator)/v1/dead-letters/\(letterID)")
+            guard case .object(let record)? = shown["dead_letter"] else { Issue.record(Comment(rawValue: shown.text)); return }
+            #expect(record["original_topic"] == .string(Topic.approvalRequests.rawValue))
+            #expect(record["original_event_type"] == .string(EventType.approvalRequested.rawValue))
+            #expect(record["attempts"] == .number(5))
+            if case .string(let error)? = record["error"] { #expect(error.contains("permission denied")) }
+            // The filters narrow the list; a filter that matches nothing lists nothing.
+            let listed = try stack.hitl(["dlq", "list", "--event-type", EventType.approvalRequested.rawValue, "--error", "permission"])
+            #expect(listed.contains(letterID))
+            #expect(try stack.hitl(["dlq", "list", "--service", "notifier"]).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+            // A dry run replays nothing.
+            #expect(try stack.hitl(["dlq", "replay", letterID, "--dry-run", "--by", "ops@bank.example"]).contains(#""dry_run":true"#))
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == 0)
+
+            // The fix, then the replay.
+            _ = try await stack.sql("GRANT INSERT ON approval.approvals TO hitl_approval")
+            _ = try stack.hitl(["dlq", "replay", letterID, "--by", "ops@bank.example"])
+            let approvalID = try await stack.pendingApproval(of: id)
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == 1)
+            let replays = try await API.get("\(stack.orchestrator)/v1/dead-letters/\(letterID)")
+            guard case .array(let history)? = replays["replays"] else { Issue.record(Comment(rawValue: replays.text)); return }
+            #expect(history.count == 1)
+            #expect(history.first?.objectValue?["replayed_by"] == .string("ops@bank.example"))
+
+            // Replaying the processed event again changes nothing.
+            _ = try stack.hitl(["dlq", "replay", "--all", "--by", "ops@bank.example"])
+            try await Task.sleep(for: .seconds(3))
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == 1)
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.outbox") == 0)
+            let notifications = try await stack.events(on: .notifications).filter { $0.type == .notificationRequested }
+            #expect(notifications.count == 1)
+
+            #expect(try await stack.decide(approvalID, "approve").status == 200)
+            try await stack.waitForStatus(id, "completed")
+        }
+    }
+}

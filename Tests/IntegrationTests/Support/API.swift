@@ -1,0 +1,52 @@
+import AsyncHTTPClient
+import Contracts
+import Foundation
+import NIOCore
+
+/// A JSON answer from one of the services.
+struct Answer: Sendable {
+    let status: Int
+    let body: JSONObject
+    let text: String
+
+    subscript(_ key: String) -> JSONValue? { body[key] }
+    func string(_ key: String) -> String? {
+        if case .string(let text)? = body[key] { return text }
+        return nil
+    }
+    var items: [JSONObject] {
+        guard case .array(let values)? = body["items"] else { return [] }
+        return values.compactMap(\.objectValue)
+    }
+}
+
+/// Calls the services' HTTP APIs.
+enum API {
+    static func call(_ method: String, _ url: String, json: String? = nil, bytes: [UInt8]? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = .init(rawValue: method)
+        request.headers.add(name: "Authorization", value: "Bearer test-token")
+        if let payload = bytes ?? json.map({ Array($0.utf8) }) {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: payload))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let data = Array(buffer: try await response.body.collect(upTo: 16 << 20))
+        return Answer(
+            status: Int(response.status.code), body: (try? WireCoding.decode(JSONObject.self, from: data)) ?? [:],
+            text: String(decoding: data, as: UTF8.self))
+    }
+
+    static func get(_ url: String) async throws -> Answer { try await call("GET", url) }
+    static func post(_ url: String, _ json: String) async throws -> Answer { try await call("POST", url, json: json) }
+
+    /// The skeleton workflow: one approval step, then a no-op task.
+    static func workflow(key: String, approver: String = "manager@bank.example", timeout: Int = 3600, amount: Int = 6000) -> String {
+        """
+        {"idempotency_key":"\(key)","type":"wire_transfer","requester":"agent@bank.example",
+         "input":{"amount":\(amount),"currency":"EUR"},
+         "steps":[{"name":"approve","kind":"approval","approval":{"approvers":["\(approver)"],"timeout_seconds":\(timeout)}},
+                  {"name":"execute","kind":"task","task":{"type":"noop"}}]}
+        """
+    }
+}

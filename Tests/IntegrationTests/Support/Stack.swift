@@ -1,0 +1,149 @@
+import Contracts
+import Foundation
+import Kafka
+import Logging
+import PostgresNIO
+import ServiceKit
+import ServiceKitTesting
+
+/// A whole stack (four service processes, the mock cluster, a fresh database on the test
+/// Postgres server) and a signed-webhook receiver, for one test.
+struct Stack: Sendable {
+    let local: LocalStack
+    let webhook: WebhookRecorder
+    let admin: DatabaseConfiguration
+
+    var orchestrator: String { local.url(of: "orchestrator") }
+    var approval: String { local.url(of: "approval") }
+
+    static func with(environment: [String: String] = [:], _ body: (Stack) async throws -> Void) async throws {
+        let secret = "integration-webhook-secret"
+        let webhook = WebhookRecorder(secret: secret)
+        let database = "hitl_e2e_\(UUID().uuidString.prefix(8).lowercased())"
+        var options = LocalStack.Options(directory: FileManager.default.temporaryDirectory.appendingPathComponent(database))
+        options.adminURL = try TestPostgres.adminURL()
+        options.database = database
+        options.webhookURL = webhook.url
+        options.webhookSecret = secret
+        options.environment = environment
+        options.logLevel = "info"
+        let local = LocalStack(options: options)
+        var admin = try DatabaseConfiguration(url: try TestPostgres.adminURL(), schema: "public")
+        admin.database = database
+        let stack = Stack(local: local, webhook: webhook, admin: admin)
+        do {
+            try await local.start()
+            try await body(stack)
+        } catch {
+            await local.stop()
+            await webhook.stop()
+            throw StackError("\(error)\n\(stack.logTails())")
+        }
+        await local.stop()
+        await webhook.stop()
+    }
+
+    /// The last lines of each service's log, to explain a failure.
+    func logTails() -> String {
+        LocalStack.executables.map { service, _ in
+            let text = (try? String(contentsOf: local.options.directory.appendingPathComponent("\(service).log"), encoding: .utf8)) ?? ""
+            return "── \(service)\n" + text.split(separator: "\n").suffix(15).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
+    /// Runs SQL as the administrator in the stack's database.
+    func sql(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await TestDatabase.withClient(admin) { client in
+            var rows: [PostgresRow] = []
+            for try await row in try await client.query(query) { rows.append(row) }
+            return rows
+        }
+    }
+
+    func count(_ query: PostgresQuery) async throws -> Int {
+        try await sql(query).first?.decode(Int.self) ?? 0
+    }
+
+    // MARK: - Workflow helpers
+
+    func submit(_ json: String) async throws -> Answer {
+        try await API.post("\(orchestrator)/v1/workflows", json)
+    }
+
+    func workflow(_ id: String) async throws -> Answer {
+        try await API.get("\(orchestrator)/v1/workflows/\(id)")
+    }
+
+    func status(_ id: String) async throws -> String? {
+        try await workflow(id).string("status")
+    }
+
+    /// Waits for the workflow's pending approval and returns its id.
+    func pendingApproval(of workflowID: String, timeout: Duration = .seconds(30)) async throws -> String {
+        var found: String?
+        try await waitUntil("a pending approval for \(workflowID)", timeout: timeout) {
+            let answer = try await API.get("\(approval)/v1/approvals?status=pending&workflow_id=\(workflowID)")
+            if case .string(let id)? = answer.items.first?["id"] { found = id }
+            return found != nil
+        }
+        return found!
+    }
+
+    func decide(_ approvalID: String, _ decision: String, approver: String = "manager@bank.example", comment: String = "ok") async throws -> Answer {
+        try await API.post(
+            "\(approval)/v1/approvals/\(approvalID)/decision",
+            #"{"decision":"\#(decision)","approver":"\#(approver)","comment":"\#(comment)"}"#)
+    }
+
+    func waitForStatus(_ workflowID: String, _ status: String, timeout: Duration = .seconds(30)) async throws {
+        try await waitUntil("workflow \(workflowID) to be \(status)", timeout: timeout) {
+            try await self.status(workflowID) == status
+        }
+    }
+
+    /// Every event on `topic` so far, read by a throwaway consumer group.
+    func events(on topic: Topic, settle: Duration = .seconds(2)) async throws -> [EventEnvelope] {
+        let collected = Collected<EventEnvelope>()
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConfiguration(bootstrapServers: local.kafkaBootstrap), groupID: "reader-\(UUID().uuidString)",
+            topics: [topic.rawValue], logger: Logger(label: "test.reader"))
+        let task = Task {
+            try await consumer.run { message in
+                if let envelope = try? EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value) {
+                    await collected.append(envelope)
+                }
+                return true
+            }
+        }
+        var last = -1
+        // Read until nothing new arrives for `settle`.
+        while true {
+            try await Task.sleep(for: settle)
+            let now = await collected.count
+            if now == last && now > 0 { break }
+            if last == -1 && now == 0 { last = 0; continue }
+            if now == last { break }
+            last = now
+        }
+        task.cancel()
+        _ = try? await task.value
+        return await collected.items
+    }
+}
+
+extension Stack {
+    /// Publishes an event as an agent would, straight onto a topic.
+    func publish<Payload: EventPayload>(_ payload: Payload, to topic: Topic, subject: String) async throws {
+        let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: local.kafkaBootstrap), logger: Logger(label: "test.agent"))
+        let envelope = try EventEnvelope(payload, source: "test-agent", subject: subject)
+        try await producer.send(
+            topic: topic.rawValue, key: Array(subject.utf8), value: envelope.data,
+            headers: envelope.headers.map { KafkaHeader(name: $0.0, text: $0.1) })
+        await producer.shutdown()
+    }
+
+    /// Runs the `hitl` command against this stack's orchestrator; returns its output.
+    func hitl(_ arguments: [String]) throws -> String {
+        try Shell.run([Shell.packageExecutable("hitl").path] + arguments + ["--orchestrator", orchestrator])
+    }
+}
