@@ -51,7 +51,7 @@ struct DeliveryWorker: Service {
                     }
                 } catch {
                     if Task.isCancelled { break }
-                    runtime.logger.warning("Delivery loop failed; retrying", metadata: ["error": "\(error)"])
+                    runtime.logger.warning("Delivery loop failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
@@ -101,7 +101,7 @@ struct DeliveryWorker: Service {
             runtime.relay.wake()
         } catch {
             // The lease expires and the delivery is attempted again: at least once, never lost.
-            runtime.logger.warning("Delivery outcome not recorded", metadata: ["error": "\(error)"])
+            runtime.logger.warning("Delivery outcome not recorded", metadata: ["error": "\(ErrorText.describe(error))"])
         }
     }
 

@@ -30,7 +30,7 @@ struct TimerFiringService: Service {
                     await wakeup.wait(timeout: try await sleepUntilNextDue())
                 } catch {
                     if Task.isCancelled { break }
-                    runtime.logger.warning("Firing timers failed; retrying", metadata: ["error": "\(error)"])
+                    runtime.logger.warning("Firing timers failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

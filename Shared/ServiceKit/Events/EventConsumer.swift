@@ -131,16 +131,16 @@ public final class EventConsumer: Service, Sendable {
                 return true
             } catch let error where Self.isInfrastructure(error) {
                 // Postgres is away: not the message's fault, so it is not dead-lettered.
-                logger.warning("Database unavailable; retrying event", metadata: ["error": "\(error)"])
+                logger.warning("Database unavailable; retrying event", metadata: ["error": "\(ErrorText.describe(error))"])
                 attempt -= 1
                 try? await Task.sleep(for: .seconds(1))
             } catch {
                 let permanent = error is PermanentFailure || error is ContractError
                 if Task.isCancelled { return false }
                 if permanent || attempt >= maxAttempts {
-                    return await deadLetter(message, envelope: envelope, error: "\(error)", attempts: attempt, firstAttemptAt: firstAttemptAt, logger: logger)
+                    return await deadLetter(message, envelope: envelope, error: ErrorText.describe(error), attempts: attempt, firstAttemptAt: firstAttemptAt, logger: logger)
                 }
-                logger.info("Event failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                logger.info("Event failed; retrying", metadata: ["error": "\(ErrorText.describe(error))", "attempt": "\(attempt)"])
                 try? await Task.sleep(for: backoff.delay(attempt: attempt))
             }
         }
@@ -181,7 +181,7 @@ public final class EventConsumer: Service, Sendable {
                 return true
             } catch {
                 // Never drop the message: wait for the database to take the dead letter.
-                logger.warning("Dead letter not written; retrying", metadata: ["error": "\(error)"])
+                logger.warning("Dead letter not written; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }

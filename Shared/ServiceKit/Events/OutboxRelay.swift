@@ -42,7 +42,7 @@ public final class OutboxRelay: Service, Sendable {
                     try await self.relayWhileLeader()
                 } catch {
                     if Task.isCancelled { break }
-                    self.logger.warning("Outbox relay failed; retrying", metadata: ["error": "\(error)"])
+                    self.logger.warning("Outbox relay failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
