@@ -1,9 +1,214 @@
 import ArgumentParser
+import AsyncHTTPClient
+import Contracts
+import Foundation
+import Kafka
+import Logging
+import NIOCore
+import ServiceKitTesting
 
-/// `hitl bench`: see the README's figures.
+/// `hitl bench`: the skeleton flow under load. Each of `concurrency` workers submits a
+/// workflow, waits until its approval is visible (the approval service's notification
+/// request, committed with the approval, arrives on Kafka), approves it over HTTP, and
+/// waits for the orchestrator's `completed` event. Prints one JSON line.
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmark the skeleton flow.")
+    static let configuration = CommandConfiguration(abstract: "Benchmark the skeleton flow and print one JSON line.")
+
+    @Option(help: "How many workflows to run.") var workflows = 2000
+    @Option(help: "How many run at once.") var concurrency = 32
+    @Option(help: "Where a running stack's dev.json is; without one, a stack is started in a temporary directory.")
+    var devFile = ".hitl/dev.json"
+    @Flag(help: "Start a fresh stack even when dev.json exists.") var fresh = false
+
     func run() async throws {
-        throw ValidationError("not built yet")
+        guard workflows > 0, concurrency > 0 else { throw ValidationError("--workflows and --concurrency must be positive") }
+        var stack: LocalStack?
+        var sink: WebhookSink?
+        let facts: DevFacts
+        var pids: [String: Int32] = [:]
+        if !fresh, let data = FileManager.default.contents(atPath: devFile), let read = try? WireCoding.decode(DevFacts.self, from: Array(data)) {
+            facts = read
+            pids = read.pids ?? [:]
+        } else {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hitl-bench-\(getpid())")
+            let quietSink = try await WebhookSink.start(secret: "hitl-bench-webhook-secret", quiet: true)
+            sink = quietSink
+            var options = LocalStack.Options(directory: directory)
+            options.webhookURL = quietSink.url
+            options.webhookSecret = "hitl-bench-webhook-secret"
+            options.logLevel = "warning"
+            let local = LocalStack(options: options)
+            FileHandle.standardError.write(Data("starting a stack in \(directory.path) …\n".utf8))
+            try await local.start()
+            stack = local
+            facts = DevFacts(
+                orchestratorUrl: local.url(of: "orchestrator"), approvalUrl: local.url(of: "approval"),
+                notifierUrl: local.url(of: "notifier"), timeoutUrl: local.url(of: "timeout"),
+                kafkaBootstrap: local.kafkaBootstrap, databaseUrl: local.databaseURL, webhookUrl: quietSink.url, pids: nil)
+            for (service, _) in LocalStack.executables { pids[service] = local[service].pid }
+        }
+        let result: JSONObject
+        do {
+            result = try await measure(facts)
+        } catch {
+            await stack?.stop()
+            await sink?.stop()
+            throw error
+        }
+        var line = result
+        var rss: JSONObject = [:]
+        for (service, pid) in pids.sorted(by: { $0.key < $1.key }) {
+            if let kib = peakRSSKiB(pid: pid) { rss[service] = .number(Double(kib) / 1024) }
+        }
+        line["peak_rss_mib"] = .object(rss)
+        print(String(decoding: try WireCoding.encode(line), as: UTF8.self))
+        if let stack { await stack.stop() }
+        if let sink { await sink.stop() }
+    }
+
+    private func measure(_ facts: DevFacts) async throws -> JSONObject {
+        let logger = Logger(label: "hitl.bench")
+        let tracker = FlowTracker()
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConfiguration(bootstrapServers: facts.kafkaBootstrap, properties: ["auto.offset.reset": "latest", "fetch.wait.max.ms": "5"]),
+            groupID: "hitl-bench-\(UUID().uuidString)", topics: [Topic.notifications.rawValue, Topic.workflowEvents.rawValue], logger: logger)
+        let listener = Task {
+            try await consumer.run { message in
+                guard let envelope = try? EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value) else { return true }
+                if envelope.type == .notificationRequested, let note = try? envelope.decode(NotificationRequested.self), note.reason == "approval_requested", let approval = note.approvalId {
+                    await tracker.arrived(.approval(approval), workflow: note.workflowId)
+                } else if envelope.type == .workflowCompleted {
+                    await tracker.arrived(.completed, workflow: envelope.subject)
+                }
+                return true
+            }
+        }
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        // Warm up: one flow whose events show that the listener owns its partitions.
+        try await waitUntil("the benchmark's Kafka listener", timeout: .seconds(60), every: .milliseconds(200)) {
+            (try? await withTimeout(.seconds(3)) { try await runOne(index: -1, facts: facts, client: client, tracker: tracker) }) != nil
+        }
+        let started = ContinuousClock.now
+        let samples = try await withThrowingTaskGroup(of: [(Double, Double)].self) { group in
+            let perWorker = (workflows + concurrency - 1) / concurrency
+            for worker in 0..<concurrency {
+                let range = (worker * perWorker)..<min(workflows, (worker + 1) * perWorker)
+                group.addTask {
+                    var samples: [(Double, Double)] = []
+                    for index in range { samples.append(try await runOne(index: index, facts: facts, client: client, tracker: tracker)) }
+                    return samples
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        listener.cancel()
+        _ = try? await listener.value
+        try await client.shutdown()
+        let pauses = samples.map(\.0).sorted()
+        let resumes = samples.map(\.1).sorted()
+        return [
+            "workflows": .number(Double(samples.count)), "concurrency": .number(Double(concurrency)),
+            "seconds": .number(rounded(seconds)), "workflows_per_s": .number(rounded(Double(samples.count) / seconds)),
+            "pause_ms_p50": .number(rounded(percentile(pauses, 0.50))), "pause_ms_p99": .number(rounded(percentile(pauses, 0.99))),
+            "resume_ms_p50": .number(rounded(percentile(resumes, 0.50))), "resume_ms_p99": .number(rounded(percentile(resumes, 0.99))),
+        ]
+    }
+
+    /// One flow; returns (pause ms, resume ms).
+    private func runOne(index: Int, facts: DevFacts, client: HTTPClient, tracker: FlowTracker) async throws -> (Double, Double) {
+        let key = "bench-\(UUID().uuidString.lowercased())"
+        let body = """
+            {"idempotency_key":"\(key)","type":"bench","requester":"bench@hitl.example","input":{"index":\(index)},
+             "steps":[{"name":"approve","kind":"approval","approval":{"approvers":["approver@hitl.example"],"timeout_seconds":3600}},
+                      {"name":"execute","kind":"task","task":{"type":"noop"}}]}
+            """
+        let submitted = ContinuousClock.now
+        let answer = try await post(client, "\(facts.orchestratorUrl)/v1/workflows", body)
+        guard case .string(let workflowID)? = answer["id"] else { throw ValidationError("submission failed: \(answer)") }
+        let approvalID = try await tracker.waitForApproval(workflow: workflowID)
+        let visible = ContinuousClock.now
+        _ = try await post(client, "\(facts.approvalUrl)/v1/approvals/\(approvalID)/decision", #"{"decision":"approve","approver":"approver@hitl.example"}"#)
+        let accepted = ContinuousClock.now
+        try await tracker.waitForCompletion(workflow: workflowID)
+        let completed = ContinuousClock.now
+        return (milliseconds(visible - submitted), milliseconds(completed - accepted))
+    }
+
+    private func post(_ client: HTTPClient, _ url: String, _ body: String) async throws -> JSONObject {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let bytes = Array(buffer: try await response.body.collect(upTo: 1 << 20))
+        guard (200..<300).contains(response.status.code) else {
+            throw ValidationError("\(url) answered \(response.status.code): \(String(decoding: bytes, as: UTF8.self))")
+        }
+        return (try? WireCoding.decode(JSONObject.self, from: bytes)) ?? [:]
+    }
+
+    private func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    }
+
+    private func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
+    }
+
+    private func rounded(_ value: Double) -> Double { (value * 10).rounded() / 10 }
+
+    private func peakRSSKiB(pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        }
+        return nil
+    }
+}
+
+/// Matches events seen on Kafka to the flows waiting for them; an event that arrives
+/// before its waiter is kept for it.
+actor FlowTracker {
+    enum Arrival { case approval(String), completed }
+
+    private var approvals: [String: String] = [:]
+    private var completed: Set<String> = []
+    private var approvalWaiters: [String: CheckedContinuation<String, Never>] = [:]
+    private var completionWaiters: [String: CheckedContinuation<Void, Never>] = [:]
+
+    func arrived(_ arrival: Arrival, workflow: String) {
+        switch arrival {
+        case .approval(let id):
+            if let waiter = approvalWaiters.removeValue(forKey: workflow) { waiter.resume(returning: id) } else { approvals[workflow] = id }
+        case .completed:
+            if let waiter = completionWaiters.removeValue(forKey: workflow) { waiter.resume() } else { completed.insert(workflow) }
+        }
+    }
+
+    func waitForApproval(workflow: String) async throws -> String {
+        if let id = approvals.removeValue(forKey: workflow) { return id }
+        return await withCheckedContinuation { approvalWaiters[workflow] = $0 }
+    }
+
+    func waitForCompletion(workflow: String) async throws {
+        if completed.remove(workflow) != nil { return }
+        await withCheckedContinuation { completionWaiters[workflow] = $0 }
+    }
+}
+
+/// Runs `body`, failing after `timeout`.
+func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            throw ValidationError("timed out after \(timeout)")
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
     }
 }

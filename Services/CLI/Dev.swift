@@ -39,7 +39,8 @@ struct Dev: AsyncParsableCommand {
         let facts = DevFacts(
             orchestratorUrl: stack.url(of: "orchestrator"), approvalUrl: stack.url(of: "approval"),
             notifierUrl: stack.url(of: "notifier"), timeoutUrl: stack.url(of: "timeout"),
-            kafkaBootstrap: stack.kafkaBootstrap, databaseUrl: stack.databaseURL, webhookUrl: sink.url)
+            kafkaBootstrap: stack.kafkaBootstrap, databaseUrl: stack.databaseURL, webhookUrl: sink.url,
+            pids: Dictionary(uniqueKeysWithValues: LocalStack.executables.compactMap { service, _ in stack[service].pid.map { (service, $0) } }))
         try Data(try WireCoding.encode(facts)).write(to: root.appendingPathComponent("dev.json"))
         print("""
             HITL is running.
@@ -104,6 +105,8 @@ struct DevFacts: Codable {
     let kafkaBootstrap: String
     let databaseUrl: String
     let webhookUrl: String
+    /// The service processes, so that `hitl bench` can read their peak memory.
+    let pids: [String: Int32]?
 }
 
 /// Resumes a continuation once, however many signals arrive.

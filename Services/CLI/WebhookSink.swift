@@ -15,7 +15,8 @@ struct WebhookSink: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    static func start(secret: String) async throws -> WebhookSink {
+    /// - Parameter quiet: verify and answer, but print nothing (for the benchmark).
+    static func start(secret: String, quiet: Bool = false) async throws -> WebhookSink {
         let port = FreePort.find()
         let router = Router()
         router.post("/webhook") { request, _ -> HTTPResponse.Status in
@@ -29,6 +30,7 @@ struct WebhookSink: Sendable {
                 print("webhook sink: refused a request with a missing, stale or wrong signature")
                 return .unauthorized
             }
+            if quiet { return .ok }
             if let notification = try? WireCoding.decode(NotificationRequested.self, from: body) {
                 print("\n── \(notification.subject) → \(notification.recipients.joined(separator: ", "))\n\(notification.text)")
                 if let decision = notification.links["decision"], let approver = notification.recipients.first {

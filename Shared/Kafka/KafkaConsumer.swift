@@ -34,6 +34,9 @@ public final class KafkaConsumer: Sendable {
             "auto.offset.reset": "earliest", "auto.commit.interval.ms": "1000",
             "session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
             "topic.metadata.refresh.interval.ms": "5000",
+            // A workflow resumes one consume after its decision: do not let an idle fetch
+            // sit on the broker for librdkafka's default 500 ms.
+            "fetch.wait.max.ms": "10",
         ] where configuration.properties[name] == nil {
             configuration.properties[name] = value
         }

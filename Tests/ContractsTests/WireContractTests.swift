@@ -70,3 +70,15 @@ import Testing
         }
     }
 }
+
+@Suite struct DeploymentContractTests {
+    /// docker-compose.yml creates the topics by name; it must create exactly `Topic.all`.
+    @Test func composeCreatesExactlyTheContractTopics() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let compose = try String(contentsOf: root.appendingPathComponent("docker-compose.yml"), encoding: .utf8)
+        let line = try #require(compose.split(separator: "\n").first { $0.contains("for topic in") })
+        let names = line.split(separator: " ").filter { $0.hasPrefix("hitl.") }.map { String($0.trimmingCharacters(in: CharacterSet(charactersIn: ";"))) }
+        #expect(Set(names) == Set(Topic.all.map(\.rawValue)))
+        #expect(names.count == Topic.all.count)
+    }
+}
