@@ -5,6 +5,7 @@ import Foundation
 import Kafka
 import Logging
 import NIOCore
+import ServiceKit
 import ServiceKitTesting
 
 /// `hitl bench`: the skeleton flow under load. Each of `concurrency` workers submits a
@@ -58,10 +59,10 @@ struct Bench: AsyncParsableCommand {
         var line = result
         var rss: JSONObject = [:]
         for (service, pid) in pids.sorted(by: { $0.key < $1.key }) {
-            if let kib = peakRSSKiB(pid: pid) { rss[service] = .number(Double(kib) / 1024) }
+            if let kib = ServiceProcess.peakRSSKiB(pid: pid) { rss[service] = .number(Double(kib) / 1024) }
         }
         line["peak_rss_mib"] = .object(rss)
-        print(String(decoding: try WireCoding.encode(line), as: UTF8.self))
+        print(try JSONColumn.text(line))
         if let stack { await stack.stop() }
         if let sink { await sink.stop() }
     }
@@ -70,7 +71,7 @@ struct Bench: AsyncParsableCommand {
         let logger = Logger(label: "hitl.bench")
         let tracker = FlowTracker()
         let consumer = try KafkaConsumer(
-            configuration: KafkaConfiguration(bootstrapServers: facts.kafkaBootstrap, properties: ["auto.offset.reset": "latest", "fetch.wait.max.ms": "5"]),
+            configuration: KafkaConfiguration(bootstrapServers: facts.kafkaBootstrap, properties: ["fetch.wait.max.ms": "5"]),
             groupID: "hitl-bench-\(UUID().uuidString)", topics: [Topic.notifications.rawValue, Topic.workflowEvents.rawValue], logger: logger)
         let listener = Task {
             try await consumer.run { message in
@@ -86,10 +87,9 @@ struct Bench: AsyncParsableCommand {
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        // Warm up: one flow whose events show that the listener owns its partitions.
-        try await waitUntil("the benchmark's Kafka listener", timeout: .seconds(60), every: .milliseconds(200)) {
-            (try? await withTimeout(.seconds(3)) { try await runOne(index: -1, facts: facts, client: client, tracker: tracker) }) != nil
-        }
+        // A new group reads from the earliest offset, so no event of ours is missed while the
+        // listener joins; one flow first warms up the connections and the group.
+        _ = try await runOne(index: -1, facts: facts, client: client, tracker: tracker)
         let started = ContinuousClock.now
         let samples = try await withThrowingTaskGroup(of: [(Double, Double)].self) { group in
             let perWorker = (workflows + concurrency - 1) / concurrency
@@ -160,14 +160,6 @@ struct Bench: AsyncParsableCommand {
     }
 
     private func rounded(_ value: Double) -> Double { (value * 10).rounded() / 10 }
-
-    private func peakRSSKiB(pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        }
-        return nil
-    }
 }
 
 /// Matches events seen on Kafka to the flows waiting for them; an event that arrives
@@ -197,18 +189,5 @@ actor FlowTracker {
     func waitForCompletion(workflow: String) async throws {
         if completed.remove(workflow) != nil { return }
         await withCheckedContinuation { completionWaiters[workflow] = $0 }
-    }
-}
-
-/// Runs `body`, failing after `timeout`.
-func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw ValidationError("timed out after \(timeout)")
-        }
-        defer { group.cancelAll() }
-        return try await group.next()!
     }
 }

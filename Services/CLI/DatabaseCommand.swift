@@ -15,14 +15,15 @@ struct DatabaseCommand: AsyncParsableCommand {
             abstract: "Create the database (if missing), one role and one schema per service; safe to run again.")
 
         @Option(help: "Administrator URL, postgres://user:password@host:port/any-database (default: HITL_ADMIN_DATABASE_URL).")
-        var adminURL = ProcessInfo.processInfo.environment["HITL_ADMIN_DATABASE_URL"]
+        var adminURL: String?
         @Option(help: "The database to provision.") var database = "hitl"
         @Option(help: "Password of the service roles (default: HITL_ROLE_PASSWORD).")
-        var rolePassword = ProcessInfo.processInfo.environment["HITL_ROLE_PASSWORD"]
+        var rolePassword: String?
 
         func run() async throws {
-            guard let adminURL else { throw ValidationError("pass --admin-url or set HITL_ADMIN_DATABASE_URL") }
-            guard let rolePassword, rolePassword.count >= 8 else {
+            let environment = ProcessInfo.processInfo.environment
+            guard let adminURL = adminURL ?? environment["HITL_ADMIN_DATABASE_URL"] else { throw ValidationError("pass --admin-url or set HITL_ADMIN_DATABASE_URL") }
+            guard let rolePassword = rolePassword ?? environment["HITL_ROLE_PASSWORD"], rolePassword.count >= 8 else {
                 throw ValidationError("pass --role-password or set HITL_ROLE_PASSWORD (8 characters at least)")
             }
             let admin = try DatabaseConfiguration(url: adminURL, variable: "--admin-url", schema: "public")

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Contracts
 import Foundation
 import NIOCore
+import ServiceKit
 
 /// `hitl dlq list | show | replay`, over the orchestrator's dead-letter API.
 struct DeadLetters: AsyncParsableCommand {
@@ -45,7 +46,7 @@ struct DeadLetters: AsyncParsableCommand {
             let answer = try await target.call("GET", "/v1/dead-letters?\(query)")
             guard case .array(let items)? = answer["items"] else { return }
             for item in items {
-                print(String(decoding: try WireCoding.encode(item), as: UTF8.self))
+                print(try JSONColumn.text(item))
             }
         }
     }
@@ -57,7 +58,7 @@ struct DeadLetters: AsyncParsableCommand {
 
         func run() async throws {
             let answer = try await target.call("GET", "/v1/dead-letters/\(id)")
-            print(String(decoding: try WireCoding.encode(answer), as: UTF8.self))
+            print(try JSONColumn.text(answer))
         }
     }
 
@@ -83,7 +84,7 @@ struct DeadLetters: AsyncParsableCommand {
                 throw ValidationError("say what to replay: ids, a filter, or --all")
             }
             let answer = try await target.call("POST", "/v1/dead-letters/replay", body: body)
-            print(String(decoding: try WireCoding.encode(answer), as: UTF8.self))
+            print(try JSONColumn.text(answer))
         }
     }
 }

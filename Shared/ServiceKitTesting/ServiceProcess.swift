@@ -74,7 +74,12 @@ public final class ServiceProcess: @unchecked Sendable {
 
     /// Peak resident memory in KiB (`VmHWM`), from /proc.
     public func peakRSSKiB() -> Int? {
-        guard let pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        pid.flatMap(Self.peakRSSKiB(pid:))
+    }
+
+    /// Peak resident memory of any process in KiB (`VmHWM`), from /proc.
+    public static func peakRSSKiB(pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
         }

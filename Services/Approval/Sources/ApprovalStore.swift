@@ -21,8 +21,8 @@ struct ApprovalStore: Sendable {
         guard !request.approvers.isEmpty else { throw PermanentFailure("an approval needs at least one approver") }
         let timeout = request.timeoutSeconds ?? settings.defaultTimeoutSeconds
         let deadline = Date().addingTimeInterval(TimeInterval(timeout))
-        let approvers = String(decoding: try WireCoding.encode(request.approvers), as: UTF8.self)
-        let facts = String(decoding: try WireCoding.encode(request.context), as: UTF8.self)
+        let approvers = try JSONColumn.text(request.approvers)
+        let facts = try JSONColumn.text(request.context)
         let inserted = try await context.connection.query(
             """
             INSERT INTO approvals (id, workflow_id, workflow_type, step, requester, approvers, context, deadline)
@@ -180,7 +180,7 @@ struct ApprovalStore: Sendable {
             views.append(ApprovalView(
                 id: id.uuidString.lowercased(), workflowId: workflowID, workflowType: type, step: step, requester: requester,
                 approvers: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
-                context: (try? WireCoding.decode(JSONObject.self, from: Array(facts.utf8))) ?? [:],
+                context: JSONColumn.object(facts),
                 status: status, deadline: deadline, createdAt: created, decidedBy: decidedBy, comment: comment,
                 channel: channel, decidedAt: decidedAt))
         }

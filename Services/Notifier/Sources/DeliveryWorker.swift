@@ -23,7 +23,7 @@ struct DeliveryWorker: Service {
 
     /// Records the deliveries of a new notification (inside the consuming transaction).
     static func enqueue(_ notification: NotificationRequested, channels: [String], context: EventContext, wakeup: Wakeup) async throws {
-        let json = String(decoding: try WireCoding.encode(notification), as: UTF8.self)
+        let json = try JSONColumn.text(notification)
         for channel in channels {
             try await context.connection.query(
                 """

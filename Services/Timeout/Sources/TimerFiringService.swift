@@ -56,7 +56,7 @@ struct TimerFiringService: Service {
                 guard let owner = TimerOwner(rawValue: owner) else { continue }
                 let firing = TimerFired(
                     owner: owner, key: key, workflowId: workflowID, dueAt: dueAt, firedAt: now,
-                    payload: (try? WireCoding.decode(JSONObject.self, from: Array(payload.utf8))) ?? [:])
+                    payload: JSONColumn.object(payload))
                 try await outbox.publish(firing, to: .timerFirings(for: owner), subject: workflowID, on: connection, logger: logger)
                 lag.record(duration: .milliseconds(Int64(max(0, now.timeIntervalSince(dueAt)) * 1000)))
             }

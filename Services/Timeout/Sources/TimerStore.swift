@@ -34,7 +34,7 @@ struct TimerStore: Sendable {
     let wakeup: Wakeup
 
     func schedule(_ timer: TimerScheduled, context: EventContext) async throws {
-        let payload = String(decoding: try WireCoding.encode(timer.payload), as: UTF8.self)
+        let payload = try JSONColumn.text(timer.payload)
         try await context.connection.query(
             """
             INSERT INTO timers (owner, key, workflow_id, due_at, payload)

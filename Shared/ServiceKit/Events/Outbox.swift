@@ -33,7 +33,7 @@ public struct Outbox: Sendable {
 
     /// Adds a record as raw bytes with the given headers.
     public func appendRaw(topic: String, key: String, headers: [(String, String)], value: [UInt8], on connection: PostgresConnection, logger: Logger) async throws {
-        let headerJSON = String(decoding: try WireCoding.encode(headers.map { [$0.0, $0.1] }), as: UTF8.self)
+        let headerJSON = try JSONColumn.text(headers.map { [$0.0, $0.1] })
         let bytes = ByteBuffer(bytes: value)
         try await connection.query(
             "INSERT INTO outbox (topic, key, headers, value) VALUES (\(topic), \(key), \(headerJSON)::jsonb, \(bytes))",

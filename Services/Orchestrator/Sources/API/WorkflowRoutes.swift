@@ -49,7 +49,7 @@ struct WorkflowRoutes: Sendable {
         for try await (type, requester, input, status, created, updated) in rows.decode((String, String, String, String, Date, Date).self) {
             view = WorkflowView(
                 id: id.uuidString.lowercased(), type: type, requester: requester, status: status,
-                input: (try? WireCoding.decode(JSONObject.self, from: Array(input.utf8))) ?? [:],
+                input: JSONColumn.object(input),
                 steps: [], createdAt: created, updatedAt: updated)
         }
         guard var view else { throw APIError.notFound("no workflow \(idText)") }
@@ -75,7 +75,7 @@ struct WorkflowRoutes: Sendable {
         for try await (seq, at, event, from, to, step, actor, detail) in rows.decode((Int64, Date, String, String?, String?, String?, String, String).self) {
             items.append(HistoryEntry(
                 sequence: seq, at: at, event: event, fromStatus: from, toStatus: to, step: step, actor: actor,
-                detail: (try? WireCoding.decode(JSONObject.self, from: Array(detail.utf8))) ?? [:]))
+                detail: JSONColumn.object(detail)))
         }
         return try JSONResponse.make(ItemList(items: items))
     }

@@ -17,7 +17,7 @@ struct DeadLetterIndex: Sendable {
     func index(_ context: EventContext) async throws {
         let record = try context.envelope.decode(DeadLettered.self)
         guard let id = UUID(uuidString: record.deadLetterId) else { throw PermanentFailure("dead_letter_id is not a UUID") }
-        let json = String(decoding: try WireCoding.encode(record), as: UTF8.self)
+        let json = try JSONColumn.text(record)
         try await context.connection.query(
             """
             INSERT INTO dead_letters (id, service, original_topic, event_id, event_type, error, attempts, dead_lettered_at, record)

@@ -24,7 +24,7 @@ struct WorkflowEngine: Sendable {
     func submit(_ submission: WorkflowSubmitted, actor: String, cause: EventEnvelope?, on connection: PostgresConnection, logger: Logger) async throws -> SubmitOutcome {
         let requestHash = Signing.sha256Hex(try WireCoding.encode(submission))
         let id = UUID()
-        let input = String(decoding: try WireCoding.encode(submission.input), as: UTF8.self)
+        let input = try JSONColumn.text(submission.input)
         let inserted = try await connection.query(
             """
             INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status)
@@ -45,7 +45,7 @@ struct WorkflowEngine: Sendable {
             throw PermanentFailure("idempotency key vanished during submission")
         }
         for (position, step) in submission.steps.enumerated() {
-            let definition = String(decoding: try WireCoding.encode(step), as: UTF8.self)
+            let definition = try JSONColumn.text(step)
             try await connection.query(
                 """
                 INSERT INTO workflow_steps (workflow_id, position, name, kind, definition)
@@ -186,7 +186,7 @@ struct WorkflowEngine: Sendable {
     }
 
     private func record(_ workflow: WorkflowRow, event: String, from: WorkflowStatus?, to: WorkflowStatus?, step: String?, actor: String, detail: JSONObject, on connection: PostgresConnection, logger: Logger) async throws {
-        let detailJSON = String(decoding: try WireCoding.encode(detail), as: UTF8.self)
+        let detailJSON = try JSONColumn.text(detail)
         try await connection.query(
             """
             INSERT INTO workflow_history (workflow_id, event, from_status, to_status, step, actor, detail)
@@ -215,7 +215,7 @@ struct WorkflowEngine: Sendable {
         for try await (id, type, requester, input, status, current, version) in rows.decode((UUID, String, String, String, String, Int, Int).self) {
             workflow = WorkflowRow(
                 id: id, type: type, requester: requester,
-                input: (try? WireCoding.decode(JSONObject.self, from: Array(input.utf8))) ?? [:],
+                input: JSONColumn.object(input),
                 status: WorkflowStatus(rawValue: status) ?? .failed, currentStep: current, version: version)
         }
         guard let workflow else { return nil }
