@@ -57,7 +57,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            path: "Shared/ServiceKit", swiftSettings: swiftSettings
+            path: "Shared/ServiceKit", resources: [.copy("Resources")], swiftSettings: swiftSettings
         ),
         .target(
             name: "ServiceKitTesting",

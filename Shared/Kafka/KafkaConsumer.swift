@@ -63,30 +63,34 @@ public final class KafkaConsumer: Sendable {
     /// interrupted by cancellation) leaves the offset alone, so the group sees it again.
     public func run(_ handler: @escaping @Sendable (KafkaMessage) async -> Bool) async throws {
         try subscribe()
-        let (stream, continuation) = AsyncStream.makeStream(of: KafkaMessage.self)
+        let incoming = MessageQueue()
         let client = self.client
         let state = self.state
         let poller = BlockingLoopThread(name: "kafka-consumer-poll") { shouldStop in
-            state.pollLoop(client.pointer, shouldStop: shouldStop, deliver: { continuation.yield($0) })
-            continuation.finish()
-            state.waitUntilDrained()
+            state.pollLoop(client.pointer, shouldStop: shouldStop, deliver: { incoming.push($0) })
+            incoming.finish()
+            // Records that cancellation kept from their handler have no stored offset and are
+            // seen again by the group; the bound only guards against a handler that hangs.
+            state.waitUntilDrained(timeout: 30)
             // Commits the stored offsets (auto commit) and leaves the group.
             rd_kafka_consumer_close(client.pointer)
         }
         await withTaskCancellationOrGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                var partitions: [String: AsyncStream<KafkaMessage>.Continuation] = [:]
-                for await message in stream {
+                var partitions: [String: MessageQueue] = [:]
+                // Every polled record reaches a worker and is answered for, cancelled or not:
+                // a cancelled handler reports it not done and its offset is left alone.
+                while let message = await incoming.next() {
                     let key = "\(message.topic)/\(message.partition)"
                     if let worker = partitions[key] {
-                        worker.yield(message)
+                        worker.push(message)
                         continue
                     }
-                    let (queue, worker) = AsyncStream.makeStream(of: KafkaMessage.self)
-                    partitions[key] = worker
-                    worker.yield(message)
+                    let queue = MessageQueue()
+                    partitions[key] = queue
+                    queue.push(message)
                     group.addTask {
-                        for await message in queue {
+                        while let message = await queue.next() {
                             let done = await handler(message)
                             state.finished(message, storeOffset: done, client: client.pointer)
                         }
@@ -172,11 +176,16 @@ private final class ConsumerState: @unchecked Sendable {
         }
     }
 
-    /// Blocks the poll thread until every delivered record was handled.
-    func waitUntilDrained() {
+    /// Blocks the poll thread until every delivered record was handled, or `timeout` seconds.
+    func waitUntilDrained(timeout: TimeInterval) {
+        let deadline = Date().addingTimeInterval(timeout)
         condition.lock()
-        while inFlight > 0 { condition.wait() }
+        while inFlight > 0 && condition.wait(until: deadline) {}
+        let left = inFlight
         condition.unlock()
+        if left > 0 {
+            logger.warning("Kafka records still in flight; going on without them", metadata: ["kafka.in_flight": "\(left)"])
+        }
     }
 
     /// Runs on the poll thread, inside `rd_kafka_consumer_poll` or `rd_kafka_consumer_close`.
@@ -191,7 +200,7 @@ private final class ConsumerState: @unchecked Sendable {
             // coordinator away (the usual cause of a revoke) a synchronous one would hold the
             // poll thread until it came back; a record committed late is only redone, and the
             // inbox makes that harmless.
-            waitUntilDrained()
+            waitUntilDrained(timeout: 60)
             _ = rd_kafka_commit(rk, nil, 1)
             logger.info("Kafka partitions revoked", metadata: ["kafka.partitions": "\(partitions?.pointee.cnt ?? 0)"])
             rd_kafka_assign(rk, nil)

@@ -1,4 +1,5 @@
 import CRdKafka
+import Foundation
 
 /// librdkafka's in-process Kafka mock cluster (`rdkafka_mock.h`), listening on loopback.
 /// Other processes connect to `bootstrapServers` as to any broker. Used by the tests and
@@ -50,5 +51,14 @@ private final class MockClusterPointer: @unchecked Sendable {
         self.pointer = pointer
         self.host = host
     }
-    deinit { rd_kafka_mock_cluster_destroy(pointer) }
+    deinit {
+        // Off the caller's thread (it joins the mock's threads), and before the host client
+        // goes, which the closure holds until then.
+        let handle = UnsafeHandle(pointer)
+        let host = self.host
+        Thread.detachNewThread {
+            rd_kafka_mock_cluster_destroy(handle.pointer)
+            _ = host
+        }
+    }
 }

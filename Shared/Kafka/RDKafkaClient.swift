@@ -18,8 +18,18 @@ final class RDKafkaClient: @unchecked Sendable {
     }
 
     deinit {
-        rd_kafka_destroy(pointer)
+        // rd_kafka_destroy joins librdkafka's threads and may wait on the network (or, for a
+        // consumer, on a rebalance callback): never on the caller's thread, which is often
+        // one of the cooperative pool's few.
+        let handle = UnsafeHandle(pointer)
+        Thread.detachNewThread { rd_kafka_destroy(handle.pointer) }
     }
+}
+
+/// A C handle handed to the one thread that destroys it.
+struct UnsafeHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
 }
 
 /// Runs a blocking loop on its own thread, never on Swift's cooperative pool.

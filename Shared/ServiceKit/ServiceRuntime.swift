@@ -1,4 +1,5 @@
 import Contracts
+import Foundation
 import Hummingbird
 import Kafka
 import Logging
@@ -70,6 +71,15 @@ public struct ServiceRuntime: Sendable {
                 throw APIError(.serviceUnavailable, "not_ready", problems.joined(separator: "; "))
             }
             return try JSONResponse.make(["status": "ready"])
+        }
+        for document in ["openapi.yaml", "asyncapi.yaml"] {
+            router.get("/\(document)") { _, _ in
+                guard let bytes = APIDocuments.bytes(of: document) else {
+                    throw APIError.notFound("\(document) is not installed beside this executable")
+                }
+                return Response(
+                    status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            }
         }
         router.get("/metrics") { [metrics] _, _ in
             Response(
@@ -144,5 +154,16 @@ struct RequestLoggingMiddleware: RouterMiddleware {
         let method = request.method.rawValue
         Counter(label: "hitl_http_requests_total", dimensions: [("method", method), ("status", "\(status)")]).increment()
         logger.debug("HTTP request", metadata: ["http.method": "\(method)", "http.path": "\(request.uri.path)", "http.status": "\(status)", "http.duration": "\(ContinuousClock.now - started)"])
+    }
+}
+
+/// The checked-in API descriptions (`Resources/openapi.yaml`, `Resources/asyncapi.yaml`),
+/// served by every service.
+public enum APIDocuments {
+    public static func bytes(of name: String) -> [UInt8]? {
+        guard let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Resources"),
+            let data = try? Data(contentsOf: url)
+        else { return nil }
+        return Array(data)
     }
 }

@@ -62,14 +62,22 @@ public final class ServiceProcess: @unchecked Sendable {
             try? await Task.sleep(for: .milliseconds(50))
         }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        Self.awaitExit(process)
     }
 
     /// `kill -9`: no chance to flush, commit or say goodbye.
     public func kill9() {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        Self.awaitExit(process)
+    }
+
+    /// Waits (at most ten seconds) for the process to be reaped. Foundation's
+    /// `waitUntilExit` was seen to miss exits, so this polls `isRunning` instead.
+    private static func awaitExit(_ process: Process) {
+        for _ in 0..<1000 where process.isRunning {
+            usleep(10_000)
+        }
     }
 
     /// Peak resident memory in KiB (`VmHWM`), from /proc.

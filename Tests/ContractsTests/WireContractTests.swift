@@ -81,4 +81,18 @@ import Testing
         #expect(Set(names) == Set(Topic.all.map(\.rawValue)))
         #expect(names.count == Topic.all.count)
     }
+
+    /// The AsyncAPI document the services serve describes exactly `Topic.all`.
+    @Test func asyncAPIDescribesExactlyTheContractTopics() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try String(contentsOf: root.appendingPathComponent("Shared/ServiceKit/Resources/asyncapi.yaml"), encoding: .utf8)
+        let addresses = document.split(separator: "\n").compactMap { line -> String? in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            return trimmed.hasPrefix("address: ") ? String(trimmed.dropFirst("address: ".count)) : nil
+        }
+        #expect(Set(addresses) == Set(Topic.all.map(\.rawValue)))
+        for type in [EventType.approvalRequested, .approvalDecided, .approvalExpired, .timerScheduled, .timerFired, .deadLettered, .notificationRequested] {
+            #expect(document.contains("name: \(type.rawValue)"), "\(type) is not described")
+        }
+    }
 }

@@ -35,6 +35,17 @@ import Testing
                 return nil
             }
             #expect(events == ["submitted", "approval_requested", "approved", "step_completed", "completed"])
+            // Every service is ready, counts in /metrics and serves the API documents.
+            for service in ["orchestrator", "approval", "notifier", "timeout"] {
+                let base = stack.local.url(of: service)
+                #expect(try await API.get("\(base)/health/live").status == 200)
+                #expect(try await API.get("\(base)/health/ready").string("status") == "ready")
+                #expect(try await API.get("\(base)/openapi.yaml").text.hasPrefix("openapi: 3.1.0"))
+                #expect(try await API.get("\(base)/asyncapi.yaml").text.hasPrefix("asyncapi: 3.0.0"))
+            }
+            let metrics = try await API.get("\(stack.orchestrator)/metrics").text
+            #expect(metrics.contains("hitl_events_processed_total"))
+            #expect(metrics.contains("hitl_http_requests_total"))
             // The deadline timer was cancelled, not left to fire.
             try await waitUntil("the deadline timer to be cancelled") {
                 try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE status = 'cancelled'") == 1
