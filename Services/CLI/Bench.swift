@@ -103,7 +103,7 @@ struct Bench: AsyncParsableCommand {
             }
             return try await group.reduce(into: []) { $0 += $1 }
         }
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        let seconds = milliseconds(ContinuousClock.now - started) / 1000
         listener.cancel()
         _ = try? await listener.value
         try await client.shutdown()

@@ -22,10 +22,9 @@ struct WebhookSink: Sendable {
         router.post("/webhook") { request, _ -> HTTPResponse.Status in
             var request = request
             let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
-            guard let timestampText = request.headers[HTTPField.Name("X-HITL-Timestamp")!], let timestamp = Int(timestampText),
-                abs(Int(Date().timeIntervalSince1970) - timestamp) <= 300,
-                let signature = request.headers[HTTPField.Name("X-HITL-Signature")!],
-                Signing.constantTimeEquals(signature, Signing.webhookSignature(secret: secret, timestamp: timestamp, body: body))
+            guard Signing.verifyWebhook(
+                    secret: secret, timestamp: request.headers[HTTPField.Name(Signing.webhookTimestampHeader)!],
+                    signature: request.headers[HTTPField.Name(Signing.webhookSignatureHeader)!], body: body)
             else {
                 print("webhook sink: refused a request with a missing, stale or wrong signature")
                 return .unauthorized

@@ -24,8 +24,8 @@ struct WebhookChannel: NotificationChannel {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "hitl-notifier")
-        request.headers.add(name: "X-HITL-Timestamp", value: "\(timestamp)")
-        request.headers.add(name: "X-HITL-Signature", value: Signing.webhookSignature(secret: secret, timestamp: timestamp, body: body))
+        request.headers.add(name: Signing.webhookTimestampHeader, value: "\(timestamp)")
+        request.headers.add(name: Signing.webhookSignatureHeader, value: Signing.webhookSignature(secret: secret, timestamp: timestamp, body: body))
         request.headers.add(name: "X-HITL-Delivery-Attempt", value: "\(attempt)")
         request.body = .bytes(ByteBuffer(bytes: body))
         let response = try await client.execute(request, timeout: .seconds(10))

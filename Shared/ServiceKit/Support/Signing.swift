@@ -30,4 +30,20 @@ public enum Signing {
     public static func webhookSignature(secret: String, timestamp: Int, body: [UInt8]) -> String {
         "v1=" + hmacSHA256Hex(secret: secret, message: Array("v1:\(timestamp):".utf8) + body)
     }
+
+    /// The header that carries the signature.
+    public static let webhookSignatureHeader = "X-HITL-Signature"
+    /// The header that carries the signed Unix time.
+    public static let webhookTimestampHeader = "X-HITL-Timestamp"
+    /// How far a receiver lets the signed time stray from its clock, in seconds.
+    public static let webhookWindowSeconds = 300
+
+    /// What a receiver checks: a timestamp within the window and a signature that matches
+    /// the body, compared in constant time. Nil headers (missing) fail.
+    public static func verifyWebhook(secret: String, timestamp: String?, signature: String?, body: [UInt8], now: Date = Date()) -> Bool {
+        guard let timestamp = timestamp.flatMap(Int.init), let signature,
+            abs(Int(now.timeIntervalSince1970) - timestamp) <= webhookWindowSeconds
+        else { return false }
+        return constantTimeEquals(signature, webhookSignature(secret: secret, timestamp: timestamp, body: body))
+    }
 }

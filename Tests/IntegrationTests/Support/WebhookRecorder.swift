@@ -25,10 +25,9 @@ final class WebhookRecorder: Sendable {
         router.post("/hook") { request, _ -> HTTPResponse.Status in
             var request = request
             let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
-            guard let timestamp = request.headers[HTTPField.Name("X-HITL-Timestamp")!].flatMap(Int.init),
-                abs(Int(Date().timeIntervalSince1970) - timestamp) <= 300,
-                let signature = request.headers[HTTPField.Name("X-HITL-Signature")!],
-                Signing.constantTimeEquals(signature, Signing.webhookSignature(secret: secret, timestamp: timestamp, body: body)),
+            guard Signing.verifyWebhook(
+                    secret: secret, timestamp: request.headers[HTTPField.Name(Signing.webhookTimestampHeader)!],
+                    signature: request.headers[HTTPField.Name(Signing.webhookSignatureHeader)!], body: body),
                 let notification = try? WireCoding.decode(NotificationRequested.self, from: body)
             else {
                 await refused.append(String(decoding: body, as: UTF8.self))
