@@ -29,11 +29,17 @@ struct ServiceKitHarness: Sendable {
         let harness = ServiceKitHarness(database: database, producer: producer, relay: relay, cluster: cluster)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await database.run() }
+            defer { group.cancelAll() }
             try await database.query("CREATE SCHEMA IF NOT EXISTS kit")
             try await MigrationRunner(database: database, migrations: [.backbone, counterMigration]).apply()
-            if relayRunning { group.addTask { try await relay.run() } }
-            defer { group.cancelAll() }
-            try await body(harness)
+            // What uses the database stops before the database does, as in a service's
+            // ServiceGroup: a relay still leasing a connection from a client that already
+            // shut down waits forever.
+            if relayRunning {
+                try await harness.running(relay) { try await body(harness) }
+            } else {
+                try await body(harness)
+            }
         }
         await producer.shutdown()
     }
