@@ -31,7 +31,9 @@ let package = Package(
     ],
     targets: [
         // MARK: - Shared
-        .target(name: "Contracts", path: "Shared/Contracts", swiftSettings: swiftSettings),
+        .target(
+            name: "Contracts", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Shared/Contracts", swiftSettings: swiftSettings),
         .systemLibrary(
             name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
@@ -72,7 +74,13 @@ let package = Package(
 
         // MARK: - Services
         .target(
-            name: "OrchestratorService", dependencies: ["ServiceKit", "Contracts"],
+            name: "OrchestratorService",
+            dependencies: [
+                "ServiceKit", "Contracts",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             path: "Services/Orchestrator/Sources", swiftSettings: swiftSettings
         ),
         .executableTarget(name: "OrchestratorApp", dependencies: ["OrchestratorService", "ServiceKit"], path: "Services/Orchestrator/App", swiftSettings: swiftSettings),

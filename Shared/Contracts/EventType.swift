@@ -31,10 +31,16 @@ public struct EventType: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let workflowTimedOut = EventType(rawValue: "hitl.workflow.timed_out.v1")
     public static let workflowFailed = EventType(rawValue: "hitl.workflow.failed.v1")
     public static let workflowCancelled = EventType(rawValue: "hitl.workflow.cancelled.v1")
+    public static let workflowCompensating = EventType(rawValue: "hitl.workflow.compensating.v1")
+    public static let workflowCompensationFailed = EventType(rawValue: "hitl.workflow.compensation_failed.v1")
 
     public static let approvalRequested = EventType(rawValue: "hitl.approval.requested.v1")
     public static let approvalDecided = EventType(rawValue: "hitl.approval.decided.v1")
     public static let approvalExpired = EventType(rawValue: "hitl.approval.expired.v1")
+    public static let approvalCancelRequested = EventType(rawValue: "hitl.approval.cancel_requested.v1")
+
+    public static let taskRequested = EventType(rawValue: "hitl.task.requested.v1")
+    public static let taskResult = EventType(rawValue: "hitl.task.result.v1")
 
     public static let notificationRequested = EventType(rawValue: "hitl.notification.requested.v1")
     public static let notificationDelivered = EventType(rawValue: "hitl.notification.delivered.v1")

@@ -52,3 +52,9 @@ public enum JSONValue: Codable, Sendable, Hashable {
 
 /// A JSON object: the shape of every free-form payload field.
 public typealias JSONObject = [String: JSONValue]
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+}

@@ -75,6 +75,9 @@ public final class LocalStack: @unchecked Sendable {
             environment["KAFKA_BOOTSTRAP_SERVERS"] = cluster.bootstrapServers
             environment["HITL_CONSUMER_GROUP"] = "hitl-\(service)-\(stackID)"
             environment["HITL_LOG_LEVEL"] = options.logLevel
+            if service == "orchestrator" {
+                environment["HITL_TASK_SIGNING_SECRET"] = options.webhookSecret
+            }
             if service == "notifier", let webhook = options.webhookURL {
                 environment["HITL_WEBHOOK_URL"] = webhook
                 environment["HITL_WEBHOOK_SECRET"] = options.webhookSecret

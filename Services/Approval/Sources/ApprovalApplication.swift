@@ -32,6 +32,7 @@ public enum Approval {
             topics: [.approvalRequests, .timerFirings(for: .approval)],
             handlers: [
                 .approvalRequested: { context in try await store.create(context.envelope.decode(ApprovalRequested.self), context: context) },
+                .approvalCancelRequested: { context in try await store.cancel(context.envelope.decode(ApprovalCancelRequested.self), context: context) },
                 .timerFired: { context in try await store.expire(context.envelope.decode(TimerFired.self), context: context) },
             ])
         let router = runtime.makeRouter()
@@ -48,6 +49,7 @@ struct ApprovalRoutes: Sendable {
         let decision: Decision
         let approver: String
         let comment: String?
+        let changes: JSONObject?
     }
 
     func register(on router: Router<BasicRequestContext>) {
@@ -57,8 +59,9 @@ struct ApprovalRoutes: Sendable {
                 throw APIError.badRequest("unknown filter \(key) (known: status, workflow_id, limit)")
             }
             let status = query["status"].map(String.init)
-            if let status, !["pending", "approved", "rejected", "expired"].contains(status) {
-                throw APIError.badRequest("status must be pending, approved, rejected or expired")
+            let statuses = ["pending", "approved", "rejected", "changes_requested", "expired", "cancelled"]
+            if let status, !statuses.contains(status) {
+                throw APIError.badRequest("status must be one of \(statuses.joined(separator: ", "))")
             }
             var limit = 100
             if let text = query["limit"] {
@@ -84,7 +87,21 @@ struct ApprovalRoutes: Sendable {
             let approver = body.approver.trimmingCharacters(in: .whitespaces)
             guard !approver.isEmpty else { throw APIError.badRequest("approver must name who decides") }
             if let comment = body.comment, comment.count > 4000 { throw APIError.badRequest("comment may be at most 4000 characters") }
-            let view = try await store.decide(id: id, decision: body.decision, approver: approver, comment: body.comment, channel: "api", logger: context.logger)
+            switch body.decision {
+            case .approveWithChanges:
+                guard let changes = body.changes, !changes.isEmpty else {
+                    throw APIError.badRequest("approve_with_changes needs changes: the input fields to change, with their new values")
+                }
+            case .requestChanges:
+                guard !(body.comment ?? "").trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw APIError.badRequest("request_changes needs a comment saying what to change")
+                }
+                if body.changes != nil { throw APIError.badRequest("changes belong to approve_with_changes only") }
+            case .approve, .reject:
+                if body.changes != nil { throw APIError.badRequest("changes belong to approve_with_changes only") }
+            }
+            let view = try await store.decide(
+                id: id, decision: body.decision, approver: approver, comment: body.comment, changes: body.changes, channel: "api", logger: context.logger)
             return try JSONResponse.make(view)
         }
     }

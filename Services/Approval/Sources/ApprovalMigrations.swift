@@ -26,6 +26,16 @@ enum ApprovalMigrations {
                 """,
                 "CREATE INDEX approvals_by_workflow ON approvals (workflow_id)",
                 "CREATE INDEX approvals_pending ON approvals (created_at) WHERE status = 'pending'",
-            ])
+            ]),
+        Migration(
+            version: 3, name: "outcomes",
+            statements: [
+                "ALTER TABLE approvals DROP CONSTRAINT approvals_status_check",
+                """
+                ALTER TABLE approvals ADD CONSTRAINT approvals_status_check
+                    CHECK (status IN ('pending', 'approved', 'rejected', 'changes_requested', 'expired', 'cancelled'))
+                """,
+                "ALTER TABLE approvals ADD COLUMN decision text, ADD COLUMN changes jsonb",
+            ]),
     ]
 }

@@ -56,7 +56,7 @@ struct ApprovalStore: Sendable {
 
     /// Decides a pending approval. The row lock makes the first decision win; every later
     /// one is refused with who decided, how and when.
-    func decide(id: UUID, decision: Decision, approver: String, comment: String?, channel: String, logger: Logger) async throws -> ApprovalView {
+    func decide(id: UUID, decision: Decision, approver: String, comment: String?, changes: JSONObject?, channel: String, logger: Logger) async throws -> ApprovalView {
         let view = try await runtime.database.transaction { connection -> ApprovalView in
             guard let current = try await load(id: id, lock: true, on: connection, logger: logger) else {
                 throw APIError.notFound("no approval \(id.uuidString.lowercased())")
@@ -73,12 +73,13 @@ struct ApprovalStore: Sendable {
             guard current.approvers.contains(approver) else {
                 throw APIError(.forbidden, "not_an_approver", "\(approver) is not an approver of this approval")
             }
-            let status = decision == .approve ? "approved" : "rejected"
+            let status = Self.status(after: decision)
             let decidedAt = Date()
+            let changesJSON = try changes.map { try JSONColumn.text($0) }
             try await connection.query(
                 """
-                UPDATE approvals SET status = \(status), decided_by = \(approver), comment = \(comment),
-                       channel = \(channel), decided_at = \(decidedAt)
+                UPDATE approvals SET status = \(status), decision = \(decision.rawValue), changes = \(changesJSON)::jsonb,
+                       decided_by = \(approver), comment = \(comment), channel = \(channel), decided_at = \(decidedAt)
                 WHERE id = \(id)
                 """, logger: logger)
             let outbox = runtime.outbox
@@ -86,13 +87,15 @@ struct ApprovalStore: Sendable {
             try await outbox.publish(
                 ApprovalDecided(
                     approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: decision,
-                    approver: approver, comment: comment, channel: channel, decidedAt: decidedAt),
+                    approver: approver, comment: comment, channel: channel, decidedAt: decidedAt, changes: changes),
                 to: .approvalDecisions, subject: subject, on: connection, logger: logger)
             try await outbox.publish(
                 TimerCancelled(owner: .approval, key: Self.deadlineTimerPrefix + current.id, workflowId: current.workflowId),
                 to: .timerRequests, subject: subject, on: connection, logger: logger)
             var view = current
             view.status = status
+            view.decision = decision.rawValue
+            view.changes = changes
             view.decidedBy = approver
             view.comment = comment
             view.channel = channel
@@ -103,7 +106,18 @@ struct ApprovalStore: Sendable {
         return view
     }
 
+    static func status(after decision: Decision) -> String {
+        switch decision {
+        case .approve, .approveWithChanges: "approved"
+        case .reject: "rejected"
+        case .requestChanges: "changes_requested"
+        }
+    }
+
     private func alreadyClosed(_ current: ApprovalView) -> APIError {
+        if current.status == "cancelled" {
+            return APIError(.conflict, "approval_cancelled", "the approval is no longer needed: its workflow was cancelled", details: ["status": .string(current.status)])
+        }
         if current.status == "expired" {
             return APIError(
                 .conflict, "approval_expired", "the approval expired at \(WireCoding.formatTime(current.deadline))",
@@ -147,6 +161,31 @@ struct ApprovalStore: Sendable {
         }
     }
 
+    // MARK: - Cancellation
+
+    /// Ends a pending approval that its workflow no longer needs, cancels its deadline and
+    /// tells the approvers that no action is needed any more. A decided one stays decided.
+    func cancel(_ request: ApprovalCancelRequested, context: EventContext) async throws {
+        guard let id = UUID(uuidString: request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
+        let rows = try await context.connection.query(
+            """
+            UPDATE approvals SET status = 'cancelled', comment = \(request.reason), decided_at = now()
+            WHERE id = \(id) AND status = 'pending'
+            RETURNING workflow_id, approvers::text, workflow_type
+            """, logger: context.logger)
+        for try await (workflowID, approvers, type) in rows.decode((String, String, String).self) {
+            try await context.publish(
+                TimerCancelled(owner: .approval, key: Self.deadlineTimerPrefix + request.approvalId, workflowId: workflowID),
+                to: .timerRequests, subject: workflowID)
+            try await context.publish(
+                NotificationRequested(
+                    reason: "approval_cancelled", notificationId: "approval-cancelled:\(request.approvalId)", workflowId: workflowID,
+                    approvalId: request.approvalId, recipients: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
+                    subject: "No longer needed: \(type)", text: "\(request.reason); no action is needed any more.", links: [:]),
+                to: .notifications, subject: workflowID)
+        }
+    }
+
     // MARK: - Reading
 
     func load(id: UUID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ApprovalView? {
@@ -169,20 +208,20 @@ struct ApprovalStore: Sendable {
 
     private static let selectColumns = """
         SELECT id, workflow_id, workflow_type, step, requester, approvers::text, context::text, status, deadline,
-               created_at, decided_by, comment, channel, decided_at FROM approvals
+               created_at, decided_by, comment, channel, decided_at, decision, changes::text FROM approvals
         """
 
     private static func views(_ rows: PostgresRowSequence) async throws -> [ApprovalView] {
         var views: [ApprovalView] = []
         for try await row in rows {
-            let (id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt) =
-                try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?).self)
+            let (id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt, decision, changes) =
+                try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?, String?, String?).self)
             views.append(ApprovalView(
                 id: id.uuidString.lowercased(), workflowId: workflowID, workflowType: type, step: step, requester: requester,
                 approvers: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
                 context: JSONColumn.object(facts),
                 status: status, deadline: deadline, createdAt: created, decidedBy: decidedBy, comment: comment,
-                channel: channel, decidedAt: decidedAt))
+                channel: channel, decidedAt: decidedAt, decision: decision, changes: changes.map(JSONColumn.object)))
         }
         return views
     }
@@ -211,4 +250,6 @@ struct ApprovalView: Codable, Sendable {
     var comment: String?
     var channel: String?
     var decidedAt: Date?
+    var decision: String?
+    var changes: JSONObject?
 }

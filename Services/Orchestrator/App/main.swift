@@ -3,5 +3,6 @@ import OrchestratorService
 import ServiceKit
 
 let (configuration, logger) = ServiceMain.configure(Orchestrator.name, defaultPort: Orchestrator.defaultPort)
-let app = try Orchestrator.buildApplication(configuration: configuration, metrics: MetricsBootstrap.prometheus(), logger: logger)
+let settings = ServiceMain.settings(Orchestrator.name, OrchestratorSettings.init(environment:))
+let app = try Orchestrator.buildApplication(configuration: configuration, settings: settings, metrics: MetricsBootstrap.prometheus(), logger: logger)
 try await app.runService()

@@ -1,46 +1,142 @@
+import AsyncHTTPClient
 import Contracts
+import Foundation
 import Hummingbird
 import Logging
 import Prometheus
 import ServiceKit
 
-/// The orchestrator: owns workflows and their history. Takes submissions over HTTP and on
-/// `hitl.workflow.requests`, asks for approvals, applies decisions and expiries, and keeps
-/// the dead-letter index.
+/// The orchestrator's own settings.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `HITL_TASK_SIGNING_SECRET` | — | HMAC-SHA256 key of the `X-HITL-Signature` header on http task calls; without it calls go unsigned (a warning at start-up) |
+/// | `HITL_CIRCUIT_FAILURE_THRESHOLD` | `5` | consecutive failures of one host that open its circuit |
+/// | `HITL_CIRCUIT_OPEN_SECONDS` | `30` | how long an open circuit fails calls fast before one probe goes through |
+public struct OrchestratorSettings: Sendable {
+    public var taskSigningSecret: String?
+    public var circuitFailureThreshold: Int
+    public var circuitOpenSeconds: Int
+
+    public init(environment env: EnvironmentReader) throws {
+        taskSigningSecret = env.optionalString("HITL_TASK_SIGNING_SECRET")
+        if let secret = taskSigningSecret, secret.count < 16 {
+            throw ConfigurationError(variable: "HITL_TASK_SIGNING_SECRET", reason: "must be at least 16 characters")
+        }
+        circuitFailureThreshold = try env.int("HITL_CIRCUIT_FAILURE_THRESHOLD", default: 5, in: 1...1000)
+        circuitOpenSeconds = try env.int("HITL_CIRCUIT_OPEN_SECONDS", default: 30, in: 1...86_400)
+    }
+}
+
+/// The orchestrator: owns workflows, their history and conversation, and templates. Takes
+/// submissions and control requests over HTTP and on `hitl.workflow.requests`; applies
+/// decisions, expiries, task results and its own timers; makes http task calls; keeps the
+/// dead-letter index.
 public enum Orchestrator {
     public static let name = "orchestrator"
     public static let defaultPort = 8080
 
     /// Builds the orchestrator from its configuration.
-    public static func buildApplication(configuration: ServiceConfiguration, metrics: PrometheusCollectorRegistry, logger: Logger) throws -> some ApplicationProtocol {
+    public static func buildApplication(configuration: ServiceConfiguration, settings: OrchestratorSettings, metrics: PrometheusCollectorRegistry, logger: Logger) throws -> some ApplicationProtocol {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: OrchestratorMigrations.all, metrics: metrics, logger: logger)
-        let engine = WorkflowEngine(outbox: runtime.outbox)
+        let httpWakeup = Wakeup()
+        let engine = WorkflowEngine(outbox: runtime.outbox, tasks: TaskDispatcher(httpWakeup: httpWakeup))
+        let templates = TemplateStore()
+        let submissions = Submissions(engine: engine, templates: templates)
         let deadLetters = DeadLetterIndex(runtime: runtime)
+        let handlers = EventHandlers(engine: engine, submissions: submissions)
 
         let workflowConsumer = try runtime.makeConsumer(
-            topics: [.workflowRequests, .approvalDecisions],
+            topics: [.workflowRequests, .approvalDecisions, .taskResults, .timerFirings(for: .orchestrator)],
             handlers: [
-                .workflowSubmitted: { context in
-                    let submission = try context.envelope.decode(WorkflowSubmitted.self)
-                    if let problem = WorkflowValidation.problem(in: submission) { throw PermanentFailure(problem) }
-                    let outcome = try await engine.submit(submission, actor: "agent:\(submission.requester)", cause: context.envelope, on: context.connection, logger: context.logger)
-                    if case .conflict(let id) = outcome {
-                        throw PermanentFailure("idempotency_key \(submission.idempotencyKey) was already used with a different body by workflow \(id)")
-                    }
-                },
-                .approvalDecided: { context in
-                    try await engine.applyDecision(context.envelope.decode(ApprovalDecided.self), cause: context.envelope, on: context.connection, logger: context.logger)
-                },
-                .approvalExpired: { context in
-                    try await engine.applyExpiry(context.envelope.decode(ApprovalExpired.self), cause: context.envelope, on: context.connection, logger: context.logger)
-                },
+                .workflowSubmitted: handlers.submitted, .workflowControlRequested: handlers.control,
+                .approvalDecided: handlers.decided, .approvalExpired: handlers.expired,
+                .taskResult: handlers.taskResult, .timerFired: handlers.timerFired,
             ])
         let deadLetterConsumer = try runtime.makeConsumer(
             topics: [.deadLetter], handlers: [.deadLettered: deadLetters.index], groupSuffix: "-dead-letters")
+        if settings.taskSigningSecret == nil {
+            logger.warning("HITL_TASK_SIGNING_SECRET is not set: http task calls go out unsigned")
+        }
+        let httpWorker = HTTPTaskWorker(
+            runtime: runtime, engine: engine, wakeup: httpWakeup,
+            breaker: CircuitBreaker(failureThreshold: settings.circuitFailureThreshold, openDuration: .seconds(settings.circuitOpenSeconds)),
+            signingSecret: settings.taskSigningSecret, client: HTTPClient.shared)
 
         let router = runtime.makeRouter()
-        WorkflowRoutes(runtime: runtime, engine: engine).register(on: router)
+        let workflows = WorkflowRoutes(runtime: runtime, engine: engine, submissions: submissions)
+        workflows.register(on: router)
+        EventStreamRoute(workflows: workflows).register(on: router)
+        ConversationRoutes(runtime: runtime).register(on: router)
+        TemplateRoutes(runtime: runtime, templates: templates).register(on: router)
         deadLetters.register(on: router)
-        return runtime.makeApplication(router: router, services: [workflowConsumer, deadLetterConsumer])
+        return runtime.makeApplication(router: router, services: [workflowConsumer, deadLetterConsumer, httpWorker])
+    }
+}
+
+/// What the orchestrator does with each event type it consumes.
+struct EventHandlers: Sendable {
+    let engine: WorkflowEngine
+    let submissions: Submissions
+
+    var submitted: EventHandler {
+        { context in
+            let submission = try context.envelope.decode(WorkflowSubmitted.self)
+            let outcome: WorkflowEngine.SubmitOutcome
+            do {
+                outcome = try await submissions.submit(submission, cause: context.envelope, afterCommit: context.afterCommit, on: context.connection, logger: context.logger)
+            } catch let invalid as Submissions.Invalid {
+                throw PermanentFailure(invalid.description)
+            }
+            if case .conflict(let id) = outcome {
+                throw PermanentFailure("idempotency_key \(submission.idempotencyKey) was already used with a different body by workflow \(id)")
+            }
+        }
+    }
+
+    var control: EventHandler {
+        { context in
+            let request = try context.envelope.decode(WorkflowControlRequested.self)
+            try await onWorkflow(request.workflowId, context) { session in
+                _ = try await engine.control(request.action, by: "agent:\(request.requestedBy)", reason: request.reason, session: session)
+            }
+        }
+    }
+
+    var decided: EventHandler {
+        { context in
+            let decision = try context.envelope.decode(ApprovalDecided.self)
+            try await onWorkflow(decision.workflowId, context) { try await engine.applyDecision(decision, session: $0) }
+        }
+    }
+
+    var expired: EventHandler {
+        { context in
+            let expiry = try context.envelope.decode(ApprovalExpired.self)
+            try await onWorkflow(expiry.workflowId, context) { try await engine.applyExpiry(expiry, session: $0) }
+        }
+    }
+
+    var taskResult: EventHandler {
+        { context in
+            let result = try context.envelope.decode(TaskResult.self)
+            try await onWorkflow(result.workflowId, context) { try await engine.applyTaskResult(result, actor: "agent:\(result.worker)", session: $0) }
+        }
+    }
+
+    var timerFired: EventHandler {
+        { context in
+            let fired = try context.envelope.decode(TimerFired.self)
+            guard let timer = TaskTimer(payload: fired.payload) else { throw PermanentFailure("timer \(fired.key) is not a task timer") }
+            try await onWorkflow(fired.workflowId, context) { try await engine.applyTimer(timer, session: $0) }
+        }
+    }
+
+    private func onWorkflow(_ idText: String, _ context: EventContext, _ body: (WorkflowSession) async throws -> Void) async throws {
+        guard let id = UUID(uuidString: idText),
+            try await engine.with(workflow: id, cause: context.envelope, afterCommit: context.afterCommit, on: context.connection, logger: context.logger, body) != nil
+        else {
+            throw PermanentFailure("no workflow \(idText)")
+        }
     }
 }

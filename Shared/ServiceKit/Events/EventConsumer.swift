@@ -34,7 +34,8 @@ public final class AfterCommit: Sendable {
         actions.withLock { $0.append(action) }
     }
 
-    func run() {
+    /// Runs the actions; for callers that run their own transaction.
+    public func run() {
         for action in actions.withLock({ $0 }) { action() }
     }
 }

@@ -4,28 +4,46 @@ import Hummingbird
 import PostgresNIO
 import ServiceKit
 
-/// `POST /v1/workflows`, `GET /v1/workflows/{id}`, `GET /v1/workflows/{id}/history`.
+/// The workflow API: submit, list, show, history, control, task results.
 struct WorkflowRoutes: Sendable {
     let runtime: ServiceRuntime
     let engine: WorkflowEngine
+    let submissions: Submissions
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v1/workflows") { request, context in try await submit(request, context: context) }
+        router.get("/v1/workflows") { request, _ in try await list(request) }
         router.get("/v1/workflows/{id}") { _, context in try await show(context.parameters.require("id")) }
-        router.get("/v1/workflows/{id}/history") { _, context in try await history(context.parameters.require("id")) }
+        router.get("/v1/workflows/{id}/history") { _, context in
+            try JSONResponse.make(ItemList(items: try await history(of: try parseID(context.parameters.require("id")))))
+        }
+        for action in [WorkflowControlRequested.Action.pause, .resume, .cancel] {
+            router.post("/v1/workflows/{id}/\(action.rawValue)") { request, context in
+                try await control(action, request, context: context)
+            }
+        }
+        router.post("/v1/workflows/{id}/steps/{name}/result") { request, context in
+            try await taskResult(request, context: context)
+        }
     }
+
+    // MARK: - Submission
 
     private func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
         var request = request
         let submission = try await request.decodeJSON(WorkflowSubmitted.self)
-        if let problem = WorkflowValidation.problem(in: submission) {
-            throw APIError(.unprocessableContent, "invalid_workflow", problem)
-        }
-        let outcome = try await runtime.database.transaction { connection in
-            try await engine.submit(submission, actor: "agent:\(submission.requester)", cause: nil, on: connection, logger: context.logger)
+        let afterCommit = AfterCommit()
+        let outcome: WorkflowEngine.SubmitOutcome
+        do {
+            outcome = try await runtime.database.transaction { connection in
+                try await submissions.submit(submission, cause: nil, afterCommit: afterCommit, on: connection, logger: context.logger)
+            }
+        } catch let invalid as Submissions.Invalid {
+            throw APIError(.unprocessableContent, "invalid_workflow", invalid.description)
         }
         switch outcome {
         case .created(let id, let status):
+            afterCommit.run()
             runtime.relay.wake()
             return try JSONResponse.make(status: .created, SubmitAnswer(id: id.uuidString.lowercased(), status: status))
         case .existing(let id, let status):
@@ -38,38 +56,100 @@ struct WorkflowRoutes: Sendable {
         }
     }
 
+    // MARK: - Reading
+
+    /// `GET /v1/workflows?status=&type=&requester=&created_after=&limit=&after=`, newest
+    /// last, paged by keyset: `next` is the cursor for the following page.
+    private func list(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        let known = ["status", "type", "requester", "created_after", "limit", "after"]
+        for (key, _) in query where !known.contains(String(key)) {
+            throw APIError.badRequest("unknown filter \(key) (known: \(known.joined(separator: ", ")))")
+        }
+        let status = query["status"].map(String.init)
+        if let status, WorkflowStatus(rawValue: status) == nil {
+            throw APIError.badRequest("status must be one of \(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var createdAfter: Date?
+        if let text = query["created_after"] {
+            guard let date = WireCoding.parseTime(String(text)) else { throw APIError.badRequest("created_after must be an RFC 3339 time") }
+            createdAfter = date
+        }
+        var limit = 50
+        if let text = query["limit"] {
+            guard let number = Int(text), (1...500).contains(number) else { throw APIError.badRequest("limit must be 1 to 500") }
+            limit = number
+        }
+        var cursor: (Int64, UUID)?
+        if let text = query["after"] {
+            guard let decoded = ListCursor.decode(String(text)) else { throw APIError.badRequest("after is not a cursor from a previous page") }
+            cursor = decoded
+        }
+        let rows = try await runtime.database.query(
+            """
+            SELECT id, type, requester, status, created_at, updated_at, (extract(epoch FROM created_at) * 1000000)::bigint FROM workflows
+            WHERE (\(status)::text IS NULL OR status = \(status))
+              AND (\(query["type"].map(String.init))::text IS NULL OR type = \(query["type"].map(String.init)))
+              AND (\(query["requester"].map(String.init))::text IS NULL OR requester = \(query["requester"].map(String.init)))
+              AND (\(createdAfter)::timestamptz IS NULL OR created_at > \(createdAfter))
+              AND (\(cursor?.0)::bigint IS NULL OR ((extract(epoch FROM created_at) * 1000000)::bigint, id) > (\(cursor?.0), \(cursor?.1)))
+            ORDER BY created_at, id LIMIT \(limit + 1)
+            """)
+        var items: [WorkflowSummary] = []
+        var more = false
+        var last: (Int64, UUID)?
+        for try await (id, type, requester, status, created, updated, micros) in rows.decode((UUID, String, String, String, Date, Date, Int64).self) {
+            if items.count == limit {
+                more = true
+                break
+            }
+            items.append(WorkflowSummary(id: id, type: type, requester: requester, status: status, createdAt: created, updatedAt: updated))
+            last = (micros, id)
+        }
+        let next = more ? last.map(ListCursor.encode) : nil
+        return try JSONResponse.make(WorkflowPage(items: items, next: next))
+    }
+
     private func show(_ idText: String) async throws -> Response {
         let id = try parseID(idText)
         let rows = try await runtime.database.query(
             """
-            SELECT type, requester, input::text, status, created_at, updated_at
+            SELECT type, requester, input::text, status, outcome, reason, template_name, template_version, created_at, updated_at
             FROM workflows WHERE id = \(id)
             """)
         var view: WorkflowView?
-        for try await (type, requester, input, status, created, updated) in rows.decode((String, String, String, String, Date, Date).self) {
+        for try await (type, requester, input, status, outcome, reason, template, version, created, updated) in rows.decode(
+            (String, String, String, String, String?, String?, String?, Int?, Date, Date).self)
+        {
             view = WorkflowView(
-                id: id.uuidString.lowercased(), type: type, requester: requester, status: status,
-                input: JSONColumn.object(input),
-                steps: [], createdAt: created, updatedAt: updated)
+                id: id.uuidString.lowercased(), type: type, requester: requester, status: status, outcome: outcome, reason: reason,
+                template: template, templateVersion: version, input: JSONColumn.object(input), steps: [], createdAt: created, updatedAt: updated)
         }
         guard var view else { throw APIError.notFound("no workflow \(idText)") }
         let steps = try await runtime.database.query(
-            "SELECT name, kind, status, approval_id, updated_at FROM workflow_steps WHERE workflow_id = \(id) ORDER BY position")
-        for try await (name, kind, status, approval, updated) in steps.decode((String, String, String, UUID?, Date).self) {
-            view.steps.append(StepView(name: name, kind: kind, status: status, approvalId: approval?.uuidString.lowercased(), updatedAt: updated))
+            """
+            SELECT name, kind, status, approval_id, attempt, round, output::text, error, compensation_status, updated_at
+            FROM workflow_steps WHERE workflow_id = \(id) ORDER BY position
+            """)
+        for try await (name, kind, status, approval, attempt, round, output, error, compensation, updated) in steps.decode(
+            (String, String, String, UUID?, Int, Int, String?, String?, String?, Date).self)
+        {
+            view.steps.append(StepView(
+                name: name, kind: kind, status: status, approvalId: approval?.uuidString.lowercased(), attempt: attempt, round: round,
+                output: output.map(JSONColumn.object), error: error, compensation: compensation, updatedAt: updated))
         }
         return try JSONResponse.make(view)
     }
 
-    private func history(_ idText: String) async throws -> Response {
-        let id = try parseID(idText)
+    /// The workflow's complete, ordered history; 404 when there is no such workflow.
+    func history(of id: UUID, after sequence: Int64 = 0) async throws -> [HistoryEntry] {
         var exists = false
         for try await _ in try await runtime.database.query("SELECT 1 FROM workflows WHERE id = \(id)") { exists = true }
-        guard exists else { throw APIError.notFound("no workflow \(idText)") }
+        guard exists else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
         let rows = try await runtime.database.query(
             """
             SELECT id, at, event, from_status, to_status, step, actor, detail::text
-            FROM workflow_history WHERE workflow_id = \(id) ORDER BY id
+            FROM workflow_history WHERE workflow_id = \(id) AND id > \(sequence) ORDER BY id
             """)
         var items: [HistoryEntry] = []
         for try await (seq, at, event, from, to, step, actor, detail) in rows.decode((Int64, Date, String, String?, String?, String?, String, String).self) {
@@ -77,12 +157,93 @@ struct WorkflowRoutes: Sendable {
                 sequence: seq, at: at, event: event, fromStatus: from, toStatus: to, step: step, actor: actor,
                 detail: JSONColumn.object(detail)))
         }
-        return try JSONResponse.make(ItemList(items: items))
+        return items
     }
 
-    private func parseID(_ text: String) throws -> UUID {
+    // MARK: - Control and answers
+
+    struct ControlBody: Decodable {
+        let requestedBy: String?
+        let reason: String?
+    }
+
+    private func control(_ action: WorkflowControlRequested.Action, _ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try parseID(context.parameters.require("id"))
+        var request = request
+        let body = request.head.headerFields[.contentLength] == "0" || request.head.headerFields[.contentType] == nil
+            ? ControlBody(requestedBy: nil, reason: nil) : try await request.decodeJSON(ControlBody.self)
+        let actor = "ops:\(body.requestedBy ?? "api")"
+        let afterCommit = AfterCommit()
+        let outcome: WorkflowEngine.ControlOutcome?
+        do {
+            outcome = try await runtime.database.transaction { connection in
+                try await engine.with(workflow: id, cause: nil, afterCommit: afterCommit, on: connection, logger: context.logger) { session in
+                    try await engine.control(action, by: actor, reason: body.reason, session: session)
+                }
+            }
+        } catch let refused as PermanentFailure {
+            throw APIError(.conflict, "invalid_transition", refused.reason)
+        }
+        guard let outcome else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
+        afterCommit.run()
+        runtime.relay.wake()
+        switch outcome {
+        case .applied(let status): return try JSONResponse.make(ControlAnswer(id: id.uuidString.lowercased(), status: status, changed: true))
+        case .unchanged(let status): return try JSONResponse.make(ControlAnswer(id: id.uuidString.lowercased(), status: status, changed: false))
+        }
+    }
+
+    struct ResultBody: Decodable {
+        let attempt: Int
+        let compensation: Bool?
+        let outcome: TaskResult.Outcome
+        let output: JSONObject?
+        let error: String?
+        let worker: String?
+    }
+
+    /// An agent's answer over HTTP; the same rules as on `hitl.task.results`.
+    private func taskResult(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try parseID(context.parameters.require("id"))
+        let step = try context.parameters.require("name")
+        var request = request
+        let body = try await request.decodeJSON(ResultBody.self)
+        if body.outcome == .failed, (body.error ?? "").isEmpty { throw APIError.badRequest("a failed result needs an error") }
+        let result = TaskResult(
+            workflowId: id.uuidString.lowercased(), step: step, attempt: body.attempt, compensation: body.compensation ?? false,
+            outcome: body.outcome, output: body.output, error: body.error, worker: body.worker ?? "api")
+        let afterCommit = AfterCommit()
+        let found: Bool? = try await runtime.database.transaction { connection in
+            try await engine.with(workflow: id, cause: nil, afterCommit: afterCommit, on: connection, logger: context.logger) { session in
+                guard session.position(of: step) != nil else { return false }
+                try await engine.applyTaskResult(result, actor: "agent:\(result.worker)", session: session)
+                return true
+            }
+        }
+        guard let found else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
+        guard found else { throw APIError.notFound("workflow \(id.uuidString.lowercased()) has no step \(step)") }
+        afterCommit.run()
+        runtime.relay.wake()
+        return try await show(id.uuidString)
+    }
+
+    func parseID(_ text: String) throws -> UUID {
         guard let id = UUID(uuidString: text) else { throw APIError.notFound("no workflow \(text): not a workflow id") }
         return id
+    }
+}
+
+/// An opaque keyset cursor: the last row's creation time (microseconds) and id.
+enum ListCursor {
+    static func encode(_ last: (Int64, UUID)) -> String {
+        Data("\(last.0):\(last.1.uuidString.lowercased())".utf8).base64EncodedString()
+    }
+
+    static func decode(_ cursor: String) -> (Int64, UUID)? {
+        guard let data = Data(base64Encoded: cursor), let text = String(data: data, encoding: .utf8) else { return nil }
+        let parts = text.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
+        return (micros, id)
     }
 }
 
@@ -91,11 +252,44 @@ struct SubmitAnswer: Encodable {
     let status: WorkflowStatus
 }
 
+struct ControlAnswer: Encodable {
+    let id: String
+    let status: WorkflowStatus
+    let changed: Bool
+}
+
+struct WorkflowSummary: Encodable {
+    let id: String
+    let type: String
+    let requester: String
+    let status: String
+    let createdAt: Date
+    let updatedAt: Date
+
+    init(id: UUID, type: String, requester: String, status: String, createdAt: Date, updatedAt: Date) {
+        self.id = id.uuidString.lowercased()
+        self.type = type
+        self.requester = requester
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+struct WorkflowPage: Encodable {
+    let items: [WorkflowSummary]
+    let next: String?
+}
+
 struct WorkflowView: Encodable {
     let id: String
     let type: String
     let requester: String
     let status: String
+    let outcome: String?
+    let reason: String?
+    let template: String?
+    let templateVersion: Int?
     let input: JSONObject
     var steps: [StepView]
     let createdAt: Date
@@ -107,10 +301,15 @@ struct StepView: Encodable {
     let kind: String
     let status: String
     let approvalId: String?
+    let attempt: Int
+    let round: Int
+    let output: JSONObject?
+    let error: String?
+    let compensation: String?
     let updatedAt: Date
 }
 
-struct HistoryEntry: Encodable {
+struct HistoryEntry: Codable, Sendable {
     let sequence: Int64
     let at: Date
     let event: String

@@ -72,5 +72,61 @@ enum OrchestratorMigrations {
                     replayed_at timestamptz NOT NULL DEFAULT now())
                 """,
             ]),
+        Migration(
+            version: 4, name: "engine",
+            statements: [
+                """
+                ALTER TABLE workflows
+                    ADD COLUMN outcome text,
+                    ADD COLUMN reason text,
+                    ADD COLUMN callback_url text,
+                    ADD COLUMN template_name text,
+                    ADD COLUMN template_version integer
+                """,
+                "CREATE INDEX workflows_by_creation ON workflows (created_at, id)",
+                """
+                ALTER TABLE workflow_steps
+                    ADD COLUMN attempt integer NOT NULL DEFAULT 0,
+                    ADD COLUMN tries integer NOT NULL DEFAULT 0,
+                    ADD COLUMN round integer NOT NULL DEFAULT 1,
+                    ADD COLUMN held jsonb,
+                    ADD COLUMN feedback text,
+                    ADD COLUMN error text,
+                    ADD COLUMN compensation_status text,
+                    ADD COLUMN compensation_attempt integer NOT NULL DEFAULT 0,
+                    ADD COLUMN compensation_tries integer NOT NULL DEFAULT 0
+                """,
+                """
+                CREATE TABLE workflow_messages (
+                    id bigserial PRIMARY KEY,
+                    workflow_id uuid NOT NULL REFERENCES workflows (id),
+                    at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                    kind text NOT NULL,
+                    author text NOT NULL,
+                    step text,
+                    text text NOT NULL)
+                """,
+                "CREATE INDEX workflow_messages_by_workflow ON workflow_messages (workflow_id, id)",
+                """
+                CREATE TABLE templates (
+                    name text NOT NULL,
+                    version integer NOT NULL,
+                    steps jsonb NOT NULL,
+                    description text,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (name, version))
+                """,
+                """
+                CREATE TABLE http_calls (
+                    id bigserial PRIMARY KEY,
+                    workflow_id uuid NOT NULL REFERENCES workflows (id),
+                    step text NOT NULL,
+                    attempt integer NOT NULL,
+                    compensation boolean NOT NULL,
+                    request jsonb NOT NULL,
+                    leased_until timestamptz,
+                    created_at timestamptz NOT NULL DEFAULT now())
+                """,
+            ]),
     ]
 }

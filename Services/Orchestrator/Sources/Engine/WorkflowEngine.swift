@@ -4,11 +4,12 @@ import Logging
 import PostgresNIO
 import ServiceKit
 
-/// Moves workflows through their steps. Every function runs inside the caller's
-/// transaction and writes the state change, its history entry and the events it causes
-/// together, so they commit or vanish as one.
+/// Moves workflows through their steps. Every entry point runs inside the caller's
+/// transaction on a locked workflow (`WorkflowSession`), and writes the state change, its
+/// history and the events it causes together, so they commit or vanish as one.
 struct WorkflowEngine: Sendable {
     let outbox: Outbox
+    let tasks: TaskDispatcher
 
     /// What a submission led to.
     enum SubmitOutcome: Sendable {
@@ -21,15 +22,18 @@ struct WorkflowEngine: Sendable {
 
     // MARK: - Submission
 
-    func submit(_ submission: WorkflowSubmitted, actor: String, cause: EventEnvelope?, on connection: PostgresConnection, logger: Logger) async throws -> SubmitOutcome {
-        let requestHash = Signing.sha256Hex(try WireCoding.encode(submission))
+    /// Records a workflow whose steps are resolved and valid, and runs it as far as it goes.
+    func submit(
+        _ submission: WorkflowSubmitted, requestHash: String, template: (name: String, version: Int)?, actor: String,
+        cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> SubmitOutcome {
         let id = UUID()
         let input = try JSONColumn.text(submission.input)
         let inserted = try await connection.query(
             """
-            INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status)
+            INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status, callback_url, template_name, template_version)
             VALUES (\(id), \(submission.idempotencyKey), \(requestHash), \(submission.type), \(submission.requester),
-                    \(input)::jsonb, \(WorkflowStatus.running.rawValue))
+                    \(input)::jsonb, \(WorkflowStatus.running.rawValue), \(submission.callbackUrl), \(template?.name), \(template?.version))
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
             """, logger: logger)
         var created = false
@@ -44,216 +48,473 @@ struct WorkflowEngine: Sendable {
             }
             throw PermanentFailure("idempotency key vanished during submission")
         }
-        for (position, step) in submission.steps.enumerated() {
-            let definition = try JSONColumn.text(step)
-            try await connection.query(
-                """
-                INSERT INTO workflow_steps (workflow_id, position, name, kind, definition)
-                VALUES (\(id), \(position), \(step.name), \(step.kind.rawValue), \(definition)::jsonb)
-                """, logger: logger)
-        }
-        var workflow = WorkflowRow(id: id, type: submission.type, requester: submission.requester, input: submission.input, status: .running, currentStep: 0, version: 1)
-        try await record(workflow, event: "submitted", from: nil, to: .running, step: nil, actor: actor, detail: ["idempotency_key": .string(submission.idempotencyKey)], on: connection, logger: logger)
-        try await announce(workflow, change: .workflowStarted, step: nil, reason: nil, cause: cause, on: connection, logger: logger)
-        let steps = submission.steps.enumerated().map { StepRow(position: $0.offset, name: $0.element.name, definition: $0.element, status: "pending", approvalID: nil) }
-        try await advance(&workflow, steps: steps, from: 0, cause: cause, on: connection, logger: logger)
-        return .created(id: id, status: workflow.status)
+        let definitions = try submission.steps.map { try JSONColumn.text($0) }
+        try await connection.query(
+            """
+            INSERT INTO workflow_steps (workflow_id, position, name, kind, definition)
+            SELECT \(id), position - 1, name, kind, definition::jsonb
+            FROM unnest(\(submission.steps.map(\.name))::text[], \(submission.steps.map(\.kind.rawValue))::text[], \(definitions)::text[])
+                 WITH ORDINALITY AS s(name, kind, definition, position)
+            """, logger: logger)
+        let workflow = WorkflowRow(id: id, type: submission.type, requester: submission.requester, input: submission.input, status: .running, currentStep: 0, version: 1)
+        let steps = submission.steps.enumerated().map { StepRow(position: $0.offset, name: $0.element.name, definition: $0.element, status: StepStatus.pending) }
+        let session = WorkflowSession(workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit, logger: logger)
+        var detail: JSONObject = ["idempotency_key": .string(submission.idempotencyKey), "input": .object(submission.input)]
+        if let template { detail["template"] = .string(template.name); detail["template_version"] = .number(Double(template.version)) }
+        try await session.change("submitted", actor: actor, detail: detail)
+        try await session.publish(
+            WorkflowLifecycle(change: .workflowStarted, workflowId: session.id, workflowType: submission.type, status: .running, at: Date()),
+            to: .workflowEvents)
+        try await drive(session)
+        try await session.save()
+        return .created(id: id, status: session.status)
     }
 
-    // MARK: - Decisions
-
-    /// Applies a human decision to the step that waits for it. A repeat is a no-op.
-    func applyDecision(_ decision: ApprovalDecided, cause: EventEnvelope, on connection: PostgresConnection, logger: Logger) async throws {
-        guard let approvalID = UUID(uuidString: decision.approvalId),
-            let loaded = try await loadWaiting(approvalID: approvalID, on: connection, logger: logger)
-        else {
-            throw PermanentFailure("no workflow step waits for approval \(decision.approvalId)")
+    /// Loads and locks workflow `id`, runs `body` on it and saves it.
+    func with<T>(
+        workflow id: UUID, cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection, logger: Logger,
+        _ body: (WorkflowSession) async throws -> T
+    ) async throws -> T? {
+        guard let session = try await WorkflowSession.load(id: id, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit, logger: logger) else {
+            return nil
         }
-        var (workflow, steps) = (loaded.0, loaded.1)
-        let position = loaded.2
-        let step = steps[position]
-        guard step.status == "waiting", workflow.status == .waitingApproval else {
-            logger.info("Decision for a step that no longer waits; ignored", metadata: ["approval.id": "\(decision.approvalId)"])
-            return
-        }
-        let actor = "approver:\(decision.approver) via \(decision.channel)"
-        var detail: JSONObject = ["approval_id": .string(decision.approvalId), "decision": .string(decision.decision.rawValue)]
-        if let comment = decision.comment { detail["comment"] = .string(comment) }
-        switch decision.decision {
-        case .approve:
-            try await setStep(workflow.id, position: position, status: "approved", on: connection, logger: logger)
-            try await transition(&workflow, to: .running, event: "approved", step: step.name, actor: actor, detail: detail, cause: cause, change: .workflowResumed, on: connection, logger: logger)
-            steps[position].status = "approved"
-            try await advance(&workflow, steps: steps, from: position + 1, cause: cause, on: connection, logger: logger)
-        case .reject:
-            try await setStep(workflow.id, position: position, status: "rejected", on: connection, logger: logger)
-            try await transition(&workflow, to: .rejected, event: "rejected", step: step.name, actor: actor, detail: detail, reason: decision.comment ?? "rejected by \(decision.approver)", cause: cause, on: connection, logger: logger)
-        }
+        let result = try await body(session)
+        try await session.save()
+        return result
     }
 
-    /// Ends the workflow `timed_out` when the approval it waits for expired.
-    func applyExpiry(_ expiry: ApprovalExpired, cause: EventEnvelope, on connection: PostgresConnection, logger: Logger) async throws {
-        guard let approvalID = UUID(uuidString: expiry.approvalId),
-            let (loadedWorkflow, steps, position) = try await loadWaiting(approvalID: approvalID, on: connection, logger: logger)
-        else {
-            throw PermanentFailure("no workflow step waits for approval \(expiry.approvalId)")
-        }
-        var workflow = loadedWorkflow
-        guard steps[position].status == "waiting", workflow.status == .waitingApproval else { return }
-        try await setStep(workflow.id, position: position, status: "expired", on: connection, logger: logger)
-        try await transition(
-            &workflow, to: .timedOut, event: "approval_expired", step: steps[position].name, actor: "timer",
-            detail: ["approval_id": .string(expiry.approvalId), "deadline": .string(WireCoding.formatTime(expiry.deadline))],
-            reason: "no decision before \(WireCoding.formatTime(expiry.deadline))", cause: cause, on: connection, logger: logger)
-    }
+    // MARK: - Running
 
-    // MARK: - Steps
-
-    /// Runs steps from `position` until one must wait or none is left.
-    private func advance(_ workflow: inout WorkflowRow, steps: [StepRow], from position: Int, cause: EventEnvelope?, on connection: PostgresConnection, logger: Logger) async throws {
-        var position = position
-        while position < steps.count {
-            let step = steps[position]
-            switch step.definition.kind {
-            case .approval:
-                let approval = step.definition.approval ?? .init(approvers: [])
-                let approvalID = UUID()
-                try await connection.query(
-                    """
-                    UPDATE workflow_steps SET status = 'waiting', approval_id = \(approvalID), updated_at = now()
-                    WHERE workflow_id = \(workflow.id) AND position = \(position)
-                    """, logger: logger)
-                workflow.currentStep = position
-                try await transition(
-                    &workflow, to: .waitingApproval, event: "approval_requested", step: step.name, actor: "orchestrator",
-                    detail: ["approval_id": .string(approvalID.uuidString.lowercased()), "approvers": .array(approval.approvers.map(JSONValue.string))],
-                    cause: cause, on: connection, logger: logger)
-                let request = ApprovalRequested(
-                    approvalId: approvalID.uuidString.lowercased(), workflowId: workflow.idText, workflowType: workflow.type,
-                    step: step.name, requester: workflow.requester, approvers: approval.approvers,
-                    timeoutSeconds: approval.timeoutSeconds, context: workflow.input)
-                try await outbox.publish(request, to: .approvalRequests, subject: workflow.idText, causedBy: cause, on: connection, logger: logger)
+    /// Runs steps from the current one until one must wait, the workflow pauses, or it ends.
+    func drive(_ session: WorkflowSession) async throws {
+        while true {
+            switch session.status {
+            case .paused, .compensationFailed, .completed, .rejected, .failed, .timedOut, .cancelled:
                 return
-            case .task:
-                // `noop` is the only task type so far: it completes at once.
-                try await connection.query(
-                    """
-                    UPDATE workflow_steps SET status = 'completed', output = '{}'::jsonb, updated_at = now()
-                    WHERE workflow_id = \(workflow.id) AND position = \(position)
-                    """, logger: logger)
-                try await record(workflow, event: "step_completed", from: workflow.status, to: workflow.status, step: step.name, actor: "orchestrator", detail: ["task_type": .string(step.definition.task?.type ?? "")], on: connection, logger: logger)
-                position += 1
+            case .compensating:
+                try await compensate(session)
+                return
+            case .running, .waitingApproval:
+                break
+            }
+            let position = session.workflow.currentStep
+            guard position < session.steps.count else {
+                try await session.change("completed", actor: "orchestrator", status: .completed)
+                return
+            }
+            let step = session.steps[position]
+            switch step.status {
+            case StepStatus.pending:
+                if let when = step.definition.when, !(try Expression(when)).holds(in: session.scope) {
+                    try await session.change("step_skipped", actor: "rule", step: position, stepStatus: StepStatus.skipped, detail: ["rule": .string(when)])
+                    moveOn(session, from: position)
+                    continue
+                }
+                switch step.definition.kind {
+                case .approval:
+                    if let rule = step.definition.approval?.autoApproveWhen, try Expression(rule).holds(in: session.scope) {
+                        try await session.change(
+                            "auto_approved", actor: "rule", step: position, stepStatus: StepStatus.approved, status: .running,
+                            detail: ["rule": .string(rule)])
+                        moveOn(session, from: position)
+                        continue
+                    }
+                    try await requestApproval(session, at: position)
+                    if session.steps[position].status != StepStatus.waiting { continue }
+                    return
+                case .task:
+                    try await tasks.start(session, at: position, compensation: false)
+                    if session.steps[position].status == StepStatus.completed {
+                        moveOn(session, from: position)
+                        continue
+                    }
+                    return
+                }
+            case StepStatus.retryDue:
+                try await tasks.start(session, at: position, compensation: false)
+                if session.steps[position].status == StepStatus.completed {
+                    moveOn(session, from: position)
+                    continue
+                }
+                return
+            case StepStatus.completed, StepStatus.skipped, StepStatus.approved:
+                moveOn(session, from: position)
+            case StepStatus.waiting:
+                if session.steps[position].held != nil {
+                    try await applyHeld(session, at: position)
+                    continue
+                }
+                if session.status != .waitingApproval {
+                    try await session.change("waiting_approval", actor: "orchestrator", step: position, status: .waitingApproval)
+                }
+                return
+            default:
+                // A task attempt in flight or waiting for its retry: the answer or the timer moves on.
+                if session.status != .running {
+                    try await session.change("running", actor: "orchestrator", step: position, status: .running)
+                }
+                return
             }
         }
-        workflow.currentStep = steps.count
-        try await transition(&workflow, to: .completed, event: "completed", step: nil, actor: "orchestrator", detail: [:], cause: cause, on: connection, logger: logger)
     }
 
-    private func setStep(_ workflowID: UUID, position: Int, status: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
-            "UPDATE workflow_steps SET status = \(status), updated_at = now() WHERE workflow_id = \(workflowID) AND position = \(position)",
-            logger: logger)
+    /// Points the workflow at the step that follows `position`.
+    private func moveOn(_ session: WorkflowSession, from position: Int) {
+        let positions = Dictionary(uniqueKeysWithValues: session.steps.map { ($0.name, $0.position) })
+        let next = DefinitionValidation.successor(of: position, in: session.steps.map(\.definition), positions: positions)
+        session.setCurrentStep(next ?? session.steps.count)
     }
 
-    // MARK: - State and history
+    // MARK: - Approvals
 
-    /// Changes the status through the transition table, records it and announces it.
-    private func transition(
-        _ workflow: inout WorkflowRow, to status: WorkflowStatus, event: String, step: String?, actor: String,
-        detail: JSONObject, reason: String? = nil, cause: EventEnvelope?, change: EventType? = nil,
-        on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        try WorkflowTransitions.check(from: workflow.status, to: status)
-        let from = workflow.status
-        let updated = try await connection.query(
-            """
-            UPDATE workflows SET status = \(status.rawValue), current_step = \(workflow.currentStep),
-                   version = version + 1, updated_at = now()
-            WHERE id = \(workflow.id) AND version = \(workflow.version) RETURNING version
-            """, logger: logger)
-        var newVersion: Int?
-        for try await version in updated.decode(Int.self) { newVersion = version }
-        guard let newVersion else {
-            // Optimistic lock: the row changed under us; the transaction retries on fresh state.
-            throw StaleWorkflow(id: workflow.id)
+    private func requestApproval(_ session: WorkflowSession, at position: Int) async throws {
+        let step = session.steps[position]
+        let approval = step.definition.approval ?? .init(approvers: [])
+        let approvalID = ApprovalIdentity.derive(workflowId: session.id, step: step.name, round: step.round)
+        session.steps[position].approvalID = UUID(uuidString: approvalID)
+        let early = step.held != nil
+        try await session.change(
+            "approval_requested", actor: "orchestrator", step: position, stepStatus: StepStatus.waiting, status: .waitingApproval,
+            detail: [
+                "approval_id": .string(approvalID), "approvers": .array(approval.approvers.map(JSONValue.string)),
+                "round": .number(Double(step.round)),
+            ])
+        if early {
+            // The decision came before the wait was registered: apply it, ask nobody.
+            try await applyHeld(session, at: position)
+            return
         }
-        workflow.version = newVersion
-        workflow.status = status
-        var detail = detail
-        if let reason { detail["reason"] = .string(reason) }
-        try await record(workflow, event: event, from: from, to: status, step: step, actor: actor, detail: detail, on: connection, logger: logger)
-        try await announce(workflow, change: change ?? WorkflowLifecycle.type(for: status), step: step, reason: reason, cause: cause, on: connection, logger: logger)
+        try await session.publish(
+            ApprovalRequested(
+                approvalId: approvalID, workflowId: session.id, workflowType: session.workflow.type, step: step.name,
+                requester: session.workflow.requester, approvers: approval.approvers, timeoutSeconds: approval.timeoutSeconds,
+                context: session.workflow.input),
+            to: .approvalRequests)
     }
 
-    private func record(_ workflow: WorkflowRow, event: String, from: WorkflowStatus?, to: WorkflowStatus?, step: String?, actor: String, detail: JSONObject, on connection: PostgresConnection, logger: Logger) async throws {
-        let detailJSON = try JSONColumn.text(detail)
-        try await connection.query(
-            """
-            INSERT INTO workflow_history (workflow_id, event, from_status, to_status, step, actor, detail)
-            VALUES (\(workflow.id), \(event), \(from?.rawValue), \(to?.rawValue), \(step), \(actor), \(detailJSON)::jsonb)
-            """, logger: logger)
-    }
-
-    private func announce(_ workflow: WorkflowRow, change: EventType, step: String?, reason: String?, cause: EventEnvelope?, on connection: PostgresConnection, logger: Logger) async throws {
-        let event = WorkflowLifecycle(change: change, workflowId: workflow.idText, workflowType: workflow.type, status: workflow.status, step: step, reason: reason, at: Date())
-        try await outbox.publish(event, to: .workflowEvents, subject: workflow.idText, causedBy: cause, on: connection, logger: logger)
-    }
-
-    /// Locks the workflow whose step waits for `approvalID` and loads its steps.
-    private func loadWaiting(approvalID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (WorkflowRow, [StepRow], Int)? {
-        let owner = try await connection.query(
-            "SELECT workflow_id, position FROM workflow_steps WHERE approval_id = \(approvalID)", logger: logger)
-        var found: (UUID, Int)?
-        for try await row in owner.decode((UUID, Int).self) { found = row }
-        guard let (workflowID, position) = found else { return nil }
-        let rows = try await connection.query(
-            """
-            SELECT id, type, requester, input::text, status, current_step, version
-            FROM workflows WHERE id = \(workflowID) FOR UPDATE
-            """, logger: logger)
-        var workflow: WorkflowRow?
-        for try await (id, type, requester, input, status, current, version) in rows.decode((UUID, String, String, String, String, Int, Int).self) {
-            workflow = WorkflowRow(
-                id: id, type: type, requester: requester,
-                input: JSONColumn.object(input),
-                status: WorkflowStatus(rawValue: status) ?? .failed, currentStep: current, version: version)
+    /// Applies a decision to the step that waits for it, keeps it when it cannot apply yet
+    /// (the workflow is paused, or the wait is not registered yet), or records it as stale.
+    func applyDecision(_ decision: ApprovalDecided, session: WorkflowSession) async throws {
+        guard let position = session.position(of: decision.step) else {
+            throw PermanentFailure("workflow \(decision.workflowId) has no step \(decision.step)")
         }
-        guard let workflow else { return nil }
-        var steps: [StepRow] = []
-        let stepRows = try await connection.query(
-            "SELECT position, name, definition::text, status, approval_id FROM workflow_steps WHERE workflow_id = \(workflowID) ORDER BY position",
-            logger: logger)
-        for try await (position, name, definition, status, approval) in stepRows.decode((Int, String, String, String, UUID?).self) {
-            steps.append(StepRow(position: position, name: name, definition: try WireCoding.decode(StepDefinition.self, from: Array(definition.utf8)), status: status, approvalID: approval))
+        let step = session.steps[position]
+        let held = try WireCoding.decode(JSONObject.self, from: WireCoding.encode(decision))
+        if step.status == StepStatus.waiting, step.approvalID?.uuidString.lowercased() == decision.approvalId.lowercased() {
+            if session.status == .paused {
+                session.steps[position].held = ["decided": .object(held)]
+                try await session.note("decision_held", actor: actor(of: decision), step: position, detail: ["decision": .string(decision.decision.rawValue), "why": "paused"])
+                try await session.saveStep(position)
+                return
+            }
+            try await applyNow(decision, session: session, at: position)
+            try await drive(session)
+        } else if step.status == StepStatus.pending,
+            ApprovalIdentity.derive(workflowId: session.id, step: step.name, round: step.round) == decision.approvalId.lowercased()
+        {
+            session.steps[position].held = ["decided": .object(held)]
+            try await session.note("decision_held", actor: actor(of: decision), step: position, detail: ["decision": .string(decision.decision.rawValue), "why": "before the wait"])
+            try await session.saveStep(position)
+        } else {
+            try await session.note(
+                "decision_ignored", actor: actor(of: decision), step: position,
+                detail: ["approval_id": .string(decision.approvalId), "why": .string("the step does not wait for this approval (it is \(step.status))")])
         }
-        return (workflow, steps, position)
     }
-}
 
-/// A workflow row as the engine works on it.
-struct WorkflowRow: Sendable {
-    var id: UUID
-    var type: String
-    var requester: String
-    var input: JSONObject
-    var status: WorkflowStatus
-    var currentStep: Int
-    var version: Int
+    /// Ends the wait of the expired approval: the workflow is rolled back and ends `timed_out`.
+    func applyExpiry(_ expiry: ApprovalExpired, session: WorkflowSession) async throws {
+        guard let position = session.position(of: expiry.step) else {
+            throw PermanentFailure("workflow \(expiry.workflowId) has no step \(expiry.step)")
+        }
+        let step = session.steps[position]
+        guard step.status == StepStatus.waiting, step.approvalID?.uuidString.lowercased() == expiry.approvalId.lowercased() else {
+            try await session.note("expiry_ignored", actor: "timer", step: position, detail: ["approval_id": .string(expiry.approvalId)])
+            return
+        }
+        if session.status == .paused {
+            session.steps[position].held = ["expired": .string(WireCoding.formatTime(expiry.deadline))]
+            try await session.note("expiry_held", actor: "timer", step: position, detail: ["why": "paused"])
+            try await session.saveStep(position)
+            return
+        }
+        try await expire(session, at: position, deadline: WireCoding.formatTime(expiry.deadline))
+        try await drive(session)
+    }
 
-    var idText: String { id.uuidString.lowercased() }
-}
+    private func expire(_ session: WorkflowSession, at position: Int, deadline: String) async throws {
+        session.steps[position].held = nil
+        try await session.change("approval_expired", actor: "timer", step: position, stepStatus: StepStatus.expired, detail: ["deadline": .string(deadline)])
+        try await startRollback(session, outcome: .timedOut, reason: "no decision on \(session.steps[position].name) before \(deadline)", actor: "timer")
+    }
 
-/// A step row as the engine works on it.
-struct StepRow: Sendable {
-    var position: Int
-    var name: String
-    var definition: StepDefinition
-    var status: String
-    var approvalID: UUID?
-}
+    private func applyHeld(_ session: WorkflowSession, at position: Int) async throws {
+        guard let held = session.steps[position].held else { return }
+        session.steps[position].held = nil
+        if case .string(let deadline)? = held["expired"] {
+            try await expire(session, at: position, deadline: deadline)
+            return
+        }
+        guard case .object(let object)? = held["decided"] else { return }
+        var decision = try WireCoding.decode(ApprovalDecided.self, from: WireCoding.encode(object))
+        decision.approvalId = session.steps[position].approvalID?.uuidString.lowercased() ?? decision.approvalId
+        try await applyNow(decision, session: session, at: position)
+    }
 
-/// The workflow changed between read and write; the event is retried on fresh state.
-struct StaleWorkflow: Error, CustomStringConvertible {
-    let id: UUID
-    var description: String { "workflow \(id) changed concurrently" }
+    private func actor(of decision: ApprovalDecided) -> String {
+        "approver:\(decision.approver) via \(decision.channel)"
+    }
+
+    /// The decision's effect on a waiting step.
+    private func applyNow(_ decision: ApprovalDecided, session: WorkflowSession, at position: Int) async throws {
+        let step = session.steps[position]
+        let actor = actor(of: decision)
+        var detail: JSONObject = ["approval_id": .string(decision.approvalId), "decision": .string(decision.decision.rawValue)]
+        if let comment = decision.comment {
+            detail["comment"] = .string(comment)
+            try await session.addMessage(kind: "approver", author: decision.approver, step: step.name, text: comment)
+        }
+        switch decision.decision {
+        case .approve:
+            try await session.change("approved", actor: actor, step: position, stepStatus: StepStatus.approved, status: .running, detail: detail)
+            moveOn(session, from: position)
+        case .approveWithChanges:
+            var input = session.workflow.input
+            var diff: JSONObject = [:]
+            for (field, value) in decision.changes ?? [:] where input[field] != value {
+                diff[field] = .object(["from": input[field] ?? .null, "to": value])
+                input[field] = value
+            }
+            session.setInput(input)
+            detail["changes"] = .object(diff)
+            try await session.change("approved_with_changes", actor: actor, step: position, stepStatus: StepStatus.approved, status: .running, detail: detail)
+            moveOn(session, from: position)
+        case .requestChanges:
+            let approval = step.definition.approval
+            let maxRounds = approval?.maxRounds ?? 3
+            guard let revise = approval?.reviseStep, let target = session.position(of: revise) else {
+                try await reject(session, at: position, actor: actor, detail: detail, reason: "changes requested, but the step names no revise_step")
+                return
+            }
+            guard step.round < maxRounds else {
+                try await reject(session, at: position, actor: actor, detail: detail, reason: "still not approved after \(maxRounds) rounds")
+                return
+            }
+            detail["round"] = .number(Double(step.round))
+            detail["back_to"] = .string(revise)
+            try await session.change("changes_requested", actor: actor, step: position, status: .running, detail: detail)
+            // Everything from the revised step up to this approval runs again.
+            for index in target...position {
+                session.steps[index].status = StepStatus.pending
+                session.steps[index].tries = 0
+                session.steps[index].approvalID = index == position ? nil : session.steps[index].approvalID
+                try await session.change("step_reset", actor: actor, step: index, stepStatus: StepStatus.pending)
+            }
+            session.steps[position].round += 1
+            session.steps[target].feedback = decision.comment ?? "changes requested by \(decision.approver)"
+            try await session.saveStep(position)
+            try await session.saveStep(target)
+            session.setCurrentStep(target)
+        case .reject:
+            try await reject(session, at: position, actor: actor, detail: detail, reason: decision.comment.map { "rejected by \(decision.approver): \($0)" } ?? "rejected by \(decision.approver)")
+        }
+    }
+
+    private func reject(_ session: WorkflowSession, at position: Int, actor: String, detail: JSONObject, reason: String) async throws {
+        try await session.change("rejected_step", actor: actor, step: position, stepStatus: StepStatus.rejected, detail: detail)
+        try await startRollback(session, outcome: .rejected, reason: reason, actor: actor)
+    }
+
+    // MARK: - Tasks
+
+    /// Applies an agent's (or the http worker's) answer to the attempt it belongs to.
+    /// A failed answer is retried per the step's policy unless `retryable` is false.
+    func applyTaskResult(_ result: TaskResult, actor: String, retryable: Bool = true, session: WorkflowSession) async throws {
+        guard let position = session.position(of: result.step) else {
+            throw PermanentFailure("workflow \(result.workflowId) has no step \(result.step)")
+        }
+        let step = session.steps[position]
+        let current = result.compensation
+            ? step.compensationStatus == StepStatus.running && step.compensationAttempt == result.attempt
+            : step.status == StepStatus.running && step.attempt == result.attempt
+        guard current else {
+            try await session.note(
+                "stale_result_ignored", actor: actor, step: position,
+                detail: [
+                    "attempt": .number(Double(result.attempt)), "compensation": .bool(result.compensation),
+                    "current_attempt": .number(Double(result.compensation ? step.compensationAttempt : step.attempt)),
+                ])
+            return
+        }
+        try await tasks.cancelTimeout(session, at: position, compensation: result.compensation)
+        switch result.outcome {
+        case .succeeded:
+            if result.compensation {
+                session.steps[position].compensationStatus = "compensated"
+                try await session.change("compensated", actor: actor, step: position, detail: ["attempt": .number(Double(result.attempt))])
+            } else {
+                session.steps[position].output = result.output ?? [:]
+                session.steps[position].error = nil
+                try await session.change(
+                    "step_completed", actor: actor, step: position, stepStatus: StepStatus.completed,
+                    detail: ["attempt": .number(Double(result.attempt)), "output": .object(result.output ?? [:])])
+                if session.status == .running { moveOn(session, from: position) }
+            }
+        case .failed:
+            try await attemptFailed(session, at: position, compensation: result.compensation, error: result.error ?? "the task failed", retryable: retryable, actor: actor)
+        }
+        try await drive(session)
+    }
+
+    /// Counts a failed attempt: schedules the next one, or gives up on the step.
+    func attemptFailed(_ session: WorkflowSession, at position: Int, compensation: Bool, error: String, retryable: Bool, actor: String) async throws {
+        let step = session.steps[position]
+        let policy = RetryPolicy(step.definition.retry)
+        let tries = compensation ? step.compensationTries : step.tries
+        var detail: JSONObject = ["error": .string(error), "attempt": .number(Double(compensation ? step.compensationAttempt : step.attempt)), "compensation": .bool(compensation)]
+        session.steps[position].error = error
+        if retryable, tries < policy.maxAttempts {
+            let due = Date().addingTimeInterval(policy.delay(afterTry: tries))
+            detail["retry_at"] = .string(WireCoding.formatTime(due))
+            if compensation {
+                session.steps[position].compensationStatus = StepStatus.retryWait
+                try await session.change("compensation_attempt_failed", actor: actor, step: position, detail: detail)
+            } else {
+                try await session.change("attempt_failed", actor: actor, step: position, stepStatus: StepStatus.retryWait, detail: detail)
+            }
+            try await tasks.scheduleRetry(session, at: position, compensation: compensation, due: due)
+            return
+        }
+        if compensation {
+            session.steps[position].compensationStatus = StepStatus.failed
+            try await session.change(
+                "compensation_failed", actor: actor, step: position, status: .compensationFailed, detail: detail,
+                reason: "compensation of \(step.name) failed: \(error)")
+            try await tasks.reportCompensationFailure(session, at: position, error: error)
+        } else {
+            try await session.change("step_failed", actor: actor, step: position, stepStatus: StepStatus.failed, detail: detail)
+            try await startRollback(session, outcome: .failed, reason: "step \(step.name) failed: \(error)", actor: actor)
+        }
+    }
+
+    /// A retry or timeout timer of the orchestrator fell due.
+    func applyTimer(_ timer: TaskTimer, session: WorkflowSession) async throws {
+        guard let position = session.position(of: timer.step) else { return }
+        let step = session.steps[position]
+        let attempt = timer.compensation ? step.compensationAttempt : step.attempt
+        let status = timer.compensation ? step.compensationStatus : step.status
+        guard attempt == timer.attempt else { return }
+        switch timer.kind {
+        case .retry where status == StepStatus.retryWait:
+            if timer.compensation {
+                session.steps[position].compensationStatus = StepStatus.retryDue
+                try await session.saveStep(position)
+            } else {
+                try await session.change("retry_due", actor: "timer", step: position, stepStatus: StepStatus.retryDue)
+            }
+            try await drive(session)
+        case .timeout where status == StepStatus.running:
+            try await tasks.abandon(session, at: position, compensation: timer.compensation)
+            try await attemptFailed(
+                session, at: position, compensation: timer.compensation,
+                error: "no answer within \(step.definition.timeoutSeconds ?? 0) s", retryable: true, actor: "timer")
+            try await drive(session)
+        default:
+            return
+        }
+    }
+
+    // MARK: - Rollback
+
+    /// Starts undoing the completed steps (their `compensate` tasks, last first); the
+    /// workflow ends in `outcome` once they are done, at once when there are none.
+    func startRollback(_ session: WorkflowSession, outcome: WorkflowStatus, reason: String, actor: String) async throws {
+        session.setOutcome(outcome, reason: reason)
+        let pending = session.steps.contains { $0.status == StepStatus.completed && $0.definition.compensate != nil && $0.compensationStatus == nil }
+        if pending {
+            try await session.change("compensation_started", actor: actor, status: .compensating, reason: reason)
+            try await compensate(session)
+        } else {
+            try await session.change(outcome.rawValue, actor: actor, status: outcome, reason: reason)
+        }
+    }
+
+    /// Runs the next compensation, last completed step first; ends the workflow when none is left.
+    private func compensate(_ session: WorkflowSession) async throws {
+        while session.status == .compensating {
+            let next = session.steps.lastIndex { step in
+                step.status == StepStatus.completed && step.definition.compensate != nil && step.compensationStatus != "compensated"
+            }
+            guard let position = next else {
+                let outcome = session.workflow.outcome ?? .failed
+                try await session.change(outcome.rawValue, actor: "orchestrator", status: outcome, reason: session.workflow.reason)
+                return
+            }
+            switch session.steps[position].compensationStatus {
+            case nil, StepStatus.retryDue:
+                try await tasks.start(session, at: position, compensation: true)
+                if session.steps[position].compensationStatus != "compensated" { return }
+            default:
+                return  // in flight, or waiting for its retry
+            }
+        }
+    }
+
+    // MARK: - Control
+
+    enum ControlOutcome: Sendable { case applied(WorkflowStatus), unchanged(WorkflowStatus) }
+
+    /// Pauses, resumes or cancels; refuses what the transition table does not allow.
+    func control(_ action: WorkflowControlRequested.Action, by actor: String, reason: String?, session: WorkflowSession) async throws -> ControlOutcome {
+        switch action {
+        case .pause:
+            if session.status == .paused { return .unchanged(.paused) }
+            try await session.change("paused", actor: actor, status: .paused, reason: reason)
+        case .resume:
+            switch session.status {
+            case .paused:
+                try await session.change("resumed", actor: actor, status: .running, reason: reason)
+            case .compensationFailed:
+                guard let position = session.steps.lastIndex(where: { $0.compensationStatus == StepStatus.failed }) else {
+                    return .unchanged(session.status)
+                }
+                session.steps[position].compensationStatus = StepStatus.retryDue
+                session.steps[position].compensationTries = 0
+                try await session.change("compensation_retried", actor: actor, step: position, status: .compensating, reason: reason)
+            case .running, .waitingApproval:
+                return .unchanged(session.status)
+            default:
+                try WorkflowTransitions.check(from: session.status, to: .running)
+            }
+            try await drive(session)
+        case .cancel:
+            if session.status == .cancelled { return .unchanged(.cancelled) }
+            try WorkflowTransitions.check(from: session.status, to: .cancelled)
+            try await stopOpenWork(session, actor: actor)
+            try await startRollback(session, outcome: .cancelled, reason: reason ?? "cancelled by \(actor)", actor: actor)
+        }
+        return .applied(session.status)
+    }
+
+    /// Cancels the open approval and the task attempt in flight, with their timers.
+    private func stopOpenWork(_ session: WorkflowSession, actor: String) async throws {
+        for position in session.steps.indices {
+            let step = session.steps[position]
+            switch step.status {
+            case StepStatus.waiting:
+                if let approvalID = step.approvalID {
+                    try await session.publish(
+                        ApprovalCancelRequested(approvalId: approvalID.uuidString.lowercased(), workflowId: session.id, reason: "workflow cancelled by \(actor)"),
+                        to: .approvalRequests)
+                }
+                session.steps[position].held = nil
+                try await session.change("step_cancelled", actor: actor, step: position, stepStatus: StepStatus.cancelled)
+            case StepStatus.running, StepStatus.retryWait, StepStatus.retryDue:
+                try await tasks.abandon(session, at: position, compensation: false)
+                try await session.change("step_cancelled", actor: actor, step: position, stepStatus: StepStatus.cancelled)
+            default:
+                continue
+            }
+        }
+    }
 }

@@ -5,9 +5,11 @@ import ServiceKit
 /// `WorkflowTransitions.check`, so an invalid one is refused instead of applied.
 enum WorkflowTransitions {
     static let allowed: [WorkflowStatus: Set<WorkflowStatus>] = [
-        .running: [.waitingApproval, .paused, .completed, .rejected, .failed, .timedOut, .cancelled],
-        .waitingApproval: [.running, .paused, .completed, .rejected, .failed, .timedOut, .cancelled],
-        .paused: [.running, .waitingApproval, .cancelled],
+        .running: [.waitingApproval, .paused, .completed, .rejected, .failed, .timedOut, .cancelled, .compensating],
+        .waitingApproval: [.running, .paused, .rejected, .failed, .timedOut, .cancelled, .compensating],
+        .paused: [.running, .cancelled, .failed, .compensating],
+        .compensating: [.rejected, .failed, .timedOut, .cancelled, .compensationFailed],
+        .compensationFailed: [.compensating],
         .completed: [], .rejected: [], .failed: [], .timedOut: [], .cancelled: [],
     ]
 

@@ -1,0 +1,72 @@
+import Contracts
+import Foundation
+import Hummingbird
+import ServiceKit
+
+/// `GET|POST /v1/workflows/{id}/messages`: the workflow's conversation thread. Agents and
+/// approvers add messages; the engine adds approvers' comments and a note at each status
+/// change, so the thread reads as one ordered exchange.
+struct ConversationRoutes: Sendable {
+    let runtime: ServiceRuntime
+    static let kinds: Set<String> = ["agent", "approver", "note"]
+
+    struct MessageBody: Decodable {
+        let author: String
+        let text: String
+        let kind: String?
+        let step: String?
+    }
+
+    struct Message: Encodable {
+        let sequence: Int64
+        let at: Date
+        let kind: String
+        let author: String
+        let step: String?
+        let text: String
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/v1/workflows/{id}/messages") { _, context in
+            let id = try parse(context.parameters.require("id"))
+            try await requireWorkflow(id)
+            let rows = try await runtime.database.query(
+                "SELECT id, at, kind, author, step, text FROM workflow_messages WHERE workflow_id = \(id) ORDER BY id")
+            var items: [Message] = []
+            for try await (sequence, at, kind, author, step, text) in rows.decode((Int64, Date, String, String, String?, String).self) {
+                items.append(Message(sequence: sequence, at: at, kind: kind, author: author, step: step, text: text))
+            }
+            return try JSONResponse.make(ItemList(items: items))
+        }
+        router.post("/v1/workflows/{id}/messages") { request, context in
+            let id = try parse(context.parameters.require("id"))
+            var request = request
+            let body = try await request.decodeJSON(MessageBody.self)
+            let kind = body.kind ?? "agent"
+            guard Self.kinds.contains(kind) else { throw APIError.badRequest("kind must be agent, approver or note") }
+            let author = body.author.trimmingCharacters(in: .whitespaces)
+            guard !author.isEmpty, author.count <= 200 else { throw APIError.badRequest("author must be 1 to 200 characters") }
+            guard !body.text.isEmpty, body.text.count <= 10_000 else { throw APIError.badRequest("text must be 1 to 10000 characters") }
+            let rows = try await runtime.database.query(
+                """
+                INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
+                SELECT id, \(kind), \(author), \(body.step), \(body.text) FROM workflows WHERE id = \(id)
+                RETURNING id, at
+                """)
+            for try await (sequence, at) in rows.decode((Int64, Date).self) {
+                return try JSONResponse.make(status: .created, Message(sequence: sequence, at: at, kind: kind, author: author, step: body.step, text: body.text))
+            }
+            throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
+        }
+    }
+
+    private func requireWorkflow(_ id: UUID) async throws {
+        for try await _ in try await runtime.database.query("SELECT 1 FROM workflows WHERE id = \(id)") { return }
+        throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
+    }
+
+    private func parse(_ text: String) throws -> UUID {
+        guard let id = UUID(uuidString: text) else { throw APIError.notFound("no workflow \(text): not a workflow id") }
+        return id
+    }
+}

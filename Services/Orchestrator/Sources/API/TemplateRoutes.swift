@@ -1,0 +1,49 @@
+import Contracts
+import Foundation
+import Hummingbird
+import ServiceKit
+
+/// `PUT /v1/templates/{name}` stores the next version; `GET /v1/templates/{name}` shows
+/// the latest, `GET /v1/templates/{name}/versions/{version}` any one.
+struct TemplateRoutes: Sendable {
+    let runtime: ServiceRuntime
+    let templates: TemplateStore
+
+    struct TemplateBody: Decodable {
+        let description: String?
+        let steps: [StepDefinition]
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.put("/v1/templates/{name}") { request, context in
+            let name = try context.parameters.require("name")
+            guard TemplateStore.isValidName(name) else {
+                throw APIError.badRequest("a template name is 1 to 100 letters, digits, '-', '_' or '.'")
+            }
+            var request = request
+            let body = try await request.decodeJSON(TemplateBody.self)
+            if let problem = DefinitionValidation.problem(in: body.steps) {
+                throw APIError(.unprocessableContent, "invalid_template", problem)
+            }
+            let template = try await runtime.database.transaction { connection in
+                try await templates.put(name: name, description: body.description, steps: body.steps, on: connection, logger: context.logger)
+            }
+            return try JSONResponse.make(status: .created, template)
+        }
+        router.get("/v1/templates/{name}") { _, context in
+            try await show(context.parameters.require("name"), version: nil, context: context)
+        }
+        router.get("/v1/templates/{name}/versions/{version}") { _, context in
+            guard let version = Int(try context.parameters.require("version")) else { throw APIError.notFound("versions are numbers") }
+            return try await show(context.parameters.require("name"), version: version, context: context)
+        }
+    }
+
+    private func show(_ name: String, version: Int?, context: BasicRequestContext) async throws -> Response {
+        let found = try await runtime.database.client.withConnection { connection in
+            try await templates.get(name: name, version: version, on: connection, logger: context.logger)
+        }
+        guard let found else { throw APIError.notFound("no template \(name)\(version.map { " version \($0)" } ?? "")") }
+        return try JSONResponse.make(found)
+    }
+}

@@ -1,0 +1,90 @@
+import Contracts
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceKit
+
+/// Named, versioned workflow definitions. Each `put` stores the next version; versions are
+/// never changed, so a workflow started from one keeps exactly what it started with (its
+/// steps are copied into the workflow when it is submitted).
+struct TemplateStore: Sendable {
+    struct Template: Codable, Sendable {
+        var name: String
+        var version: Int
+        var description: String?
+        var steps: [StepDefinition]
+        var createdAt: Date
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 100 && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }
+    }
+
+    /// Stores `steps` as the next version of `name`; the caller validated them.
+    func put(name: String, description: String?, steps: [StepDefinition], on connection: PostgresConnection, logger: Logger) async throws -> Template {
+        let json = try JSONColumn.text(steps)
+        // The row lock on the latest version serialises concurrent puts of one name; the
+        // primary key refuses a duplicate version should two first versions race.
+        let rows = try await connection.query(
+            """
+            INSERT INTO templates (name, version, steps, description)
+            SELECT \(name), coalesce(max(version), 0) + 1, \(json)::jsonb, \(description) FROM templates WHERE name = \(name)
+            RETURNING version, created_at
+            """, logger: logger)
+        for try await (version, created) in rows.decode((Int, Date).self) {
+            return Template(name: name, version: version, description: description, steps: steps, createdAt: created)
+        }
+        throw PermanentFailure("template \(name) was not stored")
+    }
+
+    /// Version `version` of `name`, or its latest version when `version` is nil.
+    func get(name: String, version: Int?, on connection: PostgresConnection, logger: Logger) async throws -> Template? {
+        let rows = try await connection.query(
+            """
+            SELECT version, description, steps::text, created_at FROM templates
+            WHERE name = \(name) AND (\(version)::int IS NULL OR version = \(version))
+            ORDER BY version DESC LIMIT 1
+            """, logger: logger)
+        for try await (found, description, steps, created) in rows.decode((Int, String?, String, Date).self) {
+            return Template(
+                name: name, version: found, description: description,
+                steps: try WireCoding.decode([StepDefinition].self, from: Array(steps.utf8)), createdAt: created)
+        }
+        return nil
+    }
+}
+
+/// Turns a request into a stored, running workflow: resolves its template, validates the
+/// definition, and hands it to the engine, all in the caller's transaction.
+struct Submissions: Sendable {
+    let engine: WorkflowEngine
+    let templates: TemplateStore
+
+    /// Why a submission was refused; nothing was stored.
+    struct Invalid: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func submit(
+        _ submission: WorkflowSubmitted, cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> WorkflowEngine.SubmitOutcome {
+        let requestHash = Signing.sha256Hex(try WireCoding.encode(submission))
+        var resolved = submission
+        var template: (name: String, version: Int)?
+        if let name = submission.template {
+            guard submission.steps.isEmpty else { throw Invalid(description: "name a template or list steps, not both") }
+            if let version = submission.templateVersion, version < 1 { throw Invalid(description: "template_version must be 1 or more") }
+            guard let found = try await templates.get(name: name, version: submission.templateVersion, on: connection, logger: logger) else {
+                throw Invalid(description: "template \(name)\(submission.templateVersion.map { " version \($0)" } ?? "") does not exist")
+            }
+            resolved.steps = found.steps
+            template = (found.name, found.version)
+        } else if submission.templateVersion != nil {
+            throw Invalid(description: "template_version needs a template")
+        }
+        if let problem = DefinitionValidation.problem(in: resolved) { throw Invalid(description: problem) }
+        return try await engine.submit(
+            resolved, requestHash: requestHash, template: template, actor: "agent:\(submission.requester)", cause: cause,
+            afterCommit: afterCommit, on: connection, logger: logger)
+    }
+}

@@ -1,0 +1,260 @@
+import Contracts
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceKit
+
+/// One workflow, locked for the length of the caller's transaction, and every change made
+/// to it there. Each change goes through `change(...)`: the status through the transition
+/// table, the step's status, its history entry and its lifecycle event, together.
+/// `save()` writes the workflow row once, guarded by its version.
+final class WorkflowSession {
+    let connection: PostgresConnection
+    let logger: Logger
+    let outbox: Outbox
+    let cause: EventEnvelope?
+    private(set) var workflow: WorkflowRow
+    var steps: [StepRow]
+    private let loadedVersion: Int
+    private let afterCommit: AfterCommit?
+
+    init(workflow: WorkflowRow, steps: [StepRow], connection: PostgresConnection, outbox: Outbox, cause: EventEnvelope?, afterCommit: AfterCommit?, logger: Logger) {
+        self.workflow = workflow
+        self.steps = steps
+        self.loadedVersion = workflow.version
+        self.connection = connection
+        self.outbox = outbox
+        self.cause = cause
+        self.afterCommit = afterCommit
+        self.logger = logger
+    }
+
+    var status: WorkflowStatus { workflow.status }
+    var id: String { workflow.idText }
+
+    /// What expressions see: the input as it stands and the outputs of completed steps.
+    var scope: JSONObject {
+        ["input": .object(workflow.input), "outputs": .object(outputs)]
+    }
+
+    var outputs: JSONObject {
+        var outputs: JSONObject = [:]
+        for step in steps where step.status == StepStatus.completed { outputs[step.name] = .object(step.output ?? [:]) }
+        return outputs
+    }
+
+    func position(of name: String) -> Int? {
+        steps.firstIndex { $0.name == name }
+    }
+
+    // MARK: - Changes
+
+    /// Records one change: optionally a new workflow status (checked against the
+    /// transition table) and a new step status, as one history entry; announces a status
+    /// change on `hitl.workflow.events` and notes it in the conversation.
+    func change(
+        _ event: String, actor: String, step position: Int? = nil, stepStatus: String? = nil,
+        status newStatus: WorkflowStatus? = nil, detail: JSONObject = [:], reason: String? = nil
+    ) async throws {
+        let from = workflow.status
+        if let newStatus, newStatus != from {
+            try WorkflowTransitions.check(from: from, to: newStatus)
+            workflow.status = newStatus
+        }
+        var detail = detail
+        if let reason { detail["reason"] = .string(reason) }
+        let stepName = position.map { steps[$0].name }
+        if let position, let stepStatus {
+            steps[position].status = stepStatus
+            detail["step_status"] = .string(stepStatus)
+            try await saveStep(position)
+        }
+        let statusChanged = newStatus != nil && newStatus != from
+        let detailJSON = try JSONColumn.text(detail)
+        try await connection.query(
+            """
+            INSERT INTO workflow_history (workflow_id, event, from_status, to_status, step, actor, detail)
+            VALUES (\(workflow.id), \(event), \(statusChanged ? from.rawValue : nil), \(statusChanged ? workflow.status.rawValue : nil),
+                    \(stepName), \(actor), \(detailJSON)::jsonb)
+            """, logger: logger)
+        guard statusChanged else { return }
+        let lifecycle = WorkflowLifecycle(
+            change: event == "resumed" ? .workflowResumed : WorkflowLifecycle.type(for: workflow.status),
+            workflowId: id, workflowType: workflow.type, status: workflow.status, step: stepName, reason: reason, at: Date())
+        try await outbox.publish(lifecycle, to: .workflowEvents, subject: id, causedBy: cause, on: connection, logger: logger)
+        let note = "Status \(workflow.status.rawValue)" + (stepName.map { " at step \($0)" } ?? "") + (reason.map { ": \($0)" } ?? "")
+        try await addMessage(kind: "note", author: "hitl", step: stepName, text: note)
+    }
+
+    /// Records something that changed no status (a stale answer, a held decision).
+    func note(_ event: String, actor: String, step position: Int?, detail: JSONObject) async throws {
+        try await change(event, actor: actor, step: position, detail: detail)
+    }
+
+    func setInput(_ input: JSONObject) {
+        workflow.input = input
+    }
+
+    func setCurrentStep(_ position: Int) {
+        workflow.currentStep = position
+    }
+
+    func setOutcome(_ outcome: WorkflowStatus, reason: String) {
+        workflow.outcome = outcome
+        workflow.reason = reason
+    }
+
+    /// Publishes `payload` through the outbox, caused by the event being handled.
+    func publish<Payload: EventPayload>(_ payload: Payload, to topic: Topic) async throws {
+        try await outbox.publish(payload, to: topic, subject: id, causedBy: cause, on: connection, logger: logger)
+    }
+
+    func addMessage(kind: String, author: String, step: String?, text: String) async throws {
+        try await connection.query(
+            "INSERT INTO workflow_messages (workflow_id, kind, author, step, text) VALUES (\(workflow.id), \(kind), \(author), \(step), \(text))",
+            logger: logger)
+    }
+
+    func onCommit(_ action: @escaping @Sendable () -> Void) {
+        afterCommit?.add(action)
+    }
+
+    // MARK: - Persistence
+
+    /// Writes the step row as it stands in memory.
+    func saveStep(_ position: Int) async throws {
+        let step = steps[position]
+        let output = try step.output.map { try JSONColumn.text($0) }
+        let held = try step.held.map { try JSONColumn.text($0) }
+        try await connection.query(
+            """
+            UPDATE workflow_steps SET status = \(step.status), approval_id = \(step.approvalID), output = \(output)::jsonb,
+                   attempt = \(step.attempt), tries = \(step.tries), round = \(step.round), held = \(held)::jsonb,
+                   feedback = \(step.feedback), error = \(step.error), compensation_status = \(step.compensationStatus),
+                   compensation_attempt = \(step.compensationAttempt), compensation_tries = \(step.compensationTries),
+                   updated_at = now()
+            WHERE workflow_id = \(workflow.id) AND position = \(position)
+            """, logger: logger)
+    }
+
+    /// Writes the workflow row; throws `StaleWorkflow` when another transaction changed it.
+    func save() async throws {
+        let input = try JSONColumn.text(workflow.input)
+        let rows = try await connection.query(
+            """
+            UPDATE workflows SET status = \(workflow.status.rawValue), current_step = \(workflow.currentStep),
+                   input = \(input)::jsonb, outcome = \(workflow.outcome?.rawValue), reason = \(workflow.reason),
+                   version = version + 1, updated_at = now()
+            WHERE id = \(workflow.id) AND version = \(loadedVersion) RETURNING version
+            """, logger: logger)
+        var saved = false
+        for try await version in rows.decode(Int.self) {
+            workflow.version = version
+            saved = true
+        }
+        guard saved else { throw StaleWorkflow(id: workflow.id) }
+    }
+
+    // MARK: - Loading
+
+    /// Locks and loads workflow `id` with its steps, or nil when there is none.
+    static func load(
+        id: UUID, connection: PostgresConnection, outbox: Outbox, cause: EventEnvelope?, afterCommit: AfterCommit?, logger: Logger
+    ) async throws -> WorkflowSession? {
+        let rows = try await connection.query(
+            """
+            SELECT id, type, requester, input::text, status, current_step, version, outcome, reason
+            FROM workflows WHERE id = \(id) FOR UPDATE
+            """, logger: logger)
+        var workflow: WorkflowRow?
+        for try await (id, type, requester, input, status, current, version, outcome, reason) in rows.decode(
+            (UUID, String, String, String, String, Int, Int, String?, String?).self)
+        {
+            workflow = WorkflowRow(
+                id: id, type: type, requester: requester, input: JSONColumn.object(input),
+                status: WorkflowStatus(rawValue: status) ?? .failed, currentStep: current, version: version,
+                outcome: outcome.flatMap(WorkflowStatus.init(rawValue:)), reason: reason)
+        }
+        guard let workflow else { return nil }
+        let stepRows = try await connection.query(
+            """
+            SELECT position, name, definition::text, status, approval_id, output::text, attempt, tries, round, held::text,
+                   feedback, error, compensation_status, compensation_attempt, compensation_tries
+            FROM workflow_steps WHERE workflow_id = \(id) ORDER BY position
+            """, logger: logger)
+        var steps: [StepRow] = []
+        for try await row in stepRows {
+            let (position, name, definition, status, approval, output, attempt, tries, round, held, feedback, error, compensation, compensationAttempt, compensationTries) =
+                try row.decode((Int, String, String, String, UUID?, String?, Int, Int, Int, String?, String?, String?, String?, Int, Int).self)
+            steps.append(StepRow(
+                position: position, name: name, definition: try WireCoding.decode(StepDefinition.self, from: Array(definition.utf8)),
+                status: status, approvalID: approval, output: output.map(JSONColumn.object), attempt: attempt, tries: tries, round: round,
+                held: held.map(JSONColumn.object), feedback: feedback, error: error, compensationStatus: compensation,
+                compensationAttempt: compensationAttempt, compensationTries: compensationTries))
+        }
+        return WorkflowSession(workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit, logger: logger)
+    }
+}
+
+/// Step statuses, as stored and shown.
+enum StepStatus {
+    static let pending = "pending"
+    static let running = "running"
+    static let retryWait = "retry_wait"
+    static let retryDue = "retry_due"
+    static let waiting = "waiting"
+    static let completed = "completed"
+    static let skipped = "skipped"
+    static let approved = "approved"
+    static let rejected = "rejected"
+    static let expired = "expired"
+    static let failed = "failed"
+    static let cancelled = "cancelled"
+    /// Steps done with, whose successor may run.
+    static let passed: Set<String> = [completed, skipped, approved]
+}
+
+/// A workflow row as the engine works on it.
+struct WorkflowRow: Sendable {
+    var id: UUID
+    var type: String
+    var requester: String
+    var input: JSONObject
+    var status: WorkflowStatus
+    var currentStep: Int
+    var version: Int
+    /// While compensating: the status the workflow ends in, and why.
+    var outcome: WorkflowStatus?
+    var reason: String?
+
+    var idText: String { id.uuidString.lowercased() }
+}
+
+/// A step row as the engine works on it.
+struct StepRow: Sendable {
+    var position: Int
+    var name: String
+    var definition: StepDefinition
+    var status: String
+    var approvalID: UUID?
+    var output: JSONObject?
+    /// The number of the latest attempt; it only grows, so each attempt is told apart.
+    var attempt: Int = 0
+    /// Attempts in the current round, counted against the retry policy.
+    var tries: Int = 0
+    /// Approval rounds (a `request_changes` starts another).
+    var round: Int = 1
+    /// A decision or expiry kept until the step can take it.
+    var held: JSONObject?
+    var feedback: String?
+    var error: String?
+    var compensationStatus: String?
+    var compensationAttempt: Int = 0
+    var compensationTries: Int = 0
+}
+
+/// The workflow changed between read and write; the event is retried on fresh state.
+struct StaleWorkflow: Error, CustomStringConvertible {
+    let id: UUID
+    var description: String { "workflow \(id) changed concurrently" }
+}

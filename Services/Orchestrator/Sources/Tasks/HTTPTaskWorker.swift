@@ -1,0 +1,156 @@
+import AsyncHTTPClient
+import Contracts
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import PostgresNIO
+import ServiceKit
+import ServiceLifecycle
+
+/// Makes the calls of `http` tasks. The engine queues a call in `http_calls` with the
+/// transaction that starts the attempt; this worker leases due rows (a crashed worker's
+/// rows come back when the lease ends), calls, and applies the answer to the attempt in a
+/// new transaction: 2xx succeeds (a JSON object body becomes the step's output); 5xx,
+/// timeouts and connection errors fail the attempt for a retry; other answers fail it for
+/// good. Requests are signed like webhooks (`X-HITL-Signature`). A circuit breaker per
+/// host fails calls fast while the host keeps failing.
+struct HTTPTaskWorker: Service {
+    let runtime: ServiceRuntime
+    let engine: WorkflowEngine
+    let wakeup: Wakeup
+    let breaker: CircuitBreaker
+    let signingSecret: String?
+    let client: HTTPClient
+    var batchSize = 32
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let calls = try await lease()
+                    if calls.isEmpty {
+                        await wakeup.wait(timeout: .milliseconds(500))
+                        continue
+                    }
+                    await withTaskGroup(of: Void.self) { group in
+                        for call in calls { group.addTask { await perform(call) } }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    runtime.logger.warning("HTTP task loop failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    struct Call: Sendable {
+        let id: Int64
+        let workflowID: UUID
+        let step: String
+        let attempt: Int
+        let compensation: Bool
+        let request: HTTPTaskRequest
+    }
+
+    private func lease() async throws -> [Call] {
+        try await runtime.database.transaction { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE http_calls SET leased_until = now() + make_interval(secs => ((request->>'timeout_seconds')::int + 30))
+                WHERE id IN (SELECT id FROM http_calls WHERE leased_until IS NULL OR leased_until < now()
+                             ORDER BY id LIMIT \(batchSize) FOR UPDATE SKIP LOCKED)
+                RETURNING id, workflow_id, step, attempt, compensation, request::text
+                """, logger: runtime.logger)
+            var calls: [Call] = []
+            for try await (id, workflowID, step, attempt, compensation, request) in rows.decode((Int64, UUID, String, Int, Bool, String).self) {
+                calls.append(Call(
+                    id: id, workflowID: workflowID, step: step, attempt: attempt, compensation: compensation,
+                    request: try WireCoding.decode(HTTPTaskRequest.self, from: Array(request.utf8))))
+            }
+            return calls
+        }
+    }
+
+    /// The result of one call, as the engine takes it.
+    enum Answer: Sendable {
+        case succeeded(JSONObject)
+        case failed(String, retryable: Bool)
+    }
+
+    private func perform(_ call: Call) async {
+        let answer = await execute(call.request)
+        Counter(label: "hitl_http_task_calls_total", dimensions: [("result", answer.isSuccess ? "succeeded" : "failed")]).increment()
+        do {
+            try await runtime.database.transaction { connection in
+                try await connection.query("DELETE FROM http_calls WHERE id = \(call.id)", logger: runtime.logger)
+                _ = try await engine.with(workflow: call.workflowID, cause: nil, afterCommit: nil, on: connection, logger: runtime.logger) { session in
+                    let actor = "http:\(URL(string: call.request.url)?.host ?? "?")"
+                    switch answer {
+                    case .succeeded(let output):
+                        try await engine.applyTaskResult(
+                            TaskResult(workflowId: session.id, step: call.step, attempt: call.attempt, compensation: call.compensation, outcome: .succeeded, output: output, worker: actor),
+                            actor: actor, session: session)
+                    case .failed(let error, let retryable):
+                        try await engine.applyTaskResult(
+                            TaskResult(workflowId: session.id, step: call.step, attempt: call.attempt, compensation: call.compensation, outcome: .failed, error: error, worker: actor),
+                            actor: actor, retryable: retryable, session: session)
+                    }
+                }
+            }
+            runtime.relay.wake()
+        } catch {
+            // The lease runs out and the call is made again: at least once, never lost.
+            runtime.logger.warning("HTTP task answer not recorded", metadata: ["error": "\(ErrorText.describe(error))"])
+        }
+    }
+
+    func execute(_ task: HTTPTaskRequest) async -> Answer {
+        guard let url = URL(string: task.url), let host = url.host else { return .failed("the url \(task.url) is not valid", retryable: false) }
+        let key = "\(host):\(url.port ?? (url.scheme == "https" ? 443 : 80))"
+        let permission = breaker.permission(for: key)
+        if case .refuse(let retryIn) = permission {
+            return .failed("circuit open for \(key); next probe in \(retryIn.components.seconds) s", retryable: true)
+        }
+        do {
+            let body: [UInt8] = try task.body.map { try WireCoding.encode($0) } ?? []
+            let timestamp = Int(Date().timeIntervalSince1970)
+            var request = HTTPClientRequest(url: task.url)
+            request.method = .init(rawValue: task.method)
+            for (name, value) in task.headers { request.headers.add(name: name, value: value) }
+            request.headers.replaceOrAdd(name: "User-Agent", value: "hitl-orchestrator")
+            if let signingSecret {
+                request.headers.replaceOrAdd(name: Signing.webhookTimestampHeader, value: "\(timestamp)")
+                request.headers.replaceOrAdd(name: Signing.webhookSignatureHeader, value: Signing.webhookSignature(secret: signingSecret, timestamp: timestamp, body: body))
+            }
+            if task.body != nil {
+                request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+            }
+            let response = try await client.execute(request, timeout: .seconds(Int64(task.timeoutSeconds)))
+            let data = Array(buffer: try await response.body.collect(upTo: 1 << 20))
+            let code = Int(response.status.code)
+            if code >= 500 {
+                breaker.recordFailure(for: key)
+                return .failed("\(task.method) \(task.url) answered \(code)", retryable: true)
+            }
+            breaker.recordSuccess(for: key)
+            guard (200..<300).contains(code) else {
+                return .failed("\(task.method) \(task.url) answered \(code)", retryable: false)
+            }
+            let output = (try? WireCoding.decode(JSONObject.self, from: data)) ?? (data.isEmpty ? [:] : ["body": .string(String(decoding: data, as: UTF8.self))])
+            return .succeeded(output)
+        } catch {
+            breaker.recordFailure(for: key)
+            return .failed("\(task.method) \(task.url) failed: \(ErrorText.describe(error))", retryable: true)
+        }
+    }
+}
+
+extension HTTPTaskWorker.Answer {
+    var isSuccess: Bool {
+        if case .succeeded = self { return true }
+        return false
+    }
+}

@@ -1,0 +1,225 @@
+import Contracts
+import Foundation
+import ServiceKit
+
+/// Starts task attempts (and compensations) by type, and keeps their retry and timeout
+/// timers with the timeout service.
+///
+/// - `noop` completes at once, inside the transaction.
+/// - `agent` publishes a `TaskRequested` on `hitl.tasks`; the answer comes back as a
+///   `TaskResult`. With `timeout_seconds`, a timer counts a silent attempt as failed.
+/// - `http` queues the call in `http_calls`; `HTTPTaskWorker` makes it after the commit.
+struct TaskDispatcher: Sendable {
+    /// Wakes the http worker once a queued call committed.
+    let httpWakeup: Wakeup
+
+    func start(_ session: WorkflowSession, at position: Int, compensation: Bool) async throws {
+        let step = session.steps[position]
+        guard let task = compensation ? step.definition.compensate : step.definition.task else {
+            throw PermanentFailure("step \(step.name) has no task to run")
+        }
+        let attempt: Int
+        if compensation {
+            session.steps[position].compensationAttempt += 1
+            session.steps[position].compensationTries += 1
+            attempt = session.steps[position].compensationAttempt
+        } else {
+            session.steps[position].attempt += 1
+            session.steps[position].tries += 1
+            attempt = session.steps[position].attempt
+        }
+        var detail: JSONObject = ["attempt": .number(Double(attempt)), "task_type": .string(task.type)]
+        if task.type == "noop" {
+            if compensation {
+                session.steps[position].compensationStatus = "compensated"
+                try await session.change("compensated", actor: "orchestrator", step: position, detail: detail)
+            } else {
+                session.steps[position].output = [:]
+                try await session.change("step_completed", actor: "orchestrator", step: position, stepStatus: StepStatus.completed, detail: detail)
+            }
+            return
+        }
+        if compensation {
+            session.steps[position].compensationStatus = StepStatus.running
+            detail["compensation"] = true
+            try await session.change("compensation_attempt_started", actor: "orchestrator", step: position, detail: detail)
+        } else {
+            try await session.change("attempt_started", actor: "orchestrator", step: position, stepStatus: StepStatus.running, status: .running, detail: detail)
+        }
+        let timeout = step.definition.timeoutSeconds
+        switch task.type {
+        case "agent":
+            let deadline = timeout.map { Date().addingTimeInterval(TimeInterval($0)) }
+            try await session.publish(
+                TaskRequested(
+                    workflowId: session.id, workflowType: session.workflow.type, step: step.name, attempt: attempt, agent: task.agent,
+                    compensation: compensation, input: session.workflow.input, outputs: session.outputs,
+                    feedback: compensation ? nil : step.feedback, deadline: deadline),
+                to: .tasks)
+            if let deadline {
+                try await schedule(TaskTimer(kind: .timeout, step: step.name, attempt: attempt, compensation: compensation), session: session, due: deadline)
+            }
+        case "http":
+            let request = HTTPTaskRequest(
+                url: render(task.url ?? "", scope: session.scope), method: task.method ?? "POST",
+                headers: task.headers ?? [:], body: task.body.map { render($0, scope: session.scope) },
+                timeoutSeconds: timeout ?? 30)
+            let requestJSON = try JSONColumn.text(request)
+            try await session.connection.query(
+                """
+                INSERT INTO http_calls (workflow_id, step, attempt, compensation, request)
+                VALUES (\(session.workflow.id), \(step.name), \(attempt), \(compensation), \(requestJSON)::jsonb)
+                """, logger: session.logger)
+            session.onCommit { [httpWakeup] in httpWakeup.signal() }
+        default:
+            throw PermanentFailure("task type \(task.type) is unknown")
+        }
+    }
+
+    func scheduleRetry(_ session: WorkflowSession, at position: Int, compensation: Bool, due: Date) async throws {
+        let step = session.steps[position]
+        let attempt = compensation ? step.compensationAttempt : step.attempt
+        try await schedule(TaskTimer(kind: .retry, step: step.name, attempt: attempt, compensation: compensation), session: session, due: due)
+    }
+
+    /// Cancels the timeout of the attempt in flight, if it has one.
+    func cancelTimeout(_ session: WorkflowSession, at position: Int, compensation: Bool) async throws {
+        let step = session.steps[position]
+        guard step.definition.timeoutSeconds != nil else { return }
+        let task = compensation ? step.definition.compensate : step.definition.task
+        guard task?.type == "agent" else { return }
+        let timer = TaskTimer(kind: .timeout, step: step.name, attempt: compensation ? step.compensationAttempt : step.attempt, compensation: compensation)
+        try await session.publish(TimerCancelled(owner: .orchestrator, key: timer.key(workflowId: session.id), workflowId: session.id), to: .timerRequests)
+    }
+
+    /// Gives up on the attempt in flight: its timers are cancelled and a queued http call
+    /// is dropped; an answer that still comes is stale.
+    func abandon(_ session: WorkflowSession, at position: Int, compensation: Bool) async throws {
+        let step = session.steps[position]
+        try await cancelTimeout(session, at: position, compensation: compensation)
+        let attempt = compensation ? step.compensationAttempt : step.attempt
+        let retry = TaskTimer(kind: .retry, step: step.name, attempt: attempt, compensation: compensation)
+        try await session.publish(TimerCancelled(owner: .orchestrator, key: retry.key(workflowId: session.id), workflowId: session.id), to: .timerRequests)
+        try await session.connection.query(
+            "DELETE FROM http_calls WHERE workflow_id = \(session.workflow.id) AND step = \(step.name) AND leased_until IS NULL",
+            logger: session.logger)
+    }
+
+    /// Puts a failed compensation on the dead-letter path for ops: the record is a resume
+    /// request, so replaying it (`hitl dlq replay`) retries the compensation.
+    func reportCompensationFailure(_ session: WorkflowSession, at position: Int, error: String) async throws {
+        let step = session.steps[position]
+        let resume = try EventEnvelope(
+            WorkflowControlRequested(workflowId: session.id, action: .resume, requestedBy: "ops:dead-letter-replay", reason: "retry the compensation of \(step.name)"),
+            source: session.outbox.source, subject: session.id, causedBy: session.cause)
+        let now = Date()
+        let record = DeadLettered(
+            deadLetterId: UUID().uuidString.lowercased(), service: "orchestrator", originalTopic: Topic.workflowRequests.rawValue,
+            partition: -1, offset: -1, key: session.id, headers: resume.headers.map { [$0.0, $0.1] },
+            valueBase64: Data(resume.data).base64EncodedString(), eventId: resume.id, originalEventType: resume.type.rawValue,
+            error: "compensation of step \(step.name) failed after \(step.compensationTries) attempts: \(error)",
+            attempts: step.compensationTries, firstAttemptAt: now, deadLetteredAt: now)
+        try await session.publish(record, to: .deadLetter)
+    }
+
+    private func schedule(_ timer: TaskTimer, session: WorkflowSession, due: Date) async throws {
+        try await session.publish(
+            TimerScheduled(owner: .orchestrator, key: timer.key(workflowId: session.id), workflowId: session.id, dueAt: due, payload: timer.payload),
+            to: .timerRequests)
+    }
+
+    // MARK: - Templates
+
+    /// Replaces `{{expression}}` in strings: a string that is one placeholder becomes the
+    /// expression's value (any JSON); placeholders inside text are written into it.
+    func render(_ value: JSONValue, scope: JSONObject) -> JSONValue {
+        switch value {
+        case .string(let text):
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("{{"), trimmed.hasSuffix("}}"), trimmed.components(separatedBy: "{{").count == 2 {
+                let source = String(trimmed.dropFirst(2).dropLast(2))
+                return (try? Expression(source))?.value(in: scope) ?? .null
+            }
+            return .string(render(text, scope: scope))
+        case .array(let items): return .array(items.map { render($0, scope: scope) })
+        case .object(let members): return .object(members.mapValues { render($0, scope: scope) })
+        default: return value
+        }
+    }
+
+    func render(_ text: String, scope: JSONObject) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let open = rest.range(of: "{{"), let close = rest[open.upperBound...].range(of: "}}") {
+            result += rest[..<open.lowerBound]
+            let source = String(rest[open.upperBound..<close.lowerBound])
+            switch (try? Expression(source))?.value(in: scope) ?? .null {
+            case .string(let value): result += value
+            case .null: break
+            case let other: result += (try? String(decoding: WireCoding.encode(other), as: UTF8.self)) ?? ""
+            }
+            rest = rest[close.upperBound...]
+        }
+        return result + rest
+    }
+}
+
+/// An orchestrator timer: the retry of an attempt, or the deadline of one in flight.
+struct TaskTimer: Sendable, Equatable {
+    enum Kind: String, Sendable { case retry, timeout }
+    var kind: Kind
+    var step: String
+    var attempt: Int
+    var compensation: Bool
+
+    func key(workflowId: String) -> String {
+        "task:\(workflowId):\(step):\(attempt):\(kind.rawValue)\(compensation ? ":compensation" : "")"
+    }
+
+    var payload: JSONObject {
+        ["kind": .string(kind.rawValue), "step": .string(step), "attempt": .number(Double(attempt)), "compensation": .bool(compensation)]
+    }
+
+    init(kind: Kind, step: String, attempt: Int, compensation: Bool) {
+        self.kind = kind
+        self.step = step
+        self.attempt = attempt
+        self.compensation = compensation
+    }
+
+    init?(payload: JSONObject) {
+        guard case .string(let kindText)? = payload["kind"], let kind = Kind(rawValue: kindText),
+            case .string(let step)? = payload["step"], case .number(let attempt)? = payload["attempt"]
+        else { return nil }
+        self.init(kind: kind, step: step, attempt: Int(attempt), compensation: payload["compensation"] == .bool(true))
+    }
+}
+
+/// How often a task is tried and how long to wait between tries: defaults of 3 attempts,
+/// 1 s doubling up to 30 s, with full jitter on the doubled part.
+struct RetryPolicy: Sendable {
+    var maxAttempts: Int
+    var backoff: Double
+    var cap: Double
+
+    init(_ retry: StepDefinition.Retry?) {
+        maxAttempts = retry?.maxAttempts ?? 3
+        backoff = retry?.backoffSeconds ?? 1
+        cap = retry?.maxBackoffSeconds ?? max(30, backoff)
+    }
+
+    /// The wait after the `tries`-th failed try.
+    func delay(afterTry tries: Int) -> TimeInterval {
+        let ceiling = min(cap, backoff * pow(2, Double(max(0, tries - 1))))
+        return ceiling / 2 + Double.random(in: 0...(ceiling / 2))
+    }
+}
+
+/// An http task call as queued for the worker, rendered from the workflow's input.
+struct HTTPTaskRequest: Codable, Sendable {
+    var url: String
+    var method: String
+    var headers: [String: String]
+    var body: JSONValue?
+    var timeoutSeconds: Int
+}
