@@ -70,7 +70,7 @@ public enum Orchestrator {
         ConversationRoutes(runtime: runtime).register(on: router)
         TemplateRoutes(runtime: runtime, templates: templates).register(on: router)
         deadLetters.register(on: router)
-        return runtime.makeApplication(router: router, services: [workflowConsumer, deadLetterConsumer, httpWorker])
+        return runtime.makeApplication(router: router, services: [workflowConsumer, deadLetterConsumer, GatedService(gate: runtime.ready, service: httpWorker)])
     }
 }
 

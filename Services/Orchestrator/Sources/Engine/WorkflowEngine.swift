@@ -204,7 +204,6 @@ struct WorkflowEngine: Sendable {
             if session.status == .paused {
                 session.steps[position].held = ["decided": .object(held)]
                 try await session.note("decision_held", actor: actor(of: decision), step: position, detail: ["decision": .string(decision.decision.rawValue), "why": "paused"])
-                try await session.saveStep(position)
                 return
             }
             try await applyNow(decision, session: session, at: position)
@@ -214,7 +213,6 @@ struct WorkflowEngine: Sendable {
         {
             session.steps[position].held = ["decided": .object(held)]
             try await session.note("decision_held", actor: actor(of: decision), step: position, detail: ["decision": .string(decision.decision.rawValue), "why": "before the wait"])
-            try await session.saveStep(position)
         } else {
             try await session.note(
                 "decision_ignored", actor: actor(of: decision), step: position,
@@ -235,7 +233,6 @@ struct WorkflowEngine: Sendable {
         if session.status == .paused {
             session.steps[position].held = ["expired": .string(WireCoding.formatTime(expiry.deadline))]
             try await session.note("expiry_held", actor: "timer", step: position, detail: ["why": "paused"])
-            try await session.saveStep(position)
             return
         }
         try await expire(session, at: position, deadline: WireCoding.formatTime(expiry.deadline))
@@ -304,16 +301,13 @@ struct WorkflowEngine: Sendable {
             detail["back_to"] = .string(revise)
             try await session.change("changes_requested", actor: actor, step: position, status: .running, detail: detail)
             // Everything from the revised step up to this approval runs again.
+            session.steps[position].round += 1
+            session.steps[position].approvalID = nil
+            session.steps[target].feedback = decision.comment ?? "changes requested by \(decision.approver)"
             for index in target...position {
-                session.steps[index].status = StepStatus.pending
                 session.steps[index].tries = 0
-                session.steps[index].approvalID = index == position ? nil : session.steps[index].approvalID
                 try await session.change("step_reset", actor: actor, step: index, stepStatus: StepStatus.pending)
             }
-            session.steps[position].round += 1
-            session.steps[target].feedback = decision.comment ?? "changes requested by \(decision.approver)"
-            try await session.saveStep(position)
-            try await session.saveStep(target)
             session.setCurrentStep(target)
         case .reject:
             try await reject(session, at: position, actor: actor, detail: detail, reason: decision.comment.map { "rejected by \(decision.approver): \($0)" } ?? "rejected by \(decision.approver)")

@@ -50,7 +50,8 @@ final class WorkflowSession {
     // MARK: - Changes
 
     /// Records one change: optionally a new workflow status (checked against the
-    /// transition table) and a new step status, as one history entry; announces a status
+    /// transition table) and a new step status, as one history entry, and writes the
+    /// step's row as it stands; announces a status
     /// change on `hitl.workflow.events` and notes it in the conversation.
     func change(
         _ event: String, actor: String, step position: Int? = nil, stepStatus: String? = nil,
@@ -64,9 +65,11 @@ final class WorkflowSession {
         var detail = detail
         if let reason { detail["reason"] = .string(reason) }
         let stepName = position.map { steps[$0].name }
-        if let position, let stepStatus {
-            steps[position].status = stepStatus
-            detail["step_status"] = .string(stepStatus)
+        if let position {
+            if let stepStatus {
+                steps[position].status = stepStatus
+                detail["step_status"] = .string(stepStatus)
+            }
             try await saveStep(position)
         }
         let statusChanged = newStatus != nil && newStatus != from

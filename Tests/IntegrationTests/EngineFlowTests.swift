@@ -1,0 +1,259 @@
+import Contracts
+import Foundation
+import ServiceKitTesting
+import Testing
+
+@testable import OrchestratorService
+
+/// Multi-step workflows over the four real service processes.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct EngineFlowTests {
+    @Test func thresholdApprovesBelow5000ByRuleAndAsksAHumanAt6000() async throws {
+        try await Stack.with { stack in
+            let small = try await stack.submit(key: "small", input: #"{"amount":4000,"currency":"EUR"}"#, steps: Definitions.threshold)
+            try await stack.waitForStatus(small, "completed")
+            let auto = try #require(try await stack.history(small).first { $0.event == "auto_approved" })
+            #expect(auto.actor == "rule" && auto.detail["rule"] == "input.amount < 5000")
+            #expect(try await stack.step(small, "approve")["status"] == "approved")
+
+            let large = try await stack.submit(key: "large", input: #"{"amount":6000,"currency":"EUR"}"#, steps: Definitions.threshold)
+            let approvalID = try await stack.pendingApproval(of: large)
+            #expect(try await stack.status(large) == "waiting_approval")
+            #expect(try await stack.decide(approvalID, "approve").status == 200)
+            try await stack.waitForStatus(large, "completed")
+            let approved = try #require(try await stack.history(large).first { $0.event == "approved" })
+            #expect(approved.actor == "approver:manager@bank.example via api")
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == 1)
+            try await stack.expectHistoryRebuildsState(small)
+            try await stack.expectHistoryRebuildsState(large)
+        }
+    }
+
+    @Test func taskApprovalTaskCarriesOutputsIgnoresStaleAnswersAndRebuildsFromHistory() async throws {
+        try await Stack.with { stack in
+            let id = try await stack.submit(key: "three", input: #"{"amount":6000}"#, steps: Definitions.draftApproveExecute)
+            _ = try await stack.waitForStep(id, "draft", "running")
+            #expect(try await stack.answer(id, step: "draft", output: #"{"plan":"pay in two parts"}"#).status == 200)
+            let approvalID = try await stack.pendingApproval(of: id)
+            // A duplicate of the same answer, and one for an attempt that never was.
+            #expect(try await stack.answer(id, step: "draft", attempt: 1, output: #"{"plan":"again"}"#).status == 200)
+            #expect(try await stack.answer(id, step: "draft", attempt: 7).status == 200)
+            #expect(try await stack.decide(approvalID, "approve", comment: "fine by me").status == 200)
+            _ = try await stack.waitForStep(id, "execute", "running")
+
+            let requests = try await stack.taskRequests(of: id) { $0.contains { $0.step == "execute" } }
+            let execute = try #require(requests.first { $0.step == "execute" })
+            #expect(execute.outputs["draft"] == .object(["plan": "pay in two parts"]))
+            #expect(execute.agent == "payer" && execute.attempt == 1 && !execute.compensation)
+            // The last answer comes on hitl.task.results, as a Kafka agent would send it.
+            try await stack.publish(
+                TaskResult(workflowId: id, step: "execute", attempt: 1, outcome: .succeeded, output: ["receipt": "r-1"], worker: "payer-1"),
+                to: .taskResults, subject: id)
+            try await stack.waitForStatus(id, "completed")
+
+            let history = try await stack.history(id)
+            #expect(history.filter { $0.event == "stale_result_ignored" }.count == 2)
+            #expect(history.first { $0.step == "execute" && $0.event == "step_completed" }?.actor == "agent:payer-1")
+            #expect(try await stack.step(id, "draft")["output"] == .object(["plan": "pay in two parts"]))
+            try await stack.expectHistoryRebuildsState(id)
+            // The conversation holds the approver's comment and the status notes, in order.
+            let thread = try await API.get("\(stack.orchestrator)/v1/workflows/\(id)/messages")
+            #expect(thread.items.contains { $0["kind"] == "approver" && $0["text"] == "fine by me" })
+            #expect(thread.items.last?["text"] == "Status completed")
+            let posted = try await API.post("\(stack.orchestrator)/v1/workflows/\(id)/messages", #"{"author":"agent@bank.example","text":"thanks"}"#)
+            #expect(posted.status == 201)
+            #expect(try await API.post("\(stack.orchestrator)/v1/workflows/\(id)/messages", #"{"author":"","text":"x"}"#).status == 400)
+        }
+    }
+
+    @Test func approveWithChangesMergesTheFieldsForLaterStepsAndRecordsTheDiff() async throws {
+        try await Stack.with { stack in
+            let steps = #"""
+                [{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"]}},
+                 {"name":"execute","kind":"task","task":{"type":"agent"}}]
+                """#
+            let id = try await stack.submit(key: "changes", input: #"{"amount":6000,"currency":"EUR"}"#, steps: steps)
+            let approvalID = try await stack.pendingApproval(of: id)
+            let missing = try await stack.decide(approvalID, json: #"{"decision":"approve_with_changes","approver":"manager@bank.example"}"#)
+            #expect(missing.status == 400)
+            let decided = try await stack.decide(
+                approvalID, json: #"{"decision":"approve_with_changes","approver":"manager@bank.example","changes":{"amount":5500}}"#)
+            #expect(decided.status == 200)
+            _ = try await stack.waitForStep(id, "execute", "running")
+            #expect(try await stack.workflow(id)["input"] == .object(["amount": 5500, "currency": "EUR"]))
+            let entry = try #require(try await stack.history(id).first { $0.event == "approved_with_changes" })
+            #expect(entry.detail["changes"] == .object(["amount": .object(["from": 6000, "to": 5500])]))
+            let request = try #require(try await stack.taskRequests(of: id).first)
+            #expect(request.input["amount"] == 5500)
+            try await stack.answer(id, step: "execute")
+            try await stack.waitForStatus(id, "completed")
+            try await stack.expectHistoryRebuildsState(id)
+        }
+    }
+
+    @Test func requestChangesSendsTheWorkBackWithFeedbackAndAsksAgain() async throws {
+        try await Stack.with { stack in
+            let id = try await stack.submit(key: "rounds", input: #"{"amount":6000}"#, steps: Definitions.draftApproveExecute)
+            _ = try await stack.waitForStep(id, "draft", "running")
+            try await stack.answer(id, step: "draft", output: #"{"plan":"one payment"}"#)
+            let first = try await stack.pendingApproval(of: id)
+            let noComment = try await stack.decide(first, json: #"{"decision":"request_changes","approver":"manager@bank.example"}"#)
+            #expect(noComment.status == 400)
+            #expect(try await stack.decide(first, "request_changes", comment: "split it in two").status == 200)
+            let draft = try await stack.waitForStep(id, "draft", "running")
+            #expect(draft["attempt"] == 2)
+            let second = try await stack.waitForAnotherApproval(of: id, than: first)
+            #expect(second == nil)  // nobody is asked before the draft is redone
+            let redo = try #require(try await stack.taskRequests(of: id) { $0.contains { $0.attempt == 2 } }.first { $0.step == "draft" && $0.attempt == 2 })
+            #expect(redo.feedback == "split it in two")
+            try await stack.answer(id, step: "draft", output: #"{"plan":"two payments"}"#)
+            let again = try #require(try await stack.waitForAnotherApproval(of: id, than: first, timeout: .seconds(30)))
+            #expect(try await stack.step(id, "approve")["round"] == 2)
+            #expect(try await stack.decide(again, "approve").status == 200)
+            _ = try await stack.waitForStep(id, "execute", "running")
+            try await stack.answer(id, step: "execute")
+            try await stack.waitForStatus(id, "completed")
+            let events = try await stack.events(id)
+            #expect(events.contains("changes_requested"))
+            #expect(events.filter { $0 == "approval_requested" }.count == 2)
+            try await stack.expectHistoryRebuildsState(id)
+        }
+    }
+
+    @Test func rejectionRollsBackCompletedStepsInReverseOrder() async throws {
+        try await Stack.with { stack in
+            let steps = #"""
+                [{"name":"reserve","kind":"task","task":{"type":"agent"},"compensate":{"type":"agent"}},
+                 {"name":"charge","kind":"task","task":{"type":"agent"},"compensate":{"type":"agent"}},
+                 {"name":"note","kind":"task","task":{"type":"noop"}},
+                 {"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"]}}]
+                """#
+            let id = try await stack.submit(key: "rollback", input: #"{"amount":6000}"#, steps: steps)
+            _ = try await stack.waitForStep(id, "reserve", "running")
+            try await stack.answer(id, step: "reserve")
+            _ = try await stack.waitForStep(id, "charge", "running")
+            try await stack.answer(id, step: "charge")
+            let approvalID = try await stack.pendingApproval(of: id)
+            #expect(try await stack.decide(approvalID, "reject", comment: "not this month").status == 200)
+            try await stack.waitForStatus(id, "compensating")
+            // Only the last completed step is being undone; the first waits its turn.
+            try await waitUntil("the compensation of charge") { try await stack.step(id, "charge")["compensation"] == "running" }
+            #expect((try await stack.step(id, "reserve")["compensation"] ?? .null) == .null)
+            try await stack.answer(id, step: "charge", compensation: true)
+            try await waitUntil("the compensation of reserve") { try await stack.step(id, "reserve")["compensation"] == "running" }
+            try await stack.answer(id, step: "reserve", compensation: true)
+            try await stack.waitForStatus(id, "rejected")
+            let compensated = try await stack.history(id).filter { $0.event == "compensated" }.map(\.step)
+            #expect(compensated == ["charge", "reserve"])
+            let requests = try await stack.taskRequests(of: id) { $0.filter(\.compensation).count == 2 }.filter(\.compensation).map(\.step)
+            #expect(requests == ["charge", "reserve"])
+            #expect(try await stack.workflow(id).string("reason") == "rejected by manager@bank.example: not this month")
+            try await stack.expectHistoryRebuildsState(id)
+        }
+    }
+
+    @Test func aTaskThatExhaustsItsRetriesFailsTheWorkflowWithTheReason() async throws {
+        try await Stack.with { stack in
+            let steps = #"""
+                [{"name":"prepare","kind":"task","task":{"type":"noop"},"compensate":{"type":"noop"}},
+                 {"name":"call","kind":"task","task":{"type":"agent"},"retry":{"max_attempts":2,"backoff_seconds":0.2}}]
+                """#
+            let id = try await stack.submit(key: "fails", input: "{}", steps: steps)
+            _ = try await stack.waitForStep(id, "call", "running")
+            try await stack.answer(id, step: "call", outcome: "failed", error: "upstream said no")
+            try await waitUntil("the second attempt") {
+                let call = try await stack.step(id, "call")
+                return call["attempt"] == 2 && call["status"] == "running"
+            }
+            try await stack.answer(id, step: "call", outcome: "failed", error: "upstream said no again")
+            try await stack.waitForStatus(id, "failed")
+            #expect(try await stack.workflow(id).string("reason") == "step call failed: upstream said no again")
+            let events = try await stack.events(id)
+            #expect(events.contains("attempt_failed") && events.contains("retry_due") && events.contains("compensated"))
+            try await stack.expectHistoryRebuildsState(id)
+        }
+    }
+
+    @Test func pausedWorkflowKeepsADecisionAndAppliesItOnResume() async throws {
+        try await Stack.with { stack in
+            let id = try await stack.submit(key: "pause", input: #"{"amount":6000}"#, steps: Definitions.threshold)
+            let approvalID = try await stack.pendingApproval(of: id)
+            let paused = try await API.post("\(stack.orchestrator)/v1/workflows/\(id)/pause", #"{"requested_by":"ops@bank.example","reason":"audit"}"#)
+            #expect(paused.status == 200 && paused.string("status") == "paused")
+            #expect(try await API.post("\(stack.orchestrator)/v1/workflows/\(id)/pause", "{}").body["changed"] == false)
+            #expect(try await stack.decide(approvalID, "approve").status == 200)
+            try await waitUntil("the decision to be held") { try await stack.events(id).contains("decision_held") }
+            #expect(try await stack.status(id) == "paused")
+            let resumed = try await API.post("\(stack.orchestrator)/v1/workflows/\(id)/resume", "{}")
+            #expect(resumed.status == 200)
+            try await stack.waitForStatus(id, "completed")
+            let history = try await stack.history(id)
+            #expect(history.first { $0.event == "paused" }?.actor == "ops:ops@bank.example")
+            #expect(history.map(\.event).suffix(4) == ["resumed", "approved", "step_completed", "completed"])
+            // Control of an ended workflow is refused by the transition table.
+            let late = try await API.post("\(stack.orchestrator)/v1/workflows/\(id)/pause", "{}")
+            #expect(late.status == 409 && late.string("reason") == "workflow cannot go from completed to paused")
+            try await stack.expectHistoryRebuildsState(id)
+        }
+    }
+
+    @Test func cancelMidWaitCancelsTheApprovalAndItsDeadlineAndRunsCompensations() async throws {
+        try await Stack.with { stack in
+            let steps = #"""
+                [{"name":"reserve","kind":"task","task":{"type":"noop"},"compensate":{"type":"noop"}},
+                 {"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"]}}]
+                """#
+            let id = try await stack.submit(key: "cancel", input: "{}", steps: steps)
+            let approvalID = try await stack.pendingApproval(of: id)
+            // The same control request as an event on hitl.workflow.requests.
+            try await stack.publish(WorkflowControlRequested(workflowId: id, action: .cancel, requestedBy: "agent-7", reason: "customer withdrew"), to: .workflowRequests, subject: id)
+            try await stack.waitForStatus(id, "cancelled")
+            try await waitUntil("the approval to be cancelled") {
+                try await API.get("\(stack.approval)/v1/approvals/\(approvalID)").string("status") == "cancelled"
+            }
+            try await waitUntil("the deadline timer to be cancelled") {
+                try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE status = 'cancelled'") == 1
+            }
+            let late = try await stack.decide(approvalID, "approve")
+            #expect(late.status == 409 && late.string("error") == "approval_cancelled")
+            let events = try await stack.events(id)
+            #expect(events.contains("step_cancelled") && events.contains("compensated") && events.last == "cancelled")
+            #expect(try await stack.workflow(id).string("reason") == "customer withdrew")
+            try await stack.expectHistoryRebuildsState(id)
+        }
+    }
+
+    @Test func aDecisionPublishedBeforeTheWaitIsRegisteredIsAppliedWhenItIs() async throws {
+        try await Stack.with { stack in
+            let id = try await stack.submit(key: "early", input: #"{"amount":6000}"#, steps: Definitions.draftApproveExecute)
+            _ = try await stack.waitForStep(id, "draft", "running")
+            let approvalID = ApprovalIdentity.derive(workflowId: id, step: "approve", round: 1)
+            try await stack.publish(
+                ApprovalDecided(approvalId: approvalID, workflowId: id, step: "approve", decision: .approve, approver: "manager@bank.example", comment: "pre-approved", channel: "slack", decidedAt: Date()),
+                to: .approvalDecisions, subject: id)
+            try await waitUntil("the early decision to be kept") { try await stack.events(id).contains("decision_held") }
+            try await stack.answer(id, step: "draft")
+            _ = try await stack.waitForStep(id, "execute", "running")
+            #expect(try await stack.step(id, "approve")["status"] == "approved")
+            #expect(try await stack.history(id).first { $0.event == "approved" }?.actor == "approver:manager@bank.example via slack")
+            try await stack.answer(id, step: "execute")
+            try await stack.waitForStatus(id, "completed")
+            try await stack.expectHistoryRebuildsState(id)
+        }
+    }
+}
+
+extension Stack {
+    /// A pending approval of the workflow other than `previous`, if one shows up in `timeout`.
+    func waitForAnotherApproval(of workflowID: String, than previous: String, timeout: Duration = .seconds(2)) async throws -> String? {
+        var found: String?
+        try? await waitUntil("another approval", timeout: timeout) {
+            let answer = try await API.get("\(approval)/v1/approvals?status=pending&workflow_id=\(workflowID)")
+            found = answer.items.compactMap { item -> String? in
+                if case .string(let id)? = item["id"], id != previous { return id }
+                return nil
+            }.first
+            return found != nil
+        }
+        return found
+    }
+}
