@@ -257,3 +257,37 @@ extension Stack {
         return found
     }
 }
+
+@Suite(.serialized, .timeLimit(.minutes(10))) struct HTTPTaskTests {
+    @Test func httpTaskRetriesThroughFailuresWhileItsCircuitOpensAndCloses() async throws {
+        let environment = ["HITL_CIRCUIT_FAILURE_THRESHOLD": "2", "HITL_CIRCUIT_OPEN_SECONDS": "2"]
+        try await Stack.with(environment: environment) { stack in
+            let server = SignedReceiver(secret: "integration-webhook-secret", failures: 2)
+            defer { Task { await server.stop() } }
+            let steps = #"""
+                [{"name":"pay","kind":"task","retry":{"max_attempts":10,"backoff_seconds":0.5,"max_backoff_seconds":1},
+                  "task":{"type":"http","url":"\#(server.url)","body":{"amount":"{{input.amount}}","memo":"transfer {{input.reference}}"}}}]
+                """#
+            let id = try await stack.submit(key: "http-1", input: #"{"amount":6000,"reference":"INV-9"}"#, steps: steps)
+            try await stack.waitForStatus(id, "completed")
+            // Two 500s opened the circuit; the calls in between failed fast without reaching
+            // the server; the probe after the open period succeeded and closed it.
+            #expect(await server.calls.count == 3)
+            #expect(await server.unsigned.count == 0)
+            #expect(await server.calls.items.first == .object(["amount": 6000, "memo": "transfer INV-9"]))
+            let failures = try await stack.history(id).filter { $0.event == "attempt_failed" }.compactMap { entry -> String? in
+                if case .string(let error)? = entry.detail["error"] { return error }
+                return nil
+            }
+            #expect(failures.prefix(2).allSatisfy { $0.hasSuffix("answered 500") })
+            #expect(failures.dropFirst(2).contains { $0.contains("circuit open") })
+            #expect(try await stack.step(id, "pay")["output"] == .object(["receipt": "r-3"]))
+            // Closed again: the next workflow's call goes straight through.
+            let next = try await stack.submit(key: "http-2", input: #"{"amount":1,"reference":"INV-10"}"#, steps: steps)
+            try await stack.waitForStatus(next, "completed")
+            #expect(await server.calls.count == 4)
+            #expect(try await stack.history(next).filter { $0.event == "attempt_failed" }.isEmpty)
+            try await stack.expectHistoryRebuildsState(id)
+        }
+    }
+}

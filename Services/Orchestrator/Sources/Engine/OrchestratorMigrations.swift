@@ -119,6 +119,8 @@ enum OrchestratorMigrations {
                 """
                 CREATE TABLE http_calls (
                     id bigserial PRIMARY KEY,
+                    kind text NOT NULL DEFAULT 'task' CHECK (kind IN ('task', 'callback')),
+                    tries integer NOT NULL DEFAULT 0,
                     workflow_id uuid NOT NULL REFERENCES workflows (id),
                     step text NOT NULL,
                     attempt integer NOT NULL,

@@ -56,15 +56,18 @@ struct WorkflowEngine: Sendable {
             FROM unnest(\(submission.steps.map(\.name))::text[], \(submission.steps.map(\.kind.rawValue))::text[], \(definitions)::text[])
                  WITH ORDINALITY AS s(name, kind, definition, position)
             """, logger: logger)
-        let workflow = WorkflowRow(id: id, type: submission.type, requester: submission.requester, input: submission.input, status: .running, currentStep: 0, version: 1)
+        let workflow = WorkflowRow(
+            id: id, type: submission.type, requester: submission.requester, input: submission.input, status: .running, currentStep: 0,
+            version: 1, callbackURL: submission.callbackUrl)
         let steps = submission.steps.enumerated().map { StepRow(position: $0.offset, name: $0.element.name, definition: $0.element, status: StepStatus.pending) }
-        let session = WorkflowSession(workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit, logger: logger)
+        let session = WorkflowSession(
+            workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit,
+            callbackWakeup: tasks.httpWakeup, logger: logger)
         var detail: JSONObject = ["idempotency_key": .string(submission.idempotencyKey), "input": .object(submission.input)]
         if let template { detail["template"] = .string(template.name); detail["template_version"] = .number(Double(template.version)) }
         try await session.change("submitted", actor: actor, detail: detail)
-        try await session.publish(
-            WorkflowLifecycle(change: .workflowStarted, workflowId: session.id, workflowType: submission.type, status: .running, at: Date()),
-            to: .workflowEvents)
+        try await session.announce(
+            WorkflowLifecycle(change: .workflowStarted, workflowId: session.id, workflowType: submission.type, status: .running, at: Date()))
         try await drive(session)
         try await session.save()
         return .created(id: id, status: session.status)
@@ -75,7 +78,9 @@ struct WorkflowEngine: Sendable {
         workflow id: UUID, cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection, logger: Logger,
         _ body: (WorkflowSession) async throws -> T
     ) async throws -> T? {
-        guard let session = try await WorkflowSession.load(id: id, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit, logger: logger) else {
+        guard let session = try await WorkflowSession.load(
+            id: id, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit, callbackWakeup: tasks.httpWakeup, logger: logger)
+        else {
             return nil
         }
         let result = try await body(session)

@@ -17,8 +17,11 @@ final class WorkflowSession {
     var steps: [StepRow]
     private let loadedVersion: Int
     private let afterCommit: AfterCommit?
+    /// Wakes the http worker for lifecycle callbacks.
+    private let callbackWakeup: Wakeup
 
-    init(workflow: WorkflowRow, steps: [StepRow], connection: PostgresConnection, outbox: Outbox, cause: EventEnvelope?, afterCommit: AfterCommit?, logger: Logger) {
+    init(workflow: WorkflowRow, steps: [StepRow], connection: PostgresConnection, outbox: Outbox, cause: EventEnvelope?, afterCommit: AfterCommit?, callbackWakeup: Wakeup, logger: Logger) {
+        self.callbackWakeup = callbackWakeup
         self.workflow = workflow
         self.steps = steps
         self.loadedVersion = workflow.version
@@ -84,9 +87,19 @@ final class WorkflowSession {
         let lifecycle = WorkflowLifecycle(
             change: event == "resumed" ? .workflowResumed : WorkflowLifecycle.type(for: workflow.status),
             workflowId: id, workflowType: workflow.type, status: workflow.status, step: stepName, reason: reason, at: Date())
-        try await outbox.publish(lifecycle, to: .workflowEvents, subject: id, causedBy: cause, on: connection, logger: logger)
+        try await announce(lifecycle)
         let note = "Status \(workflow.status.rawValue)" + (stepName.map { " at step \($0)" } ?? "") + (reason.map { ": \($0)" } ?? "")
         try await addMessage(kind: "note", author: "hitl", step: stepName, text: note)
+    }
+
+    /// Publishes a lifecycle event on `hitl.workflow.events` and, when the workflow has a
+    /// `callback_url`, queues it for the signed callback.
+    func announce(_ lifecycle: WorkflowLifecycle) async throws {
+        try await outbox.publish(lifecycle, to: .workflowEvents, subject: id, causedBy: cause, on: connection, logger: logger)
+        if let callbackURL = workflow.callbackURL {
+            try await HTTPTaskWorker.enqueueCallback(lifecycle, to: callbackURL, workflowID: workflow.id, on: connection, logger: logger)
+            afterCommit?.add { [callbackWakeup] in callbackWakeup.signal() }
+        }
     }
 
     /// Records something that changed no status (a stale answer, a held decision).
@@ -162,21 +175,21 @@ final class WorkflowSession {
 
     /// Locks and loads workflow `id` with its steps, or nil when there is none.
     static func load(
-        id: UUID, connection: PostgresConnection, outbox: Outbox, cause: EventEnvelope?, afterCommit: AfterCommit?, logger: Logger
+        id: UUID, connection: PostgresConnection, outbox: Outbox, cause: EventEnvelope?, afterCommit: AfterCommit?, callbackWakeup: Wakeup, logger: Logger
     ) async throws -> WorkflowSession? {
         let rows = try await connection.query(
             """
-            SELECT id, type, requester, input::text, status, current_step, version, outcome, reason
+            SELECT id, type, requester, input::text, status, current_step, version, outcome, reason, callback_url
             FROM workflows WHERE id = \(id) FOR UPDATE
             """, logger: logger)
         var workflow: WorkflowRow?
-        for try await (id, type, requester, input, status, current, version, outcome, reason) in rows.decode(
-            (UUID, String, String, String, String, Int, Int, String?, String?).self)
+        for try await (id, type, requester, input, status, current, version, outcome, reason, callback) in rows.decode(
+            (UUID, String, String, String, String, Int, Int, String?, String?, String?).self)
         {
             workflow = WorkflowRow(
                 id: id, type: type, requester: requester, input: JSONColumn.object(input),
                 status: WorkflowStatus(rawValue: status) ?? .failed, currentStep: current, version: version,
-                outcome: outcome.flatMap(WorkflowStatus.init(rawValue:)), reason: reason)
+                outcome: outcome.flatMap(WorkflowStatus.init(rawValue:)), reason: reason, callbackURL: callback)
         }
         guard let workflow else { return nil }
         let stepRows = try await connection.query(
@@ -195,7 +208,9 @@ final class WorkflowSession {
                 held: held.map(JSONColumn.object), feedback: feedback, error: error, compensationStatus: compensation,
                 compensationAttempt: compensationAttempt, compensationTries: compensationTries))
         }
-        return WorkflowSession(workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit, logger: logger)
+        return WorkflowSession(
+            workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit,
+            callbackWakeup: callbackWakeup, logger: logger)
     }
 }
 
@@ -229,6 +244,8 @@ struct WorkflowRow: Sendable {
     /// While compensating: the status the workflow ends in, and why.
     var outcome: WorkflowStatus?
     var reason: String?
+    /// Receives each lifecycle event as a signed webhook.
+    var callbackURL: String?
 
     var idText: String { id.uuidString.lowercased() }
 }

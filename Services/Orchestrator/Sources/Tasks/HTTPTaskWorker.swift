@@ -47,11 +47,30 @@ struct HTTPTaskWorker: Service {
 
     struct Call: Sendable {
         let id: Int64
+        let isCallback: Bool
+        let tries: Int
         let workflowID: UUID
         let step: String
         let attempt: Int
         let compensation: Bool
         let request: HTTPTaskRequest
+    }
+
+    /// Attempts of one lifecycle callback before it is given up (and noted in the history).
+    static let callbackAttempts = 8
+
+    /// Queues a lifecycle event for the workflow's callback URL (inside the transaction
+    /// that announced it).
+    static func enqueueCallback(_ lifecycle: WorkflowLifecycle, to url: String, workflowID: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        var body = try WireCoding.decode(JSONObject.self, from: WireCoding.encode(lifecycle))
+        body["type"] = .string(lifecycle.change.rawValue)
+        let request = HTTPTaskRequest(url: url, method: "POST", headers: [:], body: .object(body), timeoutSeconds: 10)
+        let json = try JSONColumn.text(request)
+        try await connection.query(
+            """
+            INSERT INTO http_calls (kind, workflow_id, step, attempt, compensation, request)
+            VALUES ('callback', \(workflowID), '', 0, false, \(json)::jsonb)
+            """, logger: logger)
     }
 
     private func lease() async throws -> [Call] {
@@ -61,12 +80,12 @@ struct HTTPTaskWorker: Service {
                 UPDATE http_calls SET leased_until = now() + make_interval(secs => ((request->>'timeout_seconds')::int + 30))
                 WHERE id IN (SELECT id FROM http_calls WHERE leased_until IS NULL OR leased_until < now()
                              ORDER BY id LIMIT \(batchSize) FOR UPDATE SKIP LOCKED)
-                RETURNING id, workflow_id, step, attempt, compensation, request::text
+                RETURNING id, kind, tries, workflow_id, step, attempt, compensation, request::text
                 """, logger: runtime.logger)
             var calls: [Call] = []
-            for try await (id, workflowID, step, attempt, compensation, request) in rows.decode((Int64, UUID, String, Int, Bool, String).self) {
+            for try await (id, kind, tries, workflowID, step, attempt, compensation, request) in rows.decode((Int64, String, Int, UUID, String, Int, Bool, String).self) {
                 calls.append(Call(
-                    id: id, workflowID: workflowID, step: step, attempt: attempt, compensation: compensation,
+                    id: id, isCallback: kind == "callback", tries: tries, workflowID: workflowID, step: step, attempt: attempt, compensation: compensation,
                     request: try WireCoding.decode(HTTPTaskRequest.self, from: Array(request.utf8))))
             }
             return calls
@@ -81,6 +100,10 @@ struct HTTPTaskWorker: Service {
 
     private func perform(_ call: Call) async {
         let answer = await execute(call.request)
+        if call.isCallback {
+            await settleCallback(call, answer: answer)
+            return
+        }
         Counter(label: "hitl_http_task_calls_total", dimensions: [("result", answer.isSuccess ? "succeeded" : "failed")]).increment()
         do {
             try await runtime.database.transaction { connection in
@@ -103,6 +126,36 @@ struct HTTPTaskWorker: Service {
         } catch {
             // The lease runs out and the call is made again: at least once, never lost.
             runtime.logger.warning("HTTP task answer not recorded", metadata: ["error": "\(ErrorText.describe(error))"])
+        }
+    }
+
+    /// A delivered callback is done; a failed one is tried again later with a doubling
+    /// wait, and given up after `callbackAttempts` with a note in the history.
+    private func settleCallback(_ call: Call, answer: Answer) async {
+        let tries = call.tries + 1
+        let logger = runtime.logger
+        do {
+            try await runtime.database.transaction { connection in
+                switch answer {
+                case .succeeded:
+                    try await connection.query("DELETE FROM http_calls WHERE id = \(call.id)", logger: logger)
+                case .failed(let error, _) where tries >= Self.callbackAttempts:
+                    try await connection.query("DELETE FROM http_calls WHERE id = \(call.id)", logger: logger)
+                    let detail = try JSONColumn.text(["url": JSONValue.string(call.request.url), "error": .string(error), "attempts": .number(Double(tries))])
+                    try await connection.query(
+                        """
+                        INSERT INTO workflow_history (workflow_id, event, actor, detail)
+                        VALUES (\(call.workflowID), 'callback_failed', 'orchestrator', \(detail)::jsonb)
+                        """, logger: logger)
+                case .failed:
+                    let wait = min(300, pow(2, Double(tries)))
+                    try await connection.query(
+                        "UPDATE http_calls SET tries = \(tries), leased_until = now() + make_interval(secs => \(wait)) WHERE id = \(call.id)",
+                        logger: logger)
+                }
+            }
+        } catch {
+            logger.warning("Callback outcome not recorded", metadata: ["error": "\(ErrorText.describe(error))"])
         }
     }
 
