@@ -109,6 +109,11 @@ struct OrchestratorTarget: ParsableArguments {
 
     /// Calls the API; a non-2xx answer becomes an error carrying the API's reason.
     func call(_ method: String, _ path: String, body: JSONObject? = nil) async throws -> JSONObject {
+        try await call(method, path, body: body, returningStatus: true).1
+    }
+
+    /// Calls the API; answers the status and the body of a 2xx answer.
+    func call(_ method: String, _ path: String, body: JSONObject? = nil, returningStatus: Bool) async throws -> (Int, JSONObject) {
         var request = HTTPClientRequest(url: try baseURL + path)
         request.method = .init(rawValue: method)
         if let body {
@@ -123,6 +128,6 @@ struct OrchestratorTarget: ParsableArguments {
             if case .string(let text)? = object["reason"] { reason = text }
             throw ValidationError("the orchestrator answered \(response.status.code): \(reason)")
         }
-        return object
+        return (Int(response.status.code), object)
     }
 }

@@ -1,10 +1,10 @@
 import ArgumentParser
 
-/// The `hitl` command: the local stack, the benchmark, dead letters and provisioning.
+/// The `hitl` command: the local stack, bulk submission, the benchmark, dead letters and provisioning.
 @main
 struct HITL: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hitl",
         abstract: "Human-in-the-loop workflow orchestration: local stack, benchmark and operations.",
-        subcommands: [Dev.self, Bench.self, DeadLetters.self, DatabaseCommand.self])
+        subcommands: [Dev.self, Submit.self, Bench.self, DeadLetters.self, DatabaseCommand.self])
 }
