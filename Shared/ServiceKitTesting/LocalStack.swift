@@ -25,6 +25,9 @@ public final class LocalStack: @unchecked Sendable {
         /// The password of every service role.
         public var rolePassword = "hitl-dev-password"
         public var partitions = Topic.defaultPartitionCount
+        /// How many processes of each service to run (a service left out is not started);
+        /// the second replica of `timeout` is named `timeout-2`, and so on.
+        public var replicas: [String: Int] = Dictionary(uniqueKeysWithValues: LocalStack.executables.map { ($0.0, 1) })
 
         public init(directory: URL) {
             self.directory = directory
@@ -66,7 +69,10 @@ public final class LocalStack: @unchecked Sendable {
         kafka = cluster
 
         let stackID = UUID().uuidString.prefix(8).lowercased()
-        for (service, executable) in Self.executables {
+        let instances = Self.executables.flatMap { service, executable in
+            (0..<(options.replicas[service] ?? 0)).map { (service, $0 == 0 ? service : "\(service)-\($0 + 1)", executable) }
+        }
+        for (service, name, executable) in instances {
             let port = FreePort.find()
             var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HITL_") }
             environment.merge(options.environment) { $1 }
@@ -82,9 +88,9 @@ public final class LocalStack: @unchecked Sendable {
                 environment["HITL_WEBHOOK_URL"] = webhook
                 environment["HITL_WEBHOOK_SECRET"] = options.webhookSecret
             }
-            services[service] = ServiceProcess(
-                name: service, executable: Shell.packageExecutable(executable), environment: environment,
-                logFile: options.directory.appendingPathComponent("\(service).log"), baseURL: "http://127.0.0.1:\(port)")
+            services[name] = ServiceProcess(
+                name: name, executable: Shell.packageExecutable(executable), environment: environment,
+                logFile: options.directory.appendingPathComponent("\(name).log"), baseURL: "http://127.0.0.1:\(port)")
         }
         for process in services.values { try process.start() }
         for process in services.values { try await process.waitUntilReady() }

@@ -16,7 +16,7 @@ struct Stack: Sendable {
     var orchestrator: String { local.url(of: "orchestrator") }
     var approval: String { local.url(of: "approval") }
 
-    static func with(environment: [String: String] = [:], _ body: (Stack) async throws -> Void) async throws {
+    static func with(environment: [String: String] = [:], replicas: [String: Int]? = nil, _ body: (Stack) async throws -> Void) async throws {
         let secret = "integration-webhook-secret"
         let webhook = WebhookRecorder(secret: secret)
         let database = "hitl_e2e_\(UUID().uuidString.prefix(8).lowercased())"
@@ -26,6 +26,7 @@ struct Stack: Sendable {
         options.webhookURL = webhook.url
         options.webhookSecret = secret
         options.environment = environment
+        if let replicas { options.replicas = replicas }
         options.logLevel = "info"
         let local = LocalStack(options: options)
         var admin = try DatabaseConfiguration(url: try TestPostgres.adminURL(), schema: "public")
@@ -45,7 +46,7 @@ struct Stack: Sendable {
 
     /// The last lines of each service's log, to explain a failure.
     func logTails() -> String {
-        LocalStack.executables.map { service, _ in
+        local.services.keys.sorted().map { service in
             let text = (try? String(contentsOf: local.options.directory.appendingPathComponent("\(service).log"), encoding: .utf8)) ?? ""
             return "── \(service)\n" + text.split(separator: "\n").suffix(15).joined(separator: "\n")
         }.joined(separator: "\n")

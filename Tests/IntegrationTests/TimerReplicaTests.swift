@@ -1,0 +1,63 @@
+import Contracts
+import Foundation
+import Kafka
+import Logging
+import ServiceKitTesting
+import Testing
+
+/// The timeout service as a durable timer service, with two replicas sharing one schema.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct TimerReplicaTests {
+    @Test func twoReplicasFireTenThousandTimersNoneTwiceNoneMissed() async throws {
+        try await Stack.with(replicas: ["timeout": 2]) { stack in
+            let count = 10_000
+            let start = Date().addingTimeInterval(3)
+            // Ten waves of a thousand timers due at the same instant, so both replicas compete.
+            let timers = (0..<count).map { index in
+                TimerScheduled(
+                    owner: .notifier, key: "bulk:\(index)", workflowId: "wf-\(index % 97)",
+                    dueAt: start.addingTimeInterval(Double(index / 1000) * 0.5), payload: ["index": .number(Double(index))])
+            }
+            let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: stack.local.kafkaBootstrap), logger: Logger(label: "test.timers"))
+            let records = try timers.map { timer in
+                let envelope = try EventEnvelope(timer, source: "test", subject: timer.workflowId)
+                return KafkaRecord(topic: Topic.timerRequests.rawValue, key: Array(timer.workflowId.utf8), value: envelope.data, headers: envelope.headers.map { KafkaHeader(name: $0.0, text: $0.1) })
+            }
+            #expect(await producer.send(records).allSatisfy { $0 == nil })
+            // Scheduling again changes nothing (idempotent by owner and key).
+            #expect(await producer.send(Array(records.prefix(100))).allSatisfy { $0 == nil })
+            await producer.shutdown()
+
+            let fired = Collected<TimerFired>()
+            let consumer = try KafkaConsumer(
+                configuration: KafkaConfiguration(bootstrapServers: stack.local.kafkaBootstrap), groupID: "reader-\(UUID().uuidString)",
+                topics: [Topic.timerFirings(for: .notifier).rawValue], logger: Logger(label: "test.reader"))
+            let reader = Task {
+                try await consumer.run { message in
+                    if let envelope = try? EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value),
+                        let firing = try? envelope.decode(TimerFired.self)
+                    {
+                        await fired.append(firing)
+                    }
+                    return true
+                }
+            }
+            try await waitUntil("every timer to fire", timeout: .seconds(120)) { await fired.count >= count }
+            try await Task.sleep(for: .seconds(2))  // time for a duplicate to show
+            reader.cancel()
+            _ = try? await reader.value
+
+            let firings = await fired.items
+            #expect(firings.count == count)
+            #expect(Set(firings.map(\.key)) == Set(timers.map(\.key)))
+            #expect(firings.allSatisfy { $0.firedAt >= $0.dueAt.addingTimeInterval(-0.001) })
+            #expect(try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE status = 'fired'") == count)
+            // Both replicas fired a share.
+            for replica in ["timeout", "timeout-2"] {
+                let metrics = try await API.get("\(stack.local.url(of: replica))/metrics").text
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix("hitl_timers_fired_total") }
+                let share = line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+                #expect(share > 0, "\(replica) fired no timer")
+            }
+        }
+    }
+}
