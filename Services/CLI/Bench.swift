@@ -8,12 +8,19 @@ import NIOCore
 import ServiceKit
 import ServiceKitTesting
 
-/// `hitl bench`: the skeleton flow under load. Each of `concurrency` workers submits a
-/// workflow, waits until its approval is visible (the approval service's notification
-/// request, committed with the approval, arrives on Kafka), approves it over HTTP, and
-/// waits for the orchestrator's `completed` event. Prints one JSON line.
+/// `hitl bench` (`hitl bench workflows`, `hitl bench timers`): the benchmarks.
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmark the skeleton flow and print one JSON line.")
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks; each prints one JSON line.", subcommands: [WorkflowBench.self, TimerBench.self],
+        defaultSubcommand: WorkflowBench.self)
+}
+
+/// `hitl bench workflows`: the skeleton flow under load. Each of `concurrency` workers
+/// submits a workflow, waits until its approval is visible (the approval service's
+/// notification request, committed with the approval, arrives on Kafka), approves it over
+/// HTTP, and waits for the orchestrator's `completed` event.
+struct WorkflowBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "workflows", abstract: "Benchmark the approve flow and print one JSON line.")
 
     @Option(help: "How many workflows to run.") var workflows = 2000
     @Option(help: "How many run at once.") var concurrency = 32
@@ -150,17 +157,18 @@ struct Bench: AsyncParsableCommand {
         return (try? WireCoding.decode(JSONObject.self, from: bytes)) ?? [:]
     }
 
-    private func milliseconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-    }
-
-    private func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
-    }
-
-    private func rounded(_ value: Double) -> Double { (value * 10).rounded() / 10 }
 }
+
+func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+}
+
+func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
+}
+
+func rounded(_ value: Double) -> Double { (value * 10).rounded() / 10 }
 
 /// Matches events seen on Kafka to the flows waiting for them; an event that arrives
 /// before its waiter is kept for it.
