@@ -29,6 +29,37 @@ enum ContractSamples {
                 StepDefinition(name: "approve", kind: .approval, approval: .init(approvers: ["manager@bank.example"], timeoutSeconds: 3600)),
                 StepDefinition(name: "execute", kind: .task, task: .init(type: "noop")),
             ])),
+        sample("workflow.submitted_multi_step.v1", WorkflowSubmitted(
+            idempotencyKey: "transfer-43", type: "wire_transfer", requester: "agent@bank.example", input: ["amount": 6000],
+            steps: [
+                StepDefinition(
+                    name: "draft", kind: .task, task: .init(type: "agent", agent: "writer"),
+                    retry: .init(maxAttempts: 3, backoffSeconds: 1, maxBackoffSeconds: 30), timeoutSeconds: 600, compensate: .init(type: "agent")),
+                StepDefinition(
+                    name: "approve", kind: .approval, when: "input.amount > 0",
+                    approval: .init(approvers: ["manager@bank.example"], autoApproveWhen: "input.amount < 5000", reviseStep: "draft", maxRounds: 2)),
+                StepDefinition(
+                    name: "execute", kind: .task,
+                    task: .init(type: "http", url: "https://bank.example/pay", method: "POST", headers: ["X-Bank": "1"], body: .object(["amount": "{{input.amount}}"])),
+                    next: "done"),
+                StepDefinition(name: "done", kind: .task, task: .init(type: "noop")),
+            ],
+            callbackUrl: "https://agent.example/hooks/hitl")),
+        sample("workflow.submitted_from_template.v1", WorkflowSubmitted(
+            idempotencyKey: "transfer-44", type: "wire_transfer", requester: "agent@bank.example", input: ["amount": 6000], steps: [],
+            template: "transfer", templateVersion: 2)),
+        sample("workflow.compensation_failed.v1", WorkflowLifecycle(
+            change: .workflowCompensationFailed, workflowId: workflowID, workflowType: "wire_transfer", status: .compensationFailed,
+            step: "reserve", reason: "compensation of reserve failed: refund refused", at: later)),
+        sample("approval.decided_with_changes.v1", ApprovalDecided(
+            approvalId: approvalID, workflowId: workflowID, step: "approve", decision: .approveWithChanges,
+            approver: "manager@bank.example", comment: "lower it", channel: "slack", decidedAt: time, changes: ["amount": 5500])),
+        sample("approval.cancel_requested.v1", ApprovalCancelRequested(approvalId: approvalID, workflowId: workflowID, reason: "workflow cancelled by ops:api")),
+        sample("task.requested.v1", TaskRequested(
+            workflowId: workflowID, workflowType: "wire_transfer", step: "draft", attempt: 2, agent: "writer", compensation: false,
+            input: ["amount": 6000], outputs: ["check": .object(["risk": "low"])], feedback: "split it in two", deadline: later)),
+        sample("task.result.v1", TaskResult(
+            workflowId: workflowID, step: "draft", attempt: 2, outcome: .succeeded, output: ["plan": "two payments"], worker: "writer-1")),
         sample("workflow.control_requested.v1", WorkflowControlRequested(workflowId: workflowID, action: .pause, requestedBy: "ops@bank.example", reason: "audit")),
         sample("workflow.waiting_approval.v1", WorkflowLifecycle(
             change: .workflowWaitingApproval, workflowId: workflowID, workflowType: "wire_transfer", status: .waitingApproval,

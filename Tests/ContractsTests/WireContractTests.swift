@@ -20,6 +20,15 @@ import Testing
         #expect(sample.type.majorVersion == 1)
     }
 
+    @Test func approvalIdsAreDerivedFromWorkflowStepAndRound() {
+        // Pinned: agents and other implementations compute the same id (SHA-256, version 8 UUID).
+        let id = ApprovalIdentity.derive(workflowId: ContractSamples.workflowID, step: "approve", round: 1)
+        #expect(id == "c788d4d8-2bcf-8b14-9d2a-2fc0d5a1fffa")
+        #expect(ApprovalIdentity.derive(workflowId: ContractSamples.workflowID.uppercased(), step: "approve", round: 1) == id)
+        #expect(ApprovalIdentity.derive(workflowId: ContractSamples.workflowID, step: "approve", round: 2) != id)
+        #expect(UUID(uuidString: id) != nil)
+    }
+
     @Test func everyTopicIsNamedOnce() {
         #expect(Set(Topic.all).count == Topic.all.count)
         #expect(Topic.all.contains(.deadLetter))
