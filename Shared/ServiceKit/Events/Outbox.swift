@@ -31,6 +31,24 @@ public struct Outbox: Sendable {
             value: envelope.data, on: connection, logger: logger)
     }
 
+    /// Adds several events in one statement, in order (each keyed by its subject).
+    public func append(_ events: [(envelope: EventEnvelope, topic: Topic)], on connection: PostgresConnection, logger: Logger) async throws {
+        guard events.count > 1 else {
+            if let only = events.first { try await append(only.envelope, to: only.topic, on: connection, logger: logger) }
+            return
+        }
+        let headers = try events.map { try JSONColumn.text($0.envelope.headers.map { [$0.0, $0.1] }) }
+        try await connection.query(
+            """
+            INSERT INTO outbox (topic, key, headers, value)
+            SELECT topic, key, headers::jsonb, value
+            FROM unnest(\(events.map(\.topic.rawValue))::text[], \(events.map(\.envelope.subject))::text[], \(headers)::text[],
+                        \(events.map { ByteBuffer(bytes: $0.envelope.data) })::bytea[])
+                 WITH ORDINALITY AS e(topic, key, headers, value, position)
+            ORDER BY position
+            """, logger: logger)
+    }
+
     /// Adds a record as raw bytes with the given headers.
     public func appendRaw(topic: String, key: String, headers: [(String, String)], value: [UInt8], on connection: PostgresConnection, logger: Logger) async throws {
         let headerJSON = try JSONColumn.text(headers.map { [$0.0, $0.1] })

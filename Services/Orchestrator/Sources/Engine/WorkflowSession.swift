@@ -7,7 +7,9 @@ import ServiceKit
 /// One workflow, locked for the length of the caller's transaction, and every change made
 /// to it there. Each change goes through `change(...)`: the status through the transition
 /// table, the step's status, its history entry and its lifecycle event, together.
-/// `save()` writes the workflow row once, guarded by its version.
+/// The writes are collected and `save()` makes them in a few statements (changed steps,
+/// history, messages and events each in one), then writes the workflow row, guarded by
+/// its version.
 final class WorkflowSession {
     let connection: PostgresConnection
     let logger: Logger
@@ -16,6 +18,12 @@ final class WorkflowSession {
     private(set) var workflow: WorkflowRow
     var steps: [StepRow]
     private let loadedVersion: Int
+    // Writes collected until `save()` (nil is written as an empty string and turned back
+    // into NULL in SQL: step names and statuses are never empty).
+    private var changedSteps: Set<Int> = []
+    private var historyRows: [(event: String, from: String?, to: String?, step: String?, actor: String, detail: String)] = []
+    private var messageRows: [(kind: String, author: String, step: String?, text: String)] = []
+    private var events: [(envelope: EventEnvelope, topic: Topic)] = []
     private let afterCommit: AfterCommit?
     /// Wakes the http worker for lifecycle callbacks.
     private let callbackWakeup: Wakeup
@@ -76,13 +84,9 @@ final class WorkflowSession {
             try await saveStep(position)
         }
         let statusChanged = newStatus != nil && newStatus != from
-        let detailJSON = try JSONColumn.text(detail)
-        try await connection.query(
-            """
-            INSERT INTO workflow_history (workflow_id, event, from_status, to_status, step, actor, detail)
-            VALUES (\(workflow.id), \(event), \(statusChanged ? from.rawValue : nil), \(statusChanged ? workflow.status.rawValue : nil),
-                    \(stepName), \(actor), \(detailJSON)::jsonb)
-            """, logger: logger)
+        historyRows.append((
+            event, statusChanged ? from.rawValue : nil, statusChanged ? workflow.status.rawValue : nil, stepName, actor,
+            try JSONColumn.text(detail)))
         guard statusChanged else { return }
         let lifecycle = WorkflowLifecycle(
             change: event == "resumed" ? .workflowResumed : WorkflowLifecycle.type(for: workflow.status),
@@ -95,7 +99,7 @@ final class WorkflowSession {
     /// Publishes a lifecycle event on `hitl.workflow.events` and, when the workflow has a
     /// `callback_url`, queues it for the signed callback.
     func announce(_ lifecycle: WorkflowLifecycle) async throws {
-        try await outbox.publish(lifecycle, to: .workflowEvents, subject: id, causedBy: cause, on: connection, logger: logger)
+        try await publish(lifecycle, to: .workflowEvents)
         if let callbackURL = workflow.callbackURL {
             try await HTTPTaskWorker.enqueueCallback(lifecycle, to: callbackURL, workflowID: workflow.id, on: connection, logger: logger)
             afterCommit?.add { [callbackWakeup] in callbackWakeup.signal() }
@@ -122,13 +126,11 @@ final class WorkflowSession {
 
     /// Publishes `payload` through the outbox, caused by the event being handled.
     func publish<Payload: EventPayload>(_ payload: Payload, to topic: Topic) async throws {
-        try await outbox.publish(payload, to: topic, subject: id, causedBy: cause, on: connection, logger: logger)
+        events.append((try EventEnvelope(payload, source: outbox.source, subject: id, causedBy: cause), topic))
     }
 
     func addMessage(kind: String, author: String, step: String?, text: String) async throws {
-        try await connection.query(
-            "INSERT INTO workflow_messages (workflow_id, kind, author, step, text) VALUES (\(workflow.id), \(kind), \(author), \(step), \(text))",
-            logger: logger)
+        messageRows.append((kind, author, step, text))
     }
 
     func onCommit(_ action: @escaping @Sendable () -> Void) {
@@ -137,8 +139,12 @@ final class WorkflowSession {
 
     // MARK: - Persistence
 
-    /// Writes the step row as it stands in memory.
+    /// Marks the step row to be written, as it then stands, by `save()`.
     func saveStep(_ position: Int) async throws {
+        changedSteps.insert(position)
+    }
+
+    private func writeStep(_ position: Int) async throws {
         let step = steps[position]
         let output = try step.output.map { try JSONColumn.text($0) }
         let held = try step.held.map { try JSONColumn.text($0) }
@@ -153,8 +159,37 @@ final class WorkflowSession {
             """, logger: logger)
     }
 
-    /// Writes the workflow row; throws `StaleWorkflow` when another transaction changed it.
+    /// Makes the collected writes, then writes the workflow row; throws `StaleWorkflow`
+    /// when another transaction changed it.
     func save() async throws {
+        for position in changedSteps.sorted() { try await writeStep(position) }
+        changedSteps = []
+        if !historyRows.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO workflow_history (workflow_id, event, from_status, to_status, step, actor, detail)
+                SELECT \(workflow.id), event, nullif(from_status, ''), nullif(to_status, ''), nullif(step, ''), actor, detail::jsonb
+                FROM unnest(\(historyRows.map(\.event))::text[], \(historyRows.map { $0.from ?? "" })::text[], \(historyRows.map { $0.to ?? "" })::text[],
+                            \(historyRows.map { $0.step ?? "" })::text[], \(historyRows.map(\.actor))::text[], \(historyRows.map(\.detail))::text[])
+                     WITH ORDINALITY AS h(event, from_status, to_status, step, actor, detail, position)
+                ORDER BY position
+                """, logger: logger)
+            historyRows = []
+        }
+        if !messageRows.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
+                SELECT \(workflow.id), kind, author, nullif(step, ''), text
+                FROM unnest(\(messageRows.map(\.kind))::text[], \(messageRows.map(\.author))::text[], \(messageRows.map { $0.step ?? "" })::text[],
+                            \(messageRows.map(\.text))::text[])
+                     WITH ORDINALITY AS m(kind, author, step, text, position)
+                ORDER BY position
+                """, logger: logger)
+            messageRows = []
+        }
+        try await outbox.append(events, on: connection, logger: logger)
+        events = []
         let input = try JSONColumn.text(workflow.input)
         let rows = try await connection.query(
             """
