@@ -151,6 +151,43 @@ import Testing
         }
     }
 
+    @Test func aCompensationThatKeepsFailingWaitsForOpsOnTheDeadLetterPathAndAReplayRetriesIt() async throws {
+        try await Stack.with { stack in
+            let steps = #"""
+                [{"name":"reserve","kind":"task","task":{"type":"noop"},"retry":{"max_attempts":2,"backoff_seconds":0.2},"compensate":{"type":"agent"}},
+                 {"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"]}}]
+                """#
+            let id = try await stack.submit(key: "stuck", input: "{}", steps: steps)
+            let approvalID = try await stack.pendingApproval(of: id)
+            #expect(try await stack.decide(approvalID, "reject").status == 200)
+            try await waitUntil("the compensation") { try await stack.step(id, "reserve")["compensation"] == "running" }
+            try await stack.answer(id, step: "reserve", attempt: 1, compensation: true, outcome: "failed", error: "refund refused")
+            try await waitUntil("the second compensation attempt") { try await stack.step(id, "reserve")["compensation"] == "running" }
+            try await stack.answer(id, step: "reserve", attempt: 2, compensation: true, outcome: "failed", error: "refund refused again")
+            try await stack.waitForStatus(id, "compensation_failed")
+            #expect(try await stack.workflow(id).string("reason") == "rejected by manager@bank.example: ok")
+
+            // Ops find it among the dead letters and replay it: the compensation runs again.
+            var letterID = ""
+            try await waitUntil("the dead letter") {
+                let listed = try await API.get("\(stack.orchestrator)/v1/dead-letters?error=refund")
+                if case .object(let record)? = listed.items.first?["dead_letter"], case .string(let found)? = record["dead_letter_id"] {
+                    letterID = found
+                    #expect(record["error"] == "compensation of step reserve failed after 2 attempts: refund refused again")
+                }
+                return !letterID.isEmpty
+            }
+            _ = try stack.hitl(["dlq", "replay", letterID, "--by", "ops@bank.example"])
+            try await stack.waitForStatus(id, "compensating")
+            try await waitUntil("the third compensation attempt") { try await stack.step(id, "reserve")["compensation"] == "running" }
+            try await stack.answer(id, step: "reserve", attempt: 3, compensation: true)
+            try await stack.waitForStatus(id, "rejected")
+            let events = try await stack.events(id)
+            #expect(events.contains("compensation_failed") && events.contains("compensation_retried") && events.last == "rejected")
+            try await stack.expectHistoryRebuildsState(id)
+        }
+    }
+
     @Test func aTaskThatExhaustsItsRetriesFailsTheWorkflowWithTheReason() async throws {
         try await Stack.with { stack in
             let steps = #"""
