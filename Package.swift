@@ -135,6 +135,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(name: "ApprovalTests", dependencies: ["ApprovalService", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

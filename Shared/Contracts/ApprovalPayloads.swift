@@ -1,6 +1,43 @@
 import Crypto
 import Foundation
 
+/// Who must agree, and how, for an approval to be decided. Copied into the approval when
+/// it is created, so a later change of a definition never alters an open or past one.
+public struct ApprovalPolicy: Codable, Sendable, Equatable {
+    public enum Quorum: String, Codable, Sendable { case any, all, nOfM = "n_of_m" }
+    public enum Priority: String, Codable, Sendable, CaseIterable { case high, normal, low }
+
+    /// `any`: the first decision decides; `all`: every assignee approves (one rejection
+    /// rejects); `n_of_m`: `required` approvals approve, and enough rejections that
+    /// `required` can no longer be reached reject.
+    public var quorum: Quorum?
+    public var required: Int?
+    /// Assignees (users or `group:<name>`) whose rejection rejects at once, whatever the quorum.
+    public var veto: [String]?
+    /// Whether the requester may decide their own request (separation of duties: no by default).
+    public var allowSelfApproval: Bool?
+    /// The outcomes approvers may choose; all four when absent (`any` quorum), approve and
+    /// reject otherwise.
+    public var outcomes: [Decision]?
+    /// Sets the deadline when the step names none (configured per priority).
+    public var priority: Priority?
+
+    public init(quorum: Quorum? = nil, required: Int? = nil, veto: [String]? = nil, allowSelfApproval: Bool? = nil, outcomes: [Decision]? = nil, priority: Priority? = nil) {
+        self.quorum = quorum
+        self.required = required
+        self.veto = veto
+        self.allowSelfApproval = allowSelfApproval
+        self.outcomes = outcomes
+        self.priority = priority
+    }
+
+    /// The outcomes allowed under this policy.
+    public var allowedOutcomes: [Decision] {
+        if let outcomes { return outcomes }
+        return (quorum ?? .any) == .any ? Decision.allCases : [.approve, .reject]
+    }
+}
+
 /// The orchestrator asks for a human approval (`hitl.approval.requests`). The orchestrator
 /// chooses the approval id, so it knows what it waits for before anyone can answer.
 public struct ApprovalRequested: EventPayload {
@@ -17,8 +54,11 @@ public struct ApprovalRequested: EventPayload {
     public var timeoutSeconds: Int?
     /// The facts to show the approvers (the workflow's input).
     public var context: JSONObject
+    /// Quorum, veto, separation of duties, outcomes and priority; `any` of the approvers when absent.
+    public var policy: ApprovalPolicy?
 
-    public init(approvalId: String, workflowId: String, workflowType: String, step: String, requester: String, approvers: [String], timeoutSeconds: Int?, context: JSONObject) {
+    public init(approvalId: String, workflowId: String, workflowType: String, step: String, requester: String, approvers: [String], timeoutSeconds: Int?, context: JSONObject, policy: ApprovalPolicy? = nil) {
+        self.policy = policy
         self.approvalId = approvalId
         self.workflowId = workflowId
         self.workflowType = workflowType

@@ -18,8 +18,14 @@ public struct StepDefinition: Codable, Sendable, Equatable {
         public var reviseStep: String?
         /// How many times approvers may be asked in all (rounds of `request_changes`); 3 when absent.
         public var maxRounds: Int?
+        /// Quorum, veto, separation of duties, allowed outcomes and priority.
+        public var policy: ApprovalPolicy?
 
-        public init(approvers: [String], timeoutSeconds: Int? = nil, autoApproveWhen: String? = nil, reviseStep: String? = nil, maxRounds: Int? = nil) {
+        public init(
+            approvers: [String], timeoutSeconds: Int? = nil, autoApproveWhen: String? = nil, reviseStep: String? = nil, maxRounds: Int? = nil,
+            policy: ApprovalPolicy? = nil
+        ) {
+            self.policy = policy
             self.approvers = approvers
             self.timeoutSeconds = timeoutSeconds
             self.autoApproveWhen = autoApproveWhen

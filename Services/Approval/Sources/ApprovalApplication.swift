@@ -9,12 +9,44 @@ import ServiceKit
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
-/// | `HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS` | `86400` | deadline of an approval whose request names none; no approval is without one |
+/// | `HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS` | `86400` | deadline of an approval whose request names neither a timeout nor a priority; no approval is without one |
+/// | `HITL_APPROVAL_PRIORITY_DEADLINES` | `high=7200,normal=28800,low=86400` | seconds to the deadline per priority, when the request names no timeout |
+/// | `HITL_APPROVAL_GROUPS` | — | groups approvers may be named by (`group:<name>`): `finance=ann@x,bob@x;risk=cy@x` |
 public struct ApprovalSettings: Sendable {
     public var defaultTimeoutSeconds: Int
+    public var priorityDeadlines: [ApprovalPolicy.Priority: Int]
+    public var groups: [String: [String]]
 
     public init(environment env: EnvironmentReader) throws {
         defaultTimeoutSeconds = try env.int("HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS", default: 86_400, in: 1...(365 * 86_400))
+        priorityDeadlines = [.high: 7200, .normal: 28_800, .low: 86_400]
+        if let text = env.optionalString("HITL_APPROVAL_PRIORITY_DEADLINES") {
+            for pair in text.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, let priority = ApprovalPolicy.Priority(rawValue: parts[0]), let seconds = Int(parts[1]), seconds > 0 else {
+                    throw ConfigurationError(variable: "HITL_APPROVAL_PRIORITY_DEADLINES", reason: "must be priority=seconds pairs (high, normal, low), e.g. high=7200,low=86400")
+                }
+                priorityDeadlines[priority] = seconds
+            }
+        }
+        groups = [:]
+        if let text = env.optionalString("HITL_APPROVAL_GROUPS") {
+            for entry in text.split(separator: ";") {
+                let parts = entry.split(separator: "=", maxSplits: 1)
+                let members = parts.count == 2 ? parts[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } : []
+                guard parts.count == 2, !members.isEmpty else {
+                    throw ConfigurationError(variable: "HITL_APPROVAL_GROUPS", reason: "must be name=member,member entries separated by ';'")
+                }
+                groups[parts[0].trimmingCharacters(in: .whitespaces)] = members
+            }
+        }
+    }
+
+    /// Seconds to the deadline of a request: its own timeout, else its priority's, else the default.
+    func timeoutSeconds(for request: ApprovalRequested) -> Int {
+        if let seconds = request.timeoutSeconds { return seconds }
+        if let priority = request.policy?.priority, let seconds = priorityDeadlines[priority] { return seconds }
+        return defaultTimeoutSeconds
     }
 }
 
@@ -102,7 +134,8 @@ struct ApprovalRoutes: Sendable {
             }
             let view = try await store.decide(
                 id: id, decision: body.decision, approver: approver, comment: body.comment, changes: body.changes, channel: "api", logger: context.logger)
-            return try JSONResponse.make(view)
+            // 202: the vote counts, but the quorum is not reached yet.
+            return try JSONResponse.make(status: view.status == "pending" ? .accepted : .ok, view)
         }
     }
 

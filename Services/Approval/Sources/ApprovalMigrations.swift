@@ -37,5 +37,31 @@ enum ApprovalMigrations {
                 """,
                 "ALTER TABLE approvals ADD COLUMN decision text, ADD COLUMN changes jsonb",
             ]),
+        Migration(
+            version: 4, name: "policies",
+            statements: [
+                // approvers holds the resolved users; requested_approvers what the request named.
+                """
+                ALTER TABLE approvals
+                    ADD COLUMN policy jsonb NOT NULL DEFAULT '{"policy":{},"assignees":[],"vetoers":[]}',
+                    ADD COLUMN requested_approvers jsonb NOT NULL DEFAULT '[]'
+                """,
+                // Approvals created before policies: any one of their approvers decides.
+                """
+                UPDATE approvals SET requested_approvers = approvers,
+                       policy = jsonb_build_object('policy', '{}'::jsonb, 'assignees', approvers, 'vetoers', '[]'::jsonb)
+                """,
+                """
+                CREATE TABLE approval_votes (
+                    approval_id uuid NOT NULL REFERENCES approvals (id),
+                    approver text NOT NULL,
+                    decision text NOT NULL,
+                    comment text,
+                    changes jsonb,
+                    channel text NOT NULL,
+                    voted_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                    PRIMARY KEY (approval_id, approver))
+                """,
+            ]),
     ]
 }

@@ -19,15 +19,22 @@ struct ApprovalStore: Sendable {
     func create(_ request: ApprovalRequested, context: EventContext) async throws {
         guard let id = UUID(uuidString: request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
         guard !request.approvers.isEmpty else { throw PermanentFailure("an approval needs at least one approver") }
-        let timeout = request.timeoutSeconds ?? settings.defaultTimeoutSeconds
-        let deadline = Date().addingTimeInterval(TimeInterval(timeout))
-        let approvers = try JSONColumn.text(request.approvers)
+        let applied: AppliedPolicy
+        do {
+            applied = try AppliedPolicy(policy: request.policy, approvers: request.approvers, groups: settings.groups)
+        } catch let error as PolicyError {
+            throw PermanentFailure(error.description)
+        }
+        let deadline = Date().addingTimeInterval(TimeInterval(settings.timeoutSeconds(for: request)))
+        let approvers = try JSONColumn.text(applied.assignees)
+        let requested = try JSONColumn.text(request.approvers)
+        let policy = try JSONColumn.text(applied)
         let facts = try JSONColumn.text(request.context)
         let inserted = try await context.connection.query(
             """
-            INSERT INTO approvals (id, workflow_id, workflow_type, step, requester, approvers, context, deadline)
+            INSERT INTO approvals (id, workflow_id, workflow_type, step, requester, approvers, requested_approvers, policy, context, deadline)
             VALUES (\(id), \(request.workflowId), \(request.workflowType), \(request.step), \(request.requester),
-                    \(approvers)::jsonb, \(facts)::jsonb, \(deadline))
+                    \(approvers)::jsonb, \(requested)::jsonb, \(policy)::jsonb, \(facts)::jsonb, \(deadline))
             ON CONFLICT (id) DO NOTHING RETURNING 1
             """, logger: context.logger)
         var created = false
@@ -41,7 +48,7 @@ struct ApprovalStore: Sendable {
         try await context.publish(
             NotificationRequested(
                 reason: "approval_requested", notificationId: "approval-requested:\(request.approvalId)",
-                workflowId: request.workflowId, approvalId: request.approvalId, recipients: request.approvers,
+                workflowId: request.workflowId, approvalId: request.approvalId, recipients: applied.assignees,
                 subject: "Approval needed: \(request.workflowType)", text: text,
                 links: ["approval": link, "decision": "\(link)/decision"]),
             to: .notifications)
@@ -54,11 +61,13 @@ struct ApprovalStore: Sendable {
 
     // MARK: - Decisions
 
-    /// Decides a pending approval. The row lock makes the first decision win; every later
-    /// one is refused with who decided, how and when.
+    /// Records a vote on a pending approval and decides it when the votes add up under its
+    /// policy (with quorum `any`, the first vote decides). The row lock serialises votes, so
+    /// exactly one vote decides and exactly one decision event is published; every later
+    /// vote is refused with who decided, how and when.
     func decide(id: UUID, decision: Decision, approver: String, comment: String?, changes: JSONObject?, channel: String, logger: Logger) async throws -> ApprovalView {
         let view = try await runtime.database.transaction { connection -> ApprovalView in
-            guard let current = try await load(id: id, lock: true, on: connection, logger: logger) else {
+            guard var current = try await load(id: id, lock: true, on: connection, logger: logger) else {
                 throw APIError.notFound("no approval \(id.uuidString.lowercased())")
             }
             if current.status != "pending" {
@@ -70,15 +79,36 @@ struct ApprovalStore: Sendable {
                     .conflict, "approval_expired", "the approval expired at \(WireCoding.formatTime(current.deadline))",
                     details: ["deadline": .string(WireCoding.formatTime(current.deadline))])
             }
-            guard current.approvers.contains(approver) else {
+            switch current.policy.refusal(of: decision, by: approver, requester: current.requester) {
+            case .notAnApprover?:
                 throw APIError(.forbidden, "not_an_approver", "\(approver) is not an approver of this approval")
+            case .ownRequest?:
+                throw APIError(.forbidden, "own_request", "\(approver) requested this and may not decide it (separation of duties)")
+            case .outcomeNotAllowed(let allowed)?:
+                throw APIError(
+                    .unprocessableContent, "outcome_not_allowed",
+                    "\(decision.rawValue) is not allowed here (allowed: \(allowed.map(\.rawValue).joined(separator: ", ")))")
+            case nil:
+                break
             }
-            let status = Self.status(after: decision)
-            let decidedAt = Date()
+            if current.votes.contains(where: { $0.approver == approver }) {
+                throw APIError(.conflict, "already_voted", "\(approver) already voted on this approval")
+            }
             let changesJSON = try changes.map { try JSONColumn.text($0) }
             try await connection.query(
                 """
-                UPDATE approvals SET status = \(status), decision = \(decision.rawValue), changes = \(changesJSON)::jsonb,
+                INSERT INTO approval_votes (approval_id, approver, decision, comment, changes, channel)
+                VALUES (\(id), \(approver), \(decision.rawValue), \(comment), \(changesJSON)::jsonb, \(channel))
+                """, logger: logger)
+            current.votes.append(Vote(approver: approver, decision: decision.rawValue, comment: comment, channel: channel, votedAt: Date()))
+            let votes = current.votes.compactMap { vote in Decision(rawValue: vote.decision).map { (approver: vote.approver, decision: $0) } }
+            guard let outcome = current.policy.outcome(of: votes) else { return current }
+
+            let status = Self.status(after: outcome)
+            let decidedAt = Date()
+            try await connection.query(
+                """
+                UPDATE approvals SET status = \(status), decision = \(outcome.rawValue), changes = \(changesJSON)::jsonb,
                        decided_by = \(approver), comment = \(comment), channel = \(channel), decided_at = \(decidedAt)
                 WHERE id = \(id)
                 """, logger: logger)
@@ -86,23 +116,22 @@ struct ApprovalStore: Sendable {
             let subject = current.workflowId
             try await outbox.publish(
                 ApprovalDecided(
-                    approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: decision,
+                    approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: outcome,
                     approver: approver, comment: comment, channel: channel, decidedAt: decidedAt, changes: changes),
                 to: .approvalDecisions, subject: subject, on: connection, logger: logger)
             try await outbox.publish(
                 TimerCancelled(owner: .approval, key: Self.deadlineTimerPrefix + current.id, workflowId: current.workflowId),
                 to: .timerRequests, subject: subject, on: connection, logger: logger)
-            var view = current
-            view.status = status
-            view.decision = decision.rawValue
-            view.changes = changes
-            view.decidedBy = approver
-            view.comment = comment
-            view.channel = channel
-            view.decidedAt = decidedAt
-            return view
+            current.status = status
+            current.decision = outcome.rawValue
+            current.changes = changes
+            current.decidedBy = approver
+            current.comment = comment
+            current.channel = channel
+            current.decidedAt = decidedAt
+            return current
         }
-        runtime.relay.wake()
+        if view.status != "pending" { runtime.relay.wake() }
         return view
     }
 
@@ -190,7 +219,7 @@ struct ApprovalStore: Sendable {
 
     func load(id: UUID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ApprovalView? {
         let rows = lock
-            ? try await connection.query("\(unescaped: Self.selectColumns) WHERE id = \(id) FOR UPDATE", logger: logger)
+            ? try await connection.query("\(unescaped: Self.selectColumns) WHERE id = \(id) FOR UPDATE OF approvals", logger: logger)
             : try await connection.query("\(unescaped: Self.selectColumns) WHERE id = \(id)", logger: logger)
         return try await Self.views(rows).first
     }
@@ -208,20 +237,27 @@ struct ApprovalStore: Sendable {
 
     private static let selectColumns = """
         SELECT id, workflow_id, workflow_type, step, requester, approvers::text, context::text, status, deadline,
-               created_at, decided_by, comment, channel, decided_at, decision, changes::text FROM approvals
+               created_at, decided_by, comment, channel, decided_at, decision, changes::text, policy::text,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object('approver', v.approver, 'decision', v.decision, 'comment', v.comment,
+                                                             'channel', v.channel, 'voted_at', to_char(v.voted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+                                  ORDER BY v.voted_at), '[]')::text
+                FROM approval_votes v WHERE v.approval_id = approvals.id)
+        FROM approvals
         """
 
     private static func views(_ rows: PostgresRowSequence) async throws -> [ApprovalView] {
         var views: [ApprovalView] = []
         for try await row in rows {
-            let (id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt, decision, changes) =
-                try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?, String?, String?).self)
+            let (id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt, decision, changes, policy, votes) =
+                try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?, String?, String?, String, String).self)
             views.append(ApprovalView(
                 id: id.uuidString.lowercased(), workflowId: workflowID, workflowType: type, step: step, requester: requester,
                 approvers: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
                 context: JSONColumn.object(facts),
                 status: status, deadline: deadline, createdAt: created, decidedBy: decidedBy, comment: comment,
-                channel: channel, decidedAt: decidedAt, decision: decision, changes: changes.map(JSONColumn.object)))
+                channel: channel, decidedAt: decidedAt, decision: decision, changes: changes.map(JSONColumn.object),
+                policy: try WireCoding.decode(AppliedPolicy.self, from: Array(policy.utf8)),
+                votes: try WireCoding.decode([Vote].self, from: Array(votes.utf8))))
         }
         return views
     }
@@ -252,4 +288,16 @@ struct ApprovalView: Codable, Sendable {
     var decidedAt: Date?
     var decision: String?
     var changes: JSONObject?
+    /// The policy as it applied when the approval was created.
+    var policy: AppliedPolicy
+    var votes: [Vote]
+}
+
+/// One approver's vote; with quorum `any` the first vote is the decision.
+struct Vote: Codable, Sendable {
+    var approver: String
+    var decision: String
+    var comment: String?
+    var channel: String
+    var votedAt: Date
 }

@@ -59,6 +59,7 @@ enum DefinitionValidation {
             }
             if let rule = approval.autoApproveWhen, let problem = expressionProblem(rule) { return "approval.auto_approve_when \(problem)" }
             if let rounds = approval.maxRounds, !(1...maxRounds).contains(rounds) { return "approval.max_rounds must be 1 to \(maxRounds)" }
+            if let policy = approval.policy, let problem = problem(in: policy, approvers: approval.approvers) { return "approval.policy.\(problem)" }
             if let revise = approval.reviseStep {
                 guard let target = earlier[revise], target < index, steps[target].kind == .task else {
                     return "approval.revise_step must name an earlier task step"
@@ -81,6 +82,28 @@ enum DefinitionValidation {
             }
         }
         if step.next == step.name { return "next names the step itself" }
+        return nil
+    }
+
+    private static func problem(in policy: ApprovalPolicy, approvers: [String]) -> String? {
+        let quorum = policy.quorum ?? .any
+        let usesGroups = approvers.contains { $0.hasPrefix("group:") }
+        switch quorum {
+        case .nOfM:
+            guard let required = policy.required, required >= 1 else { return "required must be 1 or more with quorum n_of_m" }
+            if !usesGroups, required > approvers.count { return "required (\(required)) is more than the \(approvers.count) approvers" }
+        case .any, .all:
+            if policy.required != nil { return "required belongs to quorum n_of_m" }
+        }
+        if let veto = policy.veto, let stranger = veto.first(where: { !approvers.contains($0) }) {
+            return "veto names \(stranger), who is not an approver"
+        }
+        if let outcomes = policy.outcomes {
+            if outcomes.isEmpty { return "outcomes must allow at least one outcome" }
+            if quorum != .any, outcomes.contains(where: { $0 == .approveWithChanges || $0 == .requestChanges }) {
+                return "outcomes approve_with_changes and request_changes need quorum any"
+            }
+        }
         return nil
     }
 

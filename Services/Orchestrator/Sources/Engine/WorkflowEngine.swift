@@ -193,7 +193,7 @@ struct WorkflowEngine: Sendable {
             ApprovalRequested(
                 approvalId: approvalID, workflowId: session.id, workflowType: session.workflow.type, step: step.name,
                 requester: session.workflow.requester, approvers: approval.approvers, timeoutSeconds: approval.timeoutSeconds,
-                context: session.workflow.input),
+                context: session.workflow.input, policy: approval.policy),
             to: .approvalRequests)
     }
 

@@ -1,0 +1,50 @@
+import Contracts
+import Testing
+
+@testable import ApprovalService
+
+@Suite struct PolicyTests {
+    static let groups = ["finance": ["ann@bank.example", "bob@bank.example"], "risk": ["cy@bank.example"]]
+
+    @Test func groupsResolveToTheirMembersOnceAndUnknownGroupsAreRefused() throws {
+        let applied = try AppliedPolicy(
+            policy: ApprovalPolicy(veto: ["group:risk"]), approvers: ["group:finance", "ann@bank.example", "group:risk"], groups: Self.groups)
+        #expect(applied.assignees == ["ann@bank.example", "bob@bank.example", "cy@bank.example"])
+        #expect(applied.vetoers == ["cy@bank.example"])
+        #expect(throws: PolicyError.self) { try AppliedPolicy(policy: nil, approvers: ["group:legal"], groups: Self.groups) }
+        #expect(throws: PolicyError.self) {
+            try AppliedPolicy(policy: ApprovalPolicy(quorum: .nOfM, required: 3), approvers: ["group:finance"], groups: Self.groups)
+        }
+    }
+
+    @Test func twoOfThreeWithAVeto() throws {
+        let policy = try AppliedPolicy(
+            policy: ApprovalPolicy(quorum: .nOfM, required: 2, veto: ["c"]), approvers: ["a", "b", "c"], groups: [:])
+        #expect(policy.outcome(of: [("a", .approve)]) == nil)
+        #expect(policy.outcome(of: [("a", .approve), ("b", .approve)]) == .approve)
+        #expect(policy.outcome(of: [("a", .approve), ("c", .reject)]) == .reject)  // the veto
+        #expect(policy.outcome(of: [("a", .reject)]) == nil)  // two approvals can still come
+        #expect(policy.outcome(of: [("a", .reject), ("b", .reject)]) == .reject)  // they cannot
+    }
+
+    @Test func allNeedsEveryAssigneeAndAnyTakesTheFirst() throws {
+        let all = try AppliedPolicy(policy: ApprovalPolicy(quorum: .all), approvers: ["a", "b"], groups: [:])
+        #expect(all.outcome(of: [("a", .approve)]) == nil)
+        #expect(all.outcome(of: [("a", .approve), ("b", .approve)]) == .approve)
+        #expect(all.outcome(of: [("a", .reject)]) == .reject)
+        let any = try AppliedPolicy(policy: nil, approvers: ["a", "b"], groups: [:])
+        #expect(any.outcome(of: [("b", .requestChanges)]) == .requestChanges)
+    }
+
+    @Test func separationOfDutiesAndAllowedOutcomes() throws {
+        let policy = try AppliedPolicy(policy: ApprovalPolicy(outcomes: [.approve, .reject]), approvers: ["req", "m"], groups: [:])
+        #expect(policy.refusal(of: .approve, by: "req", requester: "req") == .ownRequest)
+        #expect(policy.refusal(of: .approve, by: "m", requester: "req") == nil)
+        #expect(policy.refusal(of: .approveWithChanges, by: "m", requester: "req") == .outcomeNotAllowed([.approve, .reject]))
+        #expect(policy.refusal(of: .approve, by: "x", requester: "req") == .notAnApprover)
+        let lenient = try AppliedPolicy(policy: ApprovalPolicy(allowSelfApproval: true), approvers: ["req"], groups: [:])
+        #expect(lenient.refusal(of: .approve, by: "req", requester: "req") == nil)
+        let quorum = try AppliedPolicy(policy: ApprovalPolicy(quorum: .all), approvers: ["m"], groups: [:])
+        #expect(quorum.refusal(of: .requestChanges, by: "m", requester: "req") == .outcomeNotAllowed([.approve, .reject]))
+    }
+}

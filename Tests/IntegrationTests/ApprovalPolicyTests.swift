@@ -1,0 +1,79 @@
+import Contracts
+import Foundation
+import ServiceKitTesting
+import Testing
+
+/// Approval policies over the real processes: quorum with a veto, separation of duties,
+/// groups, priority deadlines and allowed outcomes.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct ApprovalPolicyTests {
+    static let environment = [
+        "HITL_APPROVAL_GROUPS": "finance=ann@bank.example,bob@bank.example;risk=cy@bank.example",
+        "HITL_APPROVAL_PRIORITY_DEADLINES": "high=3600",
+    ]
+
+    static func steps(policy: String, approvers: String = #"["group:finance","group:risk"]"#) -> String {
+        #"""
+        [{"name":"approve","kind":"approval","approval":{"approvers":\#(approvers),"policy":\#(policy)}},
+         {"name":"execute","kind":"task","task":{"type":"noop"}}]
+        """#
+    }
+
+    @Test func twoOfThreeApprovesOnTheSecondVoteAndAVetoRejectsAtOnce() async throws {
+        try await Stack.with(environment: Self.environment) { stack in
+            let policy = #"{"quorum":"n_of_m","required":2,"veto":["group:risk"],"priority":"high"}"#
+            let first = try await stack.submit(key: "quorum-1", input: #"{"amount":6000}"#, steps: Self.steps(policy: policy))
+            let approval = try await stack.pendingApproval(of: first)
+            let shown = try await API.get("\(stack.approval)/v1/approvals/\(approval)")
+            #expect(shown["approvers"] == .array(["ann@bank.example", "bob@bank.example", "cy@bank.example"]))
+            #expect(shown.body["policy"]?.objectValue?["vetoers"] == .array(["cy@bank.example"]))
+            // The priority set the deadline (high = 3600 s here).
+            let deadline = try #require(shown.string("deadline").flatMap(WireCoding.parseTime))
+            #expect(abs(deadline.timeIntervalSinceNow - 3600) < 120)
+            try await waitUntil("the notification to the resolved assignees") {
+                await stack.webhook.accepted.items.contains { $0.approvalId == approval && $0.recipients.count == 3 }
+            }
+
+            let vote = try await stack.decide(approval, "approve", approver: "ann@bank.example")
+            #expect(vote.status == 202 && vote.string("status") == "pending")
+            #expect(try await stack.decide(approval, "approve", approver: "ann@bank.example").string("error") == "already_voted")
+            #expect(try await stack.status(first) == "waiting_approval")
+            let deciding = try await stack.decide(approval, "approve", approver: "bob@bank.example")
+            #expect(deciding.status == 200 && deciding.string("status") == "approved")
+            try await stack.waitForStatus(first, "completed")
+            let late = try await stack.decide(approval, "reject", approver: "cy@bank.example")
+            #expect(late.status == 409 && late.string("decided_by") == "bob@bank.example")
+
+            let second = try await stack.submit(key: "quorum-2", input: #"{"amount":6000}"#, steps: Self.steps(policy: policy))
+            let vetoed = try await stack.pendingApproval(of: second)
+            #expect(try await stack.decide(vetoed, "approve", approver: "ann@bank.example").status == 202)
+            let veto = try await stack.decide(vetoed, "reject", approver: "cy@bank.example", comment: "too risky")
+            #expect(veto.status == 200 && veto.string("status") == "rejected")
+            try await stack.waitForStatus(second, "rejected")
+            // One decision event per approval, whatever the number of votes.
+            let decisions = try await stack.events(on: .approvalDecisions).filter { $0.type == .approvalDecided }
+            #expect(decisions.count == 2)
+        }
+    }
+
+    @Test func theRequesterMayNotApproveTheirOwnRequestAndOutcomesAreLimited() async throws {
+        try await Stack.with(environment: Self.environment) { stack in
+            let policy = #"{"outcomes":["approve","reject"]}"#
+            let id = try await stack.submit(
+                key: "self-1", input: #"{"amount":6000}"#,
+                steps: Self.steps(policy: policy, approvers: #"["agent@bank.example","manager@bank.example"]"#))
+            let approval = try await stack.pendingApproval(of: id)
+            let own = try await stack.decide(approval, "approve", approver: "agent@bank.example")
+            #expect(own.status == 403 && own.string("error") == "own_request")
+            let changes = try await stack.decide(
+                approval, json: #"{"decision":"approve_with_changes","approver":"manager@bank.example","changes":{"amount":1}}"#)
+            #expect(changes.status == 422 && changes.string("error") == "outcome_not_allowed")
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approval_votes") == 0)
+            #expect(try await stack.decide(approval, "approve", approver: "manager@bank.example").status == 200)
+            try await stack.waitForStatus(id, "completed")
+
+            let invalid = try await stack.submit(
+                #"{"idempotency_key":"bad-policy","type":"t","requester":"a","input":{},"steps":\#(Self.steps(policy: #"{"quorum":"n_of_m","required":5}"#, approvers: #"["a","b"]"#))}"#)
+            #expect(invalid.status == 422 && invalid.string("reason") == "steps[0] (approve): approval.policy.required (5) is more than the 2 approvers")
+        }
+    }
+}
