@@ -95,8 +95,14 @@ public struct ApprovalDecided: EventPayload {
     public var decidedAt: Date
     /// `approve_with_changes`: the input fields the approver changed, with their new values.
     public var changes: JSONObject?
+    /// The assignee the approver stood in for, by delegation.
+    public var onBehalfOf: String?
 
-    public init(approvalId: String, workflowId: String, step: String, decision: Decision, approver: String, comment: String?, channel: String, decidedAt: Date, changes: JSONObject? = nil) {
+    public init(
+        approvalId: String, workflowId: String, step: String, decision: Decision, approver: String, comment: String?, channel: String, decidedAt: Date,
+        changes: JSONObject? = nil, onBehalfOf: String? = nil
+    ) {
+        self.onBehalfOf = onBehalfOf
         self.approvalId = approvalId
         self.workflowId = workflowId
         self.step = step

@@ -47,4 +47,15 @@ import Testing
         let quorum = try AppliedPolicy(policy: ApprovalPolicy(quorum: .all), approvers: ["m"], groups: [:])
         #expect(quorum.refusal(of: .requestChanges, by: "m", requester: "req") == .outcomeNotAllowed([.approve, .reject]))
     }
+
+    @Test func delegatesStandInForAssigneesAlongAChainWithoutLooping() throws {
+        let applied = try AppliedPolicy(
+            policy: ApprovalPolicy(veto: ["ann"]), approvers: ["ann", "bob", "cy"], groups: [:],
+            delegations: ["ann": "dan", "dan": "eve", "bob": "cy", "cy": "bob"])
+        // ann → dan → eve; bob and cy delegate to each other: each chain stops before it
+        // comes round, so both are still covered and nothing loops.
+        #expect(applied.assignees == ["eve", "cy", "bob"])
+        #expect(applied.vetoers == ["eve"])
+        #expect(applied.onBehalfOf?["eve"] == "ann")
+    }
 }

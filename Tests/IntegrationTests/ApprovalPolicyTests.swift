@@ -3,6 +3,8 @@ import Foundation
 import ServiceKitTesting
 import Testing
 
+@testable import OrchestratorService
+
 /// Approval policies over the real processes: quorum with a veto, separation of duties,
 /// groups, priority deadlines and allowed outcomes.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct ApprovalPolicyTests {
@@ -74,6 +76,38 @@ import Testing
             let invalid = try await stack.submit(
                 #"{"idempotency_key":"bad-policy","type":"t","requester":"a","input":{},"steps":\#(Self.steps(policy: #"{"quorum":"n_of_m","required":5}"#, approvers: #"["a","b"]"#))}"#)
             #expect(invalid.status == 422 && invalid.string("reason") == "steps[0] (approve): approval.policy.required (5) is more than the 2 approvers")
+        }
+    }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(10))) struct DelegationTests {
+    @Test func requestsInTheDelegationPeriodGoToTheDelegateWhoDecidesOnTheApproversBehalf() async throws {
+        try await Stack.with { stack in
+            let ends = WireCoding.formatTime(Date().addingTimeInterval(3600))
+            let created = try await API.post(
+                "\(stack.approval)/v1/delegations",
+                #"{"approver":"ann@bank.example","delegate":"dan@bank.example","ends_at":"\#(ends)","reason":"holiday"}"#)
+            #expect(created.status == 201)
+            #expect(try await API.post("\(stack.approval)/v1/delegations", #"{"approver":"a","delegate":"a","ends_at":"\#(ends)"}"#).status == 400)
+            let steps = ApprovalPolicyTests.steps(policy: "{}", approvers: #"["ann@bank.example"]"#)
+            let id = try await stack.submit(key: "away-1", input: #"{"amount":6000}"#, steps: steps)
+            let approval = try await stack.pendingApproval(of: id)
+            #expect(try await API.get("\(stack.approval)/v1/approvals/\(approval)")["approvers"] == .array(["dan@bank.example"]))
+            try await waitUntil("the delegate's notification") {
+                await stack.webhook.accepted.items.contains { $0.approvalId == approval && $0.recipients == ["dan@bank.example"] }
+            }
+            #expect(try await stack.decide(approval, "approve", approver: "ann@bank.example").status == 403)
+            let decided = try await stack.decide(approval, "approve", approver: "dan@bank.example")
+            #expect(decided.status == 200)
+            try await stack.waitForStatus(id, "completed")
+            #expect(try await stack.history(id).first { $0.event == "approved" }?.actor == "approver:dan@bank.example via api on behalf of ann@bank.example")
+
+            // Ended: the next request goes to ann again.
+            guard case .number(let delegation)? = created["id"] else { Issue.record("no delegation id"); return }
+            #expect(try await API.call("DELETE", "\(stack.approval)/v1/delegations/\(Int(delegation))").status == 204)
+            let next = try await stack.submit(key: "away-2", input: #"{"amount":6000}"#, steps: steps)
+            let nextApproval = try await stack.pendingApproval(of: next)
+            #expect(try await API.get("\(stack.approval)/v1/approvals/\(nextApproval)")["approvers"] == .array(["ann@bank.example"]))
         }
     }
 }

@@ -69,6 +69,7 @@ public enum Approval {
             ])
         let router = runtime.makeRouter()
         ApprovalRoutes(store: store).register(on: router)
+        Delegations(runtime: runtime).register(on: router)
         return runtime.makeApplication(router: router, services: [consumer])
     }
 }

@@ -63,5 +63,22 @@ enum ApprovalMigrations {
                     PRIMARY KEY (approval_id, approver))
                 """,
             ]),
+        Migration(
+            version: 5, name: "delegations",
+            statements: [
+                """
+                CREATE TABLE delegations (
+                    id bigserial PRIMARY KEY,
+                    approver text NOT NULL,
+                    delegate text NOT NULL,
+                    starts_at timestamptz NOT NULL,
+                    ends_at timestamptz NOT NULL,
+                    reason text,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    CHECK (ends_at > starts_at AND approver <> delegate))
+                """,
+                "CREATE INDEX delegations_by_end ON delegations (ends_at)",
+                "ALTER TABLE approval_votes ADD COLUMN on_behalf_of text",
+            ]),
     ]
 }

@@ -21,7 +21,8 @@ struct ApprovalStore: Sendable {
         guard !request.approvers.isEmpty else { throw PermanentFailure("an approval needs at least one approver") }
         let applied: AppliedPolicy
         do {
-            applied = try AppliedPolicy(policy: request.policy, approvers: request.approvers, groups: settings.groups)
+            let delegations = try await Delegations.active(on: context.connection, logger: context.logger)
+            applied = try AppliedPolicy(policy: request.policy, approvers: request.approvers, groups: settings.groups, delegations: delegations)
         } catch let error as PolicyError {
             throw PermanentFailure(error.description)
         }
@@ -95,12 +96,13 @@ struct ApprovalStore: Sendable {
                 throw APIError(.conflict, "already_voted", "\(approver) already voted on this approval")
             }
             let changesJSON = try changes.map { try JSONColumn.text($0) }
+            let onBehalfOf = current.policy.onBehalfOf?[approver]
             try await connection.query(
                 """
-                INSERT INTO approval_votes (approval_id, approver, decision, comment, changes, channel)
-                VALUES (\(id), \(approver), \(decision.rawValue), \(comment), \(changesJSON)::jsonb, \(channel))
+                INSERT INTO approval_votes (approval_id, approver, decision, comment, changes, channel, on_behalf_of)
+                VALUES (\(id), \(approver), \(decision.rawValue), \(comment), \(changesJSON)::jsonb, \(channel), \(onBehalfOf))
                 """, logger: logger)
-            current.votes.append(Vote(approver: approver, decision: decision.rawValue, comment: comment, channel: channel, votedAt: Date()))
+            current.votes.append(Vote(approver: approver, decision: decision.rawValue, comment: comment, channel: channel, votedAt: Date(), onBehalfOf: onBehalfOf))
             let votes = current.votes.compactMap { vote in Decision(rawValue: vote.decision).map { (approver: vote.approver, decision: $0) } }
             guard let outcome = current.policy.outcome(of: votes) else { return current }
 
@@ -117,7 +119,7 @@ struct ApprovalStore: Sendable {
             try await outbox.publish(
                 ApprovalDecided(
                     approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: outcome,
-                    approver: approver, comment: comment, channel: channel, decidedAt: decidedAt, changes: changes),
+                    approver: approver, comment: comment, channel: channel, decidedAt: decidedAt, changes: changes, onBehalfOf: onBehalfOf),
                 to: .approvalDecisions, subject: subject, on: connection, logger: logger)
             try await outbox.publish(
                 TimerCancelled(owner: .approval, key: Self.deadlineTimerPrefix + current.id, workflowId: current.workflowId),
@@ -239,7 +241,7 @@ struct ApprovalStore: Sendable {
         SELECT id, workflow_id, workflow_type, step, requester, approvers::text, context::text, status, deadline,
                created_at, decided_by, comment, channel, decided_at, decision, changes::text, policy::text,
                (SELECT coalesce(jsonb_agg(jsonb_build_object('approver', v.approver, 'decision', v.decision, 'comment', v.comment,
-                                                             'channel', v.channel, 'voted_at', to_char(v.voted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+                                                             'channel', v.channel, 'on_behalf_of', v.on_behalf_of, 'voted_at', to_char(v.voted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
                                   ORDER BY v.voted_at), '[]')::text
                 FROM approval_votes v WHERE v.approval_id = approvals.id)
         FROM approvals
@@ -300,4 +302,6 @@ struct Vote: Codable, Sendable {
     var comment: String?
     var channel: String
     var votedAt: Date
+    /// The assignee the voter stood in for, by delegation.
+    var onBehalfOf: String?
 }

@@ -9,12 +9,24 @@ struct AppliedPolicy: Codable, Sendable, Equatable {
     var assignees: [String]
     /// Users whose rejection rejects at once.
     var vetoers: [String]
+    /// Delegates standing in for assignees away when the approval was created: delegate → assignee.
+    var onBehalfOf: [String: String]?
 
     var quorum: ApprovalPolicy.Quorum { policy.quorum ?? .any }
 
-    /// Resolves `group:<name>` entries; throws naming a group that is not configured.
-    init(policy: ApprovalPolicy?, approvers: [String], groups: [String: [String]]) throws {
+    /// Resolves `group:<name>` entries, then replaces each user away in `delegations`
+    /// (user → delegate, followed along a chain) by their delegate; throws naming a group
+    /// that is not configured.
+    init(policy: ApprovalPolicy?, approvers: [String], groups: [String: [String]], delegations: [String: String] = [:]) throws {
         self.policy = policy ?? ApprovalPolicy()
+        var onBehalfOf: [String: String] = [:]
+        func standIn(for user: String) -> String {
+            var current = user
+            var seen: Set<String> = [user]
+            while let next = delegations[current], seen.insert(next).inserted { current = next }
+            if current != user { onBehalfOf[current] = user }
+            return current
+        }
         func resolve(_ names: [String]) throws -> [String] {
             var users: [String] = []
             for name in names {
@@ -27,10 +39,11 @@ struct AppliedPolicy: Codable, Sendable, Equatable {
                 }
             }
             var seen = Set<String>()
-            return users.filter { seen.insert($0).inserted }
+            return users.map(standIn(for:)).filter { seen.insert($0).inserted }
         }
         assignees = try resolve(approvers)
         vetoers = try resolve(self.policy.veto ?? [])
+        self.onBehalfOf = onBehalfOf.isEmpty ? nil : onBehalfOf
         if case .nOfM = quorum, let required = self.policy.required, required > assignees.count {
             throw PolicyError("quorum needs \(required) approvals but only \(assignees.count) approvers were resolved")
         }
