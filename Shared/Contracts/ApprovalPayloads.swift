@@ -6,6 +6,20 @@ import Foundation
 public struct ApprovalPolicy: Codable, Sendable, Equatable {
     public enum Quorum: String, Codable, Sendable { case any, all, nOfM = "n_of_m" }
     public enum Priority: String, Codable, Sendable, CaseIterable { case high, normal, low }
+    /// What happens when the deadline passes with no decision: `expire` (the workflow times
+    /// out), or a decision by the policy itself (recorded as such, never as a human).
+    public enum OnExpiry: String, Codable, Sendable { case expire, reject, approve }
+
+    /// One escalation level: `after_seconds` from the request, its approvers are added
+    /// (the earlier ones may still decide) and notified.
+    public struct Escalation: Codable, Sendable, Equatable {
+        public var afterSeconds: Int
+        public var approvers: [String]
+        public init(afterSeconds: Int, approvers: [String]) {
+            self.afterSeconds = afterSeconds
+            self.approvers = approvers
+        }
+    }
 
     /// `any`: the first decision decides; `all`: every assignee approves (one rejection
     /// rejects); `n_of_m`: `required` approvals approve, and enough rejections that
@@ -21,8 +35,18 @@ public struct ApprovalPolicy: Codable, Sendable, Equatable {
     public var outcomes: [Decision]?
     /// Sets the deadline when the step names none (configured per priority).
     public var priority: Priority?
+    public var escalation: [Escalation]?
+    /// Reminds the approvers every so many seconds until a decision or the deadline.
+    public var reminderSeconds: Int?
+    public var onExpiry: OnExpiry?
 
-    public init(quorum: Quorum? = nil, required: Int? = nil, veto: [String]? = nil, allowSelfApproval: Bool? = nil, outcomes: [Decision]? = nil, priority: Priority? = nil) {
+    public init(
+        quorum: Quorum? = nil, required: Int? = nil, veto: [String]? = nil, allowSelfApproval: Bool? = nil, outcomes: [Decision]? = nil,
+        priority: Priority? = nil, escalation: [Escalation]? = nil, reminderSeconds: Int? = nil, onExpiry: OnExpiry? = nil
+    ) {
+        self.escalation = escalation
+        self.reminderSeconds = reminderSeconds
+        self.onExpiry = onExpiry
         self.quorum = quorum
         self.required = required
         self.veto = veto
@@ -90,8 +114,10 @@ public struct ApprovalDecided: EventPayload {
     public var decision: Decision
     public var approver: String
     public var comment: String?
-    /// How the decision arrived: `api`, `web`, `slack`, `email`.
+    /// How the decision arrived: `api`, `web`, `slack`, `email`; `policy` when no human
+    /// decided (the policy's `on_expiry`), with the rule in `approver`.
     public var channel: String
+    public static let policyChannel = "policy"
     public var decidedAt: Date
     /// `approve_with_changes`: the input fields the approver changed, with their new values.
     public var changes: JSONObject?

@@ -111,3 +111,46 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized, .timeLimit(.minutes(10))) struct EscalationTests {
+    @Test func anUnansweredApprovalRemindsThenEscalatesAndTheNextLevelDecides() async throws {
+        try await Stack.with { stack in
+            let policy = #"{"reminder_seconds":1,"escalation":[{"after_seconds":3,"approvers":["boss@bank.example"]}]}"#
+            let steps = #"""
+                [{"name":"approve","kind":"approval","approval":{"approvers":["ann@bank.example"],"timeout_seconds":60,"policy":\#(policy)}},
+                 {"name":"execute","kind":"task","task":{"type":"noop"}}]
+                """#
+            let id = try await stack.submit(key: "escalate-1", input: #"{"amount":6000}"#, steps: steps)
+            let approval = try await stack.pendingApproval(of: id)
+            try await waitUntil("a reminder to ann") {
+                await stack.webhook.accepted.items.contains { $0.reason == "approval_reminder" && $0.recipients == ["ann@bank.example"] }
+            }
+            #expect(try await stack.decide(approval, "approve", approver: "boss@bank.example").status == 403)  // not yet
+            try await waitUntil("the escalation to the boss") {
+                await stack.webhook.accepted.items.contains { $0.reason == "approval_escalated" && $0.recipients == ["boss@bank.example"] }
+            }
+            #expect(try await API.get("\(stack.approval)/v1/approvals/\(approval)")["approvers"] == .array(["ann@bank.example", "boss@bank.example"]))
+            try await waitUntil("a reminder to both") {
+                await stack.webhook.accepted.items.contains { $0.reason == "approval_reminder" && $0.recipients.count == 2 }
+            }
+            #expect(try await stack.decide(approval, "approve", approver: "boss@bank.example").status == 200)
+            try await stack.waitForStatus(id, "completed")
+        }
+    }
+
+    @Test func onExpiryThePolicyDecidesAndIsRecordedAsThePolicyNotAHuman() async throws {
+        try await Stack.with { stack in
+            let steps = #"""
+                [{"name":"approve","kind":"approval","approval":{"approvers":["ann@bank.example"],"timeout_seconds":2,"policy":{"on_expiry":"reject"}}},
+                 {"name":"execute","kind":"task","task":{"type":"noop"}}]
+                """#
+            let id = try await stack.submit(key: "expiry-1", input: #"{"amount":6000}"#, steps: steps)
+            let approval = try await stack.pendingApproval(of: id)
+            try await stack.waitForStatus(id, "rejected")
+            let shown = try await API.get("\(stack.approval)/v1/approvals/\(approval)")
+            #expect(shown.string("status") == "rejected" && shown.string("decided_by") == "on_expiry" && shown.string("channel") == "policy")
+            let entry = try #require(try await stack.history(id).first { $0.event == "rejected_step" })
+            #expect(entry.actor == "policy:on_expiry")
+        }
+    }
+}

@@ -53,11 +53,7 @@ struct ApprovalStore: Sendable {
                 subject: "Approval needed: \(request.workflowType)", text: text,
                 links: ["approval": link, "decision": "\(link)/decision"]),
             to: .notifications)
-        try await context.publish(
-            TimerScheduled(
-                owner: .approval, key: Self.deadlineTimerPrefix + request.approvalId, workflowId: request.workflowId,
-                dueAt: deadline, payload: ["approval_id": .string(request.approvalId)]),
-            to: .timerRequests)
+        try await scheduleTimers(for: request, policy: applied.policy, deadline: deadline, context: context)
     }
 
     // MARK: - Decisions
@@ -166,30 +162,46 @@ struct ApprovalStore: Sendable {
 
     // MARK: - Expiry
 
-    /// Expires the approval when its deadline timer fires and it is still pending.
-    func expire(_ fired: TimerFired, context: EventContext) async throws {
-        guard fired.key.hasPrefix(Self.deadlineTimerPrefix) else { throw PermanentFailure("unknown approval timer \(fired.key)") }
-        guard case .string(let idText)? = fired.payload["approval_id"], let id = UUID(uuidString: idText) else {
-            throw PermanentFailure("timer \(fired.key) carries no approval_id")
+    /// At the deadline of a pending approval: the policy decides (`on_expiry` approve or
+    /// reject, recorded as the policy's decision), or the approval expires.
+    func expire(id: UUID, context: EventContext) async throws {
+        guard let current = try await load(id: id, lock: true, on: context.connection, logger: context.logger),
+            current.status == "pending", current.deadline <= Date()
+        else { return }
+        let deadline = WireCoding.formatTime(current.deadline)
+        let onExpiry = current.policy.policy.onExpiry ?? .expire
+        let decision: Decision? = switch onExpiry {
+        case .approve: .approve
+        case .reject: .reject
+        case .expire: nil
         }
-        let rows = try await context.connection.query(
-            """
-            UPDATE approvals SET status = 'expired', decided_at = now()
-            WHERE id = \(id) AND status = 'pending' AND deadline <= now()
-            RETURNING workflow_id, step, deadline, approvers::text, workflow_type
-            """, logger: context.logger)
-        for try await (workflowID, step, deadline, approvers, type) in rows.decode((String, String, Date, String, String).self) {
+        let text: String
+        if let decision {
+            let comment = "no decision before \(deadline); the policy decided: \(decision.rawValue)"
+            try await context.connection.query(
+                """
+                UPDATE approvals SET status = \(Self.status(after: decision)), decision = \(decision.rawValue), decided_by = 'on_expiry',
+                       comment = \(comment), channel = \(ApprovalDecided.policyChannel), decided_at = now()
+                WHERE id = \(id)
+                """, logger: context.logger)
             try await context.publish(
-                ApprovalExpired(approvalId: idText, workflowId: workflowID, step: step, deadline: deadline, expiredAt: Date()),
-                to: .approvalDecisions, subject: workflowID)
+                ApprovalDecided(
+                    approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: decision, approver: "on_expiry",
+                    comment: comment, channel: ApprovalDecided.policyChannel, decidedAt: Date()),
+                to: .approvalDecisions, subject: current.workflowId)
+            text = "Nobody decided before \(deadline); by its policy the request was \(Self.status(after: decision)). No action is needed any more."
+        } else {
+            try await context.connection.query("UPDATE approvals SET status = 'expired', decided_at = now() WHERE id = \(id)", logger: context.logger)
             try await context.publish(
-                NotificationRequested(
-                    reason: "approval_expired", notificationId: "approval-expired:\(idText)", workflowId: workflowID,
-                    approvalId: idText, recipients: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
-                    subject: "Approval expired: \(type)", text: "Nobody decided before \(WireCoding.formatTime(deadline)); no action is needed any more.",
-                    links: [:]),
-                to: .notifications, subject: workflowID)
+                ApprovalExpired(approvalId: current.id, workflowId: current.workflowId, step: current.step, deadline: current.deadline, expiredAt: Date()),
+                to: .approvalDecisions, subject: current.workflowId)
+            text = "Nobody decided before \(deadline); no action is needed any more."
         }
+        try await context.publish(
+            NotificationRequested(
+                reason: "approval_expired", notificationId: "approval-expired:\(current.id)", workflowId: current.workflowId,
+                approvalId: current.id, recipients: current.approvers, subject: "Approval expired: \(current.workflowType)", text: text, links: [:]),
+            to: .notifications, subject: current.workflowId)
     }
 
     // MARK: - Cancellation

@@ -98,6 +98,16 @@ enum DefinitionValidation {
         if let veto = policy.veto, let stranger = veto.first(where: { !approvers.contains($0) }) {
             return "veto names \(stranger), who is not an approver"
         }
+        for (index, level) in (policy.escalation ?? []).enumerated() {
+            if level.approvers.isEmpty { return "escalation[\(index)].approvers must name at least one approver" }
+            if !(1...maxTimeoutSeconds).contains(level.afterSeconds) { return "escalation[\(index)].after_seconds must be 1 to \(maxTimeoutSeconds)" }
+            if index > 0, level.afterSeconds <= policy.escalation![index - 1].afterSeconds {
+                return "escalation levels must come later one after another"
+            }
+        }
+        if let reminder = policy.reminderSeconds, !(1...maxTimeoutSeconds).contains(reminder) {
+            return "reminder_seconds must be 1 to \(maxTimeoutSeconds)"
+        }
         if let outcomes = policy.outcomes {
             if outcomes.isEmpty { return "outcomes must allow at least one outcome" }
             if quorum != .any, outcomes.contains(where: { $0 == .approveWithChanges || $0 == .requestChanges }) {

@@ -264,7 +264,8 @@ struct WorkflowEngine: Sendable {
     }
 
     private func actor(of decision: ApprovalDecided) -> String {
-        "approver:\(decision.approver) via \(decision.channel)" + (decision.onBehalfOf.map { " on behalf of \($0)" } ?? "")
+        if decision.channel == ApprovalDecided.policyChannel { return "policy:\(decision.approver)" }
+        return "approver:\(decision.approver) via \(decision.channel)" + (decision.onBehalfOf.map { " on behalf of \($0)" } ?? "")
     }
 
     /// The decision's effect on a waiting step.

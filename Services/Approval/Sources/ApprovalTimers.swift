@@ -1,0 +1,108 @@
+import Contracts
+import Foundation
+import ServiceKit
+
+/// An approval's timers, all kept by the timeout service: the deadline, one per escalation
+/// level that falls before it, and the next reminder.
+extension ApprovalStore {
+    static let escalationTimerPrefix = "escalate:"
+    static let reminderTimerPrefix = "remind:"
+
+    func scheduleTimers(for request: ApprovalRequested, policy: ApprovalPolicy, deadline: Date, context: EventContext) async throws {
+        let created = Date()
+        try await schedule(Self.deadlineTimerPrefix + request.approvalId, request.workflowId, at: deadline, ["approval_id": .string(request.approvalId)], context)
+        for (level, escalation) in (policy.escalation ?? []).enumerated() {
+            let due = created.addingTimeInterval(TimeInterval(escalation.afterSeconds))
+            guard due < deadline else { break }
+            try await schedule(
+                "\(Self.escalationTimerPrefix)\(request.approvalId):\(level)", request.workflowId, at: due,
+                ["approval_id": .string(request.approvalId), "level": .number(Double(level))], context)
+        }
+        if let every = policy.reminderSeconds {
+            try await scheduleReminder(request.approvalId, request.workflowId, number: 1, at: created.addingTimeInterval(TimeInterval(every)), before: deadline, context)
+        }
+    }
+
+    /// Routes a fired timer by its key.
+    func onTimer(_ fired: TimerFired, context: EventContext) async throws {
+        guard case .string(let idText)? = fired.payload["approval_id"], let id = UUID(uuidString: idText) else {
+            throw PermanentFailure("timer \(fired.key) carries no approval_id")
+        }
+        if fired.key.hasPrefix(Self.deadlineTimerPrefix) {
+            try await expire(id: id, context: context)
+        } else if fired.key.hasPrefix(Self.escalationTimerPrefix), case .number(let level)? = fired.payload["level"] {
+            try await escalate(id: id, level: Int(level), context: context)
+        } else if fired.key.hasPrefix(Self.reminderTimerPrefix), case .number(let number)? = fired.payload["number"] {
+            try await remind(id: id, number: Int(number), context: context)
+        } else {
+            throw PermanentFailure("unknown approval timer \(fired.key)")
+        }
+    }
+
+    /// Adds the level's approvers (groups and delegations resolved now) to a pending
+    /// approval and notifies them; the earlier assignees may still decide.
+    private func escalate(id: UUID, level: Int, context: EventContext) async throws {
+        guard let current = try await load(id: id, lock: true, on: context.connection, logger: context.logger), current.status == "pending",
+            let escalation = current.policy.policy.escalation?[safe: level]
+        else { return }
+        let delegations = try await Delegations.active(on: context.connection, logger: context.logger)
+        let added: AppliedPolicy
+        do {
+            added = try AppliedPolicy(policy: nil, approvers: escalation.approvers, groups: settings.groups, delegations: delegations)
+        } catch let error as PolicyError {
+            throw PermanentFailure(error.description)
+        }
+        let newcomers = added.assignees.filter { !current.approvers.contains($0) }
+        var policy = current.policy
+        policy.assignees += newcomers
+        policy.onBehalfOf = (policy.onBehalfOf ?? [:]).merging(added.onBehalfOf ?? [:]) { old, _ in old }
+        try await context.connection.query(
+            "UPDATE approvals SET approvers = \(try JSONColumn.text(policy.assignees))::jsonb, policy = \(try JSONColumn.text(policy))::jsonb WHERE id = \(id)",
+            logger: context.logger)
+        guard !newcomers.isEmpty else { return }
+        try await notify(
+            current, reason: "approval_escalated", id: "approval-escalated:\(current.id):\(level)", to: newcomers,
+            subject: "Escalated to you: \(current.workflowType)",
+            text: "\(current.requester) is still waiting for a decision on \(current.workflowType) (step \(current.step)); it was escalated to you. Decide before \(WireCoding.formatTime(current.deadline)).",
+            context: context)
+    }
+
+    /// Reminds every assignee of a pending approval, and plans the next reminder.
+    private func remind(id: UUID, number: Int, context: EventContext) async throws {
+        guard let current = try await load(id: id, lock: false, on: context.connection, logger: context.logger), current.status == "pending",
+            current.deadline > Date()
+        else { return }
+        try await notify(
+            current, reason: "approval_reminder", id: "approval-reminder:\(current.id):\(number)", to: current.approvers,
+            subject: "Reminder: approval needed: \(current.workflowType)",
+            text: "\(current.requester) is still waiting for a decision on \(current.workflowType) (step \(current.step)). Decide before \(WireCoding.formatTime(current.deadline)).",
+            context: context)
+        if let every = current.policy.policy.reminderSeconds {
+            try await scheduleReminder(current.id, current.workflowId, number: number + 1, at: Date().addingTimeInterval(TimeInterval(every)), before: current.deadline, context)
+        }
+    }
+
+    private func notify(_ approval: ApprovalView, reason: String, id: String, to recipients: [String], subject: String, text: String, context: EventContext) async throws {
+        let link = "\(runtime.configuration.publicURL)/v1/approvals/\(approval.id)"
+        try await context.publish(
+            NotificationRequested(
+                reason: reason, notificationId: id, workflowId: approval.workflowId, approvalId: approval.id, recipients: recipients,
+                subject: subject, text: text, links: ["approval": link, "decision": "\(link)/decision"]),
+            to: .notifications, subject: approval.workflowId)
+    }
+
+    private func scheduleReminder(_ approvalID: String, _ workflowID: String, number: Int, at due: Date, before deadline: Date, _ context: EventContext) async throws {
+        guard due < deadline else { return }
+        try await schedule(
+            "\(Self.reminderTimerPrefix)\(approvalID):\(number)", workflowID, at: due,
+            ["approval_id": .string(approvalID), "number": .number(Double(number))], context)
+    }
+
+    private func schedule(_ key: String, _ workflowID: String, at due: Date, _ payload: JSONObject, _ context: EventContext) async throws {
+        try await context.publish(TimerScheduled(owner: .approval, key: key, workflowId: workflowID, dueAt: due, payload: payload), to: .timerRequests)
+    }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}
