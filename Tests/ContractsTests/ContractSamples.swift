@@ -71,6 +71,13 @@ enum ContractSamples {
             approvalId: approvalID, workflowId: workflowID, workflowType: "wire_transfer", step: "approve",
             requester: "agent@bank.example", approvers: ["manager@bank.example"], timeoutSeconds: 3600,
             context: ["amount": .number(6000)])),
+        sample("approval.requested_with_policy.v1", ApprovalRequested(
+            approvalId: approvalID, workflowId: workflowID, workflowType: "wire_transfer", step: "approve",
+            requester: "agent@bank.example", approvers: ["group:finance", "cy@bank.example"], timeoutSeconds: nil,
+            context: ["amount": 6000],
+            policy: ApprovalPolicy(
+                quorum: .nOfM, required: 2, veto: ["cy@bank.example"], allowSelfApproval: false, outcomes: [.approve, .reject], priority: .high,
+                escalation: [.init(afterSeconds: 3600, approvers: ["boss@bank.example"])], reminderSeconds: 1800, onExpiry: .reject))),
         sample("approval.decided.v1", ApprovalDecided(
             approvalId: approvalID, workflowId: workflowID, step: "approve", decision: .approve,
             approver: "manager@bank.example", comment: "ok", channel: "api", decidedAt: time)),
