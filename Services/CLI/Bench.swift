@@ -34,14 +34,17 @@ struct WorkflowBench: AsyncParsableCommand {
         var sink: WebhookSink?
         let facts: DevFacts
         var pids: [String: Int32] = [:]
+        var jwtSecret: String?
         if !fresh, let data = FileManager.default.contents(atPath: devFile), let read = try? WireCoding.decode(DevFacts.self, from: Array(data)) {
             facts = read
             pids = read.pids ?? [:]
+            jwtSecret = read.jwtSecret
         } else {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hitl-bench-\(getpid())")
             let quietSink = try await WebhookSink.start(secret: "hitl-bench-webhook-secret", quiet: true)
             sink = quietSink
             var options = LocalStack.Options(directory: directory)
+            jwtSecret = options.jwtSecret
             options.webhookURL = quietSink.url
             options.webhookSecret = "hitl-bench-webhook-secret"
             options.logLevel = "warning"
@@ -52,12 +55,14 @@ struct WorkflowBench: AsyncParsableCommand {
             facts = DevFacts(
                 orchestratorUrl: local.url(of: "orchestrator"), approvalUrl: local.url(of: "approval"),
                 notifierUrl: local.url(of: "notifier"), timeoutUrl: local.url(of: "timeout"),
-                kafkaBootstrap: local.kafkaBootstrap, databaseUrl: local.databaseURL, webhookUrl: quietSink.url, pids: nil)
+                kafkaBootstrap: local.kafkaBootstrap, databaseUrl: local.databaseURL, webhookUrl: quietSink.url, pids: nil,
+                jwtSecret: options.jwtSecret)
             for (service, _) in LocalStack.executables { pids[service] = local[service].pid }
         }
+        guard let jwtSecret else { throw ValidationError("\(devFile) has no token key; restart `hitl dev` or use --fresh") }
         let result: JSONObject
         do {
-            result = try await measure(facts)
+            result = try await measure(facts, tokens: AccessTokens(secret: jwtSecret))
         } catch {
             await stack?.stop()
             await sink?.stop()
@@ -74,7 +79,9 @@ struct WorkflowBench: AsyncParsableCommand {
         if let sink { await sink.stop() }
     }
 
-    private func measure(_ facts: DevFacts) async throws -> JSONObject {
+    private func measure(_ facts: DevFacts, tokens: AccessTokens) async throws -> JSONObject {
+        let agentToken = tokens.issue(subject: "bench@hitl.example", role: .agent)
+        let approverToken = tokens.issue(subject: "approver@hitl.example", role: .approver)
         let logger = Logger(label: "hitl.bench")
         let tracker = FlowTracker()
         let consumer = try KafkaConsumer(
@@ -96,7 +103,7 @@ struct WorkflowBench: AsyncParsableCommand {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         // A new group reads from the earliest offset, so no event of ours is missed while the
         // listener joins; one flow first warms up the connections and the group.
-        _ = try await runOne(index: -1, facts: facts, client: client, tracker: tracker)
+        _ = try await runOne(index: -1, facts: facts, client: client, tracker: tracker, tokens: (agentToken, approverToken))
         let started = ContinuousClock.now
         let samples = try await withThrowingTaskGroup(of: [(Double, Double)].self) { group in
             let perWorker = (workflows + concurrency - 1) / concurrency
@@ -104,7 +111,7 @@ struct WorkflowBench: AsyncParsableCommand {
                 let range = (worker * perWorker)..<min(workflows, (worker + 1) * perWorker)
                 group.addTask {
                     var samples: [(Double, Double)] = []
-                    for index in range { samples.append(try await runOne(index: index, facts: facts, client: client, tracker: tracker)) }
+                    for index in range { samples.append(try await runOne(index: index, facts: facts, client: client, tracker: tracker, tokens: (agentToken, approverToken))) }
                     return samples
                 }
             }
@@ -125,7 +132,7 @@ struct WorkflowBench: AsyncParsableCommand {
     }
 
     /// One flow; returns (pause ms, resume ms).
-    private func runOne(index: Int, facts: DevFacts, client: HTTPClient, tracker: FlowTracker) async throws -> (Double, Double) {
+    private func runOne(index: Int, facts: DevFacts, client: HTTPClient, tracker: FlowTracker, tokens: (agent: String, approver: String)) async throws -> (Double, Double) {
         let key = "bench-\(UUID().uuidString.lowercased())"
         let body = """
             {"idempotency_key":"\(key)","type":"bench","requester":"bench@hitl.example","input":{"index":\(index)},
@@ -133,20 +140,21 @@ struct WorkflowBench: AsyncParsableCommand {
                       {"name":"execute","kind":"task","task":{"type":"noop"}}]}
             """
         let submitted = ContinuousClock.now
-        let answer = try await post(client, "\(facts.orchestratorUrl)/v1/workflows", body)
+        let answer = try await post(client, "\(facts.orchestratorUrl)/v1/workflows", body, token: tokens.agent)
         guard case .string(let workflowID)? = answer["id"] else { throw ValidationError("submission failed: \(answer)") }
         let approvalID = try await tracker.waitForApproval(workflow: workflowID)
         let visible = ContinuousClock.now
-        _ = try await post(client, "\(facts.approvalUrl)/v1/approvals/\(approvalID)/decision", #"{"decision":"approve","approver":"approver@hitl.example"}"#)
+        _ = try await post(client, "\(facts.approvalUrl)/v1/approvals/\(approvalID)/decision", #"{"decision":"approve"}"#, token: tokens.approver)
         let accepted = ContinuousClock.now
         try await tracker.waitForCompletion(workflow: workflowID)
         let completed = ContinuousClock.now
         return (milliseconds(visible - submitted), milliseconds(completed - accepted))
     }
 
-    private func post(_ client: HTTPClient, _ url: String, _ body: String) async throws -> JSONObject {
+    private func post(_ client: HTTPClient, _ url: String, _ body: String, token: String) async throws -> JSONObject {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(string: body))
         let response = try await client.execute(request, timeout: .seconds(30))

@@ -93,6 +93,19 @@ struct DeadLetters: AsyncParsableCommand {
 struct OrchestratorTarget: ParsableArguments {
     @Option(help: "The orchestrator's base URL (default: HITL_ORCHESTRATOR_URL, then .hitl/dev.json).")
     var orchestrator: String?
+    @Option(help: "A bearer token (default: HITL_TOKEN, then an admin token from .hitl/dev.json).")
+    var token: String?
+
+    var bearer: String? {
+        if let token { return token }
+        if let token = ProcessInfo.processInfo.environment["HITL_TOKEN"], !token.isEmpty { return token }
+        if let data = FileManager.default.contents(atPath: ".hitl/dev.json"),
+            let facts = try? WireCoding.decode(DevFacts.self, from: Array(data)), let secret = facts.jwtSecret
+        {
+            return AccessTokens(secret: secret).issue(subject: "ops@hitl.dev", role: .admin, lifetime: 600)
+        }
+        return nil
+    }
 
     var baseURL: String {
         get throws {
@@ -116,6 +129,7 @@ struct OrchestratorTarget: ParsableArguments {
     func call(_ method: String, _ path: String, body: JSONObject? = nil, returningStatus: Bool) async throws -> (Int, JSONObject) {
         var request = HTTPClientRequest(url: try baseURL + path)
         request.method = .init(rawValue: method)
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: try WireCoding.encode(body)))

@@ -23,8 +23,8 @@ struct Dev: AsyncParsableCommand {
 
     func run() async throws {
         let root = URL(fileURLWithPath: directory).standardizedFileURL
-        let sink = try await WebhookSink.start(secret: "hitl-dev-webhook-secret")
         var options = LocalStack.Options(directory: root)
+        let sink = try await WebhookSink.start(secret: "hitl-dev-webhook-secret", tokens: AccessTokens(secret: options.jwtSecret))
         options.webhookURL = sink.url
         options.logLevel = logLevel
         let stack = LocalStack(options: options)
@@ -40,7 +40,12 @@ struct Dev: AsyncParsableCommand {
             orchestratorUrl: stack.url(of: "orchestrator"), approvalUrl: stack.url(of: "approval"),
             notifierUrl: stack.url(of: "notifier"), timeoutUrl: stack.url(of: "timeout"),
             kafkaBootstrap: stack.kafkaBootstrap, databaseUrl: stack.databaseURL, webhookUrl: sink.url,
-            pids: Dictionary(uniqueKeysWithValues: LocalStack.executables.compactMap { service, _ in stack[service].pid.map { (service, $0) } }))
+            pids: Dictionary(uniqueKeysWithValues: LocalStack.executables.compactMap { service, _ in stack[service].pid.map { (service, $0) } }),
+            jwtSecret: options.jwtSecret)
+        let tokens = stack.tokens
+        let adminToken = tokens.issue(subject: "ops@hitl.dev", role: .admin)
+        let agentToken = tokens.issue(subject: "agent@bank.example", role: .agent)
+        let approverToken = tokens.issue(subject: "manager@bank.example", role: .approver)
         try Data(try WireCoding.encode(facts)).write(to: root.appendingPathComponent("dev.json"))
         print("""
             HITL is running.
@@ -52,10 +57,14 @@ struct Dev: AsyncParsableCommand {
               postgres      \(facts.databaseUrl)
               webhook sink  \(facts.webhookUrl) (notifications are printed below)
               logs          \(root.path)/<service>.log
-            The same facts are in \(root.path)/dev.json. Stop with Ctrl-C.
+            The same facts are in \(root.path)/dev.json (`hitl` commands read their token from it). Stop with Ctrl-C.
+            Bearer tokens for the APIs (8 h):
+              admin     ops@hitl.dev          \(adminToken)
+              agent     agent@bank.example    \(agentToken)
+              approver  manager@bank.example  \(approverToken)
             """)
         if demo {
-            try await submitDemo(orchestrator: facts.orchestratorUrl)
+            try await submitDemo(orchestrator: facts.orchestratorUrl, token: agentToken)
         }
         await waitForTermination()
         print("Stopping …")
@@ -64,7 +73,7 @@ struct Dev: AsyncParsableCommand {
         print("Stopped.")
     }
 
-    private func submitDemo(orchestrator: String) async throws {
+    private func submitDemo(orchestrator: String, token: String) async throws {
         let body = """
             {"idempotency_key":"demo-\(UUID().uuidString.lowercased())","type":"wire_transfer","requester":"agent@bank.example",
              "input":{"amount":6000,"currency":"EUR","to":"ACME GmbH"},
@@ -74,6 +83,7 @@ struct Dev: AsyncParsableCommand {
         var request = HTTPClientRequest(url: "\(orchestrator)/v1/workflows")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
         request.body = .bytes(ByteBuffer(string: body))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let answer = try await response.body.collect(upTo: 1 << 20)
@@ -107,6 +117,8 @@ struct DevFacts: Codable {
     let webhookUrl: String
     /// The service processes, so that `hitl bench` can read their peak memory.
     let pids: [String: Int32]?
+    /// The dev stack's token key, so that `hitl` commands can mint their tokens.
+    var jwtSecret: String? = nil
 }
 
 /// Resumes a continuation once, however many signals arrive.

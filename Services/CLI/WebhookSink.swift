@@ -16,7 +16,8 @@ struct WebhookSink: Sendable {
     private let task: Task<Void, any Error>
 
     /// - Parameter quiet: verify and answer, but print nothing (for the benchmark).
-    static func start(secret: String, quiet: Bool = false) async throws -> WebhookSink {
+    /// - Parameter tokens: mints the approver's token for the printed command.
+    static func start(secret: String, quiet: Bool = false, tokens: AccessTokens? = nil) async throws -> WebhookSink {
         let port = FreePort.find()
         let router = Router()
         router.post("/webhook") { request, _ -> HTTPResponse.Status in
@@ -33,7 +34,8 @@ struct WebhookSink: Sendable {
             if let notification = try? WireCoding.decode(NotificationRequested.self, from: body) {
                 print("\n── \(notification.subject) → \(notification.recipients.joined(separator: ", "))\n\(notification.text)")
                 if let decision = notification.links["decision"], let approver = notification.recipients.first {
-                    print("Approve with:\n  curl -s -X POST \(decision) -H 'Content-Type: application/json' -d '{\"decision\":\"approve\",\"approver\":\"\(approver)\"}'")
+                    let token = tokens?.issue(subject: approver, role: .approver) ?? "<an approver token of \(approver)>"
+                    print("Approve as \(approver) with:\n  curl -s -X POST \(decision) -H 'Content-Type: application/json' -H 'Authorization: Bearer \(token)' -d '{\"decision\":\"approve\"}'")
                 }
             }
             return .ok

@@ -19,6 +19,8 @@ public final class LocalStack: @unchecked Sendable {
         public var database = "hitl"
         public var webhookURL: String?
         public var webhookSecret = "hitl-dev-webhook-secret"
+        /// The HS256 key of the APIs' bearer tokens (`AccessTokens(secret:)` mints them).
+        public var jwtSecret = "hitl-dev-jwt-secret-" + UUID().uuidString
         public var logLevel = "info"
         /// Extra environment for every service.
         public var environment: [String: String] = [:]
@@ -45,6 +47,8 @@ public final class LocalStack: @unchecked Sendable {
     }
 
     public var kafkaBootstrap: String { kafka?.bootstrapServers ?? "" }
+    /// Mints bearer tokens the services accept.
+    public var tokens: AccessTokens { AccessTokens(secret: options.jwtSecret) }
     public func url(of service: String) -> String { services[service]?.baseURL ?? "" }
     public subscript(service: String) -> ServiceProcess { services[service]! }
 
@@ -81,6 +85,7 @@ public final class LocalStack: @unchecked Sendable {
             environment["KAFKA_BOOTSTRAP_SERVERS"] = cluster.bootstrapServers
             environment["HITL_CONSUMER_GROUP"] = "hitl-\(service)-\(stackID)"
             environment["HITL_LOG_LEVEL"] = options.logLevel
+            environment["HITL_JWT_SECRET"] = options.jwtSecret
             if service == "orchestrator" {
                 environment["HITL_TASK_SIGNING_SECRET"] = options.webhookSecret
             }

@@ -96,6 +96,7 @@ import Testing
     /// The `event:` names of a server-sent event stream, read until the server ends it.
     static func readEventStream(_ url: String, lastEventID: Int? = nil) async throws -> [String] {
         var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Authorization", value: "Bearer \(TestTokens.admin)")
         if let lastEventID { request.headers.add(name: "Last-Event-ID", value: "\(lastEventID)") }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         guard response.headers.first(name: "Content-Type") == "text/event-stream" else { return [] }

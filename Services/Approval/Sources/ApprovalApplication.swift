@@ -9,15 +9,18 @@ import ServiceKit
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
+/// | `HITL_JWT_SECRET` | — (required) | HS256 key of the API's bearer tokens (at least 32 characters) |
 /// | `HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS` | `86400` | deadline of an approval whose request names neither a timeout nor a priority; no approval is without one |
 /// | `HITL_APPROVAL_PRIORITY_DEADLINES` | `high=7200,normal=28800,low=86400` | seconds to the deadline per priority, when the request names no timeout |
 /// | `HITL_APPROVAL_GROUPS` | — | groups approvers may be named by (`group:<name>`): `finance=ann@x,bob@x;risk=cy@x` |
 public struct ApprovalSettings: Sendable {
+    public var accessTokens: AccessTokens
     public var defaultTimeoutSeconds: Int
     public var priorityDeadlines: [ApprovalPolicy.Priority: Int]
     public var groups: [String: [String]]
 
     public init(environment env: EnvironmentReader) throws {
+        accessTokens = try AccessTokens(environment: env)
         defaultTimeoutSeconds = try env.int("HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS", default: 86_400, in: 1...(365 * 86_400))
         priorityDeadlines = [.high: 7200, .normal: 28_800, .low: 86_400]
         if let text = env.optionalString("HITL_APPROVAL_PRIORITY_DEADLINES") {
@@ -68,6 +71,7 @@ public enum Approval {
                 .timerFired: { context in try await store.onTimer(context.envelope.decode(TimerFired.self), context: context) },
             ])
         let router = runtime.makeRouter()
+        router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))
         ApprovalRoutes(store: store).register(on: router)
         Delegations(runtime: runtime).register(on: router)
         return runtime.makeApplication(router: router, services: [consumer])
@@ -80,7 +84,8 @@ struct ApprovalRoutes: Sendable {
 
     struct DecisionBody: Decodable {
         let decision: Decision
-        let approver: String
+        /// The approver deciding; the token's subject, which it must match when given.
+        let approver: String?
         let comment: String?
         let changes: JSONObject?
     }
@@ -101,14 +106,20 @@ struct ApprovalRoutes: Sendable {
                 guard let number = Int(text), (1...1000).contains(number) else { throw APIError.badRequest("limit must be 1 to 1000") }
                 limit = number
             }
-            let items = try await store.list(status: status, workflowID: query["workflow_id"].map(String.init), limit: limit)
+            // Approvers see what they are assigned to, agents the approvals of their own requests.
+            let principal = try Principal.require(.approver, .agent, .admin)
+            let items = try await store.list(
+                status: status, workflowID: query["workflow_id"].map(String.init),
+                assignee: principal.role == .approver ? principal.subject : nil,
+                requester: principal.role == .agent ? principal.subject : nil, limit: limit)
             return try JSONResponse.make(["items": items])
         }
         router.get("/v1/approvals/{id}") { _, context in
             let id = try parse(context.parameters.require("id"))
+            let principal = try Principal.require(.approver, .agent, .admin)
             guard let view = try await store.runtime.database.client.withConnection({ connection in
                 try await store.load(id: id, on: connection, logger: context.logger)
-            }) else {
+            }), view.isVisible(to: principal) else {
                 throw APIError.notFound("no approval \(id.uuidString.lowercased())")
             }
             return try JSONResponse.make(view)
@@ -117,8 +128,12 @@ struct ApprovalRoutes: Sendable {
             let id = try parse(context.parameters.require("id"))
             var request = request
             let body = try await request.decodeJSON(DecisionBody.self)
-            let approver = body.approver.trimmingCharacters(in: .whitespaces)
+            let principal = try Principal.require(.approver)
+            let approver = (body.approver ?? principal.subject).trimmingCharacters(in: .whitespaces)
             guard !approver.isEmpty else { throw APIError.badRequest("approver must name who decides") }
+            guard approver == principal.subject else {
+                throw APIError(.forbidden, "not_yourself", "approvers decide as themselves: the token is \(principal.subject)'s")
+            }
             if let comment = body.comment, comment.count > 4000 { throw APIError.badRequest("comment may be at most 4000 characters") }
             switch body.decision {
             case .approveWithChanges:

@@ -238,12 +238,14 @@ struct ApprovalStore: Sendable {
         return try await Self.views(rows).first
     }
 
-    func list(status: String?, workflowID: String?, limit: Int) async throws -> [ApprovalView] {
+    func list(status: String?, workflowID: String?, assignee: String?, requester: String?, limit: Int) async throws -> [ApprovalView] {
         let rows = try await runtime.database.query(
             """
             \(unescaped: Self.selectColumns)
             WHERE (\(status)::text IS NULL OR status = \(status))
               AND (\(workflowID)::text IS NULL OR workflow_id = \(workflowID))
+              AND (\(assignee)::text IS NULL OR approvers ? \(assignee))
+              AND (\(requester)::text IS NULL OR requester = \(requester))
             ORDER BY created_at, id LIMIT \(limit)
             """)
         return try await Self.views(rows)
@@ -305,6 +307,17 @@ struct ApprovalView: Codable, Sendable {
     /// The policy as it applied when the approval was created.
     var policy: AppliedPolicy
     var votes: [Vote]
+}
+
+extension ApprovalView {
+    /// Admins see every approval, approvers those assigned to them, agents those of their requests.
+    func isVisible(to principal: Principal) -> Bool {
+        switch principal.role {
+        case .admin: true
+        case .approver: approvers.contains(principal.subject)
+        case .agent: requester == principal.subject
+        }
+    }
 }
 
 /// One approver's vote; with quorum `any` the first vote is the decision.

@@ -44,9 +44,13 @@ struct Delegations: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v1/delegations") { request, _ in
+            let principal = try Principal.require(.approver, .admin)
             var request = request
             let body = try await request.decodeJSON(Body.self)
             let approver = body.approver.trimmingCharacters(in: .whitespaces)
+            guard principal.role == .admin || approver == principal.subject else {
+                throw APIError(.forbidden, "not_yourself", "approvers delegate their own approvals only")
+            }
             let delegate = body.delegate.trimmingCharacters(in: .whitespaces)
             guard !approver.isEmpty, !delegate.isEmpty, approver.count <= 200, delegate.count <= 200 else {
                 throw APIError.badRequest("approver and delegate must be 1 to 200 characters")
@@ -65,7 +69,8 @@ struct Delegations: Sendable {
                 status: .created, View(id: id, approver: approver, delegate: delegate, startsAt: startsAt, endsAt: body.endsAt, reason: body.reason))
         }
         router.get("/v1/delegations") { request, _ in
-            let approver = request.uri.queryParameters["approver"].map(String.init)
+            let principal = try Principal.require(.approver, .admin)
+            let approver = principal.role == .admin ? request.uri.queryParameters["approver"].map(String.init) : principal.subject
             let rows = try await runtime.database.query(
                 """
                 SELECT id, approver, delegate, starts_at, ends_at, reason FROM delegations
@@ -79,9 +84,14 @@ struct Delegations: Sendable {
             return try JSONResponse.make(["items": items])
         }
         router.delete("/v1/delegations/{id}") { _, context in
+            let principal = try Principal.require(.approver, .admin)
             guard let id = Int64(try context.parameters.require("id")) else { throw APIError.notFound("no such delegation") }
+            let owner = principal.role == .admin ? nil : principal.subject
             let rows = try await runtime.database.query(
-                "UPDATE delegations SET ends_at = greatest(now(), starts_at + interval '1 microsecond') WHERE id = \(id) AND ends_at > now() RETURNING id")
+                """
+                UPDATE delegations SET ends_at = greatest(now(), starts_at + interval '1 microsecond')
+                WHERE id = \(id) AND ends_at > now() AND (\(owner)::text IS NULL OR approver = \(owner)) RETURNING id
+                """)
             for try await _ in rows { return Response(status: .noContent) }
             throw APIError.notFound("no delegation \(id) in force or to come")
         }

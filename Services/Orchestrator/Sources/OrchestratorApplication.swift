@@ -10,15 +10,18 @@ import ServiceKit
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
+/// | `HITL_JWT_SECRET` | — (required) | HS256 key of the API's bearer tokens (at least 32 characters) |
 /// | `HITL_TASK_SIGNING_SECRET` | — | HMAC-SHA256 key of the `X-HITL-Signature` header on http task calls; without it calls go unsigned (a warning at start-up) |
 /// | `HITL_CIRCUIT_FAILURE_THRESHOLD` | `5` | consecutive failures of one host that open its circuit |
 /// | `HITL_CIRCUIT_OPEN_SECONDS` | `30` | how long an open circuit fails calls fast before one probe goes through |
 public struct OrchestratorSettings: Sendable {
+    public var accessTokens: AccessTokens
     public var taskSigningSecret: String?
     public var circuitFailureThreshold: Int
     public var circuitOpenSeconds: Int
 
     public init(environment env: EnvironmentReader) throws {
+        accessTokens = try AccessTokens(environment: env)
         taskSigningSecret = env.optionalString("HITL_TASK_SIGNING_SECRET")
         if let secret = taskSigningSecret, secret.count < 16 {
             throw ConfigurationError(variable: "HITL_TASK_SIGNING_SECRET", reason: "must be at least 16 characters")
@@ -64,10 +67,11 @@ public enum Orchestrator {
             signingSecret: settings.taskSigningSecret, client: HTTPClient.shared)
 
         let router = runtime.makeRouter()
+        router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))
         let workflows = WorkflowRoutes(runtime: runtime, engine: engine, submissions: submissions)
         workflows.register(on: router)
         EventStreamRoute(workflows: workflows).register(on: router)
-        ConversationRoutes(runtime: runtime).register(on: router)
+        ConversationRoutes(runtime: runtime, workflows: workflows).register(on: router)
         TemplateRoutes(runtime: runtime, templates: templates).register(on: router)
         deadLetters.register(on: router)
         return runtime.makeApplication(router: router, services: [workflowConsumer, deadLetterConsumer, GatedService(gate: runtime.ready, service: httpWorker)])

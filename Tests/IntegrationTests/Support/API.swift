@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Contracts
 import Foundation
 import NIOCore
+import ServiceKit
 
 /// A JSON answer from one of the services.
 struct Answer: Sendable {
@@ -20,12 +21,21 @@ struct Answer: Sendable {
     }
 }
 
-/// Calls the services' HTTP APIs.
+/// The bearer tokens of the tests: every stack's services accept tokens under this key.
+enum TestTokens {
+    static let secret = "integration-jwt-secret-0123456789abcdef"
+    static let tokens = AccessTokens(secret: secret)
+    static let admin = tokens.issue(subject: "ops@bank.example", role: .admin)
+    static func approver(_ subject: String) -> String { tokens.issue(subject: subject, role: .approver) }
+    static func agent(_ subject: String) -> String { tokens.issue(subject: subject, role: .agent) }
+}
+
+/// Calls the services' HTTP APIs, as an admin unless another token is given.
 enum API {
-    static func call(_ method: String, _ url: String, json: String? = nil, bytes: [UInt8]? = nil) async throws -> Answer {
+    static func call(_ method: String, _ url: String, json: String? = nil, bytes: [UInt8]? = nil, token: String? = TestTokens.admin) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = .init(rawValue: method)
-        request.headers.add(name: "Authorization", value: "Bearer test-token")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let payload = bytes ?? json.map({ Array($0.utf8) }) {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: payload))
@@ -37,8 +47,8 @@ enum API {
             text: String(decoding: data, as: UTF8.self))
     }
 
-    static func get(_ url: String) async throws -> Answer { try await call("GET", url) }
-    static func post(_ url: String, _ json: String) async throws -> Answer { try await call("POST", url, json: json) }
+    static func get(_ url: String, token: String? = TestTokens.admin) async throws -> Answer { try await call("GET", url, token: token) }
+    static func post(_ url: String, _ json: String, token: String? = TestTokens.admin) async throws -> Answer { try await call("POST", url, json: json, token: token) }
 
     /// The skeleton workflow: one approval step, then a no-op task.
     static func workflow(key: String, approver: String = "manager@bank.example", timeout: Int = 3600, amount: Int = 6000) -> String {

@@ -25,6 +25,7 @@ struct Stack: Sendable {
         options.database = database
         options.webhookURL = webhook.url
         options.webhookSecret = secret
+        options.jwtSecret = TestTokens.secret
         options.environment = environment
         if let replicas { options.replicas = replicas }
         options.logLevel = "info"
@@ -90,10 +91,11 @@ struct Stack: Sendable {
         return found!
     }
 
+    /// Decides as `approver`, with that approver's token.
     func decide(_ approvalID: String, _ decision: String, approver: String = "manager@bank.example", comment: String = "ok") async throws -> Answer {
         try await API.post(
             "\(approval)/v1/approvals/\(approvalID)/decision",
-            #"{"decision":"\#(decision)","approver":"\#(approver)","comment":"\#(comment)"}"#)
+            #"{"decision":"\#(decision)","approver":"\#(approver)","comment":"\#(comment)"}"#, token: TestTokens.approver(approver))
     }
 
     func waitForStatus(_ workflowID: String, _ status: String, timeout: Duration = .seconds(30)) async throws {
@@ -145,6 +147,8 @@ extension Stack {
 
     /// Runs the `hitl` command against this stack's orchestrator; returns its output.
     func hitl(_ arguments: [String]) throws -> String {
-        try Shell.run([Shell.packageExecutable("hitl").path] + arguments + ["--orchestrator", orchestrator])
+        var environment = ProcessInfo.processInfo.environment
+        environment["HITL_TOKEN"] = TestTokens.admin
+        return try Shell.run([Shell.packageExecutable("hitl").path] + arguments + ["--orchestrator", orchestrator], environment: environment)
     }
 }

@@ -8,6 +8,7 @@ import ServiceKit
 /// change, so the thread reads as one ordered exchange.
 struct ConversationRoutes: Sendable {
     let runtime: ServiceRuntime
+    let workflows: WorkflowRoutes
     static let kinds: Set<String> = ["agent", "approver", "note"]
 
     struct MessageBody: Decodable {
@@ -28,7 +29,8 @@ struct ConversationRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/workflows/{id}/messages") { _, context in
-            let id = try parse(context.parameters.require("id"))
+            let id = try workflows.parseID(context.parameters.require("id"))
+            try await workflows.authorize(id)
             try await requireWorkflow(id)
             let rows = try await runtime.database.query(
                 "SELECT id, at, kind, author, step, text FROM workflow_messages WHERE workflow_id = \(id) ORDER BY id")
@@ -39,7 +41,8 @@ struct ConversationRoutes: Sendable {
             return try JSONResponse.make(ItemList(items: items))
         }
         router.post("/v1/workflows/{id}/messages") { request, context in
-            let id = try parse(context.parameters.require("id"))
+            let id = try workflows.parseID(context.parameters.require("id"))
+            try await workflows.authorize(id)
             var request = request
             let body = try await request.decodeJSON(MessageBody.self)
             let kind = body.kind ?? "agent"
@@ -65,8 +68,4 @@ struct ConversationRoutes: Sendable {
         throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
     }
 
-    private func parse(_ text: String) throws -> UUID {
-        guard let id = UUID(uuidString: text) else { throw APIError.notFound("no workflow \(text): not a workflow id") }
-        return id
-    }
 }

@@ -16,6 +16,7 @@ struct EventStreamRoute: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/workflows/{id}/events") { request, context in
             let id = try workflows.parseID(context.parameters.require("id"))
+            try await workflows.authorize(id)
             let start = request.headers[.lastEventID].flatMap { Int64($0) } ?? 0
             // Answer 404 before the stream starts when there is no such workflow.
             let first = try await workflows.history(of: id, after: start)

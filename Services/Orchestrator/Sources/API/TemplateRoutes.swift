@@ -16,6 +16,7 @@ struct TemplateRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.put("/v1/templates/{name}") { request, context in
+            _ = try Principal.require(.admin)
             let name = try context.parameters.require("name")
             guard TemplateStore.isValidName(name) else {
                 throw APIError.badRequest("a template name is 1 to 100 letters, digits, '-', '_' or '.'")

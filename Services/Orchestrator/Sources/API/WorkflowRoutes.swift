@@ -15,7 +15,9 @@ struct WorkflowRoutes: Sendable {
         router.get("/v1/workflows") { request, _ in try await list(request) }
         router.get("/v1/workflows/{id}") { _, context in try await show(context.parameters.require("id")) }
         router.get("/v1/workflows/{id}/history") { _, context in
-            try JSONResponse.make(ItemList(items: try await history(of: try parseID(context.parameters.require("id")))))
+            let id = try parseID(context.parameters.require("id"))
+            try await authorize(id)
+            return try JSONResponse.make(ItemList(items: try await history(of: id)))
         }
         for action in [WorkflowControlRequested.Action.pause, .resume, .cancel] {
             router.post("/v1/workflows/{id}/\(action.rawValue)") { request, context in
@@ -30,8 +32,12 @@ struct WorkflowRoutes: Sendable {
     // MARK: - Submission
 
     private func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let principal = try Principal.require(.agent, .admin)
         var request = request
         let submission = try await request.decodeJSON(WorkflowSubmitted.self)
+        if principal.role == .agent, submission.requester != principal.subject {
+            throw APIError(.forbidden, "not_yourself", "an agent submits as itself: requester must be \(principal.subject)")
+        }
         let afterCommit = AfterCommit()
         let outcome: WorkflowEngine.SubmitOutcome
         do {
@@ -61,6 +67,7 @@ struct WorkflowRoutes: Sendable {
     /// `GET /v1/workflows?status=&type=&requester=&created_after=&limit=&after=`, newest
     /// last, paged by keyset: `next` is the cursor for the following page.
     private func list(_ request: Request) async throws -> Response {
+        let principal = try Principal.require(.agent, .admin)
         let query = request.uri.queryParameters
         let known = ["status", "type", "requester", "created_after", "limit", "after"]
         for (key, _) in query where !known.contains(String(key)) {
@@ -85,12 +92,18 @@ struct WorkflowRoutes: Sendable {
             guard let decoded = ListCursor.decode(String(text)) else { throw APIError.badRequest("after is not a cursor from a previous page") }
             cursor = decoded
         }
+        // Agents list their own workflows.
+        var requester = query["requester"].map(String.init)
+        if principal.role == .agent {
+            if let requester, requester != principal.subject { throw APIError(.forbidden, "not_yourself", "agents list their own workflows") }
+            requester = principal.subject
+        }
         let rows = try await runtime.database.query(
             """
             SELECT id, type, requester, status, created_at, updated_at, (extract(epoch FROM created_at) * 1000000)::bigint FROM workflows
             WHERE (\(status)::text IS NULL OR status = \(status))
               AND (\(query["type"].map(String.init))::text IS NULL OR type = \(query["type"].map(String.init)))
-              AND (\(query["requester"].map(String.init))::text IS NULL OR requester = \(query["requester"].map(String.init)))
+              AND (\(requester)::text IS NULL OR requester = \(requester))
               AND (\(createdAfter)::timestamptz IS NULL OR created_at > \(createdAfter))
               AND (\(cursor?.0)::bigint IS NULL OR ((extract(epoch FROM created_at) * 1000000)::bigint, id) > (\(cursor?.0), \(cursor?.1)))
             ORDER BY created_at, id LIMIT \(limit + 1)
@@ -112,6 +125,7 @@ struct WorkflowRoutes: Sendable {
 
     private func show(_ idText: String) async throws -> Response {
         let id = try parseID(idText)
+        try await authorize(id)
         let rows = try await runtime.database.query(
             """
             SELECT type, requester, input::text, status, outcome, reason, template_name, template_version, created_at, updated_at
@@ -169,10 +183,11 @@ struct WorkflowRoutes: Sendable {
 
     private func control(_ action: WorkflowControlRequested.Action, _ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try parseID(context.parameters.require("id"))
+        try await authorize(id, .agent, .admin)
         var request = request
         let body = request.head.headerFields[.contentLength] == "0" || request.head.headerFields[.contentType] == nil
             ? ControlBody(requestedBy: nil, reason: nil) : try await request.decodeJSON(ControlBody.self)
-        let actor = "ops:\(body.requestedBy ?? "api")"
+        let actor = Principal.current?.role == .agent ? "agent:\(Principal.current!.subject)" : "ops:\(body.requestedBy ?? Principal.current?.subject ?? "api")"
         let afterCommit = AfterCommit()
         let outcome: WorkflowEngine.ControlOutcome?
         do {
@@ -204,6 +219,8 @@ struct WorkflowRoutes: Sendable {
 
     /// An agent's answer over HTTP; the same rules as on `hitl.task.results`.
     private func taskResult(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        // Any agent may answer a task (the worker is rarely the requester); the attempt number guards.
+        _ = try Principal.require(.agent, .admin)
         let id = try parseID(context.parameters.require("id"))
         let step = try context.parameters.require("name")
         var request = request
@@ -225,6 +242,22 @@ struct WorkflowRoutes: Sendable {
         afterCommit.run()
         runtime.relay.wake()
         return try await show(id.uuidString)
+    }
+
+    /// Lets the caller at workflow `id` when its role is one of `roles`; an agent only at its
+    /// own workflows (others answer 404, so their existence does not leak).
+    func authorize(_ id: UUID, _ roles: Role...) async throws {
+        guard let principal = Principal.current else { throw APIError(.unauthorized, "unauthorized", "this API needs a bearer token") }
+        let allowed = roles.isEmpty ? Role.allCases : roles
+        guard allowed.contains(principal.role) else {
+            throw APIError(.forbidden, "forbidden", "this needs the role \(allowed.map(\.rawValue).joined(separator: " or ")); the token's role is \(principal.role.rawValue)")
+        }
+        guard principal.role == .agent else { return }
+        for try await requester in try await runtime.database.query("SELECT requester FROM workflows WHERE id = \(id)").decode(String.self)
+        where requester == principal.subject {
+            return
+        }
+        throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
     }
 
     func parseID(_ text: String) throws -> UUID {

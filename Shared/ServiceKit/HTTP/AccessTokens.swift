@@ -1,0 +1,129 @@
+import Crypto
+import Foundation
+import Hummingbird
+
+/// Who may call the `/v1` APIs: `agent`s submit and follow their own workflows,
+/// `approver`s see and decide what they are assigned to, `admin`s see everything and run
+/// the operations.
+public enum Role: String, Codable, Sendable, CaseIterable {
+    case agent, approver, admin
+}
+
+/// The caller of the request being handled, as its access token says.
+public struct Principal: Sendable, Equatable {
+    public let subject: String
+    public let role: Role
+
+    public init(subject: String, role: Role) {
+        self.subject = subject
+        self.role = role
+    }
+
+    @TaskLocal public static var current: Principal?
+
+    /// The caller, when its role is one of `roles`; 403 naming the roles otherwise.
+    public static func require(_ roles: Role...) throws -> Principal {
+        guard let principal = current else { throw APIError(.unauthorized, "unauthorized", "this API needs a bearer token") }
+        guard roles.contains(principal.role) else {
+            throw APIError(.forbidden, "forbidden", "this needs the role \(roles.map(\.rawValue).joined(separator: " or ")); the token's role is \(principal.role.rawValue)")
+        }
+        return principal
+    }
+}
+
+/// JSON Web Tokens signed with HMAC-SHA256 (`HS256`) under `HITL_JWT_SECRET`: claims `sub`,
+/// `role` (agent, approver, admin) and `exp` are required, `nbf` is honoured. Any other
+/// algorithm is refused (so `none` never passes), the signature is compared in constant time.
+public struct AccessTokens: Sendable {
+    private let secret: [UInt8]
+    private var key: SymmetricKey { SymmetricKey(data: secret) }
+
+    public init(secret: String) {
+        self.secret = Array(secret.utf8)
+    }
+
+    /// Reads `HITL_JWT_SECRET` (required, at least 32 characters).
+    public init(environment env: EnvironmentReader) throws {
+        let secret = try env.string("HITL_JWT_SECRET")
+        guard secret.count >= 32 else { throw ConfigurationError(variable: "HITL_JWT_SECRET", reason: "must be at least 32 characters") }
+        self.init(secret: secret)
+    }
+
+    struct Claims: Codable {
+        let sub: String
+        let role: Role
+        let exp: Int
+        var nbf: Int?
+        var iat: Int?
+    }
+
+    /// A token for `subject` in `role`, valid for `lifetime`.
+    public func issue(subject: String, role: Role, lifetime: TimeInterval = 8 * 3600, now: Date = Date()) -> String {
+        let header = Self.base64URL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+        let claims = Claims(sub: subject, role: role, exp: Int(now.timeIntervalSince1970 + lifetime), iat: Int(now.timeIntervalSince1970))
+        let payload = Self.base64URL((try? JSONEncoder().encode(claims)).map(Array.init) ?? [])
+        let signingInput = header + "." + payload
+        return signingInput + "." + Self.base64URL(Array(HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)))
+    }
+
+    /// The principal of a valid token; throws `APIError` 401 saying what is wrong.
+    public func verify(_ token: String, now: Date = Date()) throws -> Principal {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let headerBytes = Self.decodeBase64URL(parts[0]), let payloadBytes = Self.decodeBase64URL(parts[1]),
+            let signature = Self.decodeBase64URL(parts[2])
+        else { throw Self.refusal("the token is not a JWT") }
+        guard let header = try? JSONDecoder().decode([String: String].self, from: Data(headerBytes)), header["alg"] == "HS256" else {
+            throw Self.refusal("the token must be signed with HS256")
+        }
+        let signingInput = Array("\(parts[0]).\(parts[1])".utf8)
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key) else {
+            throw Self.refusal("the token's signature is not valid")
+        }
+        guard let claims = try? JSONDecoder().decode(Claims.self, from: Data(payloadBytes)) else {
+            throw Self.refusal("the token needs the claims sub, role (agent, approver or admin) and exp")
+        }
+        let seconds = Int(now.timeIntervalSince1970)
+        guard claims.exp > seconds else { throw Self.refusal("the token expired") }
+        if let nbf = claims.nbf, nbf > seconds { throw Self.refusal("the token is not valid yet") }
+        guard !claims.sub.isEmpty else { throw Self.refusal("the token names no subject") }
+        return Principal(subject: claims.sub, role: claims.role)
+    }
+
+    private static func refusal(_ reason: String) -> APIError {
+        APIError(.unauthorized, "unauthorized", reason)
+    }
+
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeBase64URL(_ text: Substring) -> [UInt8]? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64).map(Array.init)
+    }
+}
+
+/// Requires a valid bearer token on every `/v1` request and makes its principal
+/// `Principal.current` while the request is handled. Health, metrics and the API
+/// documents stay open.
+public struct AuthenticationMiddleware: RouterMiddleware {
+    public typealias Context = BasicRequestContext
+    let tokens: AccessTokens
+
+    public init(tokens: AccessTokens) {
+        self.tokens = tokens
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.uri.path.hasPrefix("/v1/") || request.uri.path == "/v1" else { return try await next(request, context) }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw APIError(.unauthorized, "unauthorized", "this API needs Authorization: Bearer <token>")
+        }
+        let principal = try tokens.verify(String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces))
+        return try await Principal.$current.withValue(principal) {
+            try await next(request, context)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Contracts
+import Foundation
+import ServiceKitTesting
+import Testing
+
+/// Who may call what: bearer tokens with the roles agent, approver and admin.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct AccessTests {
+    @Test func rolesSeeAndDoOnlyWhatTheyMay() async throws {
+        try await Stack.with { stack in
+            let workflows = "\(stack.orchestrator)/v1/workflows"
+            #expect(try await API.get(workflows, token: nil).status == 401)
+            #expect(try await API.get(workflows, token: "garbage").string("reason") == "the token is not a JWT")
+            #expect(try await API.get("\(stack.orchestrator)/health/ready", token: nil).status == 200)
+
+            let ann = TestTokens.agent("ann-agent"), bob = TestTokens.agent("bob-agent")
+            func request(_ key: String, requester: String) -> String {
+                #"{"idempotency_key":"\#(key)","type":"t","requester":"\#(requester)","input":{},"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"]}}]}"#
+            }
+            let own = try await API.post(workflows, request("a-1", requester: "ann-agent"), token: ann)
+            #expect(own.status == 201)
+            let id = try #require(own.string("id"))
+            let impersonation = try await API.post(workflows, request("a-2", requester: "bob-agent"), token: ann)
+            #expect(impersonation.status == 403 && impersonation.string("error") == "not_yourself")
+            #expect(try await API.post(workflows, request("b-1", requester: "bob-agent"), token: bob).status == 201)
+
+            #expect(try await API.get("\(workflows)/\(id)", token: ann).status == 200)
+            #expect(try await API.get("\(workflows)/\(id)", token: bob).status == 404)
+            #expect(try await API.get("\(workflows)/\(id)/history", token: bob).status == 404)
+            #expect(try await API.post("\(workflows)/\(id)/cancel", "{}", token: bob).status == 404)
+            #expect(try await API.get(workflows, token: ann).items.count == 1)
+            #expect(try await API.get(workflows).items.count == 2)  // admin
+
+            let manager = TestTokens.approver("manager@bank.example")
+            #expect(try await API.post(workflows, request("m-1", requester: "manager@bank.example"), token: manager).status == 403)
+            let approval = try await stack.pendingApproval(of: id)
+            #expect(try await API.get("\(stack.approval)/v1/approvals?status=pending", token: manager).items.count == 2)
+            #expect(try await API.get("\(stack.approval)/v1/approvals?status=pending", token: TestTokens.approver("someone@else")).items.isEmpty)
+            #expect(try await API.get("\(stack.approval)/v1/approvals/\(approval)", token: TestTokens.approver("someone@else")).status == 404)
+            let asSomeoneElse = try await API.post(
+                "\(stack.approval)/v1/approvals/\(approval)/decision", #"{"decision":"approve","approver":"boss@bank.example"}"#, token: manager)
+            #expect(asSomeoneElse.status == 403 && asSomeoneElse.string("error") == "not_yourself")
+            #expect(try await API.post("\(stack.approval)/v1/approvals/\(approval)/decision", #"{"decision":"approve"}"#, token: ann).status == 403)
+            #expect(try await API.call("PUT", "\(stack.orchestrator)/v1/templates/t", json: #"{"steps":[]}"#, token: ann).status == 403)
+            #expect(try await API.get("\(stack.orchestrator)/v1/dead-letters", token: manager).status == 403)
+
+            let decided = try await API.post("\(stack.approval)/v1/approvals/\(approval)/decision", #"{"decision":"approve"}"#, token: manager)
+            #expect(decided.status == 200 && decided.string("decided_by") == "manager@bank.example")
+            try await stack.waitForStatus(id, "completed")
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows") == 2)
+        }
+    }
+}
