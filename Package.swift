@@ -85,7 +85,7 @@ let package = Package(
         ),
         .executableTarget(name: "OrchestratorApp", dependencies: ["OrchestratorService", "ServiceKit"], path: "Services/Orchestrator/App", swiftSettings: swiftSettings),
         .target(
-            name: "ApprovalService", dependencies: ["ServiceKit", "Contracts"],
+            name: "ApprovalService", dependencies: ["ServiceKit", "Contracts", .product(name: "Crypto", package: "swift-crypto")],
             path: "Services/Approval/Sources", swiftSettings: swiftSettings
         ),
         .executableTarget(name: "ApprovalApp", dependencies: ["ApprovalService", "ServiceKit"], path: "Services/Approval/App", swiftSettings: swiftSettings),
@@ -135,11 +135,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts"], swiftSettings: swiftSettings),
-        .testTarget(name: "ApprovalTests", dependencies: ["ApprovalService", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(name: "ApprovalTests", dependencies: ["ApprovalService", "Contracts", "ServiceKit"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ServiceKitTesting", "Contracts", "ServiceKit", "Kafka", "OrchestratorService",
+                "ServiceKitTesting", "Contracts", "ServiceKit", "Kafka", "OrchestratorService", "ApprovalService",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -21,6 +21,8 @@ public final class LocalStack: @unchecked Sendable {
         public var webhookSecret = "hitl-dev-webhook-secret"
         /// The HS256 key of the APIs' bearer tokens (`AccessTokens(secret:)` mints them).
         public var jwtSecret = "hitl-dev-jwt-secret-" + UUID().uuidString
+        /// The keys of the signed decision links (`HITL_DECISION_KEYS`), newest first.
+        public var decisionKeys = "dev1:hitl-dev-decision-key-" + UUID().uuidString
         public var logLevel = "info"
         /// Extra environment for every service.
         public var environment: [String: String] = [:]
@@ -86,6 +88,7 @@ public final class LocalStack: @unchecked Sendable {
             environment["HITL_CONSUMER_GROUP"] = "hitl-\(service)-\(stackID)"
             environment["HITL_LOG_LEVEL"] = options.logLevel
             environment["HITL_JWT_SECRET"] = options.jwtSecret
+            environment["HITL_DECISION_KEYS"] = options.decisionKeys
             if service == "orchestrator" {
                 environment["HITL_TASK_SIGNING_SECRET"] = options.webhookSecret
             }

@@ -1,4 +1,6 @@
 import Contracts
+import Foundation
+import ServiceKit
 import Testing
 
 @testable import ApprovalService
@@ -57,5 +59,31 @@ import Testing
         #expect(applied.assignees == ["eve", "cy", "bob"])
         #expect(applied.vetoers == ["eve"])
         #expect(applied.onBehalfOf?["eve"] == "ann")
+    }
+}
+
+@Suite struct DecisionTokenTests {
+    let tokens = DecisionTokens(keys: [("k2", "current-decision-key-0123456789abcdef"), ("k1", "previous-decision-key-0123456789abcdef")])
+
+    @Test func aLinkCarriesItsClaimsAndIsRefusedWhenTamperedExpiredOrSignedByARetiredKey() throws {
+        let expiry = Date().addingTimeInterval(600)
+        let token = tokens.issue(approvalID: "a-1", approver: "ann", decision: .approve, expiresAt: expiry)
+        let claims = try tokens.verify(token)
+        #expect(claims.keyID == "k2" && claims.approvalID == "a-1" && claims.approver == "ann" && claims.decision == .approve)
+        #expect(Int(claims.expiresAt.timeIntervalSince1970) == Int(expiry.timeIntervalSince1970))
+
+        // Another approver or outcome in the claims breaks the signature.
+        let parts = token.split(separator: ".").map(String.init)
+        let forgedLine = DecisionTokens.canonical(.init(keyID: "k2", tokenID: claims.tokenID, approvalID: "a-1", approver: "mallory", decision: .approve, expiresAt: expiry))
+        #expect(throws: DecisionTokens.Refusal.badSignature) { try tokens.verify(Signing.base64URL(Array(forgedLine.utf8)) + "." + parts[1]) }
+        #expect(throws: DecisionTokens.Refusal.expired) { try tokens.verify(token, now: expiry.addingTimeInterval(1)) }
+        #expect(throws: DecisionTokens.Refusal.malformed) { try tokens.verify("garbage") }
+
+        // During a rotation the previous key still verifies; once retired it does not.
+        let old = DecisionTokens(keys: [("k1", "previous-decision-key-0123456789abcdef")])
+        let oldToken = old.issue(approvalID: "a-1", approver: "ann", decision: .reject, expiresAt: expiry)
+        #expect(try tokens.verify(oldToken).keyID == "k1")
+        let afterRotation = DecisionTokens(keys: [("k2", "current-decision-key-0123456789abcdef")])
+        #expect(throws: DecisionTokens.Refusal.unknownKey) { try afterRotation.verify(oldToken) }
     }
 }

@@ -3,6 +3,9 @@ import Foundation
 import ServiceKitTesting
 import Testing
 
+@testable import ApprovalService
+@testable import OrchestratorService
+
 /// Who may call what: bearer tokens with the roles agent, approver and admin.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct AccessTests {
     @Test func rolesSeeAndDoOnlyWhatTheyMay() async throws {
@@ -47,6 +50,53 @@ import Testing
             #expect(decided.status == 200 && decided.string("decided_by") == "manager@bank.example")
             try await stack.waitForStatus(id, "completed")
             #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows") == 2)
+        }
+    }
+}
+
+/// Signed decision links, as a chat frontend or an email would carry them.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct DecisionLinkTests {
+    @Test func aLinkShowsWhatItWillDoDecidesOnceAndRefusesForgeriesExpiryAndRetiredKeys() async throws {
+        try await Stack.with { stack in
+            let id = try await stack.submit(key: "link-1", input: #"{"amount":6000}"#, steps: Definitions.threshold)
+            let approval = try await stack.pendingApproval(of: id)
+            var links: [String: String] = [:]
+            try await waitUntil("the notification with its links") {
+                links = await stack.webhook.accepted.items.first { $0.approvalId == approval }?.links ?? [:]
+                return !links.isEmpty
+            }
+            let approve = try #require(links["approve:manager@bank.example"])
+            let reject = try #require(links["reject:manager@bank.example"])
+            // No read API returns a token.
+            let token = String(approve.split(separator: "/").last ?? "")
+            #expect(!(try await API.get("\(stack.approval)/v1/approvals/\(approval)").text.contains(token)))
+            #expect(!(try await API.get("\(stack.approval)/v1/approvals?status=pending").text.contains(token)))
+
+            // Opening the link (a mail scanner, a preview) decides nothing.
+            let preview = try await API.get(approve, token: nil)
+            #expect(preview.status == 200 && preview.string("decision") == "approve" && preview.string("status") == "pending")
+            #expect(try await API.get("\(stack.approval)/v1/approvals/\(approval)").string("status") == "pending")
+
+            var tampered = Array(approve)
+            tampered[tampered.count - 3] = tampered[tampered.count - 3] == "A" ? "B" : "A"
+            #expect(try await API.post(String(tampered), "{}", token: nil).string("error") == "invalid_link")
+            let prefix = "\(stack.approval)/v1/links/"
+            let expired = DecisionTokens(keys: [("new", TestTokens.newDecisionKey)])
+                .issue(approvalID: approval, approver: "manager@bank.example", decision: .approve, expiresAt: Date().addingTimeInterval(-5))
+            #expect(try await API.post(prefix + expired, "{}", token: nil).status == 410)
+            let retired = DecisionTokens(keys: [("older", "a-key-that-was-retired-0123456789abc")])
+                .issue(approvalID: approval, approver: "manager@bank.example", decision: .approve, expiresAt: Date().addingTimeInterval(600))
+            #expect(try await API.post(prefix + retired, "{}", token: nil).string("reason") == "the link was signed with a key that is no longer valid")
+
+            // A link signed with the previous key still works during the rotation.
+            let previousKey = DecisionTokens(keys: [("old", TestTokens.oldDecisionKey)])
+                .issue(approvalID: approval, approver: "manager@bank.example", decision: .approve, expiresAt: Date().addingTimeInterval(600))
+            let decided = try await API.post(prefix + previousKey, #"{"comment":"via the link"}"#, token: nil)
+            #expect(decided.status == 200 && decided.string("channel") == "link")
+            try await stack.waitForStatus(id, "completed")
+            #expect(try await API.post(prefix + previousKey, "{}", token: nil).string("error") == "link_used")
+            #expect(try await API.post(reject, "{}", token: nil).string("error") == "already_decided")
+            #expect(try await stack.history(id).first { $0.event == "approved" }?.actor == "approver:manager@bank.example via link")
         }
     }
 }

@@ -10,17 +10,20 @@ import ServiceKit
 /// | variable | default | meaning |
 /// |---|---|---|
 /// | `HITL_JWT_SECRET` | — (required) | HS256 key of the API's bearer tokens (at least 32 characters) |
+/// | `HITL_DECISION_KEYS` | — (required) | keys of the signed decision links: `id:secret` pairs, newest first (rotation) |
 /// | `HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS` | `86400` | deadline of an approval whose request names neither a timeout nor a priority; no approval is without one |
 /// | `HITL_APPROVAL_PRIORITY_DEADLINES` | `high=7200,normal=28800,low=86400` | seconds to the deadline per priority, when the request names no timeout |
 /// | `HITL_APPROVAL_GROUPS` | — | groups approvers may be named by (`group:<name>`): `finance=ann@x,bob@x;risk=cy@x` |
 public struct ApprovalSettings: Sendable {
     public var accessTokens: AccessTokens
+    var decisionTokens: DecisionTokens
     public var defaultTimeoutSeconds: Int
     public var priorityDeadlines: [ApprovalPolicy.Priority: Int]
     public var groups: [String: [String]]
 
     public init(environment env: EnvironmentReader) throws {
         accessTokens = try AccessTokens(environment: env)
+        decisionTokens = try DecisionTokens(environment: env)
         defaultTimeoutSeconds = try env.int("HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS", default: 86_400, in: 1...(365 * 86_400))
         priorityDeadlines = [.high: 7200, .normal: 28_800, .low: 86_400]
         if let text = env.optionalString("HITL_APPROVAL_PRIORITY_DEADLINES") {
@@ -71,8 +74,9 @@ public enum Approval {
                 .timerFired: { context in try await store.onTimer(context.envelope.decode(TimerFired.self), context: context) },
             ])
         let router = runtime.makeRouter()
-        router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))
+        router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens, openPrefixes: [DecisionLinkRoutes.prefix]))
         ApprovalRoutes(store: store).register(on: router)
+        DecisionLinkRoutes(store: store, tokens: settings.decisionTokens).register(on: router)
         Delegations(runtime: runtime).register(on: router)
         return runtime.makeApplication(router: router, services: [consumer])
     }
@@ -149,7 +153,8 @@ struct ApprovalRoutes: Sendable {
                 if body.changes != nil { throw APIError.badRequest("changes belong to approve_with_changes only") }
             }
             let view = try await store.decide(
-                id: id, decision: body.decision, approver: approver, comment: body.comment, changes: body.changes, channel: "api", logger: context.logger)
+                id: id, decision: body.decision, approver: approver, comment: body.comment, changes: body.changes, channel: "api", linkTokenID: nil,
+                logger: context.logger)
             // 202: the vote counts, but the quorum is not reached yet.
             return try JSONResponse.make(status: view.status == "pending" ? .accepted : .ok, view)
         }

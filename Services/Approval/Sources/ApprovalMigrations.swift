@@ -80,5 +80,15 @@ enum ApprovalMigrations {
                 "CREATE INDEX delegations_by_end ON delegations (ends_at)",
                 "ALTER TABLE approval_votes ADD COLUMN on_behalf_of text",
             ]),
+        Migration(
+            version: 6, name: "decision links",
+            statements: [
+                """
+                CREATE TABLE used_decision_links (
+                    token_id text PRIMARY KEY,
+                    approval_id uuid NOT NULL REFERENCES approvals (id),
+                    used_at timestamptz NOT NULL DEFAULT now())
+                """
+            ]),
     ]
 }

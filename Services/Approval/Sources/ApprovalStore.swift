@@ -43,6 +43,15 @@ struct ApprovalStore: Sendable {
         guard created else { return }
 
         let link = "\(runtime.configuration.publicURL)/v1/approvals/\(request.approvalId)"
+        // One signed link per assignee and outcome that needs no form: opening it shows what
+        // it will do, only a POST to it decides (so link scanners never decide).
+        var links = ["approval": link, "decision": "\(link)/decision"]
+        for approver in applied.assignees {
+            for decision in [Decision.approve, .reject] where applied.policy.allowedOutcomes.contains(decision) {
+                let token = settings.decisionTokens.issue(approvalID: request.approvalId, approver: approver, decision: decision, expiresAt: deadline)
+                links["\(decision.rawValue):\(approver)"] = "\(runtime.configuration.publicURL)\(DecisionLinkRoutes.prefix)\(token)"
+            }
+        }
         let lines = request.context.sorted { $0.key < $1.key }.map { "\($0.key): \(Self.display($0.value))" }
         let text = (["\(request.requester) asks for approval of \(request.workflowType) (step \(request.step))."] + lines
             + ["Decide before \(WireCoding.formatTime(deadline)): POST \(link)/decision"]).joined(separator: "\n")
@@ -50,8 +59,7 @@ struct ApprovalStore: Sendable {
             NotificationRequested(
                 reason: "approval_requested", notificationId: "approval-requested:\(request.approvalId)",
                 workflowId: request.workflowId, approvalId: request.approvalId, recipients: applied.assignees,
-                subject: "Approval needed: \(request.workflowType)", text: text,
-                links: ["approval": link, "decision": "\(link)/decision"]),
+                subject: "Approval needed: \(request.workflowType)", text: text, links: links),
             to: .notifications)
         try await scheduleTimers(for: request, policy: applied.policy, deadline: deadline, context: context)
     }
@@ -62,8 +70,21 @@ struct ApprovalStore: Sendable {
     /// policy (with quorum `any`, the first vote decides). The row lock serialises votes, so
     /// exactly one vote decides and exactly one decision event is published; every later
     /// vote is refused with who decided, how and when.
-    func decide(id: UUID, decision: Decision, approver: String, comment: String?, changes: JSONObject?, channel: String, logger: Logger) async throws -> ApprovalView {
+    /// - Parameter linkTokenID: the id of the signed link used, if any; a link decides once.
+    func decide(
+        id: UUID, decision: Decision, approver: String, comment: String?, changes: JSONObject?, channel: String, linkTokenID: String?, logger: Logger
+    ) async throws -> ApprovalView {
         let view = try await runtime.database.transaction { connection -> ApprovalView in
+            if let linkTokenID {
+                var fresh = false
+                for try await _ in try await connection.query(
+                    "INSERT INTO used_decision_links (token_id, approval_id) VALUES (\(linkTokenID), \(id)) ON CONFLICT DO NOTHING RETURNING 1",
+                    logger: logger)
+                {
+                    fresh = true
+                }
+                guard fresh else { throw APIError(.conflict, "link_used", "this link was already used") }
+            }
             guard var current = try await load(id: id, lock: true, on: connection, logger: logger) else {
                 throw APIError.notFound("no approval \(id.uuidString.lowercased())")
             }

@@ -59,18 +59,18 @@ public struct AccessTokens: Sendable {
 
     /// A token for `subject` in `role`, valid for `lifetime`.
     public func issue(subject: String, role: Role, lifetime: TimeInterval = 8 * 3600, now: Date = Date()) -> String {
-        let header = Self.base64URL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+        let header = Signing.base64URL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
         let claims = Claims(sub: subject, role: role, exp: Int(now.timeIntervalSince1970 + lifetime), iat: Int(now.timeIntervalSince1970))
-        let payload = Self.base64URL((try? JSONEncoder().encode(claims)).map(Array.init) ?? [])
+        let payload = Signing.base64URL((try? JSONEncoder().encode(claims)).map(Array.init) ?? [])
         let signingInput = header + "." + payload
-        return signingInput + "." + Self.base64URL(Array(HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)))
+        return signingInput + "." + Signing.base64URL(Array(HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)))
     }
 
     /// The principal of a valid token; throws `APIError` 401 saying what is wrong.
     public func verify(_ token: String, now: Date = Date()) throws -> Principal {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerBytes = Self.decodeBase64URL(parts[0]), let payloadBytes = Self.decodeBase64URL(parts[1]),
-            let signature = Self.decodeBase64URL(parts[2])
+        guard parts.count == 3, let headerBytes = Signing.decodeBase64URL(parts[0]), let payloadBytes = Signing.decodeBase64URL(parts[1]),
+            let signature = Signing.decodeBase64URL(parts[2])
         else { throw Self.refusal("the token is not a JWT") }
         guard let header = try? JSONDecoder().decode([String: String].self, from: Data(headerBytes)), header["alg"] == "HS256" else {
             throw Self.refusal("the token must be signed with HS256")
@@ -92,17 +92,6 @@ public struct AccessTokens: Sendable {
     private static func refusal(_ reason: String) -> APIError {
         APIError(.unauthorized, "unauthorized", reason)
     }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decodeBase64URL(_ text: Substring) -> [UInt8]? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map(Array.init)
-    }
 }
 
 /// Requires a valid bearer token on every `/v1` request and makes its principal
@@ -111,13 +100,19 @@ public struct AccessTokens: Sendable {
 public struct AuthenticationMiddleware: RouterMiddleware {
     public typealias Context = BasicRequestContext
     let tokens: AccessTokens
+    /// Paths under `/v1` that carry their own credential (signed links).
+    let openPrefixes: [String]
 
-    public init(tokens: AccessTokens) {
+    public init(tokens: AccessTokens, openPrefixes: [String] = []) {
         self.tokens = tokens
+        self.openPrefixes = openPrefixes
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path.hasPrefix("/v1/") || request.uri.path == "/v1" else { return try await next(request, context) }
+        let path = request.uri.path
+        guard path.hasPrefix("/v1/") || path == "/v1", !openPrefixes.contains(where: { path.hasPrefix($0) }) else {
+            return try await next(request, context)
+        }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw APIError(.unauthorized, "unauthorized", "this API needs Authorization: Bearer <token>")
         }

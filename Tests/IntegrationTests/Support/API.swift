@@ -28,6 +28,10 @@ enum TestTokens {
     static let admin = tokens.issue(subject: "ops@bank.example", role: .admin)
     static func approver(_ subject: String) -> String { tokens.issue(subject: subject, role: .approver) }
     static func agent(_ subject: String) -> String { tokens.issue(subject: subject, role: .agent) }
+    /// Decision link keys: `new` signs, `old` still verifies (a rotation in progress).
+    static let newDecisionKey = "integration-decision-key-new-0123456789"
+    static let oldDecisionKey = "integration-decision-key-old-0123456789"
+    static let decisionKeys = "new:\(newDecisionKey),old:\(oldDecisionKey)"
 }
 
 /// Calls the services' HTTP APIs, as an admin unless another token is given.

@@ -26,6 +26,7 @@ struct Stack: Sendable {
         options.webhookURL = webhook.url
         options.webhookSecret = secret
         options.jwtSecret = TestTokens.secret
+        options.decisionKeys = TestTokens.decisionKeys
         options.environment = environment
         if let replicas { options.replicas = replicas }
         options.logLevel = "info"
