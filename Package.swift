@@ -85,7 +85,14 @@ let package = Package(
         ),
         .executableTarget(name: "OrchestratorApp", dependencies: ["OrchestratorService", "ServiceKit"], path: "Services/Orchestrator/App", swiftSettings: swiftSettings),
         .target(
-            name: "ApprovalService", dependencies: ["ServiceKit", "Contracts", .product(name: "Crypto", package: "swift-crypto")],
+            name: "ApprovalService",
+            dependencies: [
+                "ServiceKit", "Contracts",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Services/Approval/Sources", swiftSettings: swiftSettings
         ),
         .executableTarget(name: "ApprovalApp", dependencies: ["ApprovalService", "ServiceKit"], path: "Services/Approval/App", swiftSettings: swiftSettings),

@@ -7,8 +7,9 @@ public struct ApprovalPolicy: Codable, Sendable, Equatable {
     public enum Quorum: String, Codable, Sendable { case any, all, nOfM = "n_of_m" }
     public enum Priority: String, Codable, Sendable, CaseIterable { case high, normal, low }
     /// What happens when the deadline passes with no decision: `expire` (the workflow times
-    /// out), or a decision by the policy itself (recorded as such, never as a human).
-    public enum OnExpiry: String, Codable, Sendable { case expire, reject, approve }
+    /// out), a decision by the policy itself, or the fallback decider (an LLM endpoint, its
+    /// answer recorded as the fallback's, never as a human; `safe_default` when it fails).
+    public enum OnExpiry: String, Codable, Sendable { case expire, reject, approve, fallback }
 
     /// One escalation level: `after_seconds` from the request, its approvers are added
     /// (the earlier ones may still decide) and notified.
@@ -39,11 +40,15 @@ public struct ApprovalPolicy: Codable, Sendable, Equatable {
     /// Reminds the approvers every so many seconds until a decision or the deadline.
     public var reminderSeconds: Int?
     public var onExpiry: OnExpiry?
+    /// What applies when the fallback decider fails or answers badly (`expire` when absent).
+    public var safeDefault: OnExpiry?
 
     public init(
         quorum: Quorum? = nil, required: Int? = nil, veto: [String]? = nil, allowSelfApproval: Bool? = nil, outcomes: [Decision]? = nil,
-        priority: Priority? = nil, escalation: [Escalation]? = nil, reminderSeconds: Int? = nil, onExpiry: OnExpiry? = nil
+        priority: Priority? = nil, escalation: [Escalation]? = nil, reminderSeconds: Int? = nil, onExpiry: OnExpiry? = nil,
+        safeDefault: OnExpiry? = nil
     ) {
+        self.safeDefault = safeDefault
         self.escalation = escalation
         self.reminderSeconds = reminderSeconds
         self.onExpiry = onExpiry

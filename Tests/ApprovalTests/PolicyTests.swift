@@ -87,3 +87,22 @@ import Testing
         #expect(throws: DecisionTokens.Refusal.unknownKey) { try afterRotation.verify(oldToken) }
     }
 }
+
+@Suite struct FallbackAnswerTests {
+    func completion(_ content: String) -> [UInt8] {
+        let escaped = content.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return Array(#"{"choices":[{"index":0,"message":{"role":"assistant","content":"\#(escaped)"}}]}"#.utf8)
+    }
+
+    @Test func onlyTheStrictAnswerIsTaken() throws {
+        let good = FallbackDecider.parse(completion(#"{"decision":"reject","reasoning":"Too large for an unattended approval."}"#))
+        #expect(try good.get().0 == .reject)
+        for bad in [
+            "Sure, approve it.", #"{"decision":"approve"}"#, #"{"decision":"maybe","reasoning":"x"}"#,
+            #"{"decision":"approve_with_changes","reasoning":"x"}"#, #"{"decision":"approve","reasoning":"x","amount":1}"#,
+        ] {
+            if case .success = FallbackDecider.parse(completion(bad)) { Issue.record("took \(bad)") }
+        }
+        if case .success = FallbackDecider.parse(Array("{}".utf8)) { Issue.record("took a body without choices") }
+    }
+}

@@ -3,6 +3,8 @@ import Foundation
 import ServiceKitTesting
 import Testing
 
+@testable import ApprovalService
+
 /// The walking skeleton over the four real service processes.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct SkeletonFlowTests {
     @Test func approvedWorkflowCompletesAndTheApproverWasNotifiedBySignedWebhook() async throws {
@@ -75,14 +77,22 @@ import Testing
         try await Stack.with { stack in
             let id = try #require(try await stack.submit(API.workflow(key: "race-1")).string("id"))
             let approvalID = try await stack.pendingApproval(of: id)
+            // Through a mix of channels: the API, and signed links for either outcome.
+            let links = DecisionTokens(keys: [("new", TestTokens.newDecisionKey)])
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<10 {
-                    group.addTask { try await stack.decide(approvalID, index.isMultiple(of: 2) ? "approve" : "reject").status }
+                    let decision = index.isMultiple(of: 2) ? Decision.approve : .reject
+                    if index < 4 {
+                        group.addTask { try await stack.decide(approvalID, decision.rawValue).status }
+                    } else {
+                        let token = links.issue(approvalID: approvalID, approver: "manager@bank.example", decision: decision, expiresAt: Date().addingTimeInterval(600))
+                        group.addTask { try await API.post("\(stack.approval)/v1/links/\(token)", "{}", token: nil).status }
+                    }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(statuses.filter { $0 == 200 }.count == 1)
-            #expect(statuses.filter { $0 == 409 }.count == 9)
+            #expect(statuses.filter { $0 == 409 }.count == 9, "\(statuses.sorted())")
             let decisions = try await stack.events(on: .approvalDecisions).filter { $0.type == .approvalDecided }
             #expect(Set(decisions.map(\.id)).count == 1)
         }

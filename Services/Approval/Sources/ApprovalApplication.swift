@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Contracts
 import Foundation
 import Hummingbird
@@ -17,6 +18,7 @@ import ServiceKit
 public struct ApprovalSettings: Sendable {
     public var accessTokens: AccessTokens
     var decisionTokens: DecisionTokens
+    var fallback: FallbackSettings
     public var defaultTimeoutSeconds: Int
     public var priorityDeadlines: [ApprovalPolicy.Priority: Int]
     public var groups: [String: [String]]
@@ -24,6 +26,7 @@ public struct ApprovalSettings: Sendable {
     public init(environment env: EnvironmentReader) throws {
         accessTokens = try AccessTokens(environment: env)
         decisionTokens = try DecisionTokens(environment: env)
+        fallback = try FallbackSettings(environment: env)
         defaultTimeoutSeconds = try env.int("HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS", default: 86_400, in: 1...(365 * 86_400))
         priorityDeadlines = [.high: 7200, .normal: 28_800, .low: 86_400]
         if let text = env.optionalString("HITL_APPROVAL_PRIORITY_DEADLINES") {
@@ -78,7 +81,8 @@ public enum Approval {
         ApprovalRoutes(store: store).register(on: router)
         DecisionLinkRoutes(store: store, tokens: settings.decisionTokens).register(on: router)
         Delegations(runtime: runtime).register(on: router)
-        return runtime.makeApplication(router: router, services: [consumer])
+        let fallback = FallbackDecider(store: store, settings: settings.fallback, client: HTTPClient.shared)
+        return runtime.makeApplication(router: router, services: [consumer, GatedService(gate: runtime.ready, service: fallback)])
     }
 }
 

@@ -88,7 +88,13 @@ enum ApprovalMigrations {
                     token_id text PRIMARY KEY,
                     approval_id uuid NOT NULL REFERENCES approvals (id),
                     used_at timestamptz NOT NULL DEFAULT now())
+                """,
                 """
+                CREATE TABLE fallback_jobs (
+                    approval_id uuid PRIMARY KEY REFERENCES approvals (id),
+                    leased_until timestamptz,
+                    created_at timestamptz NOT NULL DEFAULT now())
+                """,
             ]),
     ]
 }

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import ServiceKit
 
@@ -9,6 +10,8 @@ import ServiceKit
 struct ApprovalStore: Sendable {
     let runtime: ServiceRuntime
     let settings: ApprovalSettings
+    /// Wakes the fallback decider when an approval was handed to it.
+    var fallbackWakeup = Wakeup()
 
     static let deadlineTimerPrefix = "deadline:"
 
@@ -75,6 +78,11 @@ struct ApprovalStore: Sendable {
         id: UUID, decision: Decision, approver: String, comment: String?, changes: JSONObject?, channel: String, linkTokenID: String?, logger: Logger
     ) async throws -> ApprovalView {
         let view = try await runtime.database.transaction { connection -> ApprovalView in
+            // The approval's row lock comes first: taking it after the link's insert (whose
+            // foreign key share-locks the row) would let concurrent decisions deadlock.
+            guard var current = try await load(id: id, lock: true, on: connection, logger: logger) else {
+                throw APIError.notFound("no approval \(id.uuidString.lowercased())")
+            }
             if let linkTokenID {
                 var fresh = false
                 for try await _ in try await connection.query(
@@ -84,9 +92,6 @@ struct ApprovalStore: Sendable {
                     fresh = true
                 }
                 guard fresh else { throw APIError(.conflict, "link_used", "this link was already used") }
-            }
-            guard var current = try await load(id: id, lock: true, on: connection, logger: logger) else {
-                throw APIError.notFound("no approval \(id.uuidString.lowercased())")
             }
             if current.status != "pending" {
                 throw alreadyClosed(current)
@@ -122,6 +127,7 @@ struct ApprovalStore: Sendable {
             current.votes.append(Vote(approver: approver, decision: decision.rawValue, comment: comment, channel: channel, votedAt: Date(), onBehalfOf: onBehalfOf))
             let votes = current.votes.compactMap { vote in Decision(rawValue: vote.decision).map { (approver: vote.approver, decision: $0) } }
             guard let outcome = current.policy.outcome(of: votes) else { return current }
+            Counter(label: "hitl_approval_decisions_total", dimensions: [("decided_by", "human")]).increment()
 
             let status = Self.status(after: outcome)
             let decidedAt = Date()
@@ -184,45 +190,66 @@ struct ApprovalStore: Sendable {
     // MARK: - Expiry
 
     /// At the deadline of a pending approval: the policy decides (`on_expiry` approve or
-    /// reject, recorded as the policy's decision), or the approval expires.
+    /// reject, recorded as the policy's decision), hands it to the fallback decider, or the
+    /// approval expires.
     func expire(id: UUID, context: EventContext) async throws {
         guard let current = try await load(id: id, lock: true, on: context.connection, logger: context.logger),
             current.status == "pending", current.deadline <= Date()
         else { return }
+        switch current.policy.policy.onExpiry ?? .expire {
+        case .fallback:
+            // The call happens outside this transaction (FallbackDecider); the approval stays
+            // pending, and past its deadline no human decision is taken any more.
+            try await context.connection.query(
+                "INSERT INTO fallback_jobs (approval_id) VALUES (\(id)) ON CONFLICT DO NOTHING", logger: context.logger)
+            context.afterCommit.add { [fallbackWakeup] in fallbackWakeup.signal() }
+        case let action:
+            try await endWithoutHuman(current, action: action, by: "on_expiry", reason: nil, on: context.connection, cause: context.envelope, logger: context.logger)
+        }
+    }
+
+    /// Ends a pending approval past its deadline by `action`: a decision recorded as made by
+    /// `by` (channel `policy`), or expiry; tells the approvers.
+    func endWithoutHuman(
+        _ current: ApprovalView, action: ApprovalPolicy.OnExpiry, by: String, reason: String?, on connection: PostgresConnection,
+        cause: EventEnvelope?, logger: Logger
+    ) async throws {
         let deadline = WireCoding.formatTime(current.deadline)
-        let onExpiry = current.policy.policy.onExpiry ?? .expire
-        let decision: Decision? = switch onExpiry {
+        let outbox = runtime.outbox
+        let decision: Decision? = switch action {
         case .approve: .approve
         case .reject: .reject
-        case .expire: nil
+        case .expire, .fallback: nil
         }
         let text: String
         if let decision {
-            let comment = "no decision before \(deadline); the policy decided: \(decision.rawValue)"
-            try await context.connection.query(
+            let comment = reason ?? "no decision before \(deadline); the policy decided: \(decision.rawValue)"
+            try await connection.query(
                 """
-                UPDATE approvals SET status = \(Self.status(after: decision)), decision = \(decision.rawValue), decided_by = 'on_expiry',
+                UPDATE approvals SET status = \(Self.status(after: decision)), decision = \(decision.rawValue), decided_by = \(by),
                        comment = \(comment), channel = \(ApprovalDecided.policyChannel), decided_at = now()
-                WHERE id = \(id)
-                """, logger: context.logger)
-            try await context.publish(
+                WHERE id = \(current.id)::uuid
+                """, logger: logger)
+            try await outbox.publish(
                 ApprovalDecided(
-                    approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: decision, approver: "on_expiry",
+                    approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: decision, approver: by,
                     comment: comment, channel: ApprovalDecided.policyChannel, decidedAt: Date()),
-                to: .approvalDecisions, subject: current.workflowId)
-            text = "Nobody decided before \(deadline); by its policy the request was \(Self.status(after: decision)). No action is needed any more."
+                to: .approvalDecisions, subject: current.workflowId, causedBy: cause, on: connection, logger: logger)
+            text = "Nobody decided before \(deadline); the request was \(Self.status(after: decision)) by \(by). No action is needed any more."
         } else {
-            try await context.connection.query("UPDATE approvals SET status = 'expired', decided_at = now() WHERE id = \(id)", logger: context.logger)
-            try await context.publish(
+            try await connection.query(
+                "UPDATE approvals SET status = 'expired', comment = \(reason), decided_at = now() WHERE id = \(current.id)::uuid", logger: logger)
+            try await outbox.publish(
                 ApprovalExpired(approvalId: current.id, workflowId: current.workflowId, step: current.step, deadline: current.deadline, expiredAt: Date()),
-                to: .approvalDecisions, subject: current.workflowId)
+                to: .approvalDecisions, subject: current.workflowId, causedBy: cause, on: connection, logger: logger)
             text = "Nobody decided before \(deadline); no action is needed any more."
         }
-        try await context.publish(
+        Counter(label: "hitl_approval_decisions_total", dimensions: [("decided_by", by == "fallback" ? "fallback" : "policy")]).increment()
+        try await outbox.publish(
             NotificationRequested(
                 reason: "approval_expired", notificationId: "approval-expired:\(current.id)", workflowId: current.workflowId,
                 approvalId: current.id, recipients: current.approvers, subject: "Approval expired: \(current.workflowType)", text: text, links: [:]),
-            to: .notifications, subject: current.workflowId)
+            to: .notifications, subject: current.workflowId, causedBy: cause, on: connection, logger: logger)
     }
 
     // MARK: - Cancellation

@@ -108,6 +108,8 @@ enum DefinitionValidation {
         if let reminder = policy.reminderSeconds, !(1...maxTimeoutSeconds).contains(reminder) {
             return "reminder_seconds must be 1 to \(maxTimeoutSeconds)"
         }
+        if policy.safeDefault == .fallback { return "safe_default must be expire, reject or approve" }
+        if policy.safeDefault != nil, policy.onExpiry != .fallback { return "safe_default goes with on_expiry fallback" }
         if let outcomes = policy.outcomes {
             if outcomes.isEmpty { return "outcomes must allow at least one outcome" }
             if quorum != .any, outcomes.contains(where: { $0 == .approveWithChanges || $0 == .requestChanges }) {

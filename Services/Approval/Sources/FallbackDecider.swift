@@ -1,0 +1,168 @@
+import AsyncHTTPClient
+import Contracts
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceKit
+import ServiceLifecycle
+
+/// Where the fallback decider asks.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `HITL_FALLBACK_URL` | — | base URL of an OpenAI-compatible API (`…/v1`); without it, `on_expiry: fallback` applies the safe default |
+/// | `HITL_FALLBACK_MODEL` | `gpt-4o-mini` | the model |
+/// | `HITL_FALLBACK_API_KEY` | — | sent as `Authorization: Bearer …` |
+/// | `HITL_FALLBACK_TIMEOUT_SECONDS` | `20` | how long to wait for the answer |
+struct FallbackSettings: Sendable {
+    var baseURL: String?
+    var model: String
+    var apiKey: String?
+    var timeoutSeconds: Int
+
+    init(environment env: EnvironmentReader) throws {
+        baseURL = env.optionalString("HITL_FALLBACK_URL")
+        if baseURL != nil { _ = try env.url("HITL_FALLBACK_URL") }
+        model = try env.string("HITL_FALLBACK_MODEL", default: "gpt-4o-mini")
+        apiKey = env.optionalString("HITL_FALLBACK_API_KEY")
+        timeoutSeconds = try env.int("HITL_FALLBACK_TIMEOUT_SECONDS", default: 20, in: 1...300)
+    }
+}
+
+/// Decides approvals whose policy says `on_expiry: fallback` once their deadline passed:
+/// asks a chat-completions endpoint with the approval's context for a strict JSON answer
+/// (`{"decision":"approve"|"reject","reasoning":"…"}`), outside any transaction, then
+/// records the decision as the fallback's (never a human's) with its reasoning. A failure,
+/// a timeout or an answer that is not exactly that applies the policy's `safe_default`,
+/// and says why. Jobs are leased rows (`fallback_jobs`), so a crash asks again.
+struct FallbackDecider: Service {
+    let store: ApprovalStore
+    let settings: FallbackSettings
+    let client: HTTPClient
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let jobs = try await lease()
+                    if jobs.isEmpty {
+                        await store.fallbackWakeup.wait(timeout: .seconds(1))
+                        continue
+                    }
+                    await withTaskGroup(of: Void.self) { group in
+                        for id in jobs { group.addTask { await decide(id) } }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    store.runtime.logger.warning("Fallback loop failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    private func lease() async throws -> [UUID] {
+        let lease = Double(settings.timeoutSeconds + 30)
+        return try await store.runtime.database.transaction { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE fallback_jobs SET leased_until = now() + make_interval(secs => \(lease))
+                WHERE approval_id IN (SELECT approval_id FROM fallback_jobs WHERE leased_until IS NULL OR leased_until < now()
+                                      ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED)
+                RETURNING approval_id
+                """, logger: store.runtime.logger)
+            var ids: [UUID] = []
+            for try await id in rows.decode(UUID.self) { ids.append(id) }
+            return ids
+        }
+    }
+
+    private func decide(_ id: UUID) async {
+        let logger = store.runtime.logger
+        do {
+            guard let approval = try await store.runtime.database.client.withConnection({ try await store.load(id: id, on: $0, logger: logger) }) else { return }
+            let answer = await ask(about: approval)
+            try await store.runtime.database.transaction { connection in
+                try await connection.query("DELETE FROM fallback_jobs WHERE approval_id = \(id)", logger: logger)
+                guard let current = try await store.load(id: id, lock: true, on: connection, logger: logger), current.status == "pending" else { return }
+                switch answer {
+                case .success(let (decision, reasoning)):
+                    try await store.endWithoutHuman(
+                        current, action: decision == .approve ? .approve : .reject, by: "fallback", reason: "fallback decider: \(reasoning)",
+                        on: connection, cause: nil, logger: logger)
+                case .failure(let failure):
+                    let safe = current.policy.policy.safeDefault ?? .expire
+                    try await store.endWithoutHuman(
+                        current, action: safe, by: "safe_default", reason: "the fallback decider \(failure.reason); the safe default \(safe.rawValue) applies",
+                        on: connection, cause: nil, logger: logger)
+                }
+            }
+            store.runtime.relay.wake()
+        } catch {
+            logger.warning("Fallback decision not recorded; it is asked again", metadata: ["error": "\(ErrorText.describe(error))"])
+        }
+    }
+
+    struct Failure: Error {
+        let reason: String
+    }
+
+    /// The endpoint's decision and reasoning, or why there is none.
+    func ask(about approval: ApprovalView) async -> Result<(Decision, String), Failure> {
+        guard let base = settings.baseURL else { return .failure(Failure(reason: "is not configured")) }
+        let facts = (try? JSONColumn.text(approval.context)) ?? "{}"
+        let request: JSONObject = [
+            "model": .string(settings.model),
+            "response_format": .object(["type": "json_object"]),
+            "temperature": 0,
+            "messages": .array([
+                .object([
+                    "role": "system",
+                    "content": """
+                        You decide an approval request that no human answered in time. Answer with one JSON object and nothing else: \
+                        {"decision": "approve" or "reject", "reasoning": "one or two sentences"}. When in doubt, reject.
+                        """,
+                ]),
+                .object([
+                    "role": "user",
+                    "content": .string("""
+                        Workflow type: \(approval.workflowType)
+                        Step: \(approval.step)
+                        Requested by: \(approval.requester)
+                        Approvers who did not answer: \(approval.approvers.joined(separator: ", "))
+                        Facts: \(facts)
+                        """),
+                ]),
+            ]),
+        ]
+        do {
+            var http = HTTPClientRequest(url: base.hasSuffix("/") ? base + "chat/completions" : base + "/chat/completions")
+            http.method = .POST
+            http.headers.add(name: "Content-Type", value: "application/json")
+            if let key = settings.apiKey { http.headers.add(name: "Authorization", value: "Bearer \(key)") }
+            http.body = .bytes(ByteBuffer(bytes: try WireCoding.encode(request)))
+            let response = try await client.execute(http, timeout: .seconds(Int64(settings.timeoutSeconds)))
+            let body = Array(buffer: try await response.body.collect(upTo: 1 << 20))
+            guard response.status.code == 200 else { return .failure(Failure(reason: "answered \(response.status.code)")) }
+            return Self.parse(body)
+        } catch {
+            return .failure(Failure(reason: "could not be reached (\(ErrorText.describe(error)))"))
+        }
+    }
+
+    /// Reads `choices[0].message.content` as the strict answer.
+    static func parse(_ body: [UInt8]) -> Result<(Decision, String), Failure> {
+        guard let object = try? WireCoding.decode(JSONObject.self, from: body), case .array(let choices)? = object["choices"],
+            case .object(let choice)? = choices.first, case .object(let message)? = choice["message"],
+            case .string(let content)? = message["content"]
+        else { return .failure(Failure(reason: "answered without a chat completion")) }
+        guard let answer = try? WireCoding.decode(JSONObject.self, from: Array(content.utf8)),
+            case .string(let decisionText)? = answer["decision"], let decision = Decision(rawValue: decisionText),
+            decision == .approve || decision == .reject,
+            case .string(let reasoning)? = answer["reasoning"], !reasoning.isEmpty, reasoning.count <= 2000,
+            answer.count == 2
+        else { return .failure(Failure(reason: "answered badly (not {\"decision\": approve|reject, \"reasoning\": …})")) }
+        return .success((decision, reasoning))
+    }
+}
