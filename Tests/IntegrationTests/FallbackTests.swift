@@ -2,10 +2,8 @@ import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
 import NIOCore
 import ServiceKitTesting
-import ServiceLifecycle
 import Testing
 
 @testable import OrchestratorService
@@ -16,45 +14,38 @@ import Testing
 final class ChatCompletionsStub: Sendable {
     let url: String
     let requests = Collected<JSONObject>()
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+    private let server: LocalHTTPServer
 
     init(apiKey: String, model: String) {
-        let port = FreePort.find()
-        url = "http://127.0.0.1:\(port)/v1"
-        let router = Router()
         let requests = self.requests
-        router.post("/v1/chat/completions") { request, _ -> Response in
-            var request = request
-            let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
-            guard request.headers[.authorization] == "Bearer \(apiKey)" else { return Response(status: .unauthorized) }
-            guard let object = try? WireCoding.decode(JSONObject.self, from: body), object["model"] == .string(model),
-                case .array(let messages)? = object["messages"], !messages.isEmpty,
-                object["response_format"] == .object(["type": "json_object"])
-            else { return Response(status: .badRequest) }
-            await requests.append(object)
-            let prompt = messages.compactMap { $0.objectValue?["content"] }.map { "\($0)" }.joined()
-            let content: String
-            if prompt.contains(#"\"mode\":\"down\""#) || prompt.contains(#""mode":"down""#) {
-                return Response(status: .serviceUnavailable)
-            } else if prompt.contains("garbage") {
-                content = "I would probably approve this one."
-            } else {
-                content = #"{"decision":"approve","reasoning":"Small amount, known payee."}"#
+        server = LocalHTTPServer(label: "test.llm") { router in
+            router.post("/v1/chat/completions") { request, _ -> Response in
+                var request = request
+                let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
+                guard request.headers[.authorization] == "Bearer \(apiKey)" else { return Response(status: .unauthorized) }
+                guard let object = try? WireCoding.decode(JSONObject.self, from: body), object["model"] == .string(model),
+                    case .array(let messages)? = object["messages"], !messages.isEmpty,
+                    object["response_format"] == .object(["type": "json_object"])
+                else { return Response(status: .badRequest) }
+                await requests.append(object)
+                let prompt = messages.compactMap { $0.objectValue?["content"] }.map { "\($0)" }.joined()
+                let content: String
+                if prompt.contains(#"\"mode\":\"down\""#) || prompt.contains(#""mode":"down""#) {
+                    return Response(status: .serviceUnavailable)
+                } else if prompt.contains("garbage") {
+                    content = "I would probably approve this one."
+                } else {
+                    content = #"{"decision":"approve","reasoning":"Small amount, known payee."}"#
+                }
+                let answer: JSONObject = ["choices": .array([.object(["index": 0, "message": .object(["role": "assistant", "content": .string(content)])])])]
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try WireCoding.encode(answer))))
             }
-            let answer: JSONObject = ["choices": .array([.object(["index": 0, "message": .object(["role": "assistant", "content": .string(content)])])])]
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try WireCoding.encode(answer))))
         }
-        let logger = Logger(label: "test.llm")
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-        group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
-        let group = self.group
-        task = Task { try await group.run() }
+        url = server.url("/v1")
     }
 
     func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
+        await server.stop()
     }
 }
 

@@ -2,11 +2,9 @@ import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
 import NIOCore
 import ServiceKit
 import ServiceKitTesting
-import ServiceLifecycle
 
 /// The far end of an http task or a callback: answers 500 to the first `failures` calls, then 200 with a
 /// receipt; checks each call's signature the way a real receiver would, and counts calls.
@@ -14,40 +12,33 @@ final class SignedReceiver: Sendable {
     let url: String
     let calls = Collected<JSONValue>()
     let unsigned = Collected<String>()
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+    private let server: LocalHTTPServer
 
     init(secret: String, failures: Int) {
-        let port = FreePort.find()
-        url = "http://127.0.0.1:\(port)/pay"
-        let router = Router()
         let calls = self.calls
         let unsigned = self.unsigned
-        router.post("/pay") { request, _ -> Response in
-            var request = request
-            let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
-            guard Signing.verifyWebhook(
-                secret: secret, timestamp: request.headers[HTTPField.Name(Signing.webhookTimestampHeader)!],
-                signature: request.headers[HTTPField.Name(Signing.webhookSignatureHeader)!], body: body)
-            else {
-                await unsigned.append(String(decoding: body, as: UTF8.self))
-                return Response(status: .unauthorized)
+        server = LocalHTTPServer(label: "test.receiver") { router in
+            router.post("/pay") { request, _ -> Response in
+                var request = request
+                let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
+                guard Signing.verifyWebhook(
+                    secret: secret, timestamp: request.headers[HTTPField.Name(Signing.webhookTimestampHeader)!],
+                    signature: request.headers[HTTPField.Name(Signing.webhookSignatureHeader)!], body: body)
+                else {
+                    await unsigned.append(String(decoding: body, as: UTF8.self))
+                    return Response(status: .unauthorized)
+                }
+                await calls.append((try? WireCoding.decode(JSONValue.self, from: body)) ?? .null)
+                if await calls.count <= failures { return Response(status: .internalServerError) }
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"receipt":"r-\#(await calls.count)"}"#)))
             }
-            await calls.append((try? WireCoding.decode(JSONValue.self, from: body)) ?? .null)
-            if await calls.count <= failures { return Response(status: .internalServerError) }
-            return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: #"{"receipt":"r-\#(await calls.count)"}"#)))
         }
-        let logger = Logger(label: "test.receiver")
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-        group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
-        let group = self.group
-        task = Task { try await group.run() }
+        url = server.url("/pay")
     }
 
     func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
+        await server.stop()
     }
 }
