@@ -34,6 +34,7 @@ let package = Package(
         .target(
             name: "Contracts", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             path: "Shared/Contracts", swiftSettings: swiftSettings),
+        .target(name: "Forms", dependencies: ["Contracts"], path: "Shared/Forms", swiftSettings: swiftSettings),
         .systemLibrary(
             name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
@@ -87,7 +88,7 @@ let package = Package(
         .target(
             name: "ApprovalService",
             dependencies: [
-                "ServiceKit", "Contracts",
+                "ServiceKit", "Contracts", "Forms",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -143,6 +144,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "ApprovalTests", dependencies: ["ApprovalService", "Contracts", "ServiceKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "FormsTests", dependencies: ["Forms", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

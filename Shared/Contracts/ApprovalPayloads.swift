@@ -85,9 +85,15 @@ public struct ApprovalRequested: EventPayload {
     public var context: JSONObject
     /// Quorum, veto, separation of duties, outcomes and priority; `any` of the approvers when absent.
     public var policy: ApprovalPolicy?
+    /// The form the approvers see; a default one (the facts, approve and reject) when absent.
+    public var form: ApprovalForm?
 
-    public init(approvalId: String, workflowId: String, workflowType: String, step: String, requester: String, approvers: [String], timeoutSeconds: Int?, context: JSONObject, policy: ApprovalPolicy? = nil) {
+    public init(
+        approvalId: String, workflowId: String, workflowType: String, step: String, requester: String, approvers: [String], timeoutSeconds: Int?,
+        context: JSONObject, policy: ApprovalPolicy? = nil, form: ApprovalForm? = nil
+    ) {
         self.policy = policy
+        self.form = form
         self.approvalId = approvalId
         self.workflowId = workflowId
         self.workflowType = workflowType
@@ -128,12 +134,15 @@ public struct ApprovalDecided: EventPayload {
     public var changes: JSONObject?
     /// The assignee the approver stood in for, by delegation.
     public var onBehalfOf: String?
+    /// The form's fields as the deciding approver filled them in (checked against the form).
+    public var fields: JSONObject?
 
     public init(
         approvalId: String, workflowId: String, step: String, decision: Decision, approver: String, comment: String?, channel: String, decidedAt: Date,
-        changes: JSONObject? = nil, onBehalfOf: String? = nil
+        changes: JSONObject? = nil, onBehalfOf: String? = nil, fields: JSONObject? = nil
     ) {
         self.onBehalfOf = onBehalfOf
+        self.fields = fields
         self.approvalId = approvalId
         self.workflowId = workflowId
         self.step = step

@@ -15,8 +15,16 @@ public struct NotificationRequested: EventPayload {
     public var text: String
     /// Named actions, e.g. `approve` → a URL that decides.
     public var links: [String: String]
+    /// For approval requests: the form and the facts, so each channel renders its own way.
+    public var form: ApprovalForm?
+    public var facts: JSONObject?
 
-    public init(reason: String, notificationId: String, workflowId: String, approvalId: String?, recipients: [String], subject: String, text: String, links: [String: String]) {
+    public init(
+        reason: String, notificationId: String, workflowId: String, approvalId: String?, recipients: [String], subject: String, text: String,
+        links: [String: String], form: ApprovalForm? = nil, facts: JSONObject? = nil
+    ) {
+        self.form = form
+        self.facts = facts
         self.reason = reason
         self.notificationId = notificationId
         self.workflowId = workflowId

@@ -20,12 +20,15 @@ public struct StepDefinition: Codable, Sendable, Equatable {
         public var maxRounds: Int?
         /// Quorum, veto, separation of duties, allowed outcomes and priority.
         public var policy: ApprovalPolicy?
+        /// What the approvers see and fill in, on every channel.
+        public var form: ApprovalForm?
 
         public init(
             approvers: [String], timeoutSeconds: Int? = nil, autoApproveWhen: String? = nil, reviseStep: String? = nil, maxRounds: Int? = nil,
-            policy: ApprovalPolicy? = nil
+            policy: ApprovalPolicy? = nil, form: ApprovalForm? = nil
         ) {
             self.policy = policy
+            self.form = form
             self.approvers = approvers
             self.timeoutSeconds = timeoutSeconds
             self.autoApproveWhen = autoApproveWhen

@@ -1,0 +1,198 @@
+import Contracts
+import Foundation
+
+/// Renders one approval form for every channel: HTML for the web, Block Kit for Slack
+/// (within Slack's limits), plain text and HTML for email, markdown for chat webhooks.
+public struct FormRendering: Sendable {
+    public let form: ApprovalForm
+    /// The workflow's input; the form's `facts` choose which to show.
+    public let facts: JSONObject
+
+    public init(form: ApprovalForm, facts: JSONObject) {
+        self.form = form
+        self.facts = facts
+    }
+
+    /// The form an approval gets when its step names none: the facts, approve and reject.
+    public static func defaultForm(title: String, outcomes: [Decision]) -> ApprovalForm {
+        let labels: [Decision: (String, ApprovalForm.ButtonStyle)] = [.approve: ("Approve", .primary), .reject: ("Reject", .danger)]
+        return ApprovalForm(title: title, buttons: outcomes.compactMap { decision in labels[decision].map { .init(decision: decision, label: $0.0, style: $0.1) } })
+    }
+
+    /// The facts to show, in order, as label and text.
+    public var shownFacts: [(String, String)] {
+        let names = form.facts ?? facts.keys.sorted()
+        return names.compactMap { name in facts[name].map { (name, Self.text(of: $0)) } }
+    }
+
+    public var buttons: [ApprovalForm.Button] {
+        form.buttons ?? Self.defaultForm(title: form.title, outcomes: [.approve, .reject]).buttons ?? []
+    }
+
+    // MARK: - Markdown (chat webhooks)
+
+    public func markdown(links: [String: String] = [:]) -> String {
+        var lines = ["**\(Self.escapeMarkdown(form.title))**"]
+        if let description = form.description { lines.append(Self.escapeMarkdown(description)) }
+        lines.append("")
+        lines += shownFacts.map { "- **\(Self.escapeMarkdown($0.0))**: \(Self.escapeMarkdown($0.1))" }
+        let actions = buttons.compactMap { button in links[button.decision.rawValue].map { "[\(button.label)](\($0))" } }
+        if !actions.isEmpty { lines += ["", actions.joined(separator: " · ")] }
+        return lines.joined(separator: "\n")
+    }
+
+    // MARK: - Email
+
+    public func plainText(links: [String: String] = [:]) -> String {
+        var lines = [form.title]
+        if let description = form.description { lines.append(description) }
+        lines.append("")
+        lines += shownFacts.map { "\($0.0): \($0.1)" }
+        for button in buttons {
+            if let link = links[button.decision.rawValue] { lines += ["", "\(button.label): \(link)"] }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// An email body: facts and one link per button (each link opens a confirmation page).
+    public func emailHTML(links: [String: String] = [:]) -> String {
+        var html = "<h1>\(Self.escapeHTML(form.title))</h1>"
+        if let description = form.description { html += "<p>\(Self.escapeHTML(description))</p>" }
+        html += factsTable()
+        html += "<p>" + buttons.compactMap { button in
+            links[button.decision.rawValue].map { "<a href=\"\(Self.escapeHTML($0))\">\(Self.escapeHTML(button.label))</a>" }
+        }.joined(separator: " ") + "</p>"
+        return html
+    }
+
+    // MARK: - Web
+
+    /// The form as HTML, posting to `action` with a CSRF token field.
+    public func html(action: String, csrfToken: String) -> String {
+        var html = "<form method=\"post\" action=\"\(Self.escapeHTML(action))\">"
+        html += "<h1>\(Self.escapeHTML(form.title))</h1>"
+        if let description = form.description { html += "<p>\(Self.escapeHTML(description))</p>" }
+        html += factsTable()
+        html += "<input type=\"hidden\" name=\"csrf_token\" value=\"\(Self.escapeHTML(csrfToken))\">"
+        for field in form.fields ?? [] {
+            let name = Self.escapeHTML(field.name)
+            let required = field.required == true ? " required" : ""
+            let value = field.default.map { Self.escapeHTML(Self.text(of: $0)) } ?? ""
+            html += "<label for=\"\(name)\">\(Self.escapeHTML(field.label))</label>"
+            switch field.type {
+            case .textarea:
+                html += "<textarea id=\"\(name)\" name=\"\(name)\"\(required)>\(value)</textarea>"
+            case .select:
+                html += "<select id=\"\(name)\" name=\"\(name)\"\(required)>"
+                for option in field.options ?? [] {
+                    let selected = field.default == .string(option) ? " selected" : ""
+                    html += "<option value=\"\(Self.escapeHTML(option))\"\(selected)>\(Self.escapeHTML(option))</option>"
+                }
+                html += "</select>"
+            case .boolean:
+                html += "<input type=\"checkbox\" id=\"\(name)\" name=\"\(name)\" value=\"true\"\(field.default == .bool(true) ? " checked" : "")>"
+            case .number, .text, .date:
+                let type = field.type == .text ? "text" : field.type.rawValue
+                let bounds = [field.min.map { field.type == .number ? " min=\"\(FormValidation.display($0))\"" : " minlength=\"\(Int($0))\"" },
+                              field.max.map { field.type == .number ? " max=\"\(FormValidation.display($0))\"" : " maxlength=\"\(Int($0))\"" }]
+                    .compactMap { $0 }.joined()
+                html += "<input type=\"\(type)\" id=\"\(name)\" name=\"\(name)\" value=\"\(value)\"\(bounds)\(required)>"
+            }
+        }
+        for button in buttons {
+            html += "<button type=\"submit\" name=\"decision\" value=\"\(button.decision.rawValue)\" class=\"\(button.style?.rawValue ?? "plain")\">\(Self.escapeHTML(button.label))</button>"
+        }
+        return html + "</form>"
+    }
+
+    // MARK: - Slack
+
+    /// Slack's limits the Block Kit rendering keeps to.
+    public enum SlackLimits {
+        public static let blocks = 50
+        public static let headerText = 150
+        public static let sectionText = 3000
+        public static let sectionFields = 10
+        public static let fieldText = 2000
+        public static let buttonText = 75
+        public static let buttonValue = 2000
+        public static let actionElements = 25
+    }
+
+    /// Block Kit blocks: a header, the description, the facts (ten to a section), and the
+    /// buttons; each button's value names the approval and the decision. Fields that must
+    /// be filled in are asked in a modal (`views.open`), not here.
+    public func slackBlocks(approvalID: String) -> [JSONValue] {
+        var blocks: [JSONValue] = [
+            .object(["type": "header", "text": .object(["type": "plain_text", "text": .string(Self.cut(form.title, SlackLimits.headerText))])])
+        ]
+        if let description = form.description {
+            blocks.append(.object(["type": "section", "text": .object(["type": "mrkdwn", "text": .string(Self.cut(description, SlackLimits.sectionText))])]))
+        }
+        let facts = shownFacts.map { label, text -> JSONValue in
+            .object(["type": "mrkdwn", "text": .string(Self.cut("*\(label)*\n\(text)", SlackLimits.fieldText))])
+        }
+        // Room for the header, the description and the actions.
+        let factSections = SlackLimits.blocks - blocks.count - 1
+        for start in stride(from: 0, to: facts.count, by: SlackLimits.sectionFields).prefix(factSections) {
+            blocks.append(.object(["type": "section", "fields": .array(Array(facts[start..<min(start + SlackLimits.sectionFields, facts.count)]))]))
+        }
+        let elements = buttons.prefix(SlackLimits.actionElements).map { button -> JSONValue in
+            var element: JSONObject = [
+                "type": "button", "action_id": .string("hitl_\(button.decision.rawValue)"),
+                "text": .object(["type": "plain_text", "text": .string(Self.cut(button.label, SlackLimits.buttonText))]),
+                "value": .string(Self.cut("\(approvalID):\(button.decision.rawValue)", SlackLimits.buttonValue)),
+            ]
+            switch button.style {
+            case .primary?: element["style"] = "primary"
+            case .danger?: element["style"] = "danger"
+            default: break
+            }
+            return .object(element)
+        }
+        if !elements.isEmpty { blocks.append(.object(["type": "actions", "block_id": .string("hitl_decision"), "elements": .array(elements)])) }
+        return blocks
+    }
+
+    // MARK: - Text helpers
+
+    static func text(of value: JSONValue) -> String {
+        switch value {
+        case .string(let text): text
+        case .null: ""
+        default: (try? String(decoding: WireCoding.encode(value), as: UTF8.self)) ?? ""
+        }
+    }
+
+    static func cut(_ text: String, _ limit: Int) -> String {
+        text.count <= limit ? text : String(text.prefix(limit - 1)) + "…"
+    }
+
+    public static func escapeHTML(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+
+    static func escapeMarkdown(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if "\\`*_[]()#<>|".contains(character) { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+
+    private func factsTable() -> String {
+        "<table>" + shownFacts.map { "<tr><th>\(Self.escapeHTML($0.0))</th><td>\(Self.escapeHTML($0.1))</td></tr>" }.joined() + "</table>"
+    }
+}
