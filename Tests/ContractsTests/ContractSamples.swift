@@ -78,6 +78,18 @@ enum ContractSamples {
             policy: ApprovalPolicy(
                 quorum: .nOfM, required: 2, veto: ["cy@bank.example"], allowSelfApproval: false, outcomes: [.approve, .reject], priority: .high,
                 escalation: [.init(afterSeconds: 3600, approvers: ["boss@bank.example"])], reminderSeconds: 1800, onExpiry: .reject))),
+        sample("approval.requested_with_form.v1", ApprovalRequested(
+            approvalId: approvalID, workflowId: workflowID, workflowType: "wire_transfer", step: "approve",
+            requester: "agent@bank.example", approvers: ["manager@bank.example"], timeoutSeconds: 3600,
+            context: ["amount": 6000, "payee": "ACME"],
+            form: ApprovalForm(
+                title: "Wire transfer", description: "Check the payee.", facts: ["amount", "payee"],
+                fields: [
+                    .init(name: "reason", type: .select, label: "Reason", required: true, options: ["budget", "risk"]),
+                    .init(name: "urgent", type: .boolean, label: "Urgent", default: false),
+                    .init(name: "limit", type: .number, label: "Limit", min: 0, max: 10_000),
+                ],
+                buttons: [.init(decision: .approve, label: "Approve", style: .primary), .init(decision: .reject, label: "Reject", style: .danger)]))),
         sample("approval.decided.v1", ApprovalDecided(
             approvalId: approvalID, workflowId: workflowID, step: "approve", decision: .approve,
             approver: "manager@bank.example", comment: "ok", channel: "api", decidedAt: time)),

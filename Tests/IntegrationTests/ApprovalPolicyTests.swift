@@ -154,3 +154,39 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized, .timeLimit(.minutes(10))) struct ApprovalFormTests {
+    @Test func fieldsAreCheckedOnSubmitAndBecomeTheStepsOutputForLaterSteps() async throws {
+        try await Stack.with { stack in
+            let form = #"{"title":"Wire transfer","facts":["amount"],"fields":[{"name":"reason","type":"select","label":"Reason","required":true,"options":["budget","risk"]},{"name":"limit","type":"number","label":"Limit","max":10000}]}"#
+            let steps = #"""
+                [{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"form":\#(form)}},
+                 {"name":"execute","kind":"task","task":{"type":"agent"}}]
+                """#
+            let id = try await stack.submit(key: "form-1", input: #"{"amount":6000,"secret":"x"}"#, steps: steps)
+            let approval = try await stack.pendingApproval(of: id)
+            try await waitUntil("the notification with the form") {
+                await stack.webhook.accepted.items.contains { $0.approvalId == approval && $0.form?.title == "Wire transfer" && $0.facts?["amount"] == 6000 }
+            }
+            let note = try #require(await stack.webhook.accepted.items.first { $0.approvalId == approval })
+            #expect(note.text.contains("amount: 6000") && !note.text.contains("secret"))
+
+            let missing = try await stack.decide(approval, json: #"{"decision":"approve","approver":"manager@bank.example"}"#)
+            #expect(missing.status == 422 && missing.string("reason") == "reason is required")
+            let wrong = try await stack.decide(approval, json: #"{"decision":"approve","approver":"manager@bank.example","fields":{"reason":"vibes","limit":99999}}"#)
+            #expect(wrong.status == 422 && wrong["problems"] == .array(["reason must be one of budget, risk", "limit must be at most 10000"]))
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approval_votes") == 0)
+
+            let ok = try await stack.decide(approval, json: #"{"decision":"approve","approver":"manager@bank.example","fields":{"reason":"budget","limit":5000}}"#)
+            #expect(ok.status == 200 && ok["fields"] == .object(["reason": "budget", "limit": 5000]))
+            let request = try #require(try await stack.taskRequests(of: id).first)
+            #expect(request.outputs["approve"] == .object(["reason": "budget", "limit": 5000]))
+            try await stack.answer(id, step: "execute")
+            try await stack.waitForStatus(id, "completed")
+
+            let invalid = try await stack.submit(
+                #"{"idempotency_key":"form-bad","type":"t","requester":"a","input":{},"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["m"],"form":{"title":"x","fields":[{"name":"r","type":"select","label":"R"}]}}}]}"#)
+            #expect(invalid.status == 422 && invalid.string("reason") == "steps[0] (approve): approval.form.fields[0] (r): a select needs options")
+        }
+    }
+}

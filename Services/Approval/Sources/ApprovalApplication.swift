@@ -96,6 +96,8 @@ struct ApprovalRoutes: Sendable {
         let approver: String?
         let comment: String?
         let changes: JSONObject?
+        /// The form's fields, filled in.
+        let fields: JSONObject?
     }
 
     func register(on router: Router<BasicRequestContext>) {
@@ -157,7 +159,8 @@ struct ApprovalRoutes: Sendable {
                 if body.changes != nil { throw APIError.badRequest("changes belong to approve_with_changes only") }
             }
             let view = try await store.decide(
-                id: id, decision: body.decision, approver: approver, comment: body.comment, changes: body.changes, channel: "api", linkTokenID: nil,
+                id: id, decision: body.decision, approver: approver, comment: body.comment, changes: body.changes, fields: body.fields, channel: "api",
+                linkTokenID: nil,
                 logger: context.logger)
             // 202: the vote counts, but the quorum is not reached yet.
             return try JSONResponse.make(status: view.status == "pending" ? .accepted : .ok, view)

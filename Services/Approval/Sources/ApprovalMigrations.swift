@@ -89,6 +89,8 @@ enum ApprovalMigrations {
                     approval_id uuid NOT NULL REFERENCES approvals (id),
                     used_at timestamptz NOT NULL DEFAULT now())
                 """,
+                "ALTER TABLE approvals ADD COLUMN form jsonb, ADD COLUMN fields jsonb",
+                "ALTER TABLE approval_votes ADD COLUMN fields jsonb",
                 """
                 CREATE TABLE fallback_jobs (
                     approval_id uuid PRIMARY KEY REFERENCES approvals (id),

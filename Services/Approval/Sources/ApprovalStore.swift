@@ -1,4 +1,5 @@
 import Contracts
+import Forms
 import Foundation
 import Logging
 import Metrics
@@ -34,11 +35,14 @@ struct ApprovalStore: Sendable {
         let requested = try JSONColumn.text(request.approvers)
         let policy = try JSONColumn.text(applied)
         let facts = try JSONColumn.text(request.context)
+        let form = request.form ?? FormRendering.defaultForm(
+            title: "\(request.workflowType): \(request.step)", outcomes: applied.policy.allowedOutcomes.filter { $0 == .approve || $0 == .reject })
+        let formJSON = try JSONColumn.text(form)
         let inserted = try await context.connection.query(
             """
-            INSERT INTO approvals (id, workflow_id, workflow_type, step, requester, approvers, requested_approvers, policy, context, deadline)
+            INSERT INTO approvals (id, workflow_id, workflow_type, step, requester, approvers, requested_approvers, policy, form, context, deadline)
             VALUES (\(id), \(request.workflowId), \(request.workflowType), \(request.step), \(request.requester),
-                    \(approvers)::jsonb, \(requested)::jsonb, \(policy)::jsonb, \(facts)::jsonb, \(deadline))
+                    \(approvers)::jsonb, \(requested)::jsonb, \(policy)::jsonb, \(formJSON)::jsonb, \(facts)::jsonb, \(deadline))
             ON CONFLICT (id) DO NOTHING RETURNING 1
             """, logger: context.logger)
         var created = false
@@ -55,14 +59,14 @@ struct ApprovalStore: Sendable {
                 links["\(decision.rawValue):\(approver)"] = "\(runtime.configuration.publicURL)\(DecisionLinkRoutes.prefix)\(token)"
             }
         }
-        let lines = request.context.sorted { $0.key < $1.key }.map { "\($0.key): \(Self.display($0.value))" }
-        let text = (["\(request.requester) asks for approval of \(request.workflowType) (step \(request.step))."] + lines
-            + ["Decide before \(WireCoding.formatTime(deadline)): POST \(link)/decision"]).joined(separator: "\n")
+        let text = "\(request.requester) asks for approval of \(request.workflowType) (step \(request.step)).\n"
+            + FormRendering(form: form, facts: request.context).plainText()
+            + "\nDecide before \(WireCoding.formatTime(deadline)): POST \(link)/decision"
         try await context.publish(
             NotificationRequested(
                 reason: "approval_requested", notificationId: "approval-requested:\(request.approvalId)",
                 workflowId: request.workflowId, approvalId: request.approvalId, recipients: applied.assignees,
-                subject: "Approval needed: \(request.workflowType)", text: text, links: links),
+                subject: "Approval needed: \(request.workflowType)", text: text, links: links, form: form, facts: request.context),
             to: .notifications)
         try await scheduleTimers(for: request, policy: applied.policy, deadline: deadline, context: context)
     }
@@ -75,7 +79,8 @@ struct ApprovalStore: Sendable {
     /// vote is refused with who decided, how and when.
     /// - Parameter linkTokenID: the id of the signed link used, if any; a link decides once.
     func decide(
-        id: UUID, decision: Decision, approver: String, comment: String?, changes: JSONObject?, channel: String, linkTokenID: String?, logger: Logger
+        id: UUID, decision: Decision, approver: String, comment: String?, changes: JSONObject?, fields: JSONObject? = nil, channel: String,
+        linkTokenID: String?, logger: Logger
     ) async throws -> ApprovalView {
         let view = try await runtime.database.transaction { connection -> ApprovalView in
             // The approval's row lock comes first: taking it after the link's insert (whose
@@ -117,12 +122,22 @@ struct ApprovalStore: Sendable {
             if current.votes.contains(where: { $0.approver == approver }) {
                 throw APIError(.conflict, "already_voted", "\(approver) already voted on this approval")
             }
+            // The form's fields, checked whatever the channel; a rejection need not fill them in.
+            var checkedFields: JSONObject?
+            if let form = current.form, decision != .reject || fields != nil {
+                switch FormValidation.check(fields ?? [:], against: form) {
+                case .success(let values): checkedFields = values.isEmpty ? nil : values
+                case .failure(let problems):
+                    throw APIError(.unprocessableContent, "invalid_fields", problems.description, details: ["problems": .array(problems.problems.map(JSONValue.string))])
+                }
+            }
+            let fieldsJSON = try checkedFields.map { try JSONColumn.text($0) }
             let changesJSON = try changes.map { try JSONColumn.text($0) }
             let onBehalfOf = current.policy.onBehalfOf?[approver]
             try await connection.query(
                 """
-                INSERT INTO approval_votes (approval_id, approver, decision, comment, changes, channel, on_behalf_of)
-                VALUES (\(id), \(approver), \(decision.rawValue), \(comment), \(changesJSON)::jsonb, \(channel), \(onBehalfOf))
+                INSERT INTO approval_votes (approval_id, approver, decision, comment, changes, channel, on_behalf_of, fields)
+                VALUES (\(id), \(approver), \(decision.rawValue), \(comment), \(changesJSON)::jsonb, \(channel), \(onBehalfOf), \(fieldsJSON)::jsonb)
                 """, logger: logger)
             current.votes.append(Vote(approver: approver, decision: decision.rawValue, comment: comment, channel: channel, votedAt: Date(), onBehalfOf: onBehalfOf))
             let votes = current.votes.compactMap { vote in Decision(rawValue: vote.decision).map { (approver: vote.approver, decision: $0) } }
@@ -133,7 +148,7 @@ struct ApprovalStore: Sendable {
             let decidedAt = Date()
             try await connection.query(
                 """
-                UPDATE approvals SET status = \(status), decision = \(outcome.rawValue), changes = \(changesJSON)::jsonb,
+                UPDATE approvals SET status = \(status), decision = \(outcome.rawValue), changes = \(changesJSON)::jsonb, fields = \(fieldsJSON)::jsonb,
                        decided_by = \(approver), comment = \(comment), channel = \(channel), decided_at = \(decidedAt)
                 WHERE id = \(id)
                 """, logger: logger)
@@ -142,7 +157,8 @@ struct ApprovalStore: Sendable {
             try await outbox.publish(
                 ApprovalDecided(
                     approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: outcome,
-                    approver: approver, comment: comment, channel: channel, decidedAt: decidedAt, changes: changes, onBehalfOf: onBehalfOf),
+                    approver: approver, comment: comment, channel: channel, decidedAt: decidedAt, changes: changes, onBehalfOf: onBehalfOf,
+                    fields: checkedFields),
                 to: .approvalDecisions, subject: subject, on: connection, logger: logger)
             try await outbox.publish(
                 TimerCancelled(owner: .approval, key: Self.deadlineTimerPrefix + current.id, workflowId: current.workflowId),
@@ -150,6 +166,7 @@ struct ApprovalStore: Sendable {
             current.status = status
             current.decision = outcome.rawValue
             current.changes = changes
+            current.fields = checkedFields
             current.decidedBy = approver
             current.comment = comment
             current.channel = channel
@@ -301,7 +318,7 @@ struct ApprovalStore: Sendable {
 
     private static let selectColumns = """
         SELECT id, workflow_id, workflow_type, step, requester, approvers::text, context::text, status, deadline,
-               created_at, decided_by, comment, channel, decided_at, decision, changes::text, policy::text,
+               created_at, decided_by, comment, channel, decided_at, decision, changes::text, policy::text, form::text, fields::text,
                (SELECT coalesce(jsonb_agg(jsonb_build_object('approver', v.approver, 'decision', v.decision, 'comment', v.comment,
                                                              'channel', v.channel, 'on_behalf_of', v.on_behalf_of, 'voted_at', to_char(v.voted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
                                   ORDER BY v.voted_at), '[]')::text
@@ -312,8 +329,8 @@ struct ApprovalStore: Sendable {
     private static func views(_ rows: PostgresRowSequence) async throws -> [ApprovalView] {
         var views: [ApprovalView] = []
         for try await row in rows {
-            let (id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt, decision, changes, policy, votes) =
-                try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?, String?, String?, String, String).self)
+            let (id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt, decision, changes, policy, form, fields, votes) =
+                try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?, String?, String?, String, String?, String?, String).self)
             views.append(ApprovalView(
                 id: id.uuidString.lowercased(), workflowId: workflowID, workflowType: type, step: step, requester: requester,
                 approvers: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
@@ -321,16 +338,10 @@ struct ApprovalStore: Sendable {
                 status: status, deadline: deadline, createdAt: created, decidedBy: decidedBy, comment: comment,
                 channel: channel, decidedAt: decidedAt, decision: decision, changes: changes.map(JSONColumn.object),
                 policy: try WireCoding.decode(AppliedPolicy.self, from: Array(policy.utf8)),
+                form: try form.map { try WireCoding.decode(ApprovalForm.self, from: Array($0.utf8)) }, fields: fields.map(JSONColumn.object),
                 votes: try WireCoding.decode([Vote].self, from: Array(votes.utf8))))
         }
         return views
-    }
-
-    private static func display(_ value: JSONValue) -> String {
-        switch value {
-        case .string(let text): text
-        default: (try? String(decoding: WireCoding.encode(value), as: UTF8.self)) ?? ""
-        }
     }
 }
 
@@ -354,6 +365,9 @@ struct ApprovalView: Codable, Sendable {
     var changes: JSONObject?
     /// The policy as it applied when the approval was created.
     var policy: AppliedPolicy
+    /// The form every channel shows; submitted fields are checked against it.
+    var form: ApprovalForm?
+    var fields: JSONObject?
     var votes: [Vote]
 }
 

@@ -193,7 +193,7 @@ struct WorkflowEngine: Sendable {
             ApprovalRequested(
                 approvalId: approvalID, workflowId: session.id, workflowType: session.workflow.type, step: step.name,
                 requester: session.workflow.requester, approvers: approval.approvers, timeoutSeconds: approval.timeoutSeconds,
-                context: session.workflow.input, policy: approval.policy),
+                context: session.workflow.input, policy: approval.policy, form: approval.form),
             to: .approvalRequests)
     }
 
@@ -276,6 +276,11 @@ struct WorkflowEngine: Sendable {
         if let comment = decision.comment {
             detail["comment"] = .string(comment)
             try await session.addMessage(kind: "approver", author: decision.approver, step: step.name, text: comment)
+        }
+        if let fields = decision.fields {
+            // What the approver filled in is the approval step's output for later steps.
+            session.steps[position].output = fields
+            detail["fields"] = .object(fields)
         }
         switch decision.decision {
         case .approve:

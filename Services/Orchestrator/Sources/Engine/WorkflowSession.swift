@@ -50,7 +50,9 @@ final class WorkflowSession {
 
     var outputs: JSONObject {
         var outputs: JSONObject = [:]
-        for step in steps where step.status == StepStatus.completed { outputs[step.name] = .object(step.output ?? [:]) }
+        for step in steps where step.status == StepStatus.completed || (step.status == StepStatus.approved && step.output != nil) {
+            outputs[step.name] = .object(step.output ?? [:])
+        }
         return outputs
     }
 
