@@ -27,6 +27,12 @@ import Testing
             let decided = try await stack.decide(approvalID, "approve")
             #expect(decided.status == 200)
             try await stack.waitForStatus(id, "completed")
+            // The prompt is answered: the assignees are told who decided, how and when.
+            try await waitUntil("the decided notification") {
+                await stack.webhook.accepted.items.contains {
+                    $0.reason == "approval_decided" && $0.text.hasPrefix("Approved by manager@bank.example via api at ")
+                }
+            }
             let final = try await stack.workflow(id)
             guard case .array(let finalSteps)? = final["steps"] else { return }
             #expect(finalSteps.compactMap { $0.objectValue?["status"] } == [.string("approved"), .string("completed")])

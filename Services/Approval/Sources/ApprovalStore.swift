@@ -163,6 +163,15 @@ struct ApprovalStore: Sendable {
             try await outbox.publish(
                 TimerCancelled(owner: .approval, key: Self.deadlineTimerPrefix + current.id, workflowId: current.workflowId),
                 to: .timerRequests, subject: subject, on: connection, logger: logger)
+            // Every prompt that went out is now moot: tell all assignees who decided, how and when,
+            // so channels can replace their message and nobody answers in vain.
+            try await outbox.publish(
+                NotificationRequested(
+                    reason: "approval_decided", notificationId: "approval-decided:\(current.id)", workflowId: current.workflowId,
+                    approvalId: current.id, recipients: current.approvers, subject: "Decided: \(current.workflowType)",
+                    text: "\(status.capitalized) by \(approver) via \(channel) at \(WireCoding.formatTime(decidedAt)); no action is needed any more.",
+                    links: [:]),
+                to: .notifications, subject: subject, on: connection, logger: logger)
             current.status = status
             current.decision = outcome.rawValue
             current.changes = changes
