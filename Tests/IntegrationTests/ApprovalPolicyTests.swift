@@ -170,6 +170,8 @@ import Testing
             }
             let note = try #require(await stack.webhook.accepted.items.first { $0.approvalId == approval })
             #expect(note.text.contains("amount: 6000") && !note.text.contains("secret"))
+            // Required fields need the form, so no one-click links are offered.
+            #expect(!note.links.keys.contains { $0.hasPrefix("approve:") })
 
             let missing = try await stack.decide(approval, json: #"{"decision":"approve","approver":"manager@bank.example"}"#)
             #expect(missing.status == 422 && missing.string("reason") == "reason is required")

@@ -53,7 +53,9 @@ struct ApprovalStore: Sendable {
         // One signed link per assignee and outcome that needs no form: opening it shows what
         // it will do, only a POST to it decides (so link scanners never decide).
         var links = ["approval": link, "decision": "\(link)/decision"]
-        for approver in applied.assignees {
+        // A form with fields to fill in needs the form (web page, Slack modal), not a one-click link.
+        let needsInput = (form.fields ?? []).contains { $0.required == true && $0.default == nil }
+        for approver in applied.assignees where !needsInput {
             for decision in [Decision.approve, .reject] where applied.policy.allowedOutcomes.contains(decision) {
                 let token = settings.decisionTokens.issue(approvalID: request.approvalId, approver: approver, decision: decision, expiresAt: deadline)
                 links["\(decision.rawValue):\(approver)"] = "\(runtime.configuration.publicURL)\(DecisionLinkRoutes.prefix)\(token)"
