@@ -29,7 +29,8 @@ import Testing
             #expect(try await API.get("\(workflows)/\(id)", token: ann).status == 200)
             #expect(try await API.get("\(workflows)/\(id)", token: bob).status == 404)
             #expect(try await API.get("\(workflows)/\(id)/history", token: bob).status == 404)
-            #expect(try await API.post("\(workflows)/\(id)/cancel", "{}", token: bob).status == 404)
+            #expect(try await API.post("\(workflows)/\(id)/pause", "{}", token: bob).status == 404)
+            #expect(try await API.post("\(workflows)/\(id)/cancel", "{}", token: ann).status == 403)  // cancelling is an admin's
             #expect(try await API.get(workflows, token: ann).items.count == 1)
             #expect(try await API.get(workflows).items.count == 2)  // admin
 

@@ -26,6 +26,13 @@ import Testing
             let invalid = try await API.call("PUT", templates, json: #"{"steps":[{"name":"x","kind":"task","task":{"type":"noop"},"when":"input.a <"}]}"#)
             #expect(invalid.status == 422 && invalid.string("reason")?.hasPrefix("steps[0] (x): when is not a valid expression") == true)
 
+            // Concurrent puts of one name each get their own next version.
+            let versions = try await withThrowingTaskGroup(of: JSONValue?.self) { group in
+                for _ in 0..<4 { group.addTask { try await API.call("PUT", "\(stack.orchestrator)/v1/templates/race", json: Self.template(limit: 1))["version"] } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(Set(versions.compactMap { $0 }) == [1, 2, 3, 4])
+
             let request = #"{"idempotency_key":"t-1","type":"wire_transfer","requester":"agent@bank.example","input":{"amount":6000},"template":"transfer","callback_url":"\#(receiver.url)"}"#
             let id = try #require(try await stack.submit(request).string("id"))
             let approvalID = try await stack.pendingApproval(of: id)

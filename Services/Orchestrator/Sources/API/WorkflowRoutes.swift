@@ -183,7 +183,12 @@ struct WorkflowRoutes: Sendable {
 
     private func control(_ action: WorkflowControlRequested.Action, _ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try parseID(context.parameters.require("id"))
-        try await authorize(id, .agent, .admin)
+        // Agents pause and resume their own workflows; cancelling is an admin's (DESIGN.md, Security).
+        if action == .cancel {
+            try await authorize(id, .admin)
+        } else {
+            try await authorize(id, .agent, .admin)
+        }
         var request = request
         let body = request.head.headerFields[.contentLength] == "0" || request.head.headerFields[.contentType] == nil
             ? ControlBody(requestedBy: nil, reason: nil) : try await request.decodeJSON(ControlBody.self)
