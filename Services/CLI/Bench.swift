@@ -89,7 +89,7 @@ struct WorkflowBench: AsyncParsableCommand {
             groupID: "hitl-bench-\(UUID().uuidString)", topics: [Topic.notifications.rawValue, Topic.workflowEvents.rawValue], logger: logger)
         let listener = Task {
             try await consumer.run { message in
-                guard let envelope = try? EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value) else { return true }
+                guard let envelope = try? EventEnvelope(message) else { return true }
                 if envelope.type == .notificationRequested, let note = try? envelope.decode(NotificationRequested.self), note.reason == "approval_requested", let approval = note.approvalId {
                     await tracker.arrived(.approval(approval), workflow: note.workflowId)
                 } else if envelope.type == .workflowCompleted {

@@ -53,7 +53,7 @@ struct TimerBench: AsyncParsableCommand {
             try await client.query("ANALYZE timeout.timers", logger: logger)
         }
         FileHandle.standardError.write(Data("loaded \(pending) pending timers in \(rounded(milliseconds(.now - loadStarted) / 1000)) s\n".utf8))
-        let rssAtStart = Self.currentRSSKiB(pid: pid)
+        let rssAtStart = ServiceProcess.currentRSSKiB(pid: pid)
 
         let arrivals = Collected<(TimerFired, Date)>()
         let consumer = try KafkaConsumer(
@@ -61,7 +61,7 @@ struct TimerBench: AsyncParsableCommand {
             groupID: "timer-bench-\(UUID().uuidString)", topics: [Topic.timerFirings(for: .notifier).rawValue], logger: logger)
         let reader = Task {
             try await consumer.run { message in
-                if let envelope = try? EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value),
+                if let envelope = try? EventEnvelope(message),
                     let fired = try? envelope.decode(TimerFired.self)
                 {
                     await arrivals.append((fired, Date()))
@@ -80,7 +80,7 @@ struct TimerBench: AsyncParsableCommand {
                 let timer = TimerScheduled(
                     owner: .notifier, key: "bench:\(index)", workflowId: "wf-\(index % 1000)", dueAt: Date().addingTimeInterval(lead), payload: [:])
                 let envelope = try! EventEnvelope(timer, source: "bench", subject: timer.workflowId)
-                return KafkaRecord(topic: Topic.timerRequests.rawValue, key: Array(timer.workflowId.utf8), value: envelope.data, headers: envelope.headers.map { KafkaHeader(name: $0.0, text: $0.1) })
+                return KafkaRecord(envelope, topic: .timerRequests)
             }
             scheduled = target
             Task { _ = await producer.send(batch) }
@@ -109,7 +109,7 @@ struct TimerBench: AsyncParsableCommand {
             "fire_lag_ms_max": .number(rounded(fireLags.last ?? 0)),
             "arrival_lag_ms_p50": .number(rounded(percentile(arrivalLags, 0.5))), "arrival_lag_ms_p99": .number(rounded(percentile(arrivalLags, 0.99))),
             "timeout_rss_mib_start": .number(rounded(Double(rssAtStart ?? 0) / 1024)),
-            "timeout_rss_mib_end": .number(rounded(Double(Self.currentRSSKiB(pid: pid) ?? 0) / 1024)),
+            "timeout_rss_mib_end": .number(rounded(Double(ServiceProcess.currentRSSKiB(pid: pid) ?? 0) / 1024)),
             "timeout_rss_mib_peak": .number(rounded(Double(ServiceProcess.peakRSSKiB(pid: pid) ?? 0) / 1024)),
         ]
     }
@@ -117,14 +117,5 @@ struct TimerBench: AsyncParsableCommand {
     private func requirePID(_ stack: LocalStack) throws -> Int32 {
         guard let pid = stack["timeout"].pid else { throw ValidationError("the timeout service is not running") }
         return pid
-    }
-
-    /// Resident memory now, in KiB (`VmRSS`).
-    static func currentRSSKiB(pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        }
-        return nil
     }
 }

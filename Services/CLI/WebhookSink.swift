@@ -23,9 +23,7 @@ struct WebhookSink: Sendable {
         router.post("/webhook") { request, _ -> HTTPResponse.Status in
             var request = request
             let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
-            guard Signing.verifyWebhook(
-                    secret: secret, timestamp: request.headers[HTTPField.Name(Signing.webhookTimestampHeader)!],
-                    signature: request.headers[HTTPField.Name(Signing.webhookSignatureHeader)!], body: body)
+            guard Signing.verifyWebhook(secret: secret, headers: request.headers, body: body)
             else {
                 print("webhook sink: refused a request with a missing, stale or wrong signature")
                 return .unauthorized

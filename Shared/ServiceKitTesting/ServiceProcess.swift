@@ -87,8 +87,17 @@ public final class ServiceProcess: @unchecked Sendable {
 
     /// Peak resident memory of any process in KiB (`VmHWM`), from /proc.
     public static func peakRSSKiB(pid: Int32) -> Int? {
+        memoryKiB(pid: pid, field: "VmHWM")
+    }
+
+    /// Resident memory of any process now, in KiB (`VmRSS`).
+    public static func currentRSSKiB(pid: Int32) -> Int? {
+        memoryKiB(pid: pid, field: "VmRSS")
+    }
+
+    private static func memoryKiB(pid: Int32, field: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in status.split(separator: "\n") where line.hasPrefix("\(field):") {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
         }
         return nil

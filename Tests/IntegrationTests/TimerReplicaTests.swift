@@ -20,7 +20,7 @@ import Testing
             let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: stack.local.kafkaBootstrap), logger: Logger(label: "test.timers"))
             let records = try timers.map { timer in
                 let envelope = try EventEnvelope(timer, source: "test", subject: timer.workflowId)
-                return KafkaRecord(topic: Topic.timerRequests.rawValue, key: Array(timer.workflowId.utf8), value: envelope.data, headers: envelope.headers.map { KafkaHeader(name: $0.0, text: $0.1) })
+                return KafkaRecord(envelope, topic: .timerRequests)
             }
             #expect(await producer.send(records).allSatisfy { $0 == nil })
             // Scheduling again changes nothing (idempotent by owner and key).
@@ -33,7 +33,7 @@ import Testing
                 topics: [Topic.timerFirings(for: .notifier).rawValue], logger: Logger(label: "test.reader"))
             let reader = Task {
                 try await consumer.run { message in
-                    if let envelope = try? EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value),
+                    if let envelope = try? EventEnvelope(message),
                         let firing = try? envelope.decode(TimerFired.self)
                     {
                         await fired.append(firing)

@@ -80,7 +80,7 @@ import Testing
             let letters = try await kit.read(Topic.deadLetter.rawValue) { $0.count >= 2 }
             #expect(letters.count == 2)
             let records = try letters.map { message in
-                try EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value).decode(DeadLettered.self)
+                try EventEnvelope(message).decode(DeadLettered.self)
             }
             let poisoned = try #require(records.first { $0.eventId == poison.id })
             #expect(poisoned.service == "kit-test")
@@ -116,8 +116,6 @@ struct KitTestFailure: Error, CustomStringConvertible {
 
 extension ServiceKitHarness {
     func produce(_ envelope: EventEnvelope, topic: String = "hitl.test.in") async throws {
-        try await producer.send(
-            topic: topic, key: Array(envelope.subject.utf8), value: envelope.data,
-            headers: envelope.headers.map { KafkaHeader(name: $0.0, text: $0.1) })
+        try await producer.send(envelope, to: Topic(rawValue: topic))
     }
 }

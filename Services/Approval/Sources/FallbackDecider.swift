@@ -42,24 +42,8 @@ struct FallbackDecider: Service {
     let client: HTTPClient
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let jobs = try await lease()
-                    if jobs.isEmpty {
-                        await store.fallbackWakeup.wait(timeout: .seconds(1))
-                        continue
-                    }
-                    await withTaskGroup(of: Void.self) { group in
-                        for id in jobs { group.addTask { await decide(id) } }
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    store.runtime.logger.warning("Fallback loop failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
-        }
+        await LeasedWorkLoop.run(
+            "Fallback", wakeup: store.fallbackWakeup, idle: .seconds(1), logger: store.runtime.logger, claim: lease, handle: decide)
     }
 
     private func lease() async throws -> [UUID] {

@@ -19,13 +19,11 @@ struct WebhookChannel: NotificationChannel {
 
     func deliver(_ notification: NotificationRequested, attempt: Int) async throws {
         let body = try WireCoding.encode(notification)
-        let timestamp = Int(Date().timeIntervalSince1970)
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "hitl-notifier")
-        request.headers.add(name: Signing.webhookTimestampHeader, value: "\(timestamp)")
-        request.headers.add(name: Signing.webhookSignatureHeader, value: Signing.webhookSignature(secret: secret, timestamp: timestamp, body: body))
+        for header in Signing.webhookHeaders(secret: secret, body: body) { request.headers.add(name: header.name, value: header.value) }
         request.headers.add(name: "X-HITL-Delivery-Attempt", value: "\(attempt)")
         request.body = .bytes(ByteBuffer(bytes: body))
         let response = try await client.execute(request, timeout: .seconds(10))

@@ -36,26 +36,8 @@ struct DeliveryWorker: Service {
     }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let claimed = try await claim()
-                    if claimed.isEmpty {
-                        await wakeup.wait(timeout: .milliseconds(500))
-                        continue
-                    }
-                    await withTaskGroup(of: Void.self) { group in
-                        for delivery in claimed {
-                            group.addTask { await attempt(delivery) }
-                        }
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    runtime.logger.warning("Delivery loop failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
-        }
+        await LeasedWorkLoop.run(
+            "Delivery", wakeup: wakeup, idle: .milliseconds(500), logger: runtime.logger, claim: claim, handle: attempt)
     }
 
     struct Claimed: Sendable {

@@ -101,7 +101,7 @@ public final class EventConsumer: Service, Sendable {
         let envelope: EventEnvelope
         let handler: EventHandler
         do {
-            envelope = try EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value)
+            envelope = try EventEnvelope(message)
         } catch {
             return await deadLetter(message, envelope: nil, error: "\(error)", attempts: 1, firstAttemptAt: firstAttemptAt, logger: logger)
         }

@@ -23,6 +23,10 @@ public struct Principal: Sendable, Equatable {
 
     /// The caller, when its role is one of `roles`; 403 naming the roles otherwise.
     public static func require(_ roles: Role...) throws -> Principal {
+        try require(roles)
+    }
+
+    public static func require(_ roles: [Role]) throws -> Principal {
         guard let principal = current else { throw APIError(.unauthorized, "unauthorized", "this API needs a bearer token") }
         guard roles.contains(principal.role) else {
             throw APIError(.forbidden, "forbidden", "this needs the role \(roles.map(\.rawValue).joined(separator: " or ")); the token's role is \(principal.role.rawValue)")

@@ -38,6 +38,15 @@ public enum Signing {
     /// How far a receiver lets the signed time stray from its clock, in seconds.
     public static let webhookWindowSeconds = 300
 
+    /// The two headers that sign `body` now: the timestamp and the signature over it.
+    public static func webhookHeaders(secret: String, body: [UInt8], now: Date = Date()) -> [(name: String, value: String)] {
+        let timestamp = Int(now.timeIntervalSince1970)
+        return [
+            (webhookTimestampHeader, "\(timestamp)"),
+            (webhookSignatureHeader, webhookSignature(secret: secret, timestamp: timestamp, body: body)),
+        ]
+    }
+
     /// What a receiver checks: a timestamp within the window and a signature that matches
     /// the body, compared in constant time. Nil headers (missing) fail.
     public static func verifyWebhook(secret: String, timestamp: String?, signature: String?, body: [UInt8], now: Date = Date()) -> Bool {

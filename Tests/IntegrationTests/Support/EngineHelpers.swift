@@ -70,27 +70,15 @@ extension Stack {
         }
     }
 
-    /// The task requests published for workflow `id`, once one matches `until`.
+    /// The task requests published for workflow `id`, once they match `until`.
     func taskRequests(of id: String, until: @escaping @Sendable ([TaskRequested]) -> Bool = { !$0.isEmpty }) async throws -> [TaskRequested] {
-        let collected = Collected<TaskRequested>()
-        let consumer = try KafkaConsumer(
-            configuration: KafkaConfiguration(bootstrapServers: local.kafkaBootstrap), groupID: "agent-\(UUID().uuidString)",
-            topics: [Topic.tasks.rawValue], logger: Logger(label: "test.agent"))
-        let task = Task {
-            try await consumer.run { message in
-                if let envelope = try? EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value),
-                    let request = try? envelope.decode(TaskRequested.self), request.workflowId == id
-                {
-                    await collected.append(request)
-                }
-                return true
-            }
+        @Sendable func requests(_ envelopes: [EventEnvelope]) -> [TaskRequested] {
+            envelopes.compactMap { try? $0.decode(TaskRequested.self) }.filter { $0.workflowId == id }
         }
-        defer { task.cancel() }
-        try await waitUntil("task requests of \(id)") { until(await collected.items) }
-        task.cancel()
-        _ = try? await task.value
-        return await collected.items
+        let envelopes = try await reading(.tasks) { collected in
+            try await waitUntil("task requests of \(id)") { until(requests(await collected.items)) }
+        }
+        return requests(envelopes)
     }
 
     /// Decides with a body as given, with the token of the approver it names.

@@ -21,9 +21,7 @@ final class SignedReceiver: Sendable {
             router.post("/pay") { request, _ -> Response in
                 var request = request
                 let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
-                guard Signing.verifyWebhook(
-                    secret: secret, timestamp: request.headers[HTTPField.Name(Signing.webhookTimestampHeader)!],
-                    signature: request.headers[HTTPField.Name(Signing.webhookSignatureHeader)!], body: body)
+                guard Signing.verifyWebhook(secret: secret, headers: request.headers, body: body)
                 else {
                     await unsigned.append(String(decoding: body, as: UTF8.self))
                     return Response(status: .unauthorized)

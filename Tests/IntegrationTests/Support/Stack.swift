@@ -107,27 +107,39 @@ struct Stack: Sendable {
 
     /// Every event on `topic` so far, read by a throwaway consumer group.
     func events(on topic: Topic, settle: Duration = .seconds(2)) async throws -> [EventEnvelope] {
+        try await reading(topic) { collected in
+            var last = -1
+            // Read until nothing new arrives for `settle`.
+            while true {
+                try await Task.sleep(for: settle)
+                let now = await collected.count
+                if now == last && now > 0 { break }
+                if last == -1 && now == 0 { last = 0; continue }
+                if now == last { break }
+                last = now
+            }
+        }
+    }
+
+    /// Reads `topic` with a throwaway consumer group while `body` looks at what arrived so
+    /// far; returns everything read.
+    func reading(_ topic: Topic, _ body: (Collected<EventEnvelope>) async throws -> Void) async throws -> [EventEnvelope] {
         let collected = Collected<EventEnvelope>()
         let consumer = try KafkaConsumer(
             configuration: KafkaConfiguration(bootstrapServers: local.kafkaBootstrap), groupID: "reader-\(UUID().uuidString)",
             topics: [topic.rawValue], logger: Logger(label: "test.reader"))
         let task = Task {
             try await consumer.run { message in
-                if let envelope = try? EventEnvelope(headers: message.headers.map { ($0.name, $0.text) }, value: message.value) {
-                    await collected.append(envelope)
-                }
+                if let envelope = try? EventEnvelope(message) { await collected.append(envelope) }
                 return true
             }
         }
-        var last = -1
-        // Read until nothing new arrives for `settle`.
-        while true {
-            try await Task.sleep(for: settle)
-            let now = await collected.count
-            if now == last && now > 0 { break }
-            if last == -1 && now == 0 { last = 0; continue }
-            if now == last { break }
-            last = now
+        do {
+            try await body(collected)
+        } catch {
+            task.cancel()
+            _ = try? await task.value
+            throw error
         }
         task.cancel()
         _ = try? await task.value
@@ -139,10 +151,7 @@ extension Stack {
     /// Publishes an event as an agent would, straight onto a topic.
     func publish<Payload: EventPayload>(_ payload: Payload, to topic: Topic, subject: String) async throws {
         let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: local.kafkaBootstrap), logger: Logger(label: "test.agent"))
-        let envelope = try EventEnvelope(payload, source: "test-agent", subject: subject)
-        try await producer.send(
-            topic: topic.rawValue, key: Array(subject.utf8), value: envelope.data,
-            headers: envelope.headers.map { KafkaHeader(name: $0.0, text: $0.1) })
+        try await producer.send(try EventEnvelope(payload, source: "test-agent", subject: subject), to: topic)
         await producer.shutdown()
     }
 

@@ -20,9 +20,7 @@ final class WebhookRecorder: Sendable {
             router.post("/hook") { request, _ -> HTTPResponse.Status in
                 var request = request
                 let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
-                guard Signing.verifyWebhook(
-                        secret: secret, timestamp: request.headers[HTTPField.Name(Signing.webhookTimestampHeader)!],
-                        signature: request.headers[HTTPField.Name(Signing.webhookSignatureHeader)!], body: body),
+                guard Signing.verifyWebhook(secret: secret, headers: request.headers, body: body),
                     let notification = try? WireCoding.decode(NotificationRequested.self, from: body)
                 else {
                     await refused.append(String(decoding: body, as: UTF8.self))

@@ -31,7 +31,7 @@ struct ConversationRoutes: Sendable {
         router.get("/v1/workflows/{id}/messages") { _, context in
             let id = try workflows.parseID(context.parameters.require("id"))
             try await workflows.authorize(id)
-            try await requireWorkflow(id)
+            try await workflows.requireWorkflow(id)
             let rows = try await runtime.database.query(
                 "SELECT id, at, kind, author, step, text FROM workflow_messages WHERE workflow_id = \(id) ORDER BY id")
             var items: [Message] = []
@@ -62,10 +62,4 @@ struct ConversationRoutes: Sendable {
             throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
         }
     }
-
-    private func requireWorkflow(_ id: UUID) async throws {
-        for try await _ in try await runtime.database.query("SELECT 1 FROM workflows WHERE id = \(id)") { return }
-        throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
-    }
-
 }

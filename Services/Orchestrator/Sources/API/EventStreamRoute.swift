@@ -36,7 +36,7 @@ struct EventStreamRoute: Sendable {
                         quietSince = .now
                     }
                     try await Task.sleep(for: pollInterval)
-                    pending = try await workflows.history(of: id, after: last)
+                    pending = try await workflows.entries(of: id, after: last)
                 }
                 try await writer.finish(nil)
             }

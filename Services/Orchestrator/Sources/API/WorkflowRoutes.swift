@@ -157,9 +157,18 @@ struct WorkflowRoutes: Sendable {
 
     /// The workflow's complete, ordered history; 404 when there is no such workflow.
     func history(of id: UUID, after sequence: Int64 = 0) async throws -> [HistoryEntry] {
-        var exists = false
-        for try await _ in try await runtime.database.query("SELECT 1 FROM workflows WHERE id = \(id)") { exists = true }
-        guard exists else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
+        try await requireWorkflow(id)
+        return try await entries(of: id, after: sequence)
+    }
+
+    /// 404 unless workflow `id` exists.
+    func requireWorkflow(_ id: UUID) async throws {
+        for try await _ in try await runtime.database.query("SELECT 1 FROM workflows WHERE id = \(id)") { return }
+        throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
+    }
+
+    /// The history entries after `sequence`, of a workflow known to exist.
+    func entries(of id: UUID, after sequence: Int64) async throws -> [HistoryEntry] {
         let rows = try await runtime.database.query(
             """
             SELECT id, at, event, from_status, to_status, step, actor, detail::text
@@ -252,11 +261,7 @@ struct WorkflowRoutes: Sendable {
     /// Lets the caller at workflow `id` when its role is one of `roles`; an agent only at its
     /// own workflows (others answer 404, so their existence does not leak).
     func authorize(_ id: UUID, _ roles: Role...) async throws {
-        guard let principal = Principal.current else { throw APIError(.unauthorized, "unauthorized", "this API needs a bearer token") }
-        let allowed = roles.isEmpty ? Role.allCases : roles
-        guard allowed.contains(principal.role) else {
-            throw APIError(.forbidden, "forbidden", "this needs the role \(allowed.map(\.rawValue).joined(separator: " or ")); the token's role is \(principal.role.rawValue)")
-        }
+        let principal = try Principal.require(roles.isEmpty ? Role.allCases : roles)
         guard principal.role == .agent else { return }
         for try await requester in try await runtime.database.query("SELECT requester FROM workflows WHERE id = \(id)").decode(String.self)
         where requester == principal.subject {

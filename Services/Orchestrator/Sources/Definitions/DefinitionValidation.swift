@@ -173,7 +173,7 @@ enum DefinitionValidation {
         for start in steps.indices {
             var seen: Set<Int> = [start]
             var position = start
-            while let next = successor(of: position, in: steps, positions: positions) {
+            while let next = successor(of: position, next: steps[position].next, count: steps.count, position: { positions[$0] }) {
                 if !seen.insert(next).inserted { return start }
                 position = next
             }
@@ -182,8 +182,8 @@ enum DefinitionValidation {
     }
 
     /// The step that runs after `position` completes, or nil at the end.
-    static func successor(of position: Int, in steps: [StepDefinition], positions: [String: Int]) -> Int? {
-        if let next = steps[position].next { return positions[next] }
-        return position + 1 < steps.count ? position + 1 : nil
+    static func successor(of position: Int, next: String?, count: Int, position lookup: (String) -> Int?) -> Int? {
+        if let next { return lookup(next) }
+        return position + 1 < count ? position + 1 : nil
     }
 }

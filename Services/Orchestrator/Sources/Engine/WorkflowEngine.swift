@@ -165,8 +165,8 @@ struct WorkflowEngine: Sendable {
 
     /// Points the workflow at the step that follows `position`.
     private func moveOn(_ session: WorkflowSession, from position: Int) {
-        let positions = Dictionary(uniqueKeysWithValues: session.steps.map { ($0.name, $0.position) })
-        let next = DefinitionValidation.successor(of: position, in: session.steps.map(\.definition), positions: positions)
+        let next = DefinitionValidation.successor(
+            of: position, next: session.steps[position].definition.next, count: session.steps.count, position: session.position(of:))
         session.setCurrentStep(next ?? session.steps.count)
     }
 
@@ -204,11 +204,9 @@ struct WorkflowEngine: Sendable {
             throw PermanentFailure("workflow \(decision.workflowId) has no step \(decision.step)")
         }
         let step = session.steps[position]
-        let held = try WireCoding.decode(JSONObject.self, from: WireCoding.encode(decision))
         if step.status == StepStatus.waiting, step.approvalID?.uuidString.lowercased() == decision.approvalId.lowercased() {
             if session.status == .paused {
-                session.steps[position].held = ["decided": .object(held)]
-                try await session.note("decision_held", actor: actor(of: decision), step: position, detail: ["decision": .string(decision.decision.rawValue), "why": "paused"])
+                try await hold(decision, session: session, at: position, why: "paused")
                 return
             }
             try await applyNow(decision, session: session, at: position)
@@ -216,13 +214,19 @@ struct WorkflowEngine: Sendable {
         } else if step.status == StepStatus.pending,
             ApprovalIdentity.derive(workflowId: session.id, step: step.name, round: step.round) == decision.approvalId.lowercased()
         {
-            session.steps[position].held = ["decided": .object(held)]
-            try await session.note("decision_held", actor: actor(of: decision), step: position, detail: ["decision": .string(decision.decision.rawValue), "why": "before the wait"])
+            try await hold(decision, session: session, at: position, why: "before the wait")
         } else {
             try await session.note(
                 "decision_ignored", actor: actor(of: decision), step: position,
                 detail: ["approval_id": .string(decision.approvalId), "why": .string("the step does not wait for this approval (it is \(step.status))")])
         }
+    }
+
+    /// Keeps a decision on its step until the step can take it.
+    private func hold(_ decision: ApprovalDecided, session: WorkflowSession, at position: Int, why: String) async throws {
+        session.steps[position].held = ["decided": .object(try WireCoding.decode(JSONObject.self, from: WireCoding.encode(decision)))]
+        try await session.note(
+            "decision_held", actor: actor(of: decision), step: position, detail: ["decision": .string(decision.decision.rawValue), "why": .string(why)])
     }
 
     /// Ends the wait of the expired approval: the workflow is rolled back and ends `timed_out`.

@@ -25,24 +25,8 @@ struct HTTPTaskWorker: Service {
     var batchSize = 32
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let calls = try await lease()
-                    if calls.isEmpty {
-                        await wakeup.wait(timeout: .milliseconds(500))
-                        continue
-                    }
-                    await withTaskGroup(of: Void.self) { group in
-                        for call in calls { group.addTask { await perform(call) } }
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    runtime.logger.warning("HTTP task loop failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
-        }
+        await LeasedWorkLoop.run(
+            "HTTP task", wakeup: wakeup, idle: .milliseconds(500), logger: runtime.logger, claim: lease, handle: perform)
     }
 
     struct Call: Sendable {
@@ -168,14 +152,12 @@ struct HTTPTaskWorker: Service {
         }
         do {
             let body: [UInt8] = try task.body.map { try WireCoding.encode($0) } ?? []
-            let timestamp = Int(Date().timeIntervalSince1970)
             var request = HTTPClientRequest(url: task.url)
             request.method = .init(rawValue: task.method)
             for (name, value) in task.headers { request.headers.add(name: name, value: value) }
             request.headers.replaceOrAdd(name: "User-Agent", value: "hitl-orchestrator")
             if let signingSecret {
-                request.headers.replaceOrAdd(name: Signing.webhookTimestampHeader, value: "\(timestamp)")
-                request.headers.replaceOrAdd(name: Signing.webhookSignatureHeader, value: Signing.webhookSignature(secret: signingSecret, timestamp: timestamp, body: body))
+                for header in Signing.webhookHeaders(secret: signingSecret, body: body) { request.headers.replaceOrAdd(name: header.name, value: header.value) }
             }
             if task.body != nil {
                 request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
