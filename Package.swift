@@ -157,6 +157,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The scripts that drive a browser and a mail server for the tests.
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -42,6 +42,9 @@ public struct ApprovalForm: Codable, Sendable, Equatable {
         }
     }
 
+    /// Names the web form posts besides the fields, so no field may take them.
+    public static let reservedFieldNames: Set<String> = ["csrf_token", "decision", "comment"]
+
     public var title: String
     public var description: String?
     /// The input fields to show, in order; every input field when absent.

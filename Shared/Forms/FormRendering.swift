@@ -67,7 +67,9 @@ public struct FormRendering: Sendable {
 
     // MARK: - Web
 
-    /// The form as HTML, posting to `action` with a CSRF token field.
+    /// The form as HTML, posting to `action` with a CSRF token field, a comment box and one
+    /// submit button per outcome. `approve_with_changes` needs the changed input, which a
+    /// form cannot say, so the web leaves it to the API.
     public func html(action: String, csrfToken: String) -> String {
         var html = "<form method=\"post\" action=\"\(Self.escapeHTML(action))\">"
         html += "<h1>\(Self.escapeHTML(form.title))</h1>"
@@ -99,7 +101,8 @@ public struct FormRendering: Sendable {
                 html += "<input type=\"\(type)\" id=\"\(name)\" name=\"\(name)\" value=\"\(value)\"\(bounds)\(required)>"
             }
         }
-        for button in buttons {
+        html += "<label for=\"comment\">Comment</label><textarea id=\"comment\" name=\"comment\" maxlength=\"4000\"></textarea>"
+        for button in buttons where button.decision != .approveWithChanges {
             html += "<button type=\"submit\" name=\"decision\" value=\"\(button.decision.rawValue)\" class=\"\(button.style?.rawValue ?? "plain")\">\(Self.escapeHTML(button.label))</button>"
         }
         return html + "</form>"

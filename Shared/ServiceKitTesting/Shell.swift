@@ -46,6 +46,16 @@ public enum Shell {
         return output
     }
 
+    /// `run` on a thread of its own, for commands that take a while (a browser, a mail
+    /// client): the cooperative pool's few threads stay free for the test's servers.
+    public static func runDetached(_ arguments: [String], environment: [String: String]? = nil) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try run(arguments, environment: environment) })
+            }.start()
+        }
+    }
+
     /// The directory this program runs from, where the other executables of the package are.
     public static var executableDirectory: URL {
         URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()

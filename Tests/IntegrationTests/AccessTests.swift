@@ -66,8 +66,9 @@ import Testing
                 links = await stack.webhook.accepted.items.first { $0.approvalId == approval }?.links ?? [:]
                 return !links.isEmpty
             }
-            let approve = try #require(links["approve:manager@bank.example"])
-            let reject = try #require(links["reject:manager@bank.example"])
+            // People open the links' confirmation pages (WebPageTests); programs use the same token under /v1/links/.
+            let approve = try #require(links["approve:manager@bank.example"]).replacingOccurrences(of: "/ui/links/", with: "/v1/links/")
+            let reject = try #require(links["reject:manager@bank.example"]).replacingOccurrences(of: "/ui/links/", with: "/v1/links/")
             // No read API returns a token.
             let token = String(approve.split(separator: "/").last ?? "")
             #expect(!(try await API.get("\(stack.approval)/v1/approvals/\(approval)").text.contains(token)))

@@ -80,6 +80,7 @@ public enum Approval {
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens, openPrefixes: [DecisionLinkRoutes.prefix]))
         ApprovalRoutes(store: store).register(on: router)
         DecisionLinkRoutes(store: store, tokens: settings.decisionTokens).register(on: router)
+        WebRoutes(store: store, sessions: store.sessions, links: settings.decisionTokens).register(on: router)
         Delegations(runtime: runtime).register(on: router)
         let fallback = FallbackDecider(store: store, settings: settings.fallback, client: HTTPClient.shared)
         return runtime.makeApplication(router: router, services: [consumer, GatedService(gate: runtime.ready, service: fallback)])
@@ -127,9 +128,7 @@ struct ApprovalRoutes: Sendable {
         router.get("/v1/approvals/{id}") { _, context in
             let id = try parse(context.parameters.require("id"))
             let principal = try Principal.require(.approver, .agent, .admin)
-            guard let view = try await store.runtime.database.client.withConnection({ connection in
-                try await store.load(id: id, on: connection, logger: context.logger)
-            }), view.isVisible(to: principal) else {
+            guard let view = try await store.find(id: id, logger: context.logger), view.isVisible(to: principal) else {
                 throw APIError.notFound("no approval \(id.uuidString.lowercased())")
             }
             return try JSONResponse.make(view)

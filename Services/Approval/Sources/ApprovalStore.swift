@@ -16,6 +16,15 @@ struct ApprovalStore: Sendable {
 
     static let deadlineTimerPrefix = "deadline:"
 
+    /// The web pages' sessions and CSRF tokens.
+    var sessions: WebSessions {
+        WebSessions(tokens: settings.decisionTokens, secureCookies: runtime.configuration.publicURL.hasPrefix("https:"))
+    }
+
+    var links: ApprovalLinks {
+        ApprovalLinks(publicURL: runtime.configuration.publicURL, tokens: settings.decisionTokens, sessions: sessions)
+    }
+
     // MARK: - Creation
 
     /// Creates the pending approval, asks the notifier to tell the approvers and the
@@ -49,21 +58,11 @@ struct ApprovalStore: Sendable {
         for try await _ in inserted { created = true }
         guard created else { return }
 
-        let link = "\(runtime.configuration.publicURL)/v1/approvals/\(request.approvalId)"
-        // One signed link per assignee and outcome that needs no form: opening it shows what
-        // it will do, only a POST to it decides (so link scanners never decide).
-        var links = ["approval": link, "decision": "\(link)/decision"]
-        // A form with fields to fill in needs the form (web page, Slack modal), not a one-click link.
-        let needsInput = (form.fields ?? []).contains { $0.required == true && $0.default == nil }
-        for approver in applied.assignees where !needsInput {
-            for decision in [Decision.approve, .reject] where applied.policy.allowedOutcomes.contains(decision) {
-                let token = settings.decisionTokens.issue(approvalID: request.approvalId, approver: approver, decision: decision, expiresAt: deadline)
-                links["\(decision.rawValue):\(approver)"] = "\(runtime.configuration.publicURL)\(DecisionLinkRoutes.prefix)\(token)"
-            }
-        }
+        let links = self.links.links(
+            approvalID: request.approvalId, recipients: applied.assignees, form: form, policy: applied.policy, deadline: deadline)
         let text = "\(request.requester) asks for approval of \(request.workflowType) (step \(request.step)).\n"
             + FormRendering(form: form, facts: request.context).plainText()
-            + "\nDecide before \(WireCoding.formatTime(deadline)): POST \(link)/decision"
+            + "\nDecide before \(WireCoding.formatTime(deadline))."
         try await context.publish(
             NotificationRequested(
                 reason: "approval_requested", notificationId: "approval-requested:\(request.approvalId)",
@@ -306,6 +305,11 @@ struct ApprovalStore: Sendable {
     }
 
     // MARK: - Reading
+
+    /// The approval `id`, read outside any transaction.
+    func find(id: UUID, logger: Logger) async throws -> ApprovalView? {
+        try await runtime.database.client.withConnection { try await load(id: id, on: $0, logger: logger) }
+    }
 
     func load(id: UUID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ApprovalView? {
         let rows = lock

@@ -83,11 +83,12 @@ extension ApprovalStore {
     }
 
     private func notify(_ approval: ApprovalView, reason: String, id: String, to recipients: [String], subject: String, text: String, context: EventContext) async throws {
-        let link = "\(runtime.configuration.publicURL)/v1/approvals/\(approval.id)"
+        let links = self.links.links(
+            approvalID: approval.id, recipients: recipients, form: approval.form, policy: approval.policy.policy, deadline: approval.deadline)
         try await context.publish(
             NotificationRequested(
                 reason: reason, notificationId: id, workflowId: approval.workflowId, approvalId: approval.id, recipients: recipients,
-                subject: subject, text: text, links: ["approval": link, "decision": "\(link)/decision"]),
+                subject: subject, text: text, links: links, form: approval.form, facts: approval.context),
             to: .notifications, subject: approval.workflowId)
     }
 

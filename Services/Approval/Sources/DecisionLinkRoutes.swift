@@ -29,9 +29,9 @@ struct DecisionLinkRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/links/{token}") { _, context in
-            let claims = try verify(try context.parameters.require("token"))
+            let claims = try tokens.checked(try context.parameters.require("token"))
             guard let id = UUID(uuidString: claims.approvalID),
-                let approval = try await store.runtime.database.client.withConnection({ try await store.load(id: id, on: $0, logger: context.logger) })
+                let approval = try await store.find(id: id, logger: context.logger)
             else { throw APIError.notFound("no approval \(claims.approvalID)") }
             return try JSONResponse.make(Preview(
                 approvalId: approval.id, workflowType: approval.workflowType, step: approval.step, approver: claims.approver,
@@ -39,7 +39,7 @@ struct DecisionLinkRoutes: Sendable {
                 confirm: "POST this link to \(claims.decision.rawValue) as \(claims.approver)"))
         }
         router.post("/v1/links/{token}") { request, context in
-            let claims = try verify(try context.parameters.require("token"))
+            let claims = try tokens.checked(try context.parameters.require("token"))
             var request = request
             let body = request.head.headerFields[.contentType] == nil ? Body(comment: nil) : try await request.decodeJSON(Body.self)
             if let comment = body.comment, comment.count > 4000 { throw APIError.badRequest("comment may be at most 4000 characters") }
@@ -48,16 +48,6 @@ struct DecisionLinkRoutes: Sendable {
                 id: id, decision: claims.decision, approver: claims.approver, comment: body.comment, changes: nil, channel: "link",
                 linkTokenID: claims.tokenID, logger: context.logger)
             return try JSONResponse.make(status: view.status == "pending" ? .accepted : .ok, view)
-        }
-    }
-
-    private func verify(_ token: String) throws -> DecisionTokens.Claims {
-        do {
-            return try tokens.verify(token)
-        } catch .expired {
-            throw APIError(.gone, "link_expired", DecisionTokens.Refusal.expired.reason)
-        } catch {
-            throw APIError(.unauthorized, "invalid_link", error.reason)
         }
     }
 }

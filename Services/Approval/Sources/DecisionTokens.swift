@@ -60,30 +60,66 @@ struct DecisionTokens: Sendable {
     }
 
     func issue(approvalID: String, approver: String, decision: Decision, expiresAt: Date) -> String {
-        let line = Self.canonical(Claims(
+        seal(Self.canonical(Claims(
             keyID: currentKeyID, tokenID: UUID().uuidString.lowercased(), approvalID: approvalID, approver: approver,
-            decision: decision, expiresAt: expiresAt))
-        let signature = HMAC<SHA256>.authenticationCode(for: Array(line.utf8), using: SymmetricKey(data: keys[currentKeyID] ?? []))
-        return Signing.base64URL(Array(line.utf8)) + "." + Signing.base64URL(Array(signature))
+            decision: decision, expiresAt: expiresAt)))
     }
 
     /// The claims of a genuine, unexpired token.
     func verify(_ token: String, now: Date = Date()) throws(Refusal) -> Claims {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let lineBytes = Signing.decodeBase64URL(parts[0]), let signature = Signing.decodeBase64URL(parts[1]),
-            let line = String(bytes: lineBytes, encoding: .utf8)
-        else { throw .malformed }
-        let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-        guard fields.count == 7, fields[0] == "v1", let decision = Decision(rawValue: fields[5]), let expiry = Int(fields[6]) else { throw .malformed }
-        guard let key = keys[fields[1]] else { throw .unknownKey }
-        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: lineBytes, using: SymmetricKey(data: key)) else {
-            throw .badSignature
-        }
+        let fields = try open(token, kind: "v1", count: 7)
+        guard let decision = Decision(rawValue: fields[5]), let expiry = Int(fields[6]) else { throw .malformed }
         let claims = Claims(
             keyID: fields[1], tokenID: fields[2], approvalID: fields[3], approver: fields[4], decision: decision,
             expiresAt: Date(timeIntervalSince1970: TimeInterval(expiry)))
         guard claims.expiresAt > now else { throw .expired }
         return claims
+    }
+
+    /// `verify` for an HTTP request: 410 for an expired link, 401 for any other refusal.
+    func checked(_ token: String) throws(APIError) -> Claims {
+        do {
+            return try verify(token)
+        } catch .expired {
+            throw APIError(.gone, "link_expired", Refusal.expired.reason)
+        } catch {
+            throw APIError(.unauthorized, "invalid_link", error.reason)
+        }
+    }
+
+    // MARK: - Signed lines
+
+    /// `base64url(line).base64url(HMAC-SHA256(key, line))`, signed with the key the line names
+    /// in its second field (the current key for new lines).
+    func seal(_ line: String) -> String {
+        let fields = line.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
+        let key = fields.count > 1 ? keys[String(fields[1])] ?? [] : []
+        return Signing.base64URL(Array(line.utf8)) + "." + Signing.base64URL(Array(mac(line, key: key)))
+    }
+
+    /// The fields of a genuine sealed line of `kind` with `count` fields (kind and key id
+    /// first); its key must still be listed and its signature must match (constant time).
+    func open(_ token: String, kind: String, count: Int) throws(Refusal) -> [String] {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let lineBytes = Signing.decodeBase64URL(parts[0]), let signature = Signing.decodeBase64URL(parts[1]),
+            let line = String(bytes: lineBytes, encoding: .utf8)
+        else { throw .malformed }
+        let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        guard fields.count == count, fields[0] == kind else { throw .malformed }
+        guard let key = keys[fields[1]] else { throw .unknownKey }
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: lineBytes, using: SymmetricKey(data: key)) else {
+            throw .badSignature
+        }
+        return fields
+    }
+
+    /// A MAC of `message` under the key `keyID` (nil when the key is no longer listed).
+    func mac(_ message: String, keyID: String) -> [UInt8]? {
+        keys[keyID].map { mac(message, key: $0) }
+    }
+
+    private func mac(_ message: String, key: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: SymmetricKey(data: key)))
     }
 
     static func canonical(_ claims: Claims) -> String {

@@ -65,7 +65,7 @@ struct FallbackDecider: Service {
     private func decide(_ id: UUID) async {
         let logger = store.runtime.logger
         do {
-            guard let approval = try await store.runtime.database.client.withConnection({ try await store.load(id: id, on: $0, logger: logger) }) else { return }
+            guard let approval = try await store.find(id: id, logger: logger) else { return }
             let answer = await ask(about: approval)
             try await store.runtime.database.transaction { connection in
                 try await connection.query("DELETE FROM fallback_jobs WHERE approval_id = \(id)", logger: logger)

@@ -47,15 +47,10 @@ extension Request {
     /// Decodes the JSON body as `T`, answering 413 when it is too large and 400 with the
     /// field at fault when it does not fit.
     public mutating func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
-        let buffer: ByteBuffer
+        let bytes = try await rawBody()
+        guard !bytes.isEmpty else { throw APIError.badRequest("the body is empty; expected a JSON object") }
         do {
-            buffer = try await collectBody(upTo: Self.maxBodyBytes)
-        } catch {
-            throw APIError(.contentTooLarge, "body_too_large", "the body is larger than \(Self.maxBodyBytes) bytes")
-        }
-        guard buffer.readableBytes > 0 else { throw APIError.badRequest("the body is empty; expected a JSON object") }
-        do {
-            return try WireCoding.decode(T.self, from: Array(buffer: buffer))
+            return try WireCoding.decode(T.self, from: bytes)
         } catch {
             throw APIError.badRequest(ContractError.describe(error))
         }

@@ -127,6 +127,9 @@ enum DefinitionValidation {
         var names = Set<String>()
         for (index, field) in (form.fields ?? []).enumerated() {
             if field.name.isEmpty || field.name.count > 100 { return "fields[\(index)].name must be 1 to 100 characters" }
+            if ApprovalForm.reservedFieldNames.contains(field.name) {
+                return "fields[\(index)]: the name \(field.name) is reserved (\(ApprovalForm.reservedFieldNames.sorted().joined(separator: ", ")))"
+            }
             if !names.insert(field.name).inserted { return "fields[\(index)]: the name \(field.name) is used twice" }
             if field.type == .select, (field.options ?? []).isEmpty { return "fields[\(index)] (\(field.name)): a select needs options" }
             if let min = field.min, let max = field.max, min > max { return "fields[\(index)] (\(field.name)): min is above max" }

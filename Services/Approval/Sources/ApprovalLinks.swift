@@ -1,0 +1,32 @@
+import Contracts
+import Foundation
+
+/// The links a notification about a pending approval carries, keyed by what they do:
+/// `approval` and `decision` (the API), and per recipient `web:<approver>` (a sign-in link
+/// to the approval's web page) and, when the form needs no input, `approve:<approver>` and
+/// `reject:<approver>` (signed decision links that open a confirmation page; only its POST
+/// decides, so link scanners never do). Each is valid until the approval's deadline; the
+/// decision links' tokens also work under `/v1/links/` for programs.
+struct ApprovalLinks: Sendable {
+    let publicURL: String
+    let tokens: DecisionTokens
+    let sessions: WebSessions
+
+    static let confirmPrefix = "/ui/links/"
+
+    func links(approvalID: String, recipients: [String], form: ApprovalForm?, policy: ApprovalPolicy, deadline: Date) -> [String: String] {
+        let api = "\(publicURL)/v1/approvals/\(approvalID)"
+        var links = ["approval": api, "decision": "\(api)/decision"]
+        // A form with fields to fill in needs the form (web page, Slack modal), not a one-click link.
+        let needsInput = (form?.fields ?? []).contains { $0.required == true && $0.default == nil }
+        for approver in recipients {
+            links["web:\(approver)"] = publicURL + sessions.signInPath(approvalID: approvalID, approver: approver, expiresAt: deadline)
+            guard !needsInput else { continue }
+            for decision in [Decision.approve, .reject] where policy.allowedOutcomes.contains(decision) {
+                let token = tokens.issue(approvalID: approvalID, approver: approver, decision: decision, expiresAt: deadline)
+                links["\(decision.rawValue):\(approver)"] = "\(publicURL)\(Self.confirmPrefix)\(token)"
+            }
+        }
+        return links
+    }
+}

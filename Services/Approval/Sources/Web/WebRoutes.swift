@@ -1,0 +1,186 @@
+import Contracts
+import Forms
+import Foundation
+import Hummingbird
+import Logging
+import ServiceKit
+
+/// The approvers' web pages under `/ui` (see `WebPages`, `WebSessions`):
+///
+/// - `GET /ui/sign-in/{token}`: a signed link from a notification; starts a session, opens the approval.
+/// - `GET /ui/inbox`: the approvals waiting for the signed-in approver.
+/// - `GET /ui/approvals/{id}`: the form while pending, who decided how and when after.
+/// - `POST /ui/approvals/{id}`: the form's submission (CSRF-checked); decides via channel `web`.
+/// - `GET /ui/workflows/{id}/timeline`: the workflow's approvals, votes and outcomes in order.
+/// - `GET /ui/links/{token}`: a decision link's confirmation page; changes nothing.
+/// - `POST /ui/links/{token}`: the confirmation; decides once, as the link's approver.
+///
+/// Refusals are pages too, with the status the API would answer and the same reason; a
+/// refused submission changes nothing.
+struct WebRoutes: Sendable {
+    let store: ApprovalStore
+    let sessions: WebSessions
+    let links: DecisionTokens
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/ui/sign-in/{token}") { _, context in
+            try await page {
+                let token = try context.parameters.require("token")
+                let signIn: WebSessions.SignIn
+                do throws(DecisionTokens.Refusal) {
+                    signIn = try sessions.signIn(token)
+                } catch .expired {
+                    throw APIError(.gone, "link_expired", "this sign-in link expired; the approval's deadline has passed")
+                } catch {
+                    throw APIError(.unauthorized, "invalid_link", error.reason)
+                }
+                let started = sessions.start(approver: signIn.approver)
+                return HTMLResponse.seeOther("/ui/approvals/\(signIn.approvalID)", headers: [.setCookie: started.setCookie])
+            }
+        }
+        router.get("/ui/inbox") { request, _ in
+            try await page {
+                let session = try signedIn(request)
+                let pending = try await store.list(status: "pending", workflowID: nil, assignee: session.approver, requester: nil, limit: 200)
+                return HTMLResponse.make(WebPages.inbox(approver: session.approver, pending: pending))
+            }
+        }
+        router.get("/ui/approvals/{id}") { request, context in
+            try await page {
+                let session = try signedIn(request)
+                let approval = try await visibleApproval(context.parameters.require("id"), to: session, logger: context.logger)
+                guard approval.status == "pending" else { return HTMLResponse.make(WebPages.decided(approval)) }
+                return HTMLResponse.make(WebPages.approval(approval, viewer: session.approver, csrfToken: sessions.csrfToken(for: session, approvalID: approval.id)))
+            }
+        }
+        router.post("/ui/approvals/{id}") { request, context in
+            try await page {
+                let session = try signedIn(request)
+                var request = request
+                let submitted = URLEncodedForm.parse(String(decoding: try await request.rawBody(), as: UTF8.self))
+                let approval = try await visibleApproval(context.parameters.require("id"), to: session, logger: context.logger)
+                guard sessions.checkCSRF(submitted["csrf_token"], session: session, approvalID: approval.id) else {
+                    throw APIError(.forbidden, "csrf_failed", "this form did not come from this site or is from an earlier session; reload the page and try again")
+                }
+                return try await submit(submitted, to: approval, as: session, logger: context.logger)
+            }
+        }
+        router.get("/ui/workflows/{id}/timeline") { request, context in
+            try await page {
+                let session = try signedIn(request)
+                let workflowID = try context.parameters.require("id")
+                let approvals = try await store.list(status: nil, workflowID: workflowID, assignee: nil, requester: nil, limit: 1000)
+                guard approvals.contains(where: { $0.approvers.contains(session.approver) }) else {
+                    throw APIError.notFound("no workflow \(workflowID) with an approval of yours")
+                }
+                return HTMLResponse.make(WebPages.timeline(workflowID: workflowID, approvals: approvals.sorted { $0.createdAt < $1.createdAt }))
+            }
+        }
+        router.get("/ui/links/{token}") { _, context in
+            try await page {
+                let token = try context.parameters.require("token")
+                let claims = try links.checked(token)
+                let approval = try await find(claims.approvalID, logger: context.logger)
+                guard approval.status == "pending" else { return HTMLResponse.make(WebPages.decided(approval)) }
+                return HTMLResponse.make(WebPages.confirm(approval, decision: claims.decision, approver: claims.approver, action: "/ui/links/\(token)"))
+            }
+        }
+        router.post("/ui/links/{token}") { request, context in
+            try await page {
+                let claims = try links.checked(try context.parameters.require("token"))
+                var request = request
+                let submitted = URLEncodedForm.parse(String(decoding: try await request.rawBody(), as: UTF8.self))
+                let approval = try await find(claims.approvalID, logger: context.logger)
+                return try await decide(
+                    approval, decision: claims.decision, approver: claims.approver, comment: submitted["comment"], fields: nil, channel: "link",
+                    linkTokenID: claims.tokenID, logger: context.logger)
+            }
+        }
+    }
+
+    // MARK: - Submissions
+
+    private func submit(_ submitted: [String: String], to approval: ApprovalView, as session: WebSessions.Session, logger: Logger) async throws -> Response {
+        guard let decision = submitted["decision"].flatMap(Decision.init(rawValue:)), decision != .approveWithChanges else {
+            throw APIError.badRequest("the form must say approve, reject or request_changes")
+        }
+        let comment = submitted["comment"]?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if decision == .requestChanges, (comment ?? "").isEmpty {
+            let csrf = sessions.csrfToken(for: session, approvalID: approval.id)
+            return HTMLResponse.make(
+                status: .unprocessableContent,
+                WebPages.approval(approval, viewer: session.approver, csrfToken: csrf, problem: "Say in the comment what should change."))
+        }
+        var values = submitted
+        for name in ApprovalForm.reservedFieldNames { values[name] = nil }
+        let form = approval.form ?? ApprovalForm(title: approval.workflowType)
+        let fields = (form.fields ?? []).isEmpty && values.isEmpty ? nil : FormInput.typed(values, for: form)
+        do {
+            return try await decide(
+                approval, decision: decision, approver: session.approver, comment: comment, fields: fields, channel: "web", linkTokenID: nil, logger: logger)
+        } catch let error as APIError where error.code == "invalid_fields" || error.code == "outcome_not_allowed" {
+            let csrf = sessions.csrfToken(for: session, approvalID: approval.id)
+            return HTMLResponse.make(status: error.status, WebPages.approval(approval, viewer: session.approver, csrfToken: csrf, problem: error.reason))
+        }
+    }
+
+    /// Decides and shows the outcome; a decision that comes too late shows who decided,
+    /// how and when instead (with the API's 409).
+    private func decide(
+        _ approval: ApprovalView, decision: Decision, approver: String, comment: String?, fields: JSONObject?, channel: String, linkTokenID: String?,
+        logger: Logger
+    ) async throws -> Response {
+        guard let id = UUID(uuidString: approval.id) else { throw APIError.notFound("no approval \(approval.id)") }
+        do {
+            let view = try await store.decide(
+                id: id, decision: decision, approver: approver, comment: comment?.isEmpty == true ? nil : comment, changes: nil, fields: fields,
+                channel: channel, linkTokenID: linkTokenID, logger: logger)
+            if linkTokenID == nil { return HTMLResponse.seeOther("/ui/approvals/\(approval.id)") }
+            let notice = view.status == "pending" ? "Your vote (\(decision.rawValue)) is recorded; the approval waits for the others." : nil
+            return HTMLResponse.make(WebPages.decided(view, notice: notice))
+        } catch let error as APIError where ["already_decided", "approval_expired", "approval_cancelled", "link_used", "already_voted"].contains(error.code) {
+            let current = try await find(approval.id, logger: logger)
+            return HTMLResponse.make(status: error.status, WebPages.decided(current, notice: "Nothing changed: \(error.reason)."))
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Runs a page handler, turning a refusal into a page with the same status and reason.
+    private func page(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let error as APIError {
+            let title = switch error.status {
+            case .unauthorized: "Please sign in"
+            case .forbidden: "Not allowed"
+            case .notFound: "Not found"
+            case .gone: "Link expired"
+            default: "Something is not right"
+            }
+            return HTMLResponse.make(status: error.status, WebPages.problem(title: title, message: error.reason))
+        }
+    }
+
+    private func signedIn(_ request: Request) throws -> WebSessions.Session {
+        guard let session = sessions.session(cookieHeader: request.headers[.cookie]) else {
+            throw APIError(.unauthorized, "unauthorized", "open the link in your notification to sign in; sessions last \(Int(sessions.sessionLength / 3600)) hours")
+        }
+        return session
+    }
+
+    private func find(_ id: String, logger: Logger) async throws -> ApprovalView {
+        guard let uuid = UUID(uuidString: id), let approval = try await store.find(id: uuid, logger: logger) else {
+            throw APIError.notFound("no approval \(id)")
+        }
+        return approval
+    }
+
+    private func visibleApproval(_ id: String, to session: WebSessions.Session, logger: Logger) async throws -> ApprovalView {
+        let approval = try await find(id, logger: logger)
+        guard approval.isVisible(to: Principal(subject: session.approver, role: .approver)) else {
+            throw APIError.notFound("no approval \(id) assigned to \(session.approver)")
+        }
+        return approval
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import ServiceKit
+
+/// Who is looking at the web pages, and proof that a form came from our own page.
+///
+/// An approver arrives through a signed sign-in link (`/ui/sign-in/{token}`), one per
+/// approver and approval, valid until the approval's deadline. Opening it changes nothing
+/// but the browser's session: a `hitl_session` cookie holding the sealed line
+/// `s1|<key id>|<session id>|<approver>|<expiry>` (HttpOnly, SameSite=Lax, Path=/ui, Secure
+/// when the public URL is https). Every form carries a CSRF token, an HMAC of the session
+/// id and the approval id under the session's key: good for one session and one approval,
+/// and unknown to any other site. Both are signed with the decision-link keys, so a
+/// rotation retires them together.
+struct WebSessions: Sendable {
+    static let cookieName = "hitl_session"
+    static let signInPrefix = "/ui/sign-in/"
+
+    let tokens: DecisionTokens
+    let secureCookies: Bool
+    /// How long a browser stays signed in.
+    var sessionLength: TimeInterval = 12 * 3600
+
+    struct Session: Sendable {
+        let keyID: String
+        let id: String
+        let approver: String
+        let expiresAt: Date
+    }
+
+    struct SignIn: Sendable {
+        let approvalID: String
+        let approver: String
+    }
+
+    // MARK: - Sign-in links
+
+    /// The path part of an approver's sign-in link for one approval.
+    func signInPath(approvalID: String, approver: String, expiresAt: Date) -> String {
+        let line = ["w1", tokens.currentKeyID, UUID().uuidString.lowercased(), approvalID, approver, "\(Int(expiresAt.timeIntervalSince1970))"]
+        return Self.signInPrefix + tokens.seal(line.joined(separator: "|"))
+    }
+
+    func signIn(_ token: String, now: Date = Date()) throws(DecisionTokens.Refusal) -> SignIn {
+        let fields = try tokens.open(token, kind: "w1", count: 6)
+        guard let expiry = Int(fields[5]) else { throw .malformed }
+        guard Date(timeIntervalSince1970: TimeInterval(expiry)) > now else { throw .expired }
+        return SignIn(approvalID: fields[3], approver: fields[4])
+    }
+
+    // MARK: - Sessions
+
+    /// A new session for `approver` and the `Set-Cookie` header value that starts it.
+    func start(approver: String, now: Date = Date()) -> (session: Session, setCookie: String) {
+        let session = Session(keyID: tokens.currentKeyID, id: UUID().uuidString.lowercased(), approver: approver, expiresAt: now.addingTimeInterval(sessionLength))
+        let value = tokens.seal(["s1", session.keyID, session.id, approver, "\(Int(session.expiresAt.timeIntervalSince1970))"].joined(separator: "|"))
+        let secure = secureCookies ? "; Secure" : ""
+        return (session, "\(Self.cookieName)=\(value); Path=/ui; Max-Age=\(Int(sessionLength)); HttpOnly; SameSite=Lax\(secure)")
+    }
+
+    /// The session a `Cookie` header carries, if genuine and unexpired.
+    func session(cookieHeader: String?, now: Date = Date()) -> Session? {
+        guard let cookieHeader else { return nil }
+        for pair in cookieHeader.split(separator: ";") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, parts[0] == Self.cookieName,
+                let fields = try? tokens.open(parts[1], kind: "s1", count: 5), let expiry = Int(fields[4]),
+                Date(timeIntervalSince1970: TimeInterval(expiry)) > now
+            else { continue }
+            return Session(keyID: fields[1], id: fields[2], approver: fields[3], expiresAt: Date(timeIntervalSince1970: TimeInterval(expiry)))
+        }
+        return nil
+    }
+
+    // MARK: - CSRF
+
+    func csrfToken(for session: Session, approvalID: String) -> String {
+        Signing.base64URL(tokens.mac("csrf|\(session.id)|\(approvalID)", keyID: session.keyID) ?? [])
+    }
+
+    func checkCSRF(_ token: String?, session: Session, approvalID: String) -> Bool {
+        guard let token, !token.isEmpty else { return false }
+        return Signing.constantTimeEquals(token, csrfToken(for: session, approvalID: approvalID))
+    }
+}

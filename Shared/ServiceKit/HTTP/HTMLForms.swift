@@ -1,0 +1,54 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// HTML responses, for the server-rendered pages.
+public enum HTMLResponse {
+    public static func make(status: HTTPResponse.Status = .ok, _ html: String, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "text/html; charset=utf-8"
+        fields[.cacheControl] = "no-store"
+        // The pages run no script and embed nothing: forbid both, and framing (clickjacking).
+        fields[HTTPField.Name("Content-Security-Policy")!] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+        fields[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// 303 See Other: after a form post, the browser loads `location` with a GET.
+    public static func seeOther(_ location: String, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.location] = location
+        fields[.cacheControl] = "no-store"
+        return Response(status: .seeOther, headers: fields)
+    }
+}
+
+/// `application/x-www-form-urlencoded` bodies, as browsers and Slack post them.
+public enum URLEncodedForm {
+    /// Name → value; a repeated name keeps its first value.
+    public static func parse(_ text: String) -> [String: String] {
+        var values: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(decode)
+            guard let name = parts.first, !name.isEmpty, values[name] == nil else { continue }
+            values[name] = parts.count > 1 ? parts[1] : ""
+        }
+        return values
+    }
+
+    private static func decode(_ part: Substring) -> String {
+        let spaced = part.replacingOccurrences(of: "+", with: " ")
+        return spaced.removingPercentEncoding ?? spaced
+    }
+}
+
+extension Request {
+    /// The whole body as bytes, answering 413 when it is larger than `maxBodyBytes`.
+    public mutating func rawBody() async throws -> [UInt8] {
+        do {
+            return Array(buffer: try await collectBody(upTo: Self.maxBodyBytes))
+        } catch {
+            throw APIError(.contentTooLarge, "body_too_large", "the body is larger than \(Self.maxBodyBytes) bytes")
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import ServiceKitTesting
+import Testing
+
+/// The approvers' web pages in a real browser (headless Chromium driven by Selenium, see
+/// Scripts/web_approval.py): sign-in link, form, CSRF refusal, a decision by clicking, the
+/// decided page, inbox and timeline. Screenshots go to .build/screenshots/web.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct WebPageTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func anApproverSignsInThroughTheLinkAndDecidesByClicking() async throws {
+        try await Stack.with { stack in
+            let form = #"{"title":"Wire transfer","facts":["amount"],"fields":[{"name":"reason","type":"select","label":"Reason","required":true,"options":["budget","risk"]},{"name":"limit","type":"number","label":"Limit","max":10000}]}"#
+            let steps = #"""
+                [{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"form":\#(form)}},
+                 {"name":"execute","kind":"task","task":{"type":"noop"}}]
+                """#
+            let id = try await stack.submit(key: "web-1", input: #"{"amount":6000}"#, steps: steps)
+            let approval = try await stack.pendingApproval(of: id)
+            var link: String?
+            try await waitUntil("the notification with the web link") {
+                link = await stack.webhook.accepted.items.first { $0.approvalId == approval }?.links["web:manager@bank.example"]
+                return link != nil
+            }
+            let signIn = try #require(link)
+
+            // Without the session the pages ask to sign in; a forged sign-in link is refused.
+            #expect(try await API.get("\(stack.approval)/ui/inbox", token: nil).status == 401)
+            #expect(try await API.get("\(stack.approval)/ui/approvals/\(approval)", token: nil).status == 401)
+            #expect(try await API.get(signIn.dropLast(3) + "AAA", token: nil).status == 401)
+
+            let shots = Self.packageRoot.appendingPathComponent(".build/screenshots/web").path
+            let script = Self.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/web_approval.py").path
+            do {
+                _ = try await Shell.runDetached(["/usr/bin/python3", script, signIn, shots])
+            } catch let failure as Shell.Failure {
+                Issue.record("the browser run failed: \(failure.output)")
+            }
+
+            try await stack.waitForStatus(id, "completed")
+            let decided = try await API.get("\(stack.approval)/v1/approvals/\(approval)")
+            #expect(decided.string("channel") == "web" && decided.string("comment") == "fine by me")
+            #expect(decided["fields"] == .object(["reason": "budget", "limit": 5000]))
+            // The forged-CSRF post changed nothing: one vote, one decision event.
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approval_votes") == 1)
+            #expect(try await stack.events(on: .approvalDecisions).count == 1)
+        }
+    }
+}
