@@ -43,6 +43,12 @@ public enum JSONValue: Codable, Sendable, Hashable {
         }
     }
 
+    /// The text, or nil when this is not a string.
+    public var stringValue: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+
     /// The object's members, or nil when this is not an object.
     public var objectValue: [String: JSONValue]? {
         if case .object(let members) = self { return members }

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 
-/// One service executable running as a child process, its output appended to a log file.
+/// One service executable (or a helper server) running as a child process, its output appended to a log file.
 public final class ServiceProcess: @unchecked Sendable {
     // Mutated only by start/stop/kill, which callers do not run concurrently.
     public let name: String
@@ -9,6 +9,8 @@ public final class ServiceProcess: @unchecked Sendable {
     public let environment: [String: String]
     public let logFile: URL
     public let baseURL: String
+    /// Command-line arguments (the services take none; helper servers do).
+    public var arguments: [String] = []
     private var process: Process?
 
     public init(name: String, executable: URL, environment: [String: String], logFile: URL, baseURL: String) {
@@ -32,6 +34,7 @@ public final class ServiceProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = executable
         process.environment = environment
+        process.arguments = arguments
         process.standardOutput = log
         process.standardError = log
         try process.run()

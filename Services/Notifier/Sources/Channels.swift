@@ -7,7 +7,11 @@ import ServiceKit
 
 /// Delivers one notification on one channel; throws with a reason when it did not arrive.
 protocol NotificationChannel: Sendable {
-    func deliver(_ notification: NotificationRequested, attempt: Int) async throws
+    /// Whether each recipient gets a delivery of their own (email, Slack: each carries the
+    /// recipient's own links), or the notification is delivered once (webhook, log).
+    var perRecipient: Bool { get }
+    /// - Parameter recipient: the recipient, for a per-recipient channel; nil otherwise.
+    func deliver(_ notification: NotificationRequested, to recipient: String?, attempt: Int) async throws
 }
 
 /// Posts the notification as JSON to a URL, signed (see `Signing.webhookSignature`).
@@ -16,8 +20,9 @@ struct WebhookChannel: NotificationChannel {
     let url: URL
     let secret: String
     let client: HTTPClient
+    var perRecipient: Bool { false }
 
-    func deliver(_ notification: NotificationRequested, attempt: Int) async throws {
+    func deliver(_ notification: NotificationRequested, to recipient: String?, attempt: Int) async throws {
         let body = try WireCoding.encode(notification)
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .POST
@@ -36,8 +41,9 @@ struct WebhookChannel: NotificationChannel {
 /// Writes the notification to the service log, for stacks without any other channel.
 struct LogChannel: NotificationChannel {
     let logger: Logger
+    var perRecipient: Bool { false }
 
-    func deliver(_ notification: NotificationRequested, attempt: Int) async throws {
+    func deliver(_ notification: NotificationRequested, to recipient: String?, attempt: Int) async throws {
         logger.notice("Notification", metadata: [
             "notification.id": "\(notification.notificationId)", "workflow.id": "\(notification.workflowId)",
             "notification.recipients": "\(notification.recipients.joined(separator: ","))",
@@ -46,7 +52,26 @@ struct LogChannel: NotificationChannel {
     }
 }
 
+/// Why an attempt failed; a permanent failure (an address that does not exist, a request
+/// the channel will never take) is not retried.
 struct DeliveryFailure: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    var permanent = false
+    init(_ description: String, permanent: Bool = false) {
+        self.description = description
+        self.permanent = permanent
+    }
+}
+
+extension NotificationRequested {
+    /// The links meant for one recipient, by what they do: `approve`, `reject` (signed
+    /// decision links) and `web` (their sign-in link to the approval page).
+    func links(for recipient: String) -> [String: String] {
+        var personal: [String: String] = [:]
+        for (key, url) in links {
+            let parts = key.split(separator: ":", maxSplits: 1)
+            if parts.count == 2, parts[1] == recipient { personal[String(parts[0])] = url }
+        }
+        return personal
+    }
 }

@@ -21,16 +21,19 @@ struct DeliveryWorker: Service {
     var lease: Duration = .seconds(60)
     var backoff = Backoff(base: .seconds(1), cap: .seconds(300))
 
-    /// Records the deliveries of a new notification (inside the consuming transaction).
-    static func enqueue(_ notification: NotificationRequested, channels: [String], context: EventContext, wakeup: Wakeup) async throws {
+    /// Records the deliveries of a new notification (inside the consuming transaction): one
+    /// per channel, or one per recipient on channels that address each recipient.
+    static func enqueue(_ notification: NotificationRequested, channels: [String: any NotificationChannel], context: EventContext, wakeup: Wakeup) async throws {
         let json = try JSONColumn.text(notification)
-        for channel in channels {
-            try await context.connection.query(
-                """
-                INSERT INTO deliveries (id, notification_id, channel, workflow_id, notification)
-                VALUES (\(UUID()), \(notification.notificationId), \(channel), \(notification.workflowId), \(json)::jsonb)
-                ON CONFLICT (notification_id, channel) DO NOTHING
-                """, logger: context.logger)
+        for (name, channel) in channels.sorted(by: { $0.key < $1.key }) {
+            for recipient in channel.perRecipient ? notification.recipients : [""] {
+                try await context.connection.query(
+                    """
+                    INSERT INTO deliveries (id, notification_id, channel, recipient, workflow_id, notification)
+                    VALUES (\(UUID()), \(notification.notificationId), \(name), \(recipient), \(notification.workflowId), \(json)::jsonb)
+                    ON CONFLICT (notification_id, channel, recipient) DO NOTHING
+                    """, logger: context.logger)
+            }
         }
         context.afterCommit.add { wakeup.signal() }
     }
@@ -43,6 +46,8 @@ struct DeliveryWorker: Service {
     struct Claimed: Sendable {
         let id: UUID
         let channel: String
+        /// Empty for a channel that delivers once for all recipients.
+        let recipient: String
         let attempt: Int
         let notification: NotificationRequested
     }
@@ -56,26 +61,30 @@ struct DeliveryWorker: Service {
                        next_attempt_at = now() + make_interval(secs => \(leaseSeconds))
                 WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= now()
                              ORDER BY next_attempt_at LIMIT \(batchSize) FOR UPDATE SKIP LOCKED)
-                RETURNING id, channel, attempts, notification::text
+                RETURNING id, channel, recipient, attempts, notification::text
                 """, logger: runtime.logger)
             var claimed: [Claimed] = []
-            for try await (id, channel, attempt, json) in rows.decode((UUID, String, Int, String).self) {
-                claimed.append(Claimed(id: id, channel: channel, attempt: attempt, notification: try WireCoding.decode(NotificationRequested.self, from: Array(json.utf8))))
+            for try await (id, channel, recipient, attempt, json) in rows.decode((UUID, String, String, Int, String).self) {
+                claimed.append(Claimed(
+                    id: id, channel: channel, recipient: recipient, attempt: attempt,
+                    notification: try WireCoding.decode(NotificationRequested.self, from: Array(json.utf8))))
             }
             return claimed
         }
     }
 
     private func attempt(_ delivery: Claimed) async {
-        var failure: String?
+        var failure: DeliveryFailure?
         if let channel = channels[delivery.channel] {
             do {
-                try await channel.deliver(delivery.notification, attempt: delivery.attempt)
+                try await channel.deliver(delivery.notification, to: delivery.recipient.isEmpty ? nil : delivery.recipient, attempt: delivery.attempt)
+            } catch let error as DeliveryFailure {
+                failure = error
             } catch {
-                failure = "\(error)"
+                failure = DeliveryFailure(ErrorText.describe(error))
             }
         } else {
-            failure = "channel \(delivery.channel) is not configured"
+            failure = DeliveryFailure("channel \(delivery.channel) is not configured")
         }
         Counter(label: "hitl_delivery_attempts_total", dimensions: [("channel", delivery.channel), ("result", failure == nil ? "delivered" : "failed")]).increment()
         do {
@@ -87,18 +96,19 @@ struct DeliveryWorker: Service {
         }
     }
 
-    private func record(_ delivery: Claimed, failure: String?) async throws {
+    private func record(_ delivery: Claimed, failure: DeliveryFailure?) async throws {
         let logger = runtime.logger
         let outbox = runtime.outbox
         let notification = delivery.notification
-        let giveUp = failure != nil && delivery.attempt >= settings.maxAttempts
+        let giveUp = failure.map { $0.permanent || delivery.attempt >= settings.maxAttempts } ?? false
+        let detail = failure.map { delivery.recipient.isEmpty ? $0.description : "\(delivery.recipient): \($0.description)" }
         let retryIn = backoff.delay(attempt: delivery.attempt)
         let retrySeconds = Double(retryIn.components.seconds) + Double(retryIn.components.attoseconds) / 1e18
         try await runtime.database.transaction { connection in
             try await connection.query(
                 """
                 INSERT INTO delivery_attempts (delivery_id, attempt, succeeded, detail)
-                VALUES (\(delivery.id), \(delivery.attempt), \(failure == nil), \(failure))
+                VALUES (\(delivery.id), \(delivery.attempt), \(failure == nil), \(detail))
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
             if failure == nil {
@@ -110,15 +120,15 @@ struct DeliveryWorker: Service {
                     to: .notificationOutcomes, subject: notification.workflowId, on: connection, logger: logger)
             } else if giveUp {
                 try await connection.query(
-                    "UPDATE deliveries SET status = 'failed', closed_at = now(), last_error = \(failure) WHERE id = \(delivery.id)",
+                    "UPDATE deliveries SET status = 'failed', closed_at = now(), last_error = \(detail) WHERE id = \(delivery.id)",
                     logger: logger)
                 try await outbox.publish(
-                    NotificationFailed(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, error: failure ?? "", failedAt: Date()),
+                    NotificationFailed(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, error: detail ?? "", failedAt: Date()),
                     to: .notificationOutcomes, subject: notification.workflowId, on: connection, logger: logger)
             } else {
                 try await connection.query(
                     """
-                    UPDATE deliveries SET last_error = \(failure), next_attempt_at = now() + make_interval(secs => \(retrySeconds))
+                    UPDATE deliveries SET last_error = \(detail), next_attempt_at = now() + make_interval(secs => \(retrySeconds))
                     WHERE id = \(delivery.id)
                     """, logger: logger)
             }

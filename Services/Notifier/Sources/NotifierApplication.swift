@@ -13,12 +13,16 @@ public enum Notifier {
 
     public static func buildApplication(configuration: ServiceConfiguration, settings: NotifierSettings, metrics: PrometheusCollectorRegistry, logger: Logger) throws -> some ApplicationProtocol {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: NotifierMigrations.all, metrics: metrics, logger: logger)
-        var channels: [String: any NotificationChannel] = ["log": LogChannel(logger: logger)]
+        var channels: [String: any NotificationChannel] = [:]
         if let url = settings.webhookURL, let secret = settings.webhookSecret {
             channels["webhook"] = WebhookChannel(url: url, secret: secret, client: HTTPClient.shared)
         }
+        if let smtp = settings.smtp, let from = settings.mailFrom {
+            channels["email"] = EmailChannel(client: SMTPClient(settings: smtp), from: from)
+        }
+        if channels.isEmpty { channels["log"] = LogChannel(logger: logger) }
         let wakeup = Wakeup()
-        let enabled = settings.channels
+        let enabled = channels
         let consumer = try runtime.makeConsumer(
             topics: [.notifications],
             handlers: [

@@ -31,6 +31,15 @@ enum NotifierMigrations {
                     detail text,
                     PRIMARY KEY (delivery_id, attempt))
                 """,
-            ])
+            ]),
+        Migration(
+            version: 3, name: "deliveries per recipient",
+            statements: [
+                // Email and Slack deliver to each recipient on their own (each message carries
+                // that recipient's links); webhook and log deliveries keep the recipient ''.
+                "ALTER TABLE deliveries ADD COLUMN recipient text NOT NULL DEFAULT ''",
+                "ALTER TABLE deliveries DROP CONSTRAINT deliveries_notification_id_channel_key",
+                "ALTER TABLE deliveries ADD CONSTRAINT deliveries_once UNIQUE (notification_id, channel, recipient)",
+            ]),
     ]
 }

@@ -1,16 +1,25 @@
 import Foundation
 import ServiceKit
 
-/// The notifier's own settings.
+/// The notifier's own settings. Every channel that is configured gets every notification;
+/// with none configured, notifications go to the `log` channel (the service log).
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
-/// | `HITL_WEBHOOK_URL` | — | where the signed webhook channel posts; without it, notifications go to the `log` channel (the service log) |
+/// | `HITL_WEBHOOK_URL` | — | where the signed webhook channel posts |
 /// | `HITL_WEBHOOK_SECRET` | — (required with a URL) | HMAC-SHA256 key of the `X-HITL-Signature` header |
+/// | `HITL_SMTP_HOST` | — | the mail server; turns the email channel on (recipients are addresses) |
+/// | `HITL_SMTP_PORT` | `587` | its submission port |
+/// | `HITL_SMTP_FROM` | — (required with a host) | the sender address |
+/// | `HITL_SMTP_USERNAME`, `HITL_SMTP_PASSWORD` | — | AUTH PLAIN credentials, sent only over TLS |
+/// | `HITL_SMTP_TLS` | `starttls` | `starttls` (required, certificate verified) or `none` (a relay on a trusted network; no AUTH) |
+/// | `HITL_SMTP_CA_FILE` | — | PEM file of the CA that signed the server's certificate, instead of the system's roots |
 /// | `HITL_DELIVERY_MAX_ATTEMPTS` | `6` | attempts before a delivery is given up and reported failed |
 public struct NotifierSettings: Sendable {
     public var webhookURL: URL?
     public var webhookSecret: String?
+    var smtp: SMTPClient.Settings?
+    var mailFrom: String?
     public var maxAttempts: Int
 
     public init(environment env: EnvironmentReader) throws {
@@ -21,9 +30,29 @@ public struct NotifierSettings: Sendable {
                 throw ConfigurationError(variable: "HITL_WEBHOOK_SECRET", reason: "must be at least 16 characters")
             }
         }
+        if let host = env.optionalString("HITL_SMTP_HOST") {
+            var smtp = SMTPClient.Settings(host: host, port: try env.int("HITL_SMTP_PORT", default: 587, in: 1...65535))
+            smtp.username = env.optionalString("HITL_SMTP_USERNAME")
+            smtp.password = env.optionalString("HITL_SMTP_PASSWORD")
+            if (smtp.username == nil) != (smtp.password == nil) {
+                throw ConfigurationError(variable: smtp.username == nil ? "HITL_SMTP_USERNAME" : "HITL_SMTP_PASSWORD", reason: "is needed with the other of HITL_SMTP_USERNAME and HITL_SMTP_PASSWORD")
+            }
+            switch try env.string("HITL_SMTP_TLS", default: "starttls") {
+            case "starttls": smtp.startTLS = true
+            case "none":
+                guard smtp.username == nil else { throw ConfigurationError(variable: "HITL_SMTP_TLS", reason: "none would send the SMTP password in clear; use starttls") }
+                smtp.startTLS = false
+            default: throw ConfigurationError(variable: "HITL_SMTP_TLS", reason: "must be starttls or none")
+            }
+            if let caFile = env.optionalString("HITL_SMTP_CA_FILE") {
+                guard FileManager.default.isReadableFile(atPath: caFile) else { throw ConfigurationError(variable: "HITL_SMTP_CA_FILE", reason: "\(caFile) is not a readable file") }
+                smtp.caFile = caFile
+            }
+            let from = try env.string("HITL_SMTP_FROM")
+            guard EmailChannel.isAddress(from) else { throw ConfigurationError(variable: "HITL_SMTP_FROM", reason: "must be an email address") }
+            self.smtp = smtp
+            mailFrom = from
+        }
         maxAttempts = try env.int("HITL_DELIVERY_MAX_ATTEMPTS", default: 6, in: 1...50)
     }
-
-    /// The channels every notification is delivered on.
-    var channels: [String] { webhookURL == nil ? ["log"] : ["webhook"] }
 }

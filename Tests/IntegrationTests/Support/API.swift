@@ -36,12 +36,14 @@ enum TestTokens {
 
 /// Calls the services' HTTP APIs, as an admin unless another token is given.
 enum API {
-    static func call(_ method: String, _ url: String, json: String? = nil, bytes: [UInt8]? = nil, token: String? = TestTokens.admin) async throws -> Answer {
+    static func call(
+        _ method: String, _ url: String, json: String? = nil, bytes: [UInt8]? = nil, contentType: String = "application/json", token: String? = TestTokens.admin
+    ) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = .init(rawValue: method)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let payload = bytes ?? json.map({ Array($0.utf8) }) {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(bytes: payload))
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
@@ -62,5 +64,16 @@ enum API {
          "steps":[{"name":"approve","kind":"approval","approval":{"approvers":["\(approver)"],"timeout_seconds":\(timeout)}},
                   {"name":"execute","kind":"task","task":{"type":"noop"}}]}
         """
+    }
+}
+
+extension API {
+    /// Posts an HTML form (`application/x-www-form-urlencoded`), as a browser does.
+    static func postForm(_ url: String, _ fields: [String: String]) async throws -> Answer {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        let body = fields.sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+        return try await call("POST", url, bytes: Array(body.utf8), contentType: "application/x-www-form-urlencoded", token: nil)
     }
 }
