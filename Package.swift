@@ -36,6 +36,10 @@ let package = Package(
             name: "Contracts", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             path: "Shared/Contracts", swiftSettings: swiftSettings),
         .target(name: "Forms", dependencies: ["Contracts"], path: "Shared/Forms", swiftSettings: swiftSettings),
+        .target(
+            name: "Slack",
+            dependencies: ["Contracts", "ServiceKit", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            path: "Shared/Slack", swiftSettings: swiftSettings),
         .systemLibrary(
             name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
@@ -90,7 +94,8 @@ let package = Package(
         .target(
             name: "ApprovalService",
             dependencies: [
-                "ServiceKit", "Contracts", "Forms",
+                "ServiceKit", "Contracts", "Forms", "Slack",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -102,8 +107,9 @@ let package = Package(
         .target(
             name: "NotifierService",
             dependencies: [
-                "ServiceKit", "Contracts", "Forms",
+                "ServiceKit", "Contracts", "Forms", "Slack",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -153,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ServiceKitTesting", "Contracts", "ServiceKit", "Kafka", "OrchestratorService", "ApprovalService",
+                "ServiceKitTesting", "Contracts", "ServiceKit", "Kafka", "OrchestratorService", "ApprovalService", "Slack",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

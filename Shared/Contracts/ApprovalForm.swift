@@ -53,6 +53,12 @@ public struct ApprovalForm: Codable, Sendable, Equatable {
     /// One per outcome offered; approve and reject when absent.
     public var buttons: [Button]?
 
+    /// Whether a decision needs fields filled in (a required field without a default), so
+    /// that a one-click link or button cannot take it: the web page or a Slack modal asks.
+    public var requiresInput: Bool {
+        (fields ?? []).contains { $0.required == true && $0.default == nil }
+    }
+
     public init(title: String, description: String? = nil, facts: [String]? = nil, fields: [Field]? = nil, buttons: [Button]? = nil) {
         self.title = title
         self.description = description

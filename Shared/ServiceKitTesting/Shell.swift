@@ -48,6 +48,7 @@ public enum Shell {
 
     /// `run` on a thread of its own, for commands that take a while (a browser, a mail
     /// client): the cooperative pool's few threads stay free for the test's servers.
+    @discardableResult
     public static func runDetached(_ arguments: [String], environment: [String: String]? = nil) async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
             Thread {

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import Prometheus
 import ServiceKit
+import Slack
 
 /// The approval service's own settings.
 ///
@@ -14,6 +15,7 @@ import ServiceKit
 /// | `HITL_DECISION_KEYS` | — (required) | keys of the signed decision links: `id:secret` pairs, newest first (rotation) |
 /// | `HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS` | `86400` | deadline of an approval whose request names neither a timeout nor a priority; no approval is without one |
 /// | `HITL_APPROVAL_PRIORITY_DEADLINES` | `high=7200,normal=28800,low=86400` | seconds to the deadline per priority, when the request names no timeout |
+/// | `HITL_SLACK_BOT_TOKEN`, `HITL_SLACK_SIGNING_SECRET`, `HITL_SLACK_API_URL`, `HITL_SLACK_USERS` | — | Slack interactivity (see `SlackSettings`); the signing secret is required with a token |
 /// | `HITL_APPROVAL_GROUPS` | — | groups approvers may be named by (`group:<name>`): `finance=ann@x,bob@x;risk=cy@x` |
 public struct ApprovalSettings: Sendable {
     public var accessTokens: AccessTokens
@@ -22,6 +24,7 @@ public struct ApprovalSettings: Sendable {
     public var defaultTimeoutSeconds: Int
     public var priorityDeadlines: [ApprovalPolicy.Priority: Int]
     public var groups: [String: [String]]
+    var slack: SlackSettings?
 
     public init(environment env: EnvironmentReader) throws {
         accessTokens = try AccessTokens(environment: env)
@@ -37,6 +40,10 @@ public struct ApprovalSettings: Sendable {
                 }
                 priorityDeadlines[priority] = seconds
             }
+        }
+        slack = try SlackSettings(environment: env)
+        if slack != nil, slack?.signingSecret == nil {
+            throw ConfigurationError(variable: "HITL_SLACK_SIGNING_SECRET", reason: "is required with HITL_SLACK_BOT_TOKEN: Slack's requests must be verified")
         }
         groups = [:]
         if let text = env.optionalString("HITL_APPROVAL_GROUPS") {
@@ -82,6 +89,9 @@ public enum Approval {
         DecisionLinkRoutes(store: store, tokens: settings.decisionTokens).register(on: router)
         WebRoutes(store: store, sessions: store.sessions, links: settings.decisionTokens).register(on: router)
         Delegations(runtime: runtime).register(on: router)
+        if let slack = settings.slack, let secret = slack.signingSecret {
+            SlackInteractions(store: store, slack: slack, signingSecret: secret, client: SlackClient(settings: slack)).register(on: router)
+        }
         let fallback = FallbackDecider(store: store, settings: settings.fallback, client: HTTPClient.shared)
         return runtime.makeApplication(router: router, services: [consumer, GatedService(gate: runtime.ready, service: fallback)])
     }

@@ -18,7 +18,7 @@ struct ApprovalLinks: Sendable {
         let api = "\(publicURL)/v1/approvals/\(approvalID)"
         var links = ["approval": api, "decision": "\(api)/decision"]
         // A form with fields to fill in needs the form (web page, Slack modal), not a one-click link.
-        let needsInput = (form?.fields ?? []).contains { $0.required == true && $0.default == nil }
+        let needsInput = form?.requiresInput ?? false
         for approver in recipients {
             links["web:\(approver)"] = publicURL + sessions.signInPath(approvalID: approvalID, approver: approver, expiresAt: deadline)
             guard !needsInput else { continue }

@@ -57,9 +57,13 @@ struct LogChannel: NotificationChannel {
 struct DeliveryFailure: Error, CustomStringConvertible {
     let description: String
     var permanent = false
-    init(_ description: String, permanent: Bool = false) {
+    /// When the channel said how long to wait (Slack's `Retry-After`), instead of the backoff.
+    var retryAfter: Duration?
+
+    init(_ description: String, permanent: Bool = false, retryAfter: Duration? = nil) {
         self.description = description
         self.permanent = permanent
+        self.retryAfter = retryAfter
     }
 }
 

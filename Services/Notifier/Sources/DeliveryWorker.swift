@@ -102,7 +102,7 @@ struct DeliveryWorker: Service {
         let notification = delivery.notification
         let giveUp = failure.map { $0.permanent || delivery.attempt >= settings.maxAttempts } ?? false
         let detail = failure.map { delivery.recipient.isEmpty ? $0.description : "\(delivery.recipient): \($0.description)" }
-        let retryIn = backoff.delay(attempt: delivery.attempt)
+        let retryIn = failure?.retryAfter ?? backoff.delay(attempt: delivery.attempt)
         let retrySeconds = Double(retryIn.components.seconds) + Double(retryIn.components.attoseconds) / 1e18
         try await runtime.database.transaction { connection in
             try await connection.query(

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Prometheus
 import ServiceKit
+import Slack
 
 /// The notifier: turns `hitl.notifications` into durable deliveries on the configured
 /// channels and reports each outcome on `hitl.notification.outcomes`.
@@ -19,6 +20,9 @@ public enum Notifier {
         }
         if let smtp = settings.smtp, let from = settings.mailFrom {
             channels["email"] = EmailChannel(client: SMTPClient(settings: smtp), from: from)
+        }
+        if let slack = settings.slack {
+            channels["slack"] = SlackChannel(client: SlackClient(settings: slack), users: slack.users, database: runtime.database, logger: logger)
         }
         if channels.isEmpty { channels["log"] = LogChannel(logger: logger) }
         let wakeup = Wakeup()

@@ -41,5 +41,23 @@ enum NotifierMigrations {
                 "ALTER TABLE deliveries DROP CONSTRAINT deliveries_notification_id_channel_key",
                 "ALTER TABLE deliveries ADD CONSTRAINT deliveries_once UNIQUE (notification_id, channel, recipient)",
             ]),
+        Migration(
+            version: 4, name: "slack messages",
+            statements: [
+                // The messages posted about an approval, to replace once it is closed.
+                """
+                CREATE TABLE slack_messages (
+                    approval_id text NOT NULL,
+                    recipient text NOT NULL,
+                    notification_id text NOT NULL,
+                    channel text NOT NULL,
+                    ts text NOT NULL,
+                    posted_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (channel, ts))
+                """,
+                "CREATE INDEX slack_messages_by_approval ON slack_messages (approval_id, recipient)",
+                // Approvals known to be closed, with what their messages now say.
+                "CREATE TABLE slack_closed (approval_id text PRIMARY KEY, text text NOT NULL, closed_at timestamptz NOT NULL DEFAULT now())",
+            ]),
     ]
 }

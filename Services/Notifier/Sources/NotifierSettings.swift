@@ -1,5 +1,6 @@
 import Foundation
 import ServiceKit
+import Slack
 
 /// The notifier's own settings. Every channel that is configured gets every notification;
 /// with none configured, notifications go to the `log` channel (the service log).
@@ -14,12 +15,14 @@ import ServiceKit
 /// | `HITL_SMTP_USERNAME`, `HITL_SMTP_PASSWORD` | — | AUTH PLAIN credentials, sent only over TLS |
 /// | `HITL_SMTP_TLS` | `starttls` | `starttls` (required, certificate verified) or `none` (a relay on a trusted network; no AUTH) |
 /// | `HITL_SMTP_CA_FILE` | — | PEM file of the CA that signed the server's certificate, instead of the system's roots |
+/// | `HITL_SLACK_BOT_TOKEN`, `HITL_SLACK_API_URL`, `HITL_SLACK_USERS` | — | the Slack channel (see `SlackSettings`); recipients are mapped to Slack users |
 /// | `HITL_DELIVERY_MAX_ATTEMPTS` | `6` | attempts before a delivery is given up and reported failed |
 public struct NotifierSettings: Sendable {
     public var webhookURL: URL?
     public var webhookSecret: String?
     var smtp: SMTPClient.Settings?
     var mailFrom: String?
+    var slack: SlackSettings?
     public var maxAttempts: Int
 
     public init(environment env: EnvironmentReader) throws {
@@ -53,6 +56,7 @@ public struct NotifierSettings: Sendable {
             self.smtp = smtp
             mailFrom = from
         }
+        slack = try SlackSettings(environment: env)
         maxAttempts = try env.int("HITL_DELIVERY_MAX_ATTEMPTS", default: 6, in: 1...50)
     }
 }

@@ -82,8 +82,12 @@ struct SMTPClient: Sendable {
         configuration.minimumTLSVersion = .tlsv12
         if let caFile = settings.caFile { configuration.trustRoots = .file(caFile) }
         let context = try NIOSSLContext(configuration: configuration)
-        let handler = try NIOSSLClientHandler(context: context, serverHostname: settings.host.first?.isNumber == true ? nil : settings.host)
-        try await channel.pipeline.addHandler(handler, position: .first).get()
+        let hostname = settings.host.first?.isNumber == true ? nil : settings.host
+        // The handler goes in front of the reply decoder: everything after STARTTLS is TLS.
+        try await channel.eventLoop.submit {
+            let handler = try NIOSSLClientHandler(context: context, serverHostname: hostname)
+            try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+        }.get()
     }
 
     /// Lines that start with a dot get another (RFC 5321 §4.5.2); line ends become CRLF.

@@ -1,0 +1,140 @@
+import Contracts
+import Forms
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ServiceKit
+import Slack
+
+/// `POST /slack/interactions`: Slack's interactivity requests (button clicks, modal
+/// submissions). Each is verified first (v0 signature, five-minute window: 401 otherwise),
+/// then the Slack user is mapped to an approver (`HITL_SLACK_USERS`); the approval service
+/// decides as for any channel (`slack`), so only assignees decide and the first decision
+/// wins. A click that cannot decide (not an assignee, already decided, expired) gets an
+/// ephemeral answer saying why, and who decided, how and when. A button whose decision
+/// needs the form's fields opens the form as a modal (`views.open`); its submission is
+/// checked like the web form's, with problems shown under their fields.
+struct SlackInteractions: Sendable {
+    static let path = "/slack/interactions"
+    let store: ApprovalStore
+    let slack: SlackSettings
+    let signingSecret: String
+    let client: SlackClient
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post(RouterPath(stringLiteral: Self.path)) { request, context in
+            var request = request
+            let body = try await request.rawBody()
+            let timestamp = request.headers[HTTPField.Name("X-Slack-Request-Timestamp")!]
+            let signature = request.headers[HTTPField.Name("X-Slack-Signature")!]
+            do throws(SlackSignature.Refusal) {
+                try SlackSignature.verify(secret: signingSecret, timestamp: timestamp, signature: signature, body: body)
+            } catch {
+                throw APIError(.unauthorized, "invalid_signature", error.description)
+            }
+            guard let text = URLEncodedForm.parse(String(decoding: body, as: UTF8.self))["payload"],
+                let payload = try? WireCoding.decode(JSONObject.self, from: Array(text.utf8))
+            else { throw APIError.badRequest("an interaction is a form with a JSON payload field") }
+            switch payload["type"]?.stringValue {
+            case "block_actions": return try await click(payload, logger: context.logger)
+            case "view_submission": return try await submit(payload, logger: context.logger)
+            default: return Response(status: .ok)
+            }
+        }
+    }
+
+    // MARK: - Buttons
+
+    private func click(_ payload: JSONObject, logger: Logger) async throws -> Response {
+        guard case .array(let actions)? = payload["actions"], let action = actions.first?.objectValue,
+            let value = action["value"]?.stringValue, let (approvalID, decision) = Self.parse(value)
+        else { return Response(status: .ok) }  // the web-page link button, or not ours
+        let responseURL = payload["response_url"]?.stringValue
+        guard let approver = approver(of: payload) else {
+            try await tell(responseURL, "Your Slack account is not linked to an approver, so this click decided nothing.")
+            return Response(status: .ok)
+        }
+        let approval = try await store.find(id: approvalID, logger: logger)
+        if let approval, let form = approval.form, form.requiresInput, decision != .reject, approval.status == "pending",
+            let trigger = payload["trigger_id"]?.stringValue
+        {
+            let label = form.buttons?.first { $0.decision == decision }?.label ?? decision.rawValue
+            let view = FormRendering(form: form, facts: approval.context).slackModal(approvalID: approval.id, decision: decision, submitLabel: label)
+            try await client.call("views.open", ["trigger_id": .string(trigger), "view": view])
+            return Response(status: .ok)
+        }
+        do {
+            _ = try await store.decide(
+                id: approvalID, decision: decision, approver: approver, comment: nil, changes: nil, fields: nil, channel: "slack", linkTokenID: nil,
+                logger: logger)
+        } catch let error as APIError {
+            try await tell(responseURL, Self.friendly(error))
+        }
+        return Response(status: .ok)
+    }
+
+    // MARK: - Modals
+
+    private func submit(_ payload: JSONObject, logger: Logger) async throws -> Response {
+        guard let view = payload["view"]?.objectValue, view["callback_id"]?.stringValue == FormRendering.slackModalCallbackID,
+            let metadata = view["private_metadata"]?.stringValue, let (approvalID, decision) = Self.parse(metadata)
+        else { return Response(status: .ok) }
+        guard let approver = approver(of: payload) else {
+            return try Self.modalErrors(["comment": "Your Slack account is not linked to an approver."])
+        }
+        guard let approval = try await store.find(id: approvalID, logger: logger) else { return try Self.modalErrors(["comment": "This approval no longer exists."]) }
+        var values = FormRendering.slackModalValues(view["state"]?.objectValue?["values"]?.objectValue ?? [:])
+        let comment = values.removeValue(forKey: "comment")
+        let form = approval.form ?? ApprovalForm(title: approval.workflowType)
+        do {
+            _ = try await store.decide(
+                id: approvalID, decision: decision, approver: approver, comment: comment, changes: nil, fields: FormInput.typed(values, for: form),
+                channel: "slack", linkTokenID: nil, logger: logger)
+            return try JSONResponse.make(["response_action": "clear"])
+        } catch let error as APIError where error.code == "invalid_fields" {
+            // "limit must be at most 10000" → under the field `limit`.
+            var errors: [String: String] = [:]
+            if case .array(let problems)? = error.details["problems"] {
+                for problem in problems.compactMap(\.stringValue) {
+                    let field = String(problem.split(separator: " ").first ?? "")
+                    errors[(form.fields ?? []).contains { $0.name == field } ? field : "comment"] = problem
+                }
+            }
+            return try Self.modalErrors(errors.isEmpty ? ["comment": error.reason] : errors)
+        } catch let error as APIError {
+            return try Self.modalErrors(["comment": Self.friendly(error)])
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func approver(of payload: JSONObject) -> String? {
+        payload["user"]?.objectValue?["id"]?.stringValue.flatMap(slack.users.approver(of:))
+    }
+
+    /// An ephemeral note to the one who clicked.
+    private func tell(_ responseURL: String?, _ text: String) async throws {
+        guard let responseURL else { return }
+        try await client.respond(to: responseURL, ["response_type": "ephemeral", "replace_original": false, "text": .string(text)])
+    }
+
+    static func friendly(_ error: APIError) -> String {
+        switch error.code {
+        case "already_decided": "Nothing changed: this was already decided — \(error.reason)."
+        case "not_an_approver": "Nothing changed: you are not an approver of this request."
+        case "own_request": "Nothing changed: you requested this, so someone else must decide it."
+        default: "Nothing changed: \(error.reason)."
+        }
+    }
+
+    static func parse(_ value: String) -> (UUID, Decision)? {
+        let parts = value.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let id = UUID(uuidString: parts[0]), let decision = Decision(rawValue: parts[1]) else { return nil }
+        return (id, decision)
+    }
+
+    static func modalErrors(_ errors: [String: String]) throws -> Response {
+        try JSONResponse.make(["response_action": JSONValue.string("errors"), "errors": .object(errors.mapValues(JSONValue.string))])
+    }
+}
