@@ -42,3 +42,18 @@ public struct DeadLettered: EventPayload {
         self.deadLetteredAt = deadLetteredAt
     }
 }
+
+extension DeadLettered {
+    /// A dead letter that holds a request for ops rather than a failed message: replaying
+    /// it publishes `request` to `topic` (e.g. a resume request, a delivery retry), so ops
+    /// use the one dead-letter tool for everything a service gave up on.
+    public static func replayable(
+        _ request: EventEnvelope, to topic: Topic, service: String, error: String, attempts: Int, firstAttemptAt: Date, now: Date = Date()
+    ) -> DeadLettered {
+        DeadLettered(
+            deadLetterId: UUID().uuidString.lowercased(), service: service, originalTopic: topic.rawValue, partition: -1, offset: -1,
+            key: request.subject, headers: request.headers.map { [$0.0, $0.1] }, valueBase64: Data(request.data).base64EncodedString(),
+            eventId: request.id, originalEventType: request.type.rawValue, error: error, attempts: attempts, firstAttemptAt: firstAttemptAt,
+            deadLetteredAt: now)
+    }
+}

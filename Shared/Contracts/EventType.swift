@@ -45,6 +45,7 @@ public struct EventType: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let notificationRequested = EventType(rawValue: "hitl.notification.requested.v1")
     public static let notificationDelivered = EventType(rawValue: "hitl.notification.delivered.v1")
     public static let notificationFailed = EventType(rawValue: "hitl.notification.failed.v1")
+    public static let notificationRetryRequested = EventType(rawValue: "hitl.notification.retry_requested.v1")
 
     public static let timerScheduled = EventType(rawValue: "hitl.timer.scheduled.v1")
     public static let timerCancelled = EventType(rawValue: "hitl.timer.cancelled.v1")

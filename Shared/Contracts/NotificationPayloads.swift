@@ -77,3 +77,24 @@ public struct NotificationFailed: EventPayload {
         self.failedAt = failedAt
     }
 }
+
+/// Ops ask the notifier to try a failed delivery again (`hitl.notifications`): it is what a
+/// delivery's dead letter holds, so replaying the dead letter retries the delivery, with
+/// its attempts counted afresh. A delivery that is not failed is left alone.
+public struct NotificationRetryRequested: EventPayload {
+    public static let acceptedTypes: Set<EventType> = [.notificationRetryRequested]
+    public var eventType: EventType { .notificationRetryRequested }
+
+    public var notificationId: String
+    public var workflowId: String
+    public var channel: String
+    /// Empty for a channel that delivers once for all recipients (webhook, log).
+    public var recipient: String
+
+    public init(notificationId: String, workflowId: String, channel: String, recipient: String) {
+        self.notificationId = notificationId
+        self.workflowId = workflowId
+        self.channel = channel
+        self.recipient = recipient
+    }
+}

@@ -6,12 +6,19 @@ import PostgresNIO
 import ServiceKit
 import ServiceLifecycle
 
-/// Durable deliveries. A notification becomes one `deliveries` row per channel in the
-/// transaction that consumes it; this worker claims due rows (leasing them for a minute,
-/// so a crashed worker's rows come back), delivers them concurrently, and records each
-/// attempt. A failed attempt is retried with exponential backoff and jitter; after the
-/// last one the delivery is `failed` and `hitl.notification.failed.v1` is published. One
-/// slow or failing channel delays only its own rows.
+/// Durable deliveries. A notification becomes `deliveries` rows (one per channel, or per
+/// recipient) in the transaction that consumes it; this worker claims due rows (leasing
+/// them for a minute, so a crashed worker's rows come back), delivers them concurrently,
+/// and records each attempt.
+///
+/// - A failed attempt waits for a durable timer in the timeout service (exponential backoff
+///   with full jitter, or the channel's own `Retry-After`), so a retry survives any crash.
+/// - Each channel has a circuit breaker (`channel_state`): after `breakerThreshold`
+///   failures in a row it opens for `breakerCooldown`, then lets one probe through; its
+///   rows wait meanwhile, and the other channels' rows go on.
+/// - After the last attempt (or a permanent refusal) the delivery is `failed`,
+///   `hitl.notification.failed.v1` is published, and a dead letter holds a retry request:
+///   replaying it tries the delivery again.
 struct DeliveryWorker: Service {
     let runtime: ServiceRuntime
     let settings: NotifierSettings
@@ -19,7 +26,8 @@ struct DeliveryWorker: Service {
     let wakeup: Wakeup
     var batchSize = 64
     var lease: Duration = .seconds(60)
-    var backoff = Backoff(base: .seconds(1), cap: .seconds(300))
+
+    static let retryTimerPrefix = "delivery:"
 
     /// Records the deliveries of a new notification (inside the consuming transaction): one
     /// per channel, or one per recipient on channels that address each recipient.
@@ -52,25 +60,54 @@ struct DeliveryWorker: Service {
         let notification: NotificationRequested
     }
 
+    /// Claims due rows of channels whose breaker is closed, and one row (the probe) of each
+    /// channel whose breaker's cool-down is over.
     private func claim() async throws -> [Claimed] {
         let leaseSeconds = Double(lease.components.seconds)
+        let threshold = settings.breakerThreshold
+        let cooldown = Double(settings.breakerCooldown.components.seconds)
         return try await runtime.database.transaction { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE deliveries SET attempts = attempts + 1,
-                       next_attempt_at = now() + make_interval(secs => \(leaseSeconds))
-                WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= now()
-                             ORDER BY next_attempt_at LIMIT \(batchSize) FOR UPDATE SKIP LOCKED)
-                RETURNING id, channel, recipient, attempts, notification::text
-                """, logger: runtime.logger)
-            var claimed: [Claimed] = []
-            for try await (id, channel, recipient, attempt, json) in rows.decode((UUID, String, String, Int, String).self) {
-                claimed.append(Claimed(
-                    id: id, channel: channel, recipient: recipient, attempt: attempt,
-                    notification: try WireCoding.decode(NotificationRequested.self, from: Array(json.utf8))))
+            var tripped: [String] = []
+            var probing: [String] = []
+            let states = try await connection.query(
+                "SELECT channel, open_until <= now() FROM channel_state WHERE failures >= \(threshold) FOR UPDATE", logger: runtime.logger)
+            for try await (channel, cooledDown) in states.decode((String, Bool).self) {
+                tripped.append(channel)
+                if cooledDown { probing.append(channel) }
+            }
+            if !probing.isEmpty {
+                // Only this probe goes until it succeeds (closing the breaker) or fails (re-opening it).
+                try await connection.query(
+                    "UPDATE channel_state SET open_until = now() + make_interval(secs => \(cooldown)) WHERE channel = ANY(\(probing))",
+                    logger: runtime.logger)
+            }
+            var claimed = try await take(excluding: tripped, leaseSeconds: leaseSeconds, on: connection)
+            for channel in probing {
+                claimed += try await take(probe: channel, leaseSeconds: leaseSeconds, on: connection)
             }
             return claimed
         }
+    }
+
+    /// Leases due pending rows, counting the attempt: up to `batchSize` of the channels not
+    /// `tripped`, or the one oldest of `probe`'s.
+    private func take(excluding tripped: [String] = [], probe: String? = nil, leaseSeconds: Double, on connection: PostgresConnection) async throws -> [Claimed] {
+        let rows = try await connection.query(
+            """
+            UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => \(leaseSeconds))
+            WHERE id IN (SELECT id FROM deliveries
+                         WHERE status = 'pending' AND next_attempt_at <= now()
+                           AND CASE WHEN \(probe)::text IS NULL THEN channel <> ALL(\(tripped)) ELSE channel = \(probe) END
+                         ORDER BY next_attempt_at LIMIT \(probe == nil ? batchSize : 1) FOR UPDATE SKIP LOCKED)
+            RETURNING id, channel, recipient, attempts, notification::text
+            """, logger: runtime.logger)
+        var claimed: [Claimed] = []
+        for try await (id, channel, recipient, attempt, json) in rows.decode((UUID, String, String, Int, String).self) {
+            claimed.append(Claimed(
+                id: id, channel: channel, recipient: recipient, attempt: attempt,
+                notification: try WireCoding.decode(NotificationRequested.self, from: Array(json.utf8))))
+        }
+        return claimed
     }
 
     private func attempt(_ delivery: Claimed) async {
@@ -102,8 +139,6 @@ struct DeliveryWorker: Service {
         let notification = delivery.notification
         let giveUp = failure.map { $0.permanent || delivery.attempt >= settings.maxAttempts } ?? false
         let detail = failure.map { delivery.recipient.isEmpty ? $0.description : "\(delivery.recipient): \($0.description)" }
-        let retryIn = failure?.retryAfter ?? backoff.delay(attempt: delivery.attempt)
-        let retrySeconds = Double(retryIn.components.seconds) + Double(retryIn.components.attoseconds) / 1e18
         try await runtime.database.transaction { connection in
             try await connection.query(
                 """
@@ -111,6 +146,7 @@ struct DeliveryWorker: Service {
                 VALUES (\(delivery.id), \(delivery.attempt), \(failure == nil), \(detail))
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
+            try await updateBreaker(of: delivery.channel, after: failure, on: connection)
             if failure == nil {
                 try await connection.query(
                     "UPDATE deliveries SET status = 'delivered', closed_at = now(), last_error = NULL WHERE id = \(delivery.id)",
@@ -122,16 +158,79 @@ struct DeliveryWorker: Service {
                 try await connection.query(
                     "UPDATE deliveries SET status = 'failed', closed_at = now(), last_error = \(detail) WHERE id = \(delivery.id)",
                     logger: logger)
+                let error = detail ?? ""
                 try await outbox.publish(
-                    NotificationFailed(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, error: detail ?? "", failedAt: Date()),
+                    NotificationFailed(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, error: error, failedAt: Date()),
                     to: .notificationOutcomes, subject: notification.workflowId, on: connection, logger: logger)
+                let retry = try EventEnvelope(
+                    NotificationRetryRequested(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, recipient: delivery.recipient),
+                    source: outbox.source, subject: notification.workflowId)
+                try await outbox.publish(
+                    DeadLettered.replayable(
+                        retry, to: .notifications, service: Notifier.name,
+                        error: "delivery of \(notification.notificationId) on \(delivery.channel) gave up after \(delivery.attempt) attempts: \(error)",
+                        attempts: delivery.attempt, firstAttemptAt: Date()),
+                    to: .deadLetter, subject: notification.workflowId, on: connection, logger: logger)
             } else {
+                let wait = failure?.retryAfter ?? settings.retryBackoff.delay(attempt: delivery.attempt)
+                let due = Date().addingTimeInterval(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
                 try await connection.query(
-                    """
-                    UPDATE deliveries SET last_error = \(detail), next_attempt_at = now() + make_interval(secs => \(retrySeconds))
-                    WHERE id = \(delivery.id)
-                    """, logger: logger)
+                    "UPDATE deliveries SET status = 'waiting', last_error = \(detail), next_attempt_at = \(due) WHERE id = \(delivery.id)",
+                    logger: logger)
+                try await outbox.publish(
+                    TimerScheduled(
+                        owner: .notifier, key: "\(Self.retryTimerPrefix)\(delivery.id.uuidString.lowercased()):\(delivery.attempt)",
+                        workflowId: notification.workflowId, dueAt: due, payload: ["delivery_id": .string(delivery.id.uuidString.lowercased())]),
+                    to: .timerRequests, subject: notification.workflowId, on: connection, logger: logger)
             }
         }
+    }
+
+    /// A delivery counts for its channel's breaker; a permanent refusal or a rate limit is
+    /// about one recipient or one moment, not the channel, and does not.
+    private func updateBreaker(of channel: String, after failure: DeliveryFailure?, on connection: PostgresConnection) async throws {
+        guard let failure else {
+            try await connection.query("DELETE FROM channel_state WHERE channel = \(channel)", logger: runtime.logger)
+            return
+        }
+        guard !failure.permanent, failure.retryAfter == nil else { return }
+        let cooldown = Double(settings.breakerCooldown.components.seconds)
+        let rows = try await connection.query(
+            """
+            INSERT INTO channel_state (channel, failures) VALUES (\(channel), 1)
+            ON CONFLICT (channel) DO UPDATE SET failures = channel_state.failures + 1
+            RETURNING failures
+            """, logger: runtime.logger)
+        for try await failures in rows.decode(Int.self) where failures >= settings.breakerThreshold {
+            try await connection.query(
+                "UPDATE channel_state SET open_until = now() + make_interval(secs => \(cooldown)) WHERE channel = \(channel)", logger: runtime.logger)
+            if failures == settings.breakerThreshold {
+                runtime.logger.warning("Channel breaker opened", metadata: ["channel": "\(channel)", "failures": "\(failures)"])
+                Counter(label: "hitl_delivery_breaker_opened_total", dimensions: [("channel", channel)]).increment()
+            }
+        }
+    }
+
+    // MARK: - Events
+
+    /// A retry timer fired: the delivery is due again (a stale timer changes nothing).
+    static func retryDue(_ fired: TimerFired, context: EventContext, wakeup: Wakeup) async throws {
+        guard fired.key.hasPrefix(retryTimerPrefix), let id = fired.payload["delivery_id"]?.stringValue.flatMap(UUID.init(uuidString:)),
+            let attempt = fired.key.split(separator: ":").last.flatMap({ Int($0) })
+        else { return }
+        try await context.connection.query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = now() WHERE id = \(id) AND status = 'waiting' AND attempts = \(attempt)",
+            logger: context.logger)
+        context.afterCommit.add { wakeup.signal() }
+    }
+
+    /// Ops retry a failed delivery (a replayed dead letter): attempts start again.
+    static func retryRequested(_ request: NotificationRetryRequested, context: EventContext, wakeup: Wakeup) async throws {
+        try await context.connection.query(
+            """
+            UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), closed_at = NULL
+            WHERE notification_id = \(request.notificationId) AND channel = \(request.channel) AND recipient = \(request.recipient) AND status = 'failed'
+            """, logger: context.logger)
+        context.afterCommit.add { wakeup.signal() }
     }
 }

@@ -28,11 +28,17 @@ public enum Notifier {
         let wakeup = Wakeup()
         let enabled = channels
         let consumer = try runtime.makeConsumer(
-            topics: [.notifications],
+            topics: [.notifications, .timerFirings(for: .notifier)],
             handlers: [
                 .notificationRequested: { context in
                     try await DeliveryWorker.enqueue(context.envelope.decode(NotificationRequested.self), channels: enabled, context: context, wakeup: wakeup)
-                }
+                },
+                .notificationRetryRequested: { context in
+                    try await DeliveryWorker.retryRequested(context.envelope.decode(NotificationRetryRequested.self), context: context, wakeup: wakeup)
+                },
+                .timerFired: { context in
+                    try await DeliveryWorker.retryDue(context.envelope.decode(TimerFired.self), context: context, wakeup: wakeup)
+                },
             ])
         let worker = GatedService(gate: runtime.ready, service: DeliveryWorker(runtime: runtime, settings: settings, channels: channels, wakeup: wakeup))
         return runtime.makeApplication(router: runtime.makeRouter(), services: [consumer, worker])

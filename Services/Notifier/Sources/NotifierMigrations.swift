@@ -59,5 +59,18 @@ enum NotifierMigrations {
                 // Approvals known to be closed, with what their messages now say.
                 "CREATE TABLE slack_closed (approval_id text PRIMARY KEY, text text NOT NULL, closed_at timestamptz NOT NULL DEFAULT now())",
             ]),
+        Migration(
+            version: 5, name: "retries by timer, channel breakers",
+            statements: [
+                // `waiting`: a failed attempt waits for its retry timer in the timeout service.
+                "ALTER TABLE deliveries DROP CONSTRAINT deliveries_status_check",
+                "ALTER TABLE deliveries ADD CONSTRAINT deliveries_status_check CHECK (status IN ('pending', 'waiting', 'delivered', 'failed'))",
+                """
+                CREATE TABLE channel_state (
+                    channel text PRIMARY KEY,
+                    failures integer NOT NULL,
+                    open_until timestamptz)
+                """,
+            ]),
     ]
 }

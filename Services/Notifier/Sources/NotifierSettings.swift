@@ -16,7 +16,10 @@ import Slack
 /// | `HITL_SMTP_TLS` | `starttls` | `starttls` (required, certificate verified) or `none` (a relay on a trusted network; no AUTH) |
 /// | `HITL_SMTP_CA_FILE` | — | PEM file of the CA that signed the server's certificate, instead of the system's roots |
 /// | `HITL_SLACK_BOT_TOKEN`, `HITL_SLACK_API_URL`, `HITL_SLACK_USERS` | — | the Slack channel (see `SlackSettings`); recipients are mapped to Slack users |
-/// | `HITL_DELIVERY_MAX_ATTEMPTS` | `6` | attempts before a delivery is given up and reported failed |
+/// | `HITL_DELIVERY_MAX_ATTEMPTS` | `6` | attempts before a delivery is given up, reported failed and dead-lettered |
+/// | `HITL_DELIVERY_RETRY_BASE_MS` | `2000` | backoff of the first retry (doubling, capped at 10 minutes, full jitter) |
+/// | `HITL_DELIVERY_BREAKER_THRESHOLD` | `5` | failures in a row that open a channel's circuit breaker |
+/// | `HITL_DELIVERY_BREAKER_COOLDOWN_SECONDS` | `30` | how long an open breaker holds the channel's deliveries before one probe |
 public struct NotifierSettings: Sendable {
     public var webhookURL: URL?
     public var webhookSecret: String?
@@ -24,6 +27,9 @@ public struct NotifierSettings: Sendable {
     var mailFrom: String?
     var slack: SlackSettings?
     public var maxAttempts: Int
+    var retryBackoff: Backoff
+    var breakerThreshold: Int
+    var breakerCooldown: Duration
 
     public init(environment env: EnvironmentReader) throws {
         if env.optionalString("HITL_WEBHOOK_URL") != nil {
@@ -58,5 +64,8 @@ public struct NotifierSettings: Sendable {
         }
         slack = try SlackSettings(environment: env)
         maxAttempts = try env.int("HITL_DELIVERY_MAX_ATTEMPTS", default: 6, in: 1...50)
+        retryBackoff = Backoff(base: .milliseconds(try env.int("HITL_DELIVERY_RETRY_BASE_MS", default: 2000, in: 10...3_600_000)), cap: .seconds(600))
+        breakerThreshold = try env.int("HITL_DELIVERY_BREAKER_THRESHOLD", default: 5, in: 1...1000)
+        breakerCooldown = .seconds(try env.int("HITL_DELIVERY_BREAKER_COOLDOWN_SECONDS", default: 30, in: 1...86_400))
     }
 }

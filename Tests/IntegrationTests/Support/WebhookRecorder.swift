@@ -11,11 +11,24 @@ final class WebhookRecorder: Sendable {
     let url: String
     let accepted = Collected<NotificationRequested>()
     let refused = Collected<String>()
+    /// How many more genuine deliveries to answer 503, as a receiver that is down.
+    let outage = Outage()
     private let server: LocalHTTPServer
+
+    actor Outage {
+        var remaining = 0
+        func set(_ count: Int) { remaining = count }
+        func take() -> Bool {
+            guard remaining > 0 else { return false }
+            remaining -= 1
+            return true
+        }
+    }
 
     init(secret: String) {
         let accepted = self.accepted
         let refused = self.refused
+        let outage = self.outage
         server = LocalHTTPServer(label: "test.webhook") { router in
             router.post("/hook") { request, _ -> HTTPResponse.Status in
                 var request = request
@@ -26,6 +39,7 @@ final class WebhookRecorder: Sendable {
                     await refused.append(String(decoding: body, as: UTF8.self))
                     return .unauthorized
                 }
+                if await outage.take() { return .serviceUnavailable }
                 await accepted.append(notification)
                 return .noContent
             }

@@ -112,13 +112,10 @@ struct TaskDispatcher: Sendable {
         let resume = try EventEnvelope(
             WorkflowControlRequested(workflowId: session.id, action: .resume, requestedBy: "ops:dead-letter-replay", reason: "retry the compensation of \(step.name)"),
             source: session.outbox.source, subject: session.id, causedBy: session.cause)
-        let now = Date()
-        let record = DeadLettered(
-            deadLetterId: UUID().uuidString.lowercased(), service: "orchestrator", originalTopic: Topic.workflowRequests.rawValue,
-            partition: -1, offset: -1, key: session.id, headers: resume.headers.map { [$0.0, $0.1] },
-            valueBase64: Data(resume.data).base64EncodedString(), eventId: resume.id, originalEventType: resume.type.rawValue,
+        let record = DeadLettered.replayable(
+            resume, to: .workflowRequests, service: "orchestrator",
             error: "compensation of step \(step.name) failed after \(step.compensationTries) attempts: \(error)",
-            attempts: step.compensationTries, firstAttemptAt: now, deadLetteredAt: now)
+            attempts: step.compensationTries, firstAttemptAt: Date())
         try await session.publish(record, to: .deadLetter)
     }
 
