@@ -79,31 +79,6 @@ import Testing
         }
     }
 
-    @Test func concurrentDecisionsOnOneApprovalHaveExactlyOneWinner() async throws {
-        try await Stack.with { stack in
-            let id = try #require(try await stack.submit(API.workflow(key: "race-1")).string("id"))
-            let approvalID = try await stack.pendingApproval(of: id)
-            // Through a mix of channels: the API, and signed links for either outcome.
-            let links = DecisionTokens(keys: [("new", TestTokens.newDecisionKey)])
-            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-                for index in 0..<10 {
-                    let decision = index.isMultiple(of: 2) ? Decision.approve : .reject
-                    if index < 4 {
-                        group.addTask { try await stack.decide(approvalID, decision.rawValue).status }
-                    } else {
-                        let token = links.issue(approvalID: approvalID, approver: "manager@bank.example", decision: decision, expiresAt: Date().addingTimeInterval(600))
-                        group.addTask { try await API.post("\(stack.approval)/v1/links/\(token)", "{}", token: nil).status }
-                    }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-            #expect(statuses.filter { $0 == 200 }.count == 1)
-            #expect(statuses.filter { $0 == 409 }.count == 9, "\(statuses.sorted())")
-            let decisions = try await stack.events(on: .approvalDecisions).filter { $0.type == .approvalDecided }
-            #expect(Set(decisions.map(\.id)).count == 1)
-        }
-    }
-
     @Test func approvalWithoutDecisionExpiresAndTheWorkflowTimesOut() async throws {
         try await Stack.with { stack in
             let id = try #require(try await stack.submit(API.workflow(key: "timeout-1", timeout: 2)).string("id"))

@@ -1,0 +1,41 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// The approval web pages without a browser, for races: signs in through a link (keeping
+/// the session cookie), reads a page's CSRF token, posts its form.
+struct WebClient: Sendable {
+    static let client = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(redirectConfiguration: .disallow))
+
+    let cookie: String
+
+    static func signIn(_ link: String) async throws -> WebClient {
+        let response = try await client.execute(HTTPClientRequest(url: link), timeout: .seconds(10))
+        let setCookie = response.headers.first(name: "Set-Cookie") ?? ""
+        return WebClient(cookie: String(setCookie.split(separator: ";").first ?? ""))
+    }
+
+    func get(_ url: String) async throws -> (status: Int, html: String) {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Cookie", value: cookie)
+        let response = try await Self.client.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    /// The CSRF token of the form on `url`.
+    func csrfToken(_ url: String) async throws -> String? {
+        try await get(url).html.firstMatch(of: /name="csrf_token" value="([^"]+)"/).map { String($0.1) }
+    }
+
+    func post(_ url: String, _ fields: [String: String]) async throws -> (status: Int, html: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Cookie", value: cookie)
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        let body = fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await Self.client.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+}
