@@ -192,3 +192,39 @@ import Testing
         }
     }
 }
+
+/// Groups managed over the API, next to configured ones: admins only, checked, resolved
+/// when an approval is created so a later change leaves it alone.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct ApproverGroupTests {
+    @Test func adminsManageGroupsAndAnApprovalKeepsTheMembersItWasCreatedWith() async throws {
+        try await Stack.with(environment: ["HITL_APPROVAL_GROUPS": "finance=fin@bank.example"]) { stack in
+            let groups = "\(stack.approval)/v1/groups"
+            #expect(try await API.call("PUT", "\(groups)/ops", json: #"{"members":["ann@bank.example"]}"#, token: TestTokens.approver("ann@bank.example")).status == 403)
+            let badName = try await API.call("PUT", "\(groups)/Ops!", json: #"{"members":["ann@bank.example"]}"#)
+            #expect(badName.status == 422 && badName.string("error") == "invalid_group")
+            #expect(try await API.call("PUT", "\(groups)/ops", json: #"{"members":["group:finance"]}"#).string("reason") == "group:finance: groups hold users, not other groups")
+            #expect(try await API.call("PUT", "\(groups)/ops", json: #"{"members":[]}"#).status == 422)
+            #expect(try await API.call("PUT", "\(groups)/finance", json: #"{"members":["x@bank.example"]}"#).string("error") == "configured_group")
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approver_groups") == 0)
+
+            #expect(try await API.call("PUT", "\(groups)/ops", json: #"{"members":["ann@bank.example","bob@bank.example"]}"#).status == 201)
+            let replaced = try await API.call("PUT", "\(groups)/ops", json: #"{"members":["ann@bank.example","cy@bank.example"]}"#)
+            #expect(replaced.status == 200 && replaced.string("updated_by") == "ops@bank.example")
+            let listed = try await API.get(groups).items
+            #expect(listed.map { $0["name"] } == ["finance", "ops"] && listed.map { $0["source"] } == ["configuration", "api"])
+
+            let steps = #"[{"name":"approve","kind":"approval","approval":{"approvers":["group:ops"]}},{"name":"execute","kind":"task","task":{"type":"noop"}}]"#
+            let id = try await stack.submit(key: "group-1", input: #"{"amount":1}"#, steps: steps)
+            let approval = try await stack.pendingApproval(of: id)
+            #expect(try await API.get("\(stack.approval)/v1/approvals/\(approval)")["approvers"] == .array(["ann@bank.example", "cy@bank.example"]))
+
+            // A later change leaves the open approval as it was.
+            #expect(try await API.call("PUT", "\(groups)/ops", json: #"{"members":["dan@bank.example"]}"#).status == 200)
+            #expect(try await stack.decide(approval, "approve", approver: "dan@bank.example").status == 403)
+            #expect(try await stack.decide(approval, "approve", approver: "cy@bank.example").status == 200)
+            try await stack.waitForStatus(id, "completed")
+            #expect(try await API.call("DELETE", "\(groups)/ops").status == 204)
+            #expect(try await API.get("\(groups)/ops").status == 404)
+        }
+    }
+}

@@ -11,7 +11,8 @@ import Slack
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
-/// | `HITL_JWT_SECRET` | — (required) | HS256 key of the API's bearer tokens (at least 32 characters) |
+/// | `HITL_JWT_SECRET` | — (this or the next required) | HS256 key of the API's bearer tokens (at least 32 characters) |
+/// | `HITL_JWT_PUBLIC_KEY_FILE` | — | PEM public key of an identity provider: P-256 verifies ES256 tokens, RSA (≥ 2048 bits) RS256 |
 /// | `HITL_DECISION_KEYS` | — (required) | keys of the signed decision links: `id:secret` pairs, newest first (rotation) |
 /// | `HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS` | `86400` | deadline of an approval whose request names neither a timeout nor a priority; no approval is without one |
 /// | `HITL_APPROVAL_PRIORITY_DEADLINES` | `high=7200,normal=28800,low=86400` | seconds to the deadline per priority, when the request names no timeout |
@@ -89,6 +90,7 @@ public enum Approval {
         DecisionLinkRoutes(store: store, tokens: settings.decisionTokens).register(on: router)
         WebRoutes(store: store, sessions: store.sessions, links: settings.decisionTokens).register(on: router)
         Delegations(runtime: runtime).register(on: router)
+        ApproverGroups(runtime: runtime, configured: settings.groups).register(on: router)
         if let slack = settings.slack, let secret = slack.signingSecret {
             SlackInteractions(store: store, slack: slack, signingSecret: secret, client: SlackClient(settings: slack)).register(on: router)
         }

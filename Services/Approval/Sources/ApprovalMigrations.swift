@@ -98,5 +98,16 @@ enum ApprovalMigrations {
                     created_at timestamptz NOT NULL DEFAULT now())
                 """,
             ]),
+        Migration(
+            version: 7, name: "approver groups",
+            statements: [
+                """
+                CREATE TABLE approver_groups (
+                    name text PRIMARY KEY,
+                    members jsonb NOT NULL,
+                    updated_by text NOT NULL,
+                    updated_at timestamptz NOT NULL DEFAULT now())
+                """
+            ]),
     ]
 }

@@ -35,7 +35,8 @@ struct ApprovalStore: Sendable {
         let applied: AppliedPolicy
         do {
             let delegations = try await Delegations.active(on: context.connection, logger: context.logger)
-            applied = try AppliedPolicy(policy: request.policy, approvers: request.approvers, groups: settings.groups, delegations: delegations)
+            let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
+            applied = try AppliedPolicy(policy: request.policy, approvers: request.approvers, groups: groups, delegations: delegations)
         } catch let error as PolicyError {
             throw PermanentFailure(error.description)
         }

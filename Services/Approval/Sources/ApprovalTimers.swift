@@ -48,7 +48,8 @@ extension ApprovalStore {
         let delegations = try await Delegations.active(on: context.connection, logger: context.logger)
         let added: AppliedPolicy
         do {
-            added = try AppliedPolicy(policy: nil, approvers: escalation.approvers, groups: settings.groups, delegations: delegations)
+            let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
+            added = try AppliedPolicy(policy: nil, approvers: escalation.approvers, groups: groups, delegations: delegations)
         } catch let error as PolicyError {
             throw PermanentFailure(error.description)
         }

@@ -32,7 +32,7 @@ struct AppliedPolicy: Codable, Sendable, Equatable {
             for name in names {
                 if name.hasPrefix("group:") {
                     let group = String(name.dropFirst("group:".count))
-                    guard let members = groups[group] else { throw PolicyError("group \(group) is not configured") }
+                    guard let members = groups[group] else { throw PolicyError("there is no group \(group) (HITL_APPROVAL_GROUPS or /v1/groups)") }
                     users += members
                 } else {
                     users.append(name)

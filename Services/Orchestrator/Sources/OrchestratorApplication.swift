@@ -10,7 +10,8 @@ import ServiceKit
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
-/// | `HITL_JWT_SECRET` | — (required) | HS256 key of the API's bearer tokens (at least 32 characters) |
+/// | `HITL_JWT_SECRET` | — (this or the next required) | HS256 key of the API's bearer tokens (at least 32 characters) |
+/// | `HITL_JWT_PUBLIC_KEY_FILE` | — | PEM public key of an identity provider: P-256 verifies ES256 tokens, RSA (≥ 2048 bits) RS256 |
 /// | `HITL_TASK_SIGNING_SECRET` | — | HMAC-SHA256 key of the `X-HITL-Signature` header on http task calls; without it calls go unsigned (a warning at start-up) |
 /// | `HITL_CIRCUIT_FAILURE_THRESHOLD` | `5` | consecutive failures of one host that open its circuit |
 /// | `HITL_CIRCUIT_OPEN_SECONDS` | `30` | how long an open circuit fails calls fast before one probe goes through |

@@ -1,4 +1,5 @@
 import Crypto
+import _CryptoExtras
 import Foundation
 import Hummingbird
 
@@ -35,22 +36,81 @@ public struct Principal: Sendable, Equatable {
     }
 }
 
-/// JSON Web Tokens signed with HMAC-SHA256 (`HS256`) under `HITL_JWT_SECRET`: claims `sub`,
-/// `role` (agent, approver, admin) and `exp` are required, `nbf` is honoured. Any other
-/// algorithm is refused (so `none` never passes), the signature is compared in constant time.
+/// JSON Web Tokens: signed with HMAC-SHA256 (`HS256`) under `HITL_JWT_SECRET`, or by an
+/// identity provider whose public key is in `HITL_JWT_PUBLIC_KEY_FILE` (PEM: a P-256 key
+/// verifies `ES256`, an RSA key of 2048 bits or more `RS256`). Claims `sub`, `role` (agent,
+/// approver, admin) and `exp` are required, `nbf` is honoured. Each key verifies only its
+/// own algorithm, any other is refused (so `none`, or an HS256 token "signed" with the public
+/// key, never passes); signatures are compared in constant time.
 public struct AccessTokens: Sendable {
-    private let secret: [UInt8]
-    private var key: SymmetricKey { SymmetricKey(data: secret) }
+    /// A provider's public key, and the one algorithm it verifies.
+    public enum PublicKey: Sendable {
+        /// The keys' DER bytes (the key types themselves are not `Sendable`).
+        case es256(der: [UInt8])
+        case rs256(der: [UInt8])
+
+        /// Reads a PEM public key (`-----BEGIN PUBLIC KEY-----`): P-256 or RSA.
+        public init(pem: String) throws {
+            if let key = try? P256.Signing.PublicKey(pemRepresentation: pem) {
+                self = .es256(der: Array(key.derRepresentation))
+            } else if let key = try? _RSA.Signing.PublicKey(pemRepresentation: pem) {
+                guard key.keySizeInBits >= 2048 else { throw ConfigurationError(variable: "HITL_JWT_PUBLIC_KEY_FILE", reason: "an RSA key needs at least 2048 bits") }
+                self = .rs256(der: Array(key.derRepresentation))
+            } else {
+                throw ConfigurationError(variable: "HITL_JWT_PUBLIC_KEY_FILE", reason: "must hold a PEM public key, P-256 (ES256) or RSA (RS256)")
+            }
+        }
+
+        var algorithm: String {
+            switch self {
+            case .es256: "ES256"
+            case .rs256: "RS256"
+            }
+        }
+
+        func isValid(_ signature: [UInt8], for input: [UInt8]) -> Bool {
+            switch self {
+            case .es256(let der):
+                guard let key = try? P256.Signing.PublicKey(derRepresentation: der),
+                    let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signature)
+                else { return false }
+                return key.isValidSignature(signature, for: SHA256.hash(data: input))
+            case .rs256(let der):
+                guard let key = try? _RSA.Signing.PublicKey(derRepresentation: der) else { return false }
+                return key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: SHA256.hash(data: input), padding: .insecurePKCS1v1_5)
+            }
+        }
+    }
+
+    private let secret: [UInt8]?
+    private let publicKey: PublicKey?
 
     public init(secret: String) {
         self.secret = Array(secret.utf8)
+        publicKey = nil
     }
 
-    /// Reads `HITL_JWT_SECRET` (required, at least 32 characters).
+    public init(secret: String?, publicKey: PublicKey?) {
+        self.secret = secret.map { Array($0.utf8) }
+        self.publicKey = publicKey
+    }
+
+    /// Reads `HITL_JWT_SECRET` (at least 32 characters) and `HITL_JWT_PUBLIC_KEY_FILE`; at
+    /// least one is required.
     public init(environment env: EnvironmentReader) throws {
-        let secret = try env.string("HITL_JWT_SECRET")
-        guard secret.count >= 32 else { throw ConfigurationError(variable: "HITL_JWT_SECRET", reason: "must be at least 32 characters") }
-        self.init(secret: secret)
+        let secret = env.optionalString("HITL_JWT_SECRET")
+        if let secret, secret.count < 32 { throw ConfigurationError(variable: "HITL_JWT_SECRET", reason: "must be at least 32 characters") }
+        var publicKey: PublicKey?
+        if let path = env.optionalString("HITL_JWT_PUBLIC_KEY_FILE") {
+            guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigurationError(variable: "HITL_JWT_PUBLIC_KEY_FILE", reason: "\(path) is not a readable file")
+            }
+            publicKey = try PublicKey(pem: pem)
+        }
+        guard secret != nil || publicKey != nil else {
+            throw ConfigurationError(variable: "HITL_JWT_SECRET", reason: "is required (or HITL_JWT_PUBLIC_KEY_FILE): the APIs need a key to check bearer tokens")
+        }
+        self.init(secret: secret, publicKey: publicKey)
     }
 
     struct Claims: Codable {
@@ -61,12 +121,13 @@ public struct AccessTokens: Sendable {
         var iat: Int?
     }
 
-    /// A token for `subject` in `role`, valid for `lifetime`.
+    /// A token for `subject` in `role`, valid for `lifetime` (HS256: needs the secret).
     public func issue(subject: String, role: Role, lifetime: TimeInterval = 8 * 3600, now: Date = Date()) -> String {
         let header = Signing.base64URL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
         let claims = Claims(sub: subject, role: role, exp: Int(now.timeIntervalSince1970 + lifetime), iat: Int(now.timeIntervalSince1970))
         let payload = Signing.base64URL((try? JSONEncoder().encode(claims)).map(Array.init) ?? [])
         let signingInput = header + "." + payload
+        let key = SymmetricKey(data: secret ?? [])
         return signingInput + "." + Signing.base64URL(Array(HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)))
     }
 
@@ -76,13 +137,19 @@ public struct AccessTokens: Sendable {
         guard parts.count == 3, let headerBytes = Signing.decodeBase64URL(parts[0]), let payloadBytes = Signing.decodeBase64URL(parts[1]),
             let signature = Signing.decodeBase64URL(parts[2])
         else { throw Self.refusal("the token is not a JWT") }
-        guard let header = try? JSONDecoder().decode([String: String].self, from: Data(headerBytes)), header["alg"] == "HS256" else {
-            throw Self.refusal("the token must be signed with HS256")
+        let algorithms = (secret == nil ? [] : ["HS256"]) + (publicKey.map { [$0.algorithm] } ?? [])
+        guard let header = try? JSONDecoder().decode([String: String].self, from: Data(headerBytes)), let algorithm = header["alg"],
+            algorithms.contains(algorithm)
+        else {
+            throw Self.refusal("the token must be signed with \(algorithms.joined(separator: " or "))")
         }
         let signingInput = Array("\(parts[0]).\(parts[1])".utf8)
-        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key) else {
-            throw Self.refusal("the token's signature is not valid")
+        let genuine = if algorithm == "HS256", let secret {
+            HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: SymmetricKey(data: secret))
+        } else {
+            publicKey?.isValid(signature, for: signingInput) ?? false
         }
+        guard genuine else { throw Self.refusal("the token's signature is not valid") }
         guard let claims = try? JSONDecoder().decode(Claims.self, from: Data(payloadBytes)) else {
             throw Self.refusal("the token needs the claims sub, role (agent, approver or admin) and exp")
         }
