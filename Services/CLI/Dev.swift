@@ -88,7 +88,7 @@ struct Dev: AsyncParsableCommand {
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let answer = try await response.body.collect(upTo: 1 << 20)
         print("Demo workflow submitted: \(String(buffer: answer))")
-        print("Its approval request arrives at the webhook sink below, with the command that approves it.")
+        print("Its approval request arrives at the webhook sink below, with a link to approve it in a browser and the command that approves it.")
     }
 
     private func waitForTermination() async {

@@ -9,7 +9,7 @@ import ServiceKitTesting
 
 /// The local stack's stand-in for a chat frontend: receives the notifier's signed
 /// webhooks, checks the signature and the five-minute window the way a receiver must, and
-/// prints each notification with the command that answers it.
+/// prints each notification with the approvers' web links and the command that answers it.
 struct WebhookSink: Sendable {
     let url: String
     private let group: ServiceGroup
@@ -31,6 +31,9 @@ struct WebhookSink: Sendable {
             if quiet { return .ok }
             if let notification = try? WireCoding.decode(NotificationRequested.self, from: body) {
                 print("\n── \(notification.subject) → \(notification.recipients.joined(separator: ", "))\n\(notification.text)")
+                for recipient in notification.recipients {
+                    if let web = notification.links["web:\(recipient)"] { print("Open it in a browser as \(recipient):\n  \(web)") }
+                }
                 if let decision = notification.links["decision"], let approver = notification.recipients.first {
                     let token = tokens?.issue(subject: approver, role: .approver) ?? "<an approver token of \(approver)>"
                     print("Approve as \(approver) with:\n  curl -s -X POST \(decision) -H 'Content-Type: application/json' -H 'Authorization: Bearer \(token)' -d '{\"decision\":\"approve\"}'")

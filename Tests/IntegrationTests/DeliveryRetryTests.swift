@@ -9,38 +9,38 @@ import Testing
 /// last attempt with a retry request that ops replay.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct DeliveryRetryTests {
     @Test func aFailingChannelIsRetriedOnTimersAndItsBreakerHoldsItWhileEmailGoesOn() async throws {
-        let smtp = try await LocalSMTPServer()
-        defer { Task { await smtp.stop() } }
-        var environment = smtp.environment
-        environment["HITL_DELIVERY_RETRY_BASE_MS"] = "200"
-        environment["HITL_DELIVERY_BREAKER_THRESHOLD"] = "3"
-        environment["HITL_DELIVERY_BREAKER_COOLDOWN_SECONDS"] = "3"
-        try await Stack.with(environment: environment) { stack in
-            await stack.webhook.outage.set(3)
-            let id = try #require(try await stack.submit(API.workflow(key: "retry-1")).string("id"))
-            let approval = try await stack.pendingApproval(of: id)
-            try await waitUntil("the webhook's breaker opens") {
-                try await stack.count("SELECT count(*)::int FROM notifier.channel_state WHERE channel = 'webhook' AND failures = 3 AND open_until > now()") == 1
+        try await LocalSMTPServer.with { smtp in
+            var environment = smtp.environment
+            environment["HITL_DELIVERY_RETRY_BASE_MS"] = "200"
+            environment["HITL_DELIVERY_BREAKER_THRESHOLD"] = "3"
+            environment["HITL_DELIVERY_BREAKER_COOLDOWN_SECONDS"] = "3"
+            try await Stack.with(environment: environment) { stack in
+                await stack.webhook.outage.set(3)
+                let id = try #require(try await stack.submit(API.workflow(key: "retry-1")).string("id"))
+                let approval = try await stack.pendingApproval(of: id)
+                try await waitUntil("the webhook's breaker opens") {
+                    try await stack.count("SELECT count(*)::int FROM notifier.channel_state WHERE channel = 'webhook' AND failures = 3 AND open_until > now()") == 1
+                }
+                // The other channel is not held up.
+                try await waitUntil("the mail is sent meanwhile") { try smtp.messages().contains { $0["subject"] == "Approval needed: wire_transfer" } }
+                try await waitUntil("the webhook delivery succeeds on its probe") {
+                    await stack.webhook.accepted.items.contains { $0.approvalId == approval }
+                }
+                try await waitUntil("the delivery is recorded") {
+                    try await stack.count("SELECT count(*)::int FROM notifier.deliveries WHERE channel = 'webhook' AND status = 'delivered' AND attempts = 4") == 1
+                }
+                #expect(try await stack.count("SELECT count(*)::int FROM notifier.channel_state") == 0)
+                // Each retry waited on a timer of the timeout service.
+                #expect(try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE owner = 'notifier' AND status = 'fired'") >= 2)
+                // Backoff alone (200 ms doubling) would retry within a second; the open breaker held the probe for its cool-down.
+                let rows = try await stack.sql(
+                    """
+                    SELECT extract(epoch FROM max(at) FILTER (WHERE succeeded) - max(at) FILTER (WHERE NOT succeeded))::float8
+                    FROM notifier.delivery_attempts a JOIN notifier.deliveries d ON d.id = a.delivery_id WHERE d.channel = 'webhook'
+                    """)
+                let held = try #require(try rows.first?.decode(Double.self))
+                #expect(held >= 2.5)
             }
-            // The other channel is not held up.
-            try await waitUntil("the mail is sent meanwhile") { try smtp.messages().contains { $0["subject"] == "Approval needed: wire_transfer" } }
-            try await waitUntil("the webhook delivery succeeds on its probe") {
-                await stack.webhook.accepted.items.contains { $0.approvalId == approval }
-            }
-            try await waitUntil("the delivery is recorded") {
-                try await stack.count("SELECT count(*)::int FROM notifier.deliveries WHERE channel = 'webhook' AND status = 'delivered' AND attempts = 4") == 1
-            }
-            #expect(try await stack.count("SELECT count(*)::int FROM notifier.channel_state") == 0)
-            // Each retry waited on a timer of the timeout service.
-            #expect(try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE owner = 'notifier' AND status = 'fired'") >= 2)
-            // Backoff alone (200 ms doubling) would retry within a second; the open breaker held the probe for its cool-down.
-            let rows = try await stack.sql(
-                """
-                SELECT extract(epoch FROM max(at) FILTER (WHERE succeeded) - max(at) FILTER (WHERE NOT succeeded))::float8
-                FROM notifier.delivery_attempts a JOIN notifier.deliveries d ON d.id = a.delivery_id WHERE d.channel = 'webhook'
-                """)
-            let held = try #require(try rows.first?.decode(Double.self))
-            #expect(held >= 2.5)
         }
     }
 

@@ -74,7 +74,8 @@ def main(port, cert, key, out_dir, user, password):
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     open(os.path.join(out_dir, "ready"), "w").close()
-    stop.wait()
+    while not stop.wait(0.2):  # a plain wait() would not let the SIGTERM handler run
+        pass
     controller.stop()
 
 

@@ -24,7 +24,19 @@ final class LocalSMTPServer: Sendable {
         ]
     }
 
-    init() async throws {
+    /// Runs `body` with a server, and stops the server however `body` ends.
+    static func with(_ body: (LocalSMTPServer) async throws -> Void) async throws {
+        let server = try await LocalSMTPServer()
+        do {
+            try await body(server)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    private init() async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("hitl-smtp-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("inbox"), withIntermediateDirectories: true)
         let key = directory.appendingPathComponent("key.pem").path

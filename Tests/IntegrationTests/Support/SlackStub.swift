@@ -47,7 +47,19 @@ final class SlackStub: Sendable {
         func useTrigger(_ trigger: String) -> Bool { triggers.remove(trigger) != nil }
     }
 
-    init(rateLimited: Int = 0) async {
+    /// Runs `body` with a stand-in, and stops it however `body` ends.
+    static func with(rateLimited: Int = 0, _ body: (SlackStub) async throws -> Void) async throws {
+        let stub = await SlackStub(rateLimited: rateLimited)
+        do {
+            try await body(stub)
+        } catch {
+            await stub.stop()
+            throw error
+        }
+        await stub.stop()
+    }
+
+    private init(rateLimited: Int = 0) async {
         let calls = self.calls
         let responses = self.responses
         let state = self.state
