@@ -62,6 +62,18 @@ public final class KafkaConsumer: Sendable {
     /// `handler` answers whether the record is done: true stores its offset; false (it was
     /// interrupted by cancellation) leaves the offset alone, so the group sees it again.
     public func run(_ handler: @escaping @Sendable (KafkaMessage) async -> Bool) async throws {
+        try await run(batchSize: 1) { batch in
+            var done: [Bool] = []
+            for message in batch { done.append(await handler(message)) }
+            return done
+        }
+    }
+
+    /// Hands the records of each partition to `handler` in order, in batches of up to
+    /// `batchSize` of those already polled (so a batch forms only under load and waits for
+    /// nothing). `handler` answers, per record, whether it is done; offsets are stored up to
+    /// the first record not done, never past it.
+    public func run(batchSize: Int, _ handler: @escaping @Sendable ([KafkaMessage]) async -> [Bool]) async throws {
         try subscribe()
         let incoming = MessageQueue()
         let client = self.client
@@ -90,9 +102,13 @@ public final class KafkaConsumer: Sendable {
                     partitions[key] = queue
                     queue.push(message)
                     group.addTask {
-                        while let message = await queue.next() {
-                            let done = await handler(message)
-                            state.finished(message, storeOffset: done, client: client.pointer)
+                        while case let batch = await queue.nextBatch(max: batchSize), !batch.isEmpty {
+                            let done = await handler(batch)
+                            var inOrder = true
+                            for (index, message) in batch.enumerated() {
+                                inOrder = inOrder && index < done.count && done[index]
+                                state.finished(message, storeOffset: inOrder, client: client.pointer)
+                            }
                         }
                     }
                 }

@@ -53,4 +53,20 @@ final class MessageQueue: @unchecked Sendable {
             if ready.0 { continuation.resume(returning: ready.1) }
         }
     }
+
+    /// The next records, up to `max`: waits for one, then takes those already waiting
+    /// behind it; empty once finished and empty.
+    func nextBatch(max: Int) async -> [KafkaMessage] {
+        guard let first = await next() else { return [] }
+        return lock.withLock {
+            let end = min(buffer.count, head + max - 1)
+            let rest = Array(buffer[head..<end])
+            head = end
+            if head > 1024 && head * 2 > buffer.count {
+                buffer.removeFirst(head)
+                head = 0
+            }
+            return [first] + rest
+        }
+    }
 }

@@ -100,10 +100,44 @@ import Testing
         }
     }
 
-    func makeConsumer(_ kit: ServiceKitHarness, handlers: [EventType: EventHandler]) throws -> EventConsumer {
+    @Test func waitingEventsAreAppliedInOneTransactionAndAFailingBatchFallsBackToOneByOne() async throws {
+        try await ServiceKitHarness.with { kit in
+            let handlers: [EventType: EventHandler] = [
+                .timerCancelled: { context in
+                    if try context.envelope.decode(TimerCancelled.self).key == "poison" { throw KitTestFailure("this one never works") }
+                    try await context.connection.query(
+                        "INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), txid_current()::text)", logger: context.logger)
+                }
+            ]
+            func event(_ key: String) throws -> EventEnvelope {
+                try EventEnvelope(TimerCancelled(owner: .approval, key: key, workflowId: "wf-b"), source: "test", subject: "wf-b")
+            }
+            // Waiting before the consumer starts: they are applied in batches, fewer commits than events.
+            let first = try (0..<10).map { try event("first-\($0)") }
+            for envelope in first { try await kit.produce(envelope) }
+            let group = "kit-\(UUID().uuidString)"
+            try await kit.running(try makeConsumer(kit, handlers: handlers, groupID: group)) {
+                try await waitUntil("the first ten") { try await kit.count("SELECT count(*)::int FROM applied") == 10 }
+            }
+            #expect(try await kit.count("SELECT count(DISTINCT note)::int FROM applied") < 10)
+
+            // A batch with a poison event and a redelivered one: rolled back, then each on its own.
+            let second = try (0..<4).map { try event("second-\($0)") }
+            for envelope in [second[0], second[1], try event("poison"), first[3], second[2], second[3]] { try await kit.produce(envelope) }
+            try await kit.running(try makeConsumer(kit, handlers: handlers, groupID: group)) {
+                try await waitUntil("the second four") { try await kit.count("SELECT count(*)::int FROM applied") == 14 }
+                let letters = try await kit.read(Topic.deadLetter.rawValue) { $0.count >= 1 }
+                #expect(letters.count == 1)
+            }
+            // Each event applied exactly once, the redelivered one not again.
+            #expect(try await kit.count("SELECT count(DISTINCT event_id)::int FROM applied") == 14)
+        }
+    }
+
+    func makeConsumer(_ kit: ServiceKitHarness, handlers: [EventType: EventHandler], groupID: String = "kit-\(UUID().uuidString)") throws -> EventConsumer {
         try EventConsumer(
             service: "kit-test", kafka: KafkaConfiguration(bootstrapServers: kit.cluster.bootstrapServers),
-            groupID: "kit-\(UUID().uuidString)", topics: [Topic(rawValue: "hitl.test.in")], database: kit.database,
+            groupID: groupID, topics: [Topic(rawValue: "hitl.test.in")], database: kit.database,
             relay: kit.relay, handlers: handlers, maxAttempts: 3, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(50)),
             logger: kit.logger)
     }

@@ -52,7 +52,10 @@ public struct PermanentFailure: Error, CustomStringConvertible {
 
 /// Consumes a service's topics and applies each event exactly once:
 /// inbox claim, handler and outbox writes commit in one transaction, and only then is the
-/// Kafka offset stored. A failing event is retried with exponential backoff and jitter up
+/// Kafka offset stored. Under load, the records already waiting on a partition (up to
+/// `batchSize`) are applied in one transaction, in order, which saves a commit (a WAL
+/// flush) per event; if any of them fails, the batch is rolled back and each is applied on
+/// its own, with its own retries and dead letter. A failing event is retried with exponential backoff and jitter up
 /// to `maxAttempts`, then written to `hitl.dead-letter` with its full context, and the
 /// partition moves on. While Postgres itself is unreachable, nothing is dead-lettered:
 /// the consumer waits for it.
@@ -65,12 +68,13 @@ public final class EventConsumer: Service, Sendable {
     private let handlers: [EventType: EventHandler]
     private let maxAttempts: Int
     private let backoff: Backoff
+    private let batchSize: Int
     private let logger: Logger
 
     public init(
         service: String, kafka: KafkaConfiguration, groupID: String, topics: [Topic],
         database: Database, relay: OutboxRelay, handlers: [EventType: EventHandler],
-        maxAttempts: Int = 5, backoff: Backoff = .default, logger: Logger
+        maxAttempts: Int = 5, backoff: Backoff = .default, batchSize: Int = 32, logger: Logger
     ) throws {
         self.service = service
         self.consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics.map(\.rawValue), logger: logger)
@@ -80,13 +84,69 @@ public final class EventConsumer: Service, Sendable {
         self.handlers = handlers
         self.maxAttempts = maxAttempts
         self.backoff = backoff
+        self.batchSize = max(1, batchSize)
         self.logger = logger
     }
 
     public func run() async throws {
-        try await consumer.run { message in
-            await self.process(message)
+        try await consumer.run(batchSize: batchSize) { batch in
+            await self.process(batch: batch)
         }
+    }
+
+    /// Applies a partition's batch in one transaction; falls back to one by one when any
+    /// record cannot be read or routed, or the transaction fails.
+    func process(batch: [KafkaMessage]) async -> [Bool] {
+        guard batch.count > 1 else { return await sequentially(batch) }
+        let started = ContinuousClock.now
+        var events: [(envelope: EventEnvelope, handler: EventHandler)] = []
+        for message in batch {
+            guard let envelope = try? EventEnvelope(message), let handler = try? route(envelope) else { return await sequentially(batch) }
+            events.append((envelope, handler))
+        }
+        let afterCommit = AfterCommit()
+        let applied: [Bool]
+        do {
+            applied = try await database.transaction { connection in
+                var applied: [Bool] = []
+                for (envelope, handler) in events {
+                    var logger = self.logger
+                    logger[metadataKey: "event.id"] = "\(envelope.id)"
+                    logger[metadataKey: "event.type"] = "\(envelope.type)"
+                    guard try await Inbox.claim(envelope, on: connection, logger: logger) else {
+                        applied.append(false)
+                        continue
+                    }
+                    try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
+                    applied.append(true)
+                }
+                return applied
+            }
+        } catch {
+            logger.debug("Batch failed; applying its events one by one", metadata: ["error": "\(ErrorText.describe(error))", "batch.size": "\(batch.count)"])
+            return await sequentially(batch)
+        }
+        relay.wake()
+        afterCommit.run()
+        let elapsed = ContinuousClock.now - started
+        for (index, event) in events.enumerated() {
+            Counter(label: "hitl_events_processed_total", dimensions: [("type", event.envelope.type.rawValue), ("result", applied[index] ? "applied" : "duplicate")]).increment()
+            Timer(label: "hitl_event_processing_seconds", dimensions: [("type", event.envelope.type.rawValue)]).record(duration: elapsed / batch.count)
+        }
+        return Array(repeating: true, count: batch.count)
+    }
+
+    /// Each record on its own, in order; stops at the first one cancellation interrupted.
+    private func sequentially(_ batch: [KafkaMessage]) async -> [Bool] {
+        var done: [Bool] = []
+        for message in batch {
+            guard done.allSatisfy({ $0 }) else {
+                done.append(false)
+                continue
+            }
+            done.append(await process(message))
+        }
+        return done
     }
 
     /// Processes one message to the end: applied, found to be a duplicate, or dead-lettered.
