@@ -192,6 +192,33 @@ public struct ApprovalCancelRequested: EventPayload {
     }
 }
 
+/// A message in a workflow's conversation thread, passed to the approval service
+/// (`hitl.approval.requests`) so that approvers see it with the request on the web page.
+public struct ApprovalThreadMessage: EventPayload {
+    public static let acceptedTypes: Set<EventType> = [.approvalThreadMessage]
+    public var eventType: EventType { .approvalThreadMessage }
+
+    public var workflowId: String
+    /// The message's number in the workflow's thread (orders it, makes a repeat harmless).
+    public var sequence: Int64
+    /// `agent` or `approver`.
+    public var kind: String
+    public var author: String
+    public var step: String?
+    public var text: String
+    public var at: Date
+
+    public init(workflowId: String, sequence: Int64, kind: String, author: String, step: String?, text: String, at: Date) {
+        self.workflowId = workflowId
+        self.sequence = sequence
+        self.kind = kind
+        self.author = author
+        self.step = step
+        self.text = text
+        self.at = at
+    }
+}
+
 /// Approval ids are derived from the workflow, the step and the round, so the id of an
 /// approval is known before it is requested: a decision that arrives before the
 /// orchestrator registered the wait can be recognised and kept.

@@ -38,6 +38,7 @@ public struct EventType: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let approvalDecided = EventType(rawValue: "hitl.approval.decided.v1")
     public static let approvalExpired = EventType(rawValue: "hitl.approval.expired.v1")
     public static let approvalCancelRequested = EventType(rawValue: "hitl.approval.cancel_requested.v1")
+    public static let approvalThreadMessage = EventType(rawValue: "hitl.approval.thread_message.v1")
 
     public static let taskRequested = EventType(rawValue: "hitl.task.requested.v1")
     public static let taskResult = EventType(rawValue: "hitl.task.result.v1")

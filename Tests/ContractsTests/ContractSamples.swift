@@ -100,6 +100,7 @@ enum ContractSamples {
             text: "amount: 6000", links: ["decision": "http://approval.example/v1/approvals/\(approvalID)/decision"])),
         sample("notification.delivered.v1", NotificationDelivered(notificationId: "n-1", workflowId: workflowID, channel: "webhook", attempts: 1, deliveredAt: time)),
         sample("notification.failed.v1", NotificationFailed(notificationId: "n-1", workflowId: workflowID, channel: "webhook", attempts: 6, error: "webhook answered 503", failedAt: time)),
+        sample("approval.thread_message.v1", ApprovalThreadMessage(workflowId: workflowID, sequence: 7, kind: "agent", author: "agent@bank.example", step: "approve", text: "The beneficiary is a new supplier.", at: time)),
         sample("notification.retry_requested.v1", NotificationRetryRequested(notificationId: "n-1", workflowId: workflowID, channel: "email", recipient: "manager@bank.example")),
         sample("timer.scheduled.v1", TimerScheduled(owner: .approval, key: "deadline:\(approvalID)", workflowId: workflowID, dueAt: later, payload: ["approval_id": .string(approvalID)])),
         sample("timer.cancelled.v1", TimerCancelled(owner: .approval, key: "deadline:\(approvalID)", workflowId: workflowID)),

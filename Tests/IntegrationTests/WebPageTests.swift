@@ -23,6 +23,13 @@ import Testing
                 return link != nil
             }
             let signIn = try #require(link)
+            // The agent explains; approvers read it on the page (passed on to the approval service).
+            let posted = try await API.post(
+                "\(stack.orchestrator)/v1/workflows/\(id)/messages", #"{"author":"agent@bank.example","text":"The beneficiary is a new supplier.","step":"approve"}"#)
+            #expect(posted.status == 201)
+            try await waitUntil("the message reaches the approval service") {
+                try await stack.count("SELECT count(*)::int FROM approval.thread_messages") == 1
+            }
 
             // Without the session the pages ask to sign in; a forged sign-in link is refused.
             #expect(try await API.get("\(stack.approval)/ui/inbox", token: nil).status == 401)

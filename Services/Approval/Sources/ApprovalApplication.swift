@@ -82,6 +82,7 @@ public enum Approval {
             handlers: [
                 .approvalRequested: { context in try await store.create(context.envelope.decode(ApprovalRequested.self), context: context) },
                 .approvalCancelRequested: { context in try await store.cancel(context.envelope.decode(ApprovalCancelRequested.self), context: context) },
+                .approvalThreadMessage: { context in try await store.record(context.envelope.decode(ApprovalThreadMessage.self), context: context) },
                 .timerFired: { context in try await store.onTimer(context.envelope.decode(TimerFired.self), context: context) },
             ])
         let router = runtime.makeRouter()

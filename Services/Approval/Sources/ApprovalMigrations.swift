@@ -109,5 +109,21 @@ enum ApprovalMigrations {
                     updated_at timestamptz NOT NULL DEFAULT now())
                 """
             ]),
+        Migration(
+            version: 8, name: "workflow threads",
+            statements: [
+                // The workflows' conversation, as the orchestrator passes it on, for the web pages.
+                """
+                CREATE TABLE thread_messages (
+                    workflow_id text NOT NULL,
+                    sequence bigint NOT NULL,
+                    kind text NOT NULL,
+                    author text NOT NULL,
+                    step text,
+                    text text NOT NULL,
+                    at timestamptz NOT NULL,
+                    PRIMARY KEY (workflow_id, sequence))
+                """
+            ]),
     ]
 }

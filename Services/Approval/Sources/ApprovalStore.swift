@@ -305,6 +305,29 @@ struct ApprovalStore: Sendable {
         }
     }
 
+    // MARK: - Threads
+
+    /// Keeps a message of a workflow's conversation for the web pages (a repeat is a no-op).
+    func record(_ message: ApprovalThreadMessage, context: EventContext) async throws {
+        try await context.connection.query(
+            """
+            INSERT INTO thread_messages (workflow_id, sequence, kind, author, step, text, at)
+            VALUES (\(message.workflowId), \(message.sequence), \(message.kind), \(message.author), \(message.step), \(message.text), \(message.at))
+            ON CONFLICT DO NOTHING
+            """, logger: context.logger)
+    }
+
+    /// A workflow's conversation, oldest first.
+    func thread(of workflowID: String) async throws -> [ApprovalThreadMessage] {
+        let rows = try await runtime.database.query(
+            "SELECT sequence, kind, author, step, text, at FROM thread_messages WHERE workflow_id = \(workflowID) ORDER BY sequence LIMIT 500")
+        var messages: [ApprovalThreadMessage] = []
+        for try await (sequence, kind, author, step, text, at) in rows.decode((Int64, String, String, String?, String, Date).self) {
+            messages.append(ApprovalThreadMessage(workflowId: workflowID, sequence: sequence, kind: kind, author: author, step: step, text: text, at: at))
+        }
+        return messages
+    }
+
     // MARK: - Reading
 
     /// The approval `id`, read outside any transaction.

@@ -61,7 +61,12 @@ struct SlackInteractions: Sendable {
         {
             let label = form.buttons?.first { $0.decision == decision }?.label ?? decision.rawValue
             let view = FormRendering(form: form, facts: approval.context).slackModal(approvalID: approval.id, decision: decision, submitLabel: label)
-            try await client.call("views.open", ["trigger_id": .string(trigger), "view": view])
+            do {
+                try await client.call("views.open", ["trigger_id": .string(trigger), "view": view])
+            } catch let failure as SlackClient.Failure {
+                // The trigger is good for three seconds only: no retry, the approver clicks again.
+                try await tell(responseURL, "The form could not be opened (\(failure.description)); please click again, or use the web page.")
+            }
             return Response(status: .ok)
         }
         do {

@@ -44,6 +44,7 @@ def main(link, shots):
         expect(session and session["httpOnly"] and session.get("sameSite") == "Lax", "the session cookie is not HttpOnly and SameSite=Lax: %r" % session)
         expect("hitl_session" not in browser.execute_script("return document.cookie"), "scripts can read the session cookie")
         expect("Wire transfer" in text() and "6000" in text(), "the approval page lacks the title or the facts:\n" + text())
+        expect("The beneficiary is a new supplier." in text(), "the approval page lacks the workflow's conversation:\n" + text())
         shot("1-approval")
         approval_url = browser.current_url
 

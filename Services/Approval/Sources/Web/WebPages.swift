@@ -26,7 +26,7 @@ enum WebPages {
 
     /// A pending approval: its facts, the form, and the votes so far. `problem` is shown
     /// above the form when a submission was refused.
-    static func approval(_ approval: ApprovalView, viewer: String, csrfToken: String, problem: String? = nil) -> String {
+    static func approval(_ approval: ApprovalView, thread messages: [ApprovalThreadMessage], viewer: String, csrfToken: String, problem: String? = nil) -> String {
         let form = approval.form ?? FormRendering.defaultForm(title: "\(approval.workflowType): \(approval.step)", outcomes: [.approve, .reject])
         var body = nav(approval)
         body += "<p class=\"muted\">\(e(approval.requester)) asks for approval · decide before \(time(approval.deadline))</p>"
@@ -36,18 +36,18 @@ enum WebPages {
         } else {
             body += FormRendering(form: form, facts: approval.context).html(action: "/ui/approvals/\(approval.id)", csrfToken: csrfToken)
         }
-        body += thread(approval)
+        body += conversation(messages) + thread(approval)
         return page(title: form.title, body: body)
     }
 
     /// The approval once it is no longer pending: who decided, how and when.
-    static func decided(_ approval: ApprovalView, notice: String? = nil) -> String {
+    static func decided(_ approval: ApprovalView, thread messages: [ApprovalThreadMessage] = [], notice: String? = nil) -> String {
         var body = nav(approval)
         if let notice { body += "<p class=\"notice\" role=\"status\">\(e(notice))</p>" }
         body += "<h1>\(e(approval.form?.title ?? approval.workflowType))</h1>"
         body += "<p class=\"outcome \(e(approval.status))\">\(e(outcome(of: approval)))</p>"
         if let comment = approval.comment, !comment.isEmpty { body += "<blockquote>\(e(comment))</blockquote>" }
-        body += facts(approval) + thread(approval)
+        body += facts(approval) + conversation(messages) + thread(approval)
         return page(title: "\(approval.status.capitalized): \(approval.workflowType)", body: body)
     }
 
@@ -114,6 +114,15 @@ enum WebPages {
         let form = approval.form ?? ApprovalForm(title: approval.workflowType)
         let rows = FormRendering(form: form, facts: approval.context).shownFacts
         return "<table class=\"facts\">" + rows.map { "<tr><th>\(e($0.0))</th><td>\(e($0.1))</td></tr>" }.joined() + "</table>"
+    }
+
+    /// The workflow's conversation: what the agent and approvers wrote, oldest first.
+    private static func conversation(_ messages: [ApprovalThreadMessage]) -> String {
+        guard !messages.isEmpty else { return "" }
+        return "<h2>Conversation</h2><ul class=\"thread\">" + messages.map { message in
+            let step = message.step.map { " on \(e($0))" } ?? ""
+            return "<li><strong>\(e(message.author))</strong> (\(e(message.kind))\(step)) at \(time(message.at))<blockquote>\(e(message.text))</blockquote></li>"
+        }.joined() + "</ul>"
     }
 
     private static func thread(_ approval: ApprovalView) -> String {

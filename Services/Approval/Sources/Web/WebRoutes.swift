@@ -49,8 +49,10 @@ struct WebRoutes: Sendable {
             try await page {
                 let session = try signedIn(request)
                 let approval = try await visibleApproval(context.parameters.require("id"), to: session, logger: context.logger)
-                guard approval.status == "pending" else { return HTMLResponse.make(WebPages.decided(approval)) }
-                return HTMLResponse.make(WebPages.approval(approval, viewer: session.approver, csrfToken: sessions.csrfToken(for: session, approvalID: approval.id)))
+                let thread = try await store.thread(of: approval.workflowId)
+                guard approval.status == "pending" else { return HTMLResponse.make(WebPages.decided(approval, thread: thread)) }
+                let csrf = sessions.csrfToken(for: session, approvalID: approval.id)
+                return HTMLResponse.make(WebPages.approval(approval, thread: thread, viewer: session.approver, csrfToken: csrf))
             }
         }
         router.post("/ui/approvals/{id}") { request, context in
@@ -109,7 +111,9 @@ struct WebRoutes: Sendable {
             let csrf = sessions.csrfToken(for: session, approvalID: approval.id)
             return HTMLResponse.make(
                 status: .unprocessableContent,
-                WebPages.approval(approval, viewer: session.approver, csrfToken: csrf, problem: "Say in the comment what should change."))
+                WebPages.approval(
+                    approval, thread: try await store.thread(of: approval.workflowId), viewer: session.approver, csrfToken: csrf,
+                    problem: "Say in the comment what should change."))
         }
         var values = submitted
         for name in ApprovalForm.reservedFieldNames { values[name] = nil }
@@ -120,7 +124,9 @@ struct WebRoutes: Sendable {
                 approval, decision: decision, approver: session.approver, comment: comment, fields: fields, channel: "web", linkTokenID: nil, logger: logger)
         } catch let error as APIError where error.code == "invalid_fields" || error.code == "outcome_not_allowed" {
             let csrf = sessions.csrfToken(for: session, approvalID: approval.id)
-            return HTMLResponse.make(status: error.status, WebPages.approval(approval, viewer: session.approver, csrfToken: csrf, problem: error.reason))
+            return HTMLResponse.make(
+                status: error.status,
+                WebPages.approval(approval, thread: try await store.thread(of: approval.workflowId), viewer: session.approver, csrfToken: csrf, problem: error.reason))
         }
     }
 

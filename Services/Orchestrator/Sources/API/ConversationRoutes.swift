@@ -5,7 +5,8 @@ import ServiceKit
 
 /// `GET|POST /v1/workflows/{id}/messages`: the workflow's conversation thread. Agents and
 /// approvers add messages; the engine adds approvers' comments and a note at each status
-/// change, so the thread reads as one ordered exchange.
+/// change, so the thread reads as one ordered exchange. Agents' and approvers' messages are
+/// passed to the approval service (`hitl.approval.thread_message.v1`) for its web pages.
 struct ConversationRoutes: Sendable {
     let runtime: ServiceRuntime
     let workflows: WorkflowRoutes
@@ -50,16 +51,29 @@ struct ConversationRoutes: Sendable {
             let author = body.author.trimmingCharacters(in: .whitespaces)
             guard !author.isEmpty, author.count <= 200 else { throw APIError.badRequest("author must be 1 to 200 characters") }
             guard !body.text.isEmpty, body.text.count <= 10_000 else { throw APIError.badRequest("text must be 1 to 10000 characters") }
-            let rows = try await runtime.database.query(
-                """
-                INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
-                SELECT id, \(kind), \(author), \(body.step), \(body.text) FROM workflows WHERE id = \(id)
-                RETURNING id, at
-                """)
-            for try await (sequence, at) in rows.decode((Int64, Date).self) {
-                return try JSONResponse.make(status: .created, Message(sequence: sequence, at: at, kind: kind, author: author, step: body.step, text: body.text))
+            let logger = context.logger
+            let message = try await runtime.database.transaction { connection -> Message? in
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
+                    SELECT id, \(kind), \(author), \(body.step), \(body.text) FROM workflows WHERE id = \(id)
+                    RETURNING id, at
+                    """, logger: logger)
+                for try await (sequence, at) in rows.decode((Int64, Date).self) {
+                    let workflowID = id.uuidString.lowercased()
+                    if kind != "note" {
+                        // Approvers see the exchange on the approval's web page.
+                        try await runtime.outbox.publish(
+                            ApprovalThreadMessage(workflowId: workflowID, sequence: sequence, kind: kind, author: author, step: body.step, text: body.text, at: at),
+                            to: .approvalRequests, subject: workflowID, on: connection, logger: logger)
+                    }
+                    return Message(sequence: sequence, at: at, kind: kind, author: author, step: body.step, text: body.text)
+                }
+                return nil
             }
-            throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
+            guard let message else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
+            runtime.relay.wake()
+            return try JSONResponse.make(status: .created, message)
         }
     }
 }
