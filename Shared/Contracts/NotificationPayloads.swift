@@ -18,11 +18,15 @@ public struct NotificationRequested: EventPayload {
     /// For approval requests: the form and the facts, so each channel renders its own way.
     public var form: ApprovalForm?
     public var facts: JSONObject?
+    /// For approval requests: the form as markdown, for chat frontends (the decision links
+    /// are personal, so they are in `links`, not in this text).
+    public var markdown: String?
 
     public init(
         reason: String, notificationId: String, workflowId: String, approvalId: String?, recipients: [String], subject: String, text: String,
-        links: [String: String], form: ApprovalForm? = nil, facts: JSONObject? = nil
+        links: [String: String], form: ApprovalForm? = nil, facts: JSONObject? = nil, markdown: String? = nil
     ) {
+        self.markdown = markdown
         self.form = form
         self.facts = facts
         self.reason = reason

@@ -186,7 +186,7 @@ public struct FormRendering: Sendable {
         return escaped
     }
 
-    static func escapeMarkdown(_ text: String) -> String {
+    public static func escapeMarkdown(_ text: String) -> String {
         var escaped = ""
         for character in text {
             if "\\`*_[]()#<>|".contains(character) { escaped.append("\\") }

@@ -170,6 +170,8 @@ import Testing
             }
             let note = try #require(await stack.webhook.accepted.items.first { $0.approvalId == approval })
             #expect(note.text.contains("amount: 6000") && !note.text.contains("secret"))
+            // Chat frontends get the same form as markdown.
+            #expect(note.markdown?.contains("**Wire transfer**") == true && note.markdown?.contains("- **amount**: 6000") == true)
             // Required fields need the form, so no one-click links are offered.
             #expect(!note.links.keys.contains { $0.hasPrefix("approve:") })
 

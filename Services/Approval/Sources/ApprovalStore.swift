@@ -61,14 +61,16 @@ struct ApprovalStore: Sendable {
 
         let links = self.links.links(
             approvalID: request.approvalId, recipients: applied.assignees, form: form, policy: applied.policy, deadline: deadline)
-        let text = "\(request.requester) asks for approval of \(request.workflowType) (step \(request.step)).\n"
-            + FormRendering(form: form, facts: request.context).plainText()
-            + "\nDecide before \(WireCoding.formatTime(deadline))."
+        let rendering = FormRendering(form: form, facts: request.context)
+        let intro = "\(request.requester) asks for approval of \(request.workflowType) (step \(request.step))."
+        let due = "Decide before \(WireCoding.formatTime(deadline))."
+        let text = intro + "\n" + rendering.plainText() + "\n" + due
         try await context.publish(
             NotificationRequested(
                 reason: "approval_requested", notificationId: "approval-requested:\(request.approvalId)",
                 workflowId: request.workflowId, approvalId: request.approvalId, recipients: applied.assignees,
-                subject: "Approval needed: \(request.workflowType)", text: text, links: links, form: form, facts: request.context),
+                subject: "Approval needed: \(request.workflowType)", text: text, links: links, form: form, facts: request.context,
+                markdown: FormRendering.escapeMarkdown(intro) + "\n\n" + rendering.markdown() + "\n\n" + FormRendering.escapeMarkdown(due)),
             to: .notifications)
         try await scheduleTimers(for: request, policy: applied.policy, deadline: deadline, context: context)
     }
