@@ -103,7 +103,9 @@ public struct FormRendering: Sendable {
         }
         html += "<label for=\"comment\">Comment</label><textarea id=\"comment\" name=\"comment\" maxlength=\"4000\"></textarea>"
         for button in buttons where button.decision != .approveWithChanges {
-            html += "<button type=\"submit\" name=\"decision\" value=\"\(button.decision.rawValue)\" class=\"\(button.style?.rawValue ?? "plain")\">\(Self.escapeHTML(button.label))</button>"
+            // Rejecting needs no fields filled in; sending back needs only the comment.
+            let skipChecks = button.decision == .reject || button.decision == .requestChanges ? " formnovalidate" : ""
+            html += "<button type=\"submit\" name=\"decision\" value=\"\(button.decision.rawValue)\" class=\"\(button.style?.rawValue ?? "plain")\"\(skipChecks)>\(Self.escapeHTML(button.label))</button>"
         }
         return html + "</form>"
     }

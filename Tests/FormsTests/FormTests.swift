@@ -39,7 +39,7 @@ import Testing
         #expect(html.contains(#"<input type="hidden" name="csrf_token" value="t0k">"#))
         #expect(html.contains(#"<select id="reason" name="reason" required>"#))
         #expect(html.contains(#"<input type="number" id="limit" name="limit" value="" min="0" max="10000">"#))
-        #expect(html.contains(#"<button type="submit" name="decision" value="reject" class="danger">Reject</button>"#))
+        #expect(html.contains(#"<button type="submit" name="decision" value="reject" class="danger" formnovalidate>Reject</button>"#))
 
         let text = rendering.plainText(links: links)
         #expect(text.hasPrefix("Wire transfer to <ACME>\nCheck the payee & amount.\n\namount: 6000\npayee: <script>alert(1)</script>"))

@@ -126,9 +126,10 @@ struct ApprovalStore: Sendable {
             if current.votes.contains(where: { $0.approver == approver }) {
                 throw APIError(.conflict, "already_voted", "\(approver) already voted on this approval")
             }
-            // The form's fields, checked whatever the channel; a rejection need not fill them in.
+            // The form's fields, checked whatever the channel; a rejection or a request for
+            // changes need not fill them in.
             var checkedFields: JSONObject?
-            if let form = current.form, decision != .reject || fields != nil {
+            if let form = current.form, decision == .approve || decision == .approveWithChanges || fields != nil {
                 switch FormValidation.check(fields ?? [:], against: form) {
                 case .success(let values): checkedFields = values.isEmpty ? nil : values
                 case .failure(let problems):

@@ -118,7 +118,9 @@ struct WebRoutes: Sendable {
         var values = submitted
         for name in ApprovalForm.reservedFieldNames { values[name] = nil }
         let form = approval.form ?? ApprovalForm(title: approval.workflowType)
-        let fields = (form.fields ?? []).isEmpty && values.isEmpty ? nil : FormInput.typed(values, for: form)
+        // Rejecting or sending back needs no fields (their buttons skip the browser's checks too).
+        let needsFields = decision == .approve && !((form.fields ?? []).isEmpty && values.isEmpty)
+        let fields = needsFields ? FormInput.typed(values, for: form) : nil
         do {
             return try await decide(
                 approval, decision: decision, approver: session.approver, comment: comment, fields: fields, channel: "web", linkTokenID: nil, logger: logger)
@@ -137,6 +139,7 @@ struct WebRoutes: Sendable {
         logger: Logger
     ) async throws -> Response {
         guard let id = UUID(uuidString: approval.id) else { throw APIError.notFound("no approval \(approval.id)") }
+        if let comment, comment.count > 4000 { throw APIError.badRequest("the comment may be at most 4000 characters") }
         do {
             let view = try await store.decide(
                 id: id, decision: decision, approver: approver, comment: comment?.isEmpty == true ? nil : comment, changes: nil, fields: fields,
