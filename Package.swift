@@ -159,6 +159,7 @@ let package = Package(
         .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "ApprovalTests", dependencies: ["ApprovalService", "Contracts", "ServiceKit"], swiftSettings: swiftSettings),
         .testTarget(name: "FormsTests", dependencies: ["Forms", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(name: "NotifierTests", dependencies: ["NotifierService", "Contracts", "Slack"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -297,12 +297,14 @@ extension Stack {
 
 @Suite(.serialized, .timeLimit(.minutes(10))) struct HTTPTaskTests {
     @Test func httpTaskRetriesThroughFailuresWhileItsCircuitOpensAndCloses() async throws {
-        let environment = ["HITL_CIRCUIT_FAILURE_THRESHOLD": "2", "HITL_CIRCUIT_OPEN_SECONDS": "2"]
+        // The open period is long against the retries' backoff (≤ 1 s), so that retries fall
+        // inside it even when the machine is slow (with 2 s a loaded CI run once saw none).
+        let environment = ["HITL_CIRCUIT_FAILURE_THRESHOLD": "2", "HITL_CIRCUIT_OPEN_SECONDS": "4"]
         try await Stack.with(environment: environment) { stack in
             let server = SignedReceiver(secret: "integration-webhook-secret", failures: 2)
             defer { Task { await server.stop() } }
             let steps = #"""
-                [{"name":"pay","kind":"task","retry":{"max_attempts":10,"backoff_seconds":0.5,"max_backoff_seconds":1},
+                [{"name":"pay","kind":"task","retry":{"max_attempts":20,"backoff_seconds":0.5,"max_backoff_seconds":1},
                   "task":{"type":"http","url":"\#(server.url)","body":{"amount":"{{input.amount}}","memo":"transfer {{input.reference}}"}}}]
                 """#
             let id = try await stack.submit(key: "http-1", input: #"{"amount":6000,"reference":"INV-9"}"#, steps: steps)
