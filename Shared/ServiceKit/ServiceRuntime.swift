@@ -51,6 +51,11 @@ public struct ServiceRuntime: Sendable {
         return GatedService(gate: ready, service: consumer)
     }
 
+    /// The pruner of the service's inbox and of its own finished rows (`rules`).
+    public func makePruner(rules: [Pruner.Rule] = []) -> some Service {
+        GatedService(gate: ready, service: Pruner(database: database, rules: rules, retentionDays: configuration.retentionDays, logger: logger))
+    }
+
     /// A router with `/health/live`, `/health/ready` and `/metrics` already in place.
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()

@@ -50,6 +50,9 @@ import Testing
                 #expect(try await API.get("\(base)/health/ready").string("status") == "ready")
                 #expect(try await API.get("\(base)/openapi.yaml").text.hasPrefix("openapi: 3.1.0"))
                 #expect(try await API.get("\(base)/asyncapi.yaml").text.hasPrefix("asyncapi: 3.0.0"))
+                // Its pruning rules ran against its schema at start, without an error.
+                let counters = try await API.get("\(base)/metrics").text
+                #expect(counters.contains(#"hitl_prune_runs_total{result="ok"} 1"#) && !counters.contains(#"result="failed""#), "\(service)")
             }
             let metrics = try await API.get("\(stack.orchestrator)/metrics").text
             #expect(metrics.contains("hitl_events_processed_total"))

@@ -3,7 +3,7 @@ import Foundation
 import Kafka
 import Logging
 import PostgresNIO
-import ServiceKit
+@testable import ServiceKit
 import ServiceKitTesting
 import Testing
 
@@ -131,6 +131,26 @@ import Testing
             }
             // Each event applied exactly once, the redelivered one not again.
             #expect(try await kit.count("SELECT count(DISTINCT event_id)::int FROM applied") == 14)
+        }
+    }
+
+    @Test func prunerDeletesFinishedRowsPastTheRetentionInChunksAndKeepsTheRest() async throws {
+        try await ServiceKitHarness.with(relayRunning: false) { kit in
+            for (id, age) in [("old-1", 40), ("old-2", 31), ("old-3", 35), ("recent", 29), ("today", 0)] {
+                _ = try await kit.database.query(
+                    "INSERT INTO inbox (event_id, event_type, processed_at) VALUES (\(id), 'x', now() - \(age) * interval '1 day')")
+                _ = try await kit.database.query("INSERT INTO applied (event_id, note) VALUES (\(id), \(age < 30 ? "open" : "done"))")
+            }
+            var pruner = Pruner(
+                database: kit.database, rules: [.init(table: "applied", timeColumn: "now() - interval '40 days'", finished: "note = 'done'")],
+                retentionDays: 30, logger: kit.logger)
+            pruner.chunk = 2  // several statements per rule
+            #expect(try await pruner.pruneOnce() == 6)
+            #expect(try await kit.count("SELECT count(*)::int FROM inbox") == 2)
+            #expect(try await kit.count("SELECT count(*)::int FROM inbox WHERE event_id IN ('recent', 'today')") == 2)
+            // The rule's condition decides which rows are finished.
+            #expect(try await kit.count("SELECT count(*)::int FROM applied") == 2)
+            #expect(try await pruner.pruneOnce() == 0)
         }
     }
 

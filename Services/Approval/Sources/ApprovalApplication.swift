@@ -96,7 +96,11 @@ public enum Approval {
             SlackInteractions(store: store, slack: slack, signingSecret: secret, client: SlackClient(settings: slack)).register(on: router)
         }
         let fallback = FallbackDecider(store: store, settings: settings.fallback, client: HTTPClient.shared)
-        return runtime.makeApplication(router: router, services: [consumer, GatedService(gate: runtime.ready, service: fallback)])
+        // A used link's record must outlive the chance to use it: kept while its approval is open.
+        let pruner = runtime.makePruner(rules: [
+            .init(table: "used_decision_links", timeColumn: "used_at", finished: "approval_id IN (SELECT id FROM approvals WHERE status <> 'pending')")
+        ])
+        return runtime.makeApplication(router: router, services: [consumer, GatedService(gate: runtime.ready, service: fallback), pruner])
     }
 }
 

@@ -41,6 +41,13 @@ public enum Notifier {
                 },
             ])
         let worker = GatedService(gate: runtime.ready, service: DeliveryWorker(runtime: runtime, settings: settings, channels: channels, wakeup: wakeup))
-        return runtime.makeApplication(router: runtime.makeRouter(), services: [consumer, worker])
+        let pruner = runtime.makePruner(rules: [
+            .init(table: "delivery_attempts", timeColumn: "at", finished: "delivery_id IN (SELECT id FROM deliveries WHERE status IN ('delivered', 'failed'))"),
+            .init(table: "deliveries", timeColumn: "closed_at", finished: "status IN ('delivered', 'failed') AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = deliveries.id)"),
+            // A message is kept while its approval is open: it is replaced once it closes.
+            .init(table: "slack_messages", timeColumn: "posted_at", finished: "approval_id IN (SELECT approval_id FROM slack_closed)"),
+            .init(table: "slack_closed", timeColumn: "closed_at"),
+        ])
+        return runtime.makeApplication(router: runtime.makeRouter(), services: [consumer, worker, pruner])
     }
 }

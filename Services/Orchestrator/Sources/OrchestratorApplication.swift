@@ -75,7 +75,8 @@ public enum Orchestrator {
         ConversationRoutes(runtime: runtime, workflows: workflows).register(on: router)
         TemplateRoutes(runtime: runtime, templates: templates).register(on: router)
         deadLetters.register(on: router)
-        return runtime.makeApplication(router: router, services: [workflowConsumer, deadLetterConsumer, GatedService(gate: runtime.ready, service: httpWorker)])
+        return runtime.makeApplication(
+            router: router, services: [workflowConsumer, deadLetterConsumer, GatedService(gate: runtime.ready, service: httpWorker), runtime.makePruner()])
     }
 }
 

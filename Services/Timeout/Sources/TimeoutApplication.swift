@@ -21,6 +21,7 @@ public enum Timeout {
                 .timerCancelled: { context in try await store.cancel(context.envelope.decode(TimerCancelled.self), context: context) },
             ])
         let firing = GatedService(gate: runtime.ready, service: TimerFiringService(runtime: runtime, wakeup: wakeup))
-        return runtime.makeApplication(router: runtime.makeRouter(), services: [consumer, firing])
+        let pruner = runtime.makePruner(rules: [.init(table: "timers", timeColumn: "closed_at", finished: "status <> 'scheduled'")])
+        return runtime.makeApplication(router: runtime.makeRouter(), services: [consumer, firing, pruner])
     }
 }

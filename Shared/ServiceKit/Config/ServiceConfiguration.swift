@@ -13,6 +13,7 @@ import Foundation
 /// | `HITL_CONSUMER_GROUP` | `hitl-<service>` | consumer group of the service's replicas |
 /// | `HITL_PUBLIC_URL` | `http://<host>:<port>` | how people and other services reach this API |
 /// | `HITL_LOG_LEVEL` | `info` | `trace` … `critical` |
+/// | `HITL_RETENTION_DAYS` | `30` | how long finished bookkeeping (inbox ids, fired timers, deliveries) is kept; see `Pruner` |
 public struct ServiceConfiguration: Sendable {
     public var service: String
     public var httpHost: String
@@ -22,6 +23,7 @@ public struct ServiceConfiguration: Sendable {
     public var consumerGroup: String
     public var publicURL: String
     public var logLevel: String
+    public var retentionDays: Int
 
     public init(service: String, defaultPort: Int, environment env: EnvironmentReader) throws {
         self.service = service
@@ -35,6 +37,7 @@ public struct ServiceConfiguration: Sendable {
         consumerGroup = try env.string("HITL_CONSUMER_GROUP", default: "hitl-\(service)")
         publicURL = try env.string("HITL_PUBLIC_URL", default: "http://\(httpHost):\(httpPort)")
         logLevel = try env.string("HITL_LOG_LEVEL", default: "info")
+        retentionDays = try env.int("HITL_RETENTION_DAYS", default: 30, in: 1...3650)
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw ConfigurationError(variable: "HITL_LOG_LEVEL", reason: "must be one of trace, debug, info, notice, warning, error, critical")
         }
