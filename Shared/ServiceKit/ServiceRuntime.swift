@@ -158,7 +158,15 @@ struct RequestLoggingMiddleware: RouterMiddleware {
     private func record(_ request: Request, status: Int, started: ContinuousClock.Instant, logger: Logger) {
         let method = request.method.rawValue
         Counter(label: "hitl_http_requests_total", dimensions: [("method", method), ("status", "\(status)")]).increment()
-        logger.debug("HTTP request", metadata: ["http.method": "\(method)", "http.path": "\(request.uri.path)", "http.status": "\(status)", "http.duration": "\(ContinuousClock.now - started)"])
+        logger.debug("HTTP request", metadata: ["http.method": "\(method)", "http.path": "\(Self.redacted(request.uri.path))", "http.status": "\(status)", "http.duration": "\(ContinuousClock.now - started)"])
+    }
+
+    /// Paths whose last segment is a credential (signed links): logged without it.
+    static let credentialPrefixes = ["/v1/links/", "/ui/links/", "/ui/sign-in/"]
+
+    static func redacted(_ path: String) -> String {
+        guard let prefix = credentialPrefixes.first(where: { path.hasPrefix($0) }) else { return path }
+        return prefix + "<redacted>"
     }
 }
 

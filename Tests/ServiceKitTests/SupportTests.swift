@@ -1,9 +1,16 @@
 import Foundation
-import ServiceKit
+@testable import ServiceKit
 import ServiceKitTesting
 import Testing
 
 @Suite struct SupportTests {
+    @Test func signedLinksAreNotWrittenToTheLog() {
+        #expect(RequestLoggingMiddleware.redacted("/ui/sign-in/dzF8ZGV2.7_M13q") == "/ui/sign-in/<redacted>")
+        #expect(RequestLoggingMiddleware.redacted("/v1/links/abc.def") == "/v1/links/<redacted>")
+        #expect(RequestLoggingMiddleware.redacted("/ui/links/abc.def") == "/ui/links/<redacted>")
+        #expect(RequestLoggingMiddleware.redacted("/v1/approvals/1") == "/v1/approvals/1")
+    }
+
     @Test func configurationErrorsNameTheVariable() throws {
         let env = EnvironmentReader(["HITL_HTTP_PORT": "eighty", "HITL_DATABASE_URL": "postgres://u:p@h:5432/db"])
         #expect(throws: ConfigurationError.self) { try ServiceConfiguration(service: "s", defaultPort: 1, environment: env) }
