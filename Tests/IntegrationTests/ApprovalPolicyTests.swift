@@ -135,6 +135,27 @@ import Testing
             }
             #expect(try await stack.decide(approval, "approve", approver: "boss@bank.example").status == 200)
             try await stack.waitForStatus(id, "completed")
+            // Nothing is left to fire: the deadline and the next reminder were cancelled.
+            try await waitUntil("no timer of the approval left scheduled") {
+                try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE owner = 'approval' AND status = 'scheduled'") == 0
+            }
+        }
+    }
+
+    @Test func anApprovalDecidedEarlyCancelsItsEscalationsAndReminders() async throws {
+        try await Stack.with { stack in
+            let policy = #"{"reminder_seconds":300,"escalation":[{"after_seconds":600,"approvers":["boss@bank.example"]},{"after_seconds":1200,"approvers":["cfo@bank.example"]}]}"#
+            let steps = #"[{"name":"approve","kind":"approval","approval":{"approvers":["ann@bank.example"],"timeout_seconds":3600,"policy":\#(policy)}}]"#
+            let id = try await stack.submit(key: "escalate-early", input: #"{"amount":6000}"#, steps: steps)
+            let approval = try await stack.pendingApproval(of: id)
+            try await waitUntil("its four timers are scheduled") {
+                try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE owner = 'approval' AND status = 'scheduled'") == 4
+            }
+            #expect(try await stack.decide(approval, "approve", approver: "ann@bank.example").status == 200)
+            try await waitUntil("all four cancelled") {
+                try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE owner = 'approval' AND status = 'cancelled'") == 4
+            }
+            #expect(try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE owner = 'approval' AND status <> 'cancelled'") == 0)
         }
     }
 

@@ -125,5 +125,11 @@ enum ApprovalMigrations {
                     PRIMARY KEY (workflow_id, sequence))
                 """
             ]),
+        Migration(
+            version: 9, name: "reminders sent",
+            statements: [
+                // Which reminder comes next, so that closing the approval cancels it.
+                "ALTER TABLE approvals ADD COLUMN reminders_sent integer NOT NULL DEFAULT 0"
+            ]),
     ]
 }

@@ -151,12 +151,16 @@ struct ApprovalStore: Sendable {
 
             let status = Self.status(after: outcome)
             let decidedAt = Date()
-            try await connection.query(
+            var remindersSent = 0
+            for try await sent in try await connection.query(
                 """
                 UPDATE approvals SET status = \(status), decision = \(outcome.rawValue), changes = \(changesJSON)::jsonb, fields = \(fieldsJSON)::jsonb,
                        decided_by = \(approver), comment = \(comment), channel = \(channel), decided_at = \(decidedAt)
-                WHERE id = \(id)
-                """, logger: logger)
+                WHERE id = \(id) RETURNING reminders_sent
+                """, logger: logger).decode(Int.self)
+            {
+                remindersSent = sent
+            }
             let outbox = runtime.outbox
             let subject = current.workflowId
             try await outbox.publish(
@@ -165,9 +169,9 @@ struct ApprovalStore: Sendable {
                     approver: approver, comment: comment, channel: channel, decidedAt: decidedAt, changes: changes, onBehalfOf: onBehalfOf,
                     fields: checkedFields),
                 to: .approvalDecisions, subject: subject, on: connection, logger: logger)
-            try await outbox.publish(
-                TimerCancelled(owner: .approval, key: Self.deadlineTimerPrefix + current.id, workflowId: current.workflowId),
-                to: .timerRequests, subject: subject, on: connection, logger: logger)
+            try await cancelTimers(
+                approvalID: current.id, workflowID: current.workflowId, policy: current.policy.policy, remindersSent: remindersSent, on: connection,
+                cause: nil, logger: logger)
             // Every prompt that went out is now moot: tell all assignees who decided, how and when,
             // so channels can replace their message and nobody answers in vain.
             try await outbox.publish(
@@ -293,12 +297,13 @@ struct ApprovalStore: Sendable {
             """
             UPDATE approvals SET status = 'cancelled', comment = \(request.reason), decided_at = now()
             WHERE id = \(id) AND status = 'pending'
-            RETURNING workflow_id, approvers::text, workflow_type
+            RETURNING workflow_id, approvers::text, workflow_type, policy::text, reminders_sent
             """, logger: context.logger)
-        for try await (workflowID, approvers, type) in rows.decode((String, String, String).self) {
-            try await context.publish(
-                TimerCancelled(owner: .approval, key: Self.deadlineTimerPrefix + request.approvalId, workflowId: workflowID),
-                to: .timerRequests, subject: workflowID)
+        for try await (workflowID, approvers, type, policy, remindersSent) in rows.decode((String, String, String, String, Int).self) {
+            let applied = try WireCoding.decode(AppliedPolicy.self, from: Array(policy.utf8))
+            try await cancelTimers(
+                approvalID: request.approvalId, workflowID: workflowID, policy: applied.policy, remindersSent: remindersSent, on: context.connection,
+                cause: context.envelope, logger: context.logger)
             try await context.publish(
                 NotificationRequested(
                     reason: "approval_cancelled", notificationId: "approval-cancelled:\(request.approvalId)", workflowId: workflowID,

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import PostgresNIO
 import ServiceKit
 
 /// An approval's timers, all kept by the timeout service: the deadline, one per escalation
@@ -20,6 +21,22 @@ extension ApprovalStore {
         }
         if let every = policy.reminderSeconds {
             try await scheduleReminder(request.approvalId, request.workflowId, number: 1, at: created.addingTimeInterval(TimeInterval(every)), before: deadline, context)
+        }
+    }
+
+    /// Cancels the timers a closed approval still has coming: its deadline, its escalation
+    /// levels and its next reminder (cancelling one that already fired changes nothing).
+    func cancelTimers(
+        approvalID: String, workflowID: String, policy: ApprovalPolicy, remindersSent: Int, on connection: PostgresConnection, cause: EventEnvelope?,
+        logger: Logger
+    ) async throws {
+        var keys = [Self.deadlineTimerPrefix + approvalID]
+        keys += (policy.escalation ?? []).indices.map { "\(Self.escalationTimerPrefix)\(approvalID):\($0)" }
+        if policy.reminderSeconds != nil { keys.append("\(Self.reminderTimerPrefix)\(approvalID):\(remindersSent + 1)") }
+        for key in keys {
+            try await runtime.outbox.publish(
+                TimerCancelled(owner: .approval, key: key, workflowId: workflowID), to: .timerRequests, subject: workflowID, causedBy: cause,
+                on: connection, logger: logger)
         }
     }
 
@@ -73,6 +90,15 @@ extension ApprovalStore {
         guard let current = try await load(id: id, lock: false, on: context.connection, logger: context.logger), current.status == "pending",
             current.deadline > Date()
         else { return }
+        // Counted under the row lock, so a decision in between sees it (and cancels the next one).
+        var counted = false
+        for try await _ in try await context.connection.query(
+            "UPDATE approvals SET reminders_sent = \(number) WHERE id = \(id) AND status = 'pending' AND reminders_sent < \(number) RETURNING 1",
+            logger: context.logger)
+        {
+            counted = true
+        }
+        guard counted else { return }
         try await notify(
             current, reason: "approval_reminder", id: "approval-reminder:\(current.id):\(number)", to: current.approvers,
             subject: "Reminder: approval needed: \(current.workflowType)",
