@@ -15,11 +15,26 @@ public enum ServiceMain {
             }
             var logger = Logger(label: "hitl.\(service)")
             logger[metadataKey: "service"] = "\(service)"
+            if environment["HITL_EXIT_WITH_PARENT"] == "1" { exitWithParent(logger: logger) }
             return (configuration, logger)
         } catch {
             FileHandle.standardError.write(Data("hitl-\(service): \(error)\n".utf8))
             exit(78)
         }
+    }
+
+    /// For child processes of `hitl dev` and the tests (`HITL_EXIT_WITH_PARENT=1`): once the
+    /// parent is gone (this process was handed to another), shut down gracefully as on
+    /// SIGTERM, so a killed test run or dev stack leaves no services behind.
+    static func exitWithParent(logger: Logger) {
+        let parent = getppid()
+        let watcher = Thread {
+            while getppid() == parent { sleep(1) }
+            logger.warning("Parent process gone; shutting down")
+            kill(getpid(), SIGTERM)
+        }
+        watcher.name = "hitl-parent-watch"
+        watcher.start()
     }
 
     /// Reads a service's own settings, ending the process the same way on a bad one.

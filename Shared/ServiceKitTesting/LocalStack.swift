@@ -89,6 +89,8 @@ public final class LocalStack: @unchecked Sendable {
             environment["HITL_LOG_LEVEL"] = options.logLevel
             environment["HITL_JWT_SECRET"] = options.jwtSecret
             environment["HITL_DECISION_KEYS"] = options.decisionKeys
+            // Children end with the stack's process, even when it is killed.
+            environment["HITL_EXIT_WITH_PARENT"] = "1"
             if service == "orchestrator" {
                 environment["HITL_TASK_SIGNING_SECRET"] = options.webhookSecret
             }
