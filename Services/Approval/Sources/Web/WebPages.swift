@@ -87,8 +87,10 @@ enum WebPages {
         return page(title: "Confirm", body: body)
     }
 
-    static func problem(title: String, message: String) -> String {
-        page(title: title, body: "<h1>\(e(title))</h1><p class=\"problem\" role=\"alert\">\(e(message))</p>")
+    /// - Parameter back: where the reader can go on from (nothing when not signed in).
+    static func problem(title: String, message: String, back: (label: String, path: String)? = nil) -> String {
+        let link = back.map { "<p><a href=\"\(e($0.path))\">\(e($0.label))</a></p>" } ?? ""
+        return page(title: title, body: "<h1>\(e(title))</h1><p class=\"problem\" role=\"alert\">\(e(message))</p>" + link)
     }
 
     // MARK: - Parts

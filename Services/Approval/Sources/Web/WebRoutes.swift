@@ -167,7 +167,8 @@ struct WebRoutes: Sendable {
             case .gone: "Link expired"
             default: "Something is not right"
             }
-            return HTMLResponse.make(status: error.status, WebPages.problem(title: title, message: error.reason))
+            let back: (String, String)? = error.status == .unauthorized || error.status == .gone ? nil : ("Back to your inbox", "/ui/inbox")
+            return HTMLResponse.make(status: error.status, WebPages.problem(title: title, message: error.reason, back: back))
         }
     }
 
