@@ -58,7 +58,7 @@ public struct FormRendering: Sendable {
     public func emailHTML(links: [String: String] = [:]) -> String {
         var html = "<h1>\(Self.escapeHTML(form.title))</h1>"
         if let description = form.description { html += "<p>\(Self.escapeHTML(description))</p>" }
-        html += factsTable()
+        html += factsHTML()
         html += "<p>" + buttons.compactMap { button in
             links[button.decision.rawValue].map { "<a href=\"\(Self.escapeHTML($0))\">\(Self.escapeHTML(button.label))</a>" }
         }.joined(separator: " ") + "</p>"
@@ -74,7 +74,7 @@ public struct FormRendering: Sendable {
         var html = "<form method=\"post\" action=\"\(Self.escapeHTML(action))\">"
         html += "<h1>\(Self.escapeHTML(form.title))</h1>"
         if let description = form.description { html += "<p>\(Self.escapeHTML(description))</p>" }
-        html += factsTable()
+        html += factsHTML()
         html += "<input type=\"hidden\" name=\"csrf_token\" value=\"\(Self.escapeHTML(csrfToken))\">"
         for field in form.fields ?? [] {
             let name = Self.escapeHTML(field.name)
@@ -197,7 +197,8 @@ public struct FormRendering: Sendable {
         return escaped
     }
 
-    private func factsTable() -> String {
+    /// The shown facts as an HTML table, escaped.
+    public func factsHTML() -> String {
         "<table>" + shownFacts.map { "<tr><th>\(Self.escapeHTML($0.0))</th><td>\(Self.escapeHTML($0.1))</td></tr>" }.joined() + "</table>"
     }
 }

@@ -32,14 +32,7 @@ struct ApprovalStore: Sendable {
     func create(_ request: ApprovalRequested, context: EventContext) async throws {
         guard let id = UUID(uuidString: request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
         guard !request.approvers.isEmpty else { throw PermanentFailure("an approval needs at least one approver") }
-        let applied: AppliedPolicy
-        do {
-            let delegations = try await Delegations.active(on: context.connection, logger: context.logger)
-            let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
-            applied = try AppliedPolicy(policy: request.policy, approvers: request.approvers, groups: groups, delegations: delegations)
-        } catch let error as PolicyError {
-            throw PermanentFailure(error.description)
-        }
+        let applied = try await resolve(request.policy, approvers: request.approvers, context: context)
         let deadline = Date().addingTimeInterval(TimeInterval(settings.timeoutSeconds(for: request)))
         let approvers = try JSONColumn.text(applied.assignees)
         let requested = try JSONColumn.text(request.approvers)
@@ -73,6 +66,19 @@ struct ApprovalStore: Sendable {
                 markdown: FormRendering.escapeMarkdown(intro) + "\n\n" + rendering.markdown() + "\n\n" + FormRendering.escapeMarkdown(due)),
             to: .notifications)
         try await scheduleTimers(for: request, policy: applied.policy, deadline: deadline, context: context)
+    }
+
+    /// `policy` with `approvers` resolved as of now: groups (configured and from the API) to
+    /// their members, people away to their delegates. A group that does not exist is the
+    /// request's fault, not a passing one.
+    func resolve(_ policy: ApprovalPolicy?, approvers: [String], context: EventContext) async throws -> AppliedPolicy {
+        let delegations = try await Delegations.active(on: context.connection, logger: context.logger)
+        let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
+        do {
+            return try AppliedPolicy(policy: policy, approvers: approvers, groups: groups, delegations: delegations)
+        } catch let error as PolicyError {
+            throw PermanentFailure(error.description)
+        }
     }
 
     // MARK: - Decisions

@@ -62,14 +62,7 @@ extension ApprovalStore {
         guard let current = try await load(id: id, lock: true, on: context.connection, logger: context.logger), current.status == "pending",
             let escalation = current.policy.policy.escalation?[safe: level]
         else { return }
-        let delegations = try await Delegations.active(on: context.connection, logger: context.logger)
-        let added: AppliedPolicy
-        do {
-            let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
-            added = try AppliedPolicy(policy: nil, approvers: escalation.approvers, groups: groups, delegations: delegations)
-        } catch let error as PolicyError {
-            throw PermanentFailure(error.description)
-        }
+        let added = try await resolve(nil, approvers: escalation.approvers, context: context)
         let newcomers = added.assignees.filter { !current.approvers.contains($0) }
         var policy = current.policy
         policy.assignees += newcomers

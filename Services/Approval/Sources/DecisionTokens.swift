@@ -67,13 +67,9 @@ struct DecisionTokens: Sendable {
 
     /// The claims of a genuine, unexpired token.
     func verify(_ token: String, now: Date = Date()) throws(Refusal) -> Claims {
-        let fields = try open(token, kind: "v1", count: 7)
-        guard let decision = Decision(rawValue: fields[5]), let expiry = Int(fields[6]) else { throw .malformed }
-        let claims = Claims(
-            keyID: fields[1], tokenID: fields[2], approvalID: fields[3], approver: fields[4], decision: decision,
-            expiresAt: Date(timeIntervalSince1970: TimeInterval(expiry)))
-        guard claims.expiresAt > now else { throw .expired }
-        return claims
+        let (fields, expiresAt) = try open(token, kind: "v1", count: 7, now: now)
+        guard let decision = Decision(rawValue: fields[5]) else { throw .malformed }
+        return Claims(keyID: fields[1], tokenID: fields[2], approvalID: fields[3], approver: fields[4], decision: decision, expiresAt: expiresAt)
     }
 
     /// `verify` for an HTTP request: 410 for an expired link, 401 for any other refusal.
@@ -97,9 +93,10 @@ struct DecisionTokens: Sendable {
         return Signing.base64URL(Array(line.utf8)) + "." + Signing.base64URL(Array(mac(line, key: key)))
     }
 
-    /// The fields of a genuine sealed line of `kind` with `count` fields (kind and key id
-    /// first); its key must still be listed and its signature must match (constant time).
-    func open(_ token: String, kind: String, count: Int) throws(Refusal) -> [String] {
+    /// The fields of a genuine, unexpired sealed line of `kind` with `count` fields (kind and
+    /// key id first, the expiry in Unix seconds last); its key must still be listed and its
+    /// signature must match (constant time); the expiry is checked after the signature.
+    func open(_ token: String, kind: String, count: Int, now: Date) throws(Refusal) -> (fields: [String], expiresAt: Date) {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let lineBytes = Signing.decodeBase64URL(parts[0]), let signature = Signing.decodeBase64URL(parts[1]),
             let line = String(bytes: lineBytes, encoding: .utf8)
@@ -110,7 +107,10 @@ struct DecisionTokens: Sendable {
         guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: lineBytes, using: SymmetricKey(data: key)) else {
             throw .badSignature
         }
-        return fields
+        guard let expiry = Int(fields[count - 1]) else { throw .malformed }
+        let expiresAt = Date(timeIntervalSince1970: TimeInterval(expiry))
+        guard expiresAt > now else { throw .expired }
+        return (fields, expiresAt)
     }
 
     /// A MAC of `message` under the key `keyID` (nil when the key is no longer listed).

@@ -146,11 +146,14 @@ struct DeliveryWorker: Service {
                 VALUES (\(delivery.id), \(delivery.attempt), \(failure == nil), \(detail))
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
-            try await updateBreaker(of: delivery.channel, after: failure, on: connection)
+            if let failure { try await countFailure(of: delivery.channel, failure, on: connection) }
             if failure == nil {
+                // A success closes the channel's breaker, in the same round trip.
                 try await connection.query(
-                    "UPDATE deliveries SET status = 'delivered', closed_at = now(), last_error = NULL WHERE id = \(delivery.id)",
-                    logger: logger)
+                    """
+                    WITH closed AS (DELETE FROM channel_state WHERE channel = \(delivery.channel))
+                    UPDATE deliveries SET status = 'delivered', closed_at = now(), last_error = NULL WHERE id = \(delivery.id)
+                    """, logger: logger)
                 try await outbox.publish(
                     NotificationDelivered(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, deliveredAt: Date()),
                     to: .notificationOutcomes, subject: notification.workflowId, on: connection, logger: logger)
@@ -186,13 +189,9 @@ struct DeliveryWorker: Service {
         }
     }
 
-    /// A delivery counts for its channel's breaker; a permanent refusal or a rate limit is
-    /// about one recipient or one moment, not the channel, and does not.
-    private func updateBreaker(of channel: String, after failure: DeliveryFailure?, on connection: PostgresConnection) async throws {
-        guard let failure else {
-            try await connection.query("DELETE FROM channel_state WHERE channel = \(channel)", logger: runtime.logger)
-            return
-        }
+    /// A failed delivery counts for its channel's breaker; a permanent refusal or a rate limit
+    /// is about one recipient or one moment, not the channel, and does not.
+    private func countFailure(of channel: String, _ failure: DeliveryFailure, on connection: PostgresConnection) async throws {
         guard !failure.permanent, failure.retryAfter == nil else { return }
         let cooldown = Double(settings.breakerCooldown.components.seconds)
         let rows = try await connection.query(

@@ -113,12 +113,7 @@ public final class EventConsumer: Service, Sendable {
                     var logger = self.logger
                     logger[metadataKey: "event.id"] = "\(envelope.id)"
                     logger[metadataKey: "event.type"] = "\(envelope.type)"
-                    guard try await Inbox.claim(envelope, on: connection, logger: logger) else {
-                        applied.append(false)
-                        continue
-                    }
-                    try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
-                    applied.append(true)
+                    applied.append(try await apply(envelope, handler, on: connection, logger: logger, afterCommit: afterCommit))
                 }
                 return applied
             }
@@ -128,12 +123,22 @@ public final class EventConsumer: Service, Sendable {
         }
         relay.wake()
         afterCommit.run()
-        let elapsed = ContinuousClock.now - started
-        for (index, event) in events.enumerated() {
-            Counter(label: "hitl_events_processed_total", dimensions: [("type", event.envelope.type.rawValue), ("result", applied[index] ? "applied" : "duplicate")]).increment()
-            Timer(label: "hitl_event_processing_seconds", dimensions: [("type", event.envelope.type.rawValue)]).record(duration: elapsed / batch.count)
-        }
+        let share = (ContinuousClock.now - started) / batch.count
+        for (index, event) in events.enumerated() { Self.count(event.envelope, applied: applied[index], took: share) }
         return Array(repeating: true, count: batch.count)
+    }
+
+    /// Claims the event in the inbox and runs its handler, in the caller's transaction;
+    /// false when the event was applied before (a redelivery or a replay).
+    private func apply(_ envelope: EventEnvelope, _ handler: EventHandler, on connection: PostgresConnection, logger: Logger, afterCommit: AfterCommit) async throws -> Bool {
+        guard try await Inbox.claim(envelope, on: connection, logger: logger) else { return false }
+        try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
+        return true
+    }
+
+    private static func count(_ envelope: EventEnvelope, applied: Bool, took duration: Duration) {
+        Counter(label: "hitl_events_processed_total", dimensions: [("type", envelope.type.rawValue), ("result", applied ? "applied" : "duplicate")]).increment()
+        Timer(label: "hitl_event_processing_seconds", dimensions: [("type", envelope.type.rawValue)]).record(duration: duration)
     }
 
     /// Each record on its own, in order; stops at the first one cancellation interrupted.
@@ -179,16 +184,13 @@ public final class EventConsumer: Service, Sendable {
             do {
                 let afterCommit = AfterCommit()
                 let applied = try await database.transaction { connection in
-                    guard try await Inbox.claim(envelope, on: connection, logger: logger) else { return false }
-                    try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
-                    return true
+                    try await apply(envelope, handler, on: connection, logger: logger, afterCommit: afterCommit)
                 }
                 if applied {
                     relay.wake()
                     afterCommit.run()
                 }
-                Counter(label: "hitl_events_processed_total", dimensions: [("type", envelope.type.rawValue), ("result", applied ? "applied" : "duplicate")]).increment()
-                Timer(label: "hitl_event_processing_seconds", dimensions: [("type", envelope.type.rawValue)]).record(duration: ContinuousClock.now - started)
+                Self.count(envelope, applied: applied, took: ContinuousClock.now - started)
                 return true
             } catch let error where Self.isInfrastructure(error) {
                 // Postgres is away: not the message's fault, so it is not dead-lettered.

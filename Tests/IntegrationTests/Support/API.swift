@@ -70,10 +70,6 @@ enum API {
 extension API {
     /// Posts an HTML form (`application/x-www-form-urlencoded`), as a browser does.
     static func postForm(_ url: String, _ fields: [String: String]) async throws -> Answer {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        let body = fields.sorted { $0.key < $1.key }
-            .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
-        return try await call("POST", url, bytes: Array(body.utf8), contentType: "application/x-www-form-urlencoded", token: nil)
+        try await call("POST", url, bytes: Array(URLEncodedForm.encode(fields).utf8), contentType: "application/x-www-form-urlencoded", token: nil)
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceKit
 import ServiceKitTesting
 import Slack
 
@@ -132,10 +133,7 @@ final class SlackStub: Sendable {
     func interact(
         _ approvalURL: String, _ payload: JSONObject, secret: String = SlackStub.signingSecret, signedAt: Date = Date()
     ) async throws -> (status: Int, body: JSONObject) {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        let json = String(decoding: try WireCoding.encode(payload), as: UTF8.self)
-        let body = Array("payload=\(json.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")".utf8)
+        let body = Array(URLEncodedForm.encode(["payload": String(decoding: try WireCoding.encode(payload), as: UTF8.self)]).utf8)
         let timestamp = Int(signedAt.timeIntervalSince1970)
         var request = HTTPClientRequest(url: "\(approvalURL)/slack/interactions")
         request.method = .POST

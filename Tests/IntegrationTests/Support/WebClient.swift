@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import ServiceKit
 
 /// The approval web pages without a browser, for races: signs in through a link (keeping
 /// the session cookie), reads a page's CSRF token, posts its form.
@@ -33,8 +34,7 @@ struct WebClient: Sendable {
         request.method = .POST
         request.headers.add(name: "Cookie", value: cookie)
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        let body = fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
-        request.body = .bytes(ByteBuffer(string: body))
+        request.body = .bytes(ByteBuffer(string: URLEncodedForm.encode(fields)))
         let response = try await Self.client.execute(request, timeout: .seconds(10))
         return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
     }

@@ -113,9 +113,7 @@ enum WebPages {
     }
 
     private static func facts(_ approval: ApprovalView) -> String {
-        let form = approval.form ?? ApprovalForm(title: approval.workflowType)
-        let rows = FormRendering(form: form, facts: approval.context).shownFacts
-        return "<table class=\"facts\">" + rows.map { "<tr><th>\(e($0.0))</th><td>\(e($0.1))</td></tr>" }.joined() + "</table>"
+        FormRendering(form: approval.form ?? ApprovalForm(title: approval.workflowType), facts: approval.context).factsHTML()
     }
 
     /// The workflow's conversation: what the agent and approvers wrote, oldest first.

@@ -41,9 +41,7 @@ struct WebSessions: Sendable {
     }
 
     func signIn(_ token: String, now: Date = Date()) throws(DecisionTokens.Refusal) -> SignIn {
-        let fields = try tokens.open(token, kind: "w1", count: 6)
-        guard let expiry = Int(fields[5]) else { throw .malformed }
-        guard Date(timeIntervalSince1970: TimeInterval(expiry)) > now else { throw .expired }
+        let fields = try tokens.open(token, kind: "w1", count: 6, now: now).fields
         return SignIn(approvalID: fields[3], approver: fields[4])
     }
 
@@ -62,11 +60,9 @@ struct WebSessions: Sendable {
         guard let cookieHeader else { return nil }
         for pair in cookieHeader.split(separator: ";") {
             let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, parts[0] == Self.cookieName,
-                let fields = try? tokens.open(parts[1], kind: "s1", count: 5), let expiry = Int(fields[4]),
-                Date(timeIntervalSince1970: TimeInterval(expiry)) > now
+            guard parts.count == 2, parts[0] == Self.cookieName, let (fields, expiresAt) = try? tokens.open(parts[1], kind: "s1", count: 5, now: now)
             else { continue }
-            return Session(keyID: fields[1], id: fields[2], approver: fields[3], expiresAt: Date(timeIntervalSince1970: TimeInterval(expiry)))
+            return Session(keyID: fields[1], id: fields[2], approver: fields[3], expiresAt: expiresAt)
         }
         return nil
     }
