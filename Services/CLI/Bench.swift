@@ -108,7 +108,8 @@ struct WorkflowBench: AsyncParsableCommand {
         let samples = try await withThrowingTaskGroup(of: [(Double, Double)].self) { group in
             let perWorker = (workflows + concurrency - 1) / concurrency
             for worker in 0..<concurrency {
-                let range = (worker * perWorker)..<min(workflows, (worker + 1) * perWorker)
+                // The last workers' ranges may be empty when `workflows` does not divide evenly.
+                let range = min(workflows, worker * perWorker)..<min(workflows, (worker + 1) * perWorker)
                 group.addTask {
                     var samples: [(Double, Double)] = []
                     for index in range { samples.append(try await runOne(index: index, facts: facts, client: client, tracker: tracker, tokens: (agentToken, approverToken))) }

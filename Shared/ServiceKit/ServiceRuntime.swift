@@ -47,7 +47,7 @@ public struct ServiceRuntime: Sendable {
         let consumer = try EventConsumer(
             service: configuration.service, kafka: kafkaConfiguration,
             groupID: configuration.consumerGroup + groupSuffix, topics: topics, database: database,
-            relay: relay, handlers: handlers, logger: logger)
+            handlers: handlers, logger: logger)
         return GatedService(gate: ready, service: consumer)
     }
 

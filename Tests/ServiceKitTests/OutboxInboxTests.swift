@@ -38,6 +38,37 @@ import Testing
         }
     }
 
+    @Test func aTransactionsEventsAreInsertedTogetherAtCommitInOrder() async throws {
+        try await ServiceKitHarness.with(relayRunning: false) { kit in
+            let outbox = Outbox(source: "test")
+            let topic = Topic(rawValue: "hitl.test.out")
+            let keys = ["deadline:a", "deadline:b", "deadline:c"]
+            let seenInside = try await kit.database.transaction { connection in
+                for key in keys {
+                    try await outbox.publish(TimerCancelled(owner: .approval, key: key, workflowId: "wf-1"), to: topic, subject: "wf-1", on: connection, logger: kit.logger)
+                }
+                // Held until the transaction commits: one statement for all of them.
+                let rows = try await connection.query("SELECT count(*)::int FROM outbox", logger: kit.logger)
+                return try await rows.decode(Int.self).reduce(0, +)
+            }
+            #expect(seenInside == 0)
+            let rows = try await kit.database.query("SELECT value FROM outbox ORDER BY id")
+            var written: [String] = []
+            for try await value in rows.decode(ByteBuffer.self) {
+                written.append(try WireCoding.decode(TimerCancelled.self, from: Array(buffer: value)).key)
+            }
+            #expect(written == keys)
+
+            // Outside a transaction an event is inserted at once.
+            let afterOne = try await kit.database.client.withConnection { connection in
+                try await outbox.publish(Self.sample, to: topic, subject: "wf-2", on: connection, logger: kit.logger)
+                let rows = try await connection.query("SELECT count(*)::int FROM outbox", logger: kit.logger)
+                return try await rows.decode(Int.self).reduce(0, +)
+            }
+            #expect(afterOne == 4)
+        }
+    }
+
     @Test func duplicateDeliveryChangesNothing() async throws {
         try await ServiceKitHarness.with { kit in
             let consumer = try makeConsumer(kit, handlers: [
@@ -131,6 +162,17 @@ import Testing
             }
             // Each event applied exactly once, the redelivered one not again.
             #expect(try await kit.count("SELECT count(DISTINCT event_id)::int FROM applied") == 14)
+
+            // A batch claims its events in the inbox in one statement: an event already
+            // applied, or repeated within the batch, is applied no more.
+            let third = try (0..<3).map { try event("third-\($0)") }
+            for envelope in [third[0], first[5], third[1], third[1], second[2], third[2]] { try await kit.produce(envelope) }
+            try await kit.running(try makeConsumer(kit, handlers: handlers, groupID: group)) {
+                try await waitUntil("the third three") { try await kit.count("SELECT count(*)::int FROM applied") == 17 }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            #expect(try await kit.count("SELECT count(*)::int FROM applied") == 17)
+            #expect(try await kit.count("SELECT count(DISTINCT event_id)::int FROM applied") == 17)
         }
     }
 
@@ -158,7 +200,7 @@ import Testing
         try EventConsumer(
             service: "kit-test", kafka: KafkaConfiguration(bootstrapServers: kit.cluster.bootstrapServers),
             groupID: groupID, topics: [Topic(rawValue: "hitl.test.in")], database: kit.database,
-            relay: kit.relay, handlers: handlers, maxAttempts: 3, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(50)),
+            handlers: handlers, maxAttempts: 3, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(50)),
             logger: kit.logger)
     }
 }

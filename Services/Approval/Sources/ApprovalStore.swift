@@ -197,7 +197,6 @@ struct ApprovalStore: Sendable {
             current.decidedAt = decidedAt
             return current
         }
-        if view.status != "pending" { runtime.relay.wake() }
         return view
     }
 

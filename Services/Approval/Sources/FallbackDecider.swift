@@ -82,7 +82,6 @@ struct FallbackDecider: Service {
                         on: connection, cause: nil, logger: logger)
                 }
             }
-            store.runtime.relay.wake()
         } catch {
             logger.warning("Fallback decision not recorded; it is asked again", metadata: ["error": "\(ErrorText.describe(error))"])
         }

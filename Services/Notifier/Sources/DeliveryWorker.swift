@@ -126,7 +126,6 @@ struct DeliveryWorker: Service {
         Counter(label: "hitl_delivery_attempts_total", dimensions: [("channel", delivery.channel), ("result", failure == nil ? "delivered" : "failed")]).increment()
         do {
             try await record(delivery, failure: failure)
-            runtime.relay.wake()
         } catch {
             // The lease expires and the delivery is attempted again: at least once, never lost.
             runtime.logger.warning("Delivery outcome not recorded", metadata: ["error": "\(ErrorText.describe(error))"])
@@ -137,33 +136,42 @@ struct DeliveryWorker: Service {
         let logger = runtime.logger
         let outbox = runtime.outbox
         let notification = delivery.notification
-        let giveUp = failure.map { $0.permanent || delivery.attempt >= settings.maxAttempts } ?? false
-        let detail = failure.map { delivery.recipient.isEmpty ? $0.description : "\(delivery.recipient): \($0.description)" }
+        guard let failure else {
+            // The common case in one statement (one round trip, its own transaction): the
+            // attempt, the delivery's status, the channel's breaker closed, and the event.
+            let delivered = try OutboxRow(
+                EventEnvelope(
+                    NotificationDelivered(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, deliveredAt: Date()),
+                    source: outbox.source, subject: notification.workflowId),
+                to: .notificationOutcomes)
+            try await runtime.database.query(
+                """
+                WITH attempt AS (INSERT INTO delivery_attempts (delivery_id, attempt, succeeded) VALUES (\(delivery.id), \(delivery.attempt), true)
+                                 ON CONFLICT DO NOTHING),
+                     closed AS (DELETE FROM channel_state WHERE channel = \(delivery.channel)),
+                     event AS (INSERT INTO outbox (topic, key, headers, value)
+                               VALUES (\(delivered.topic), \(delivered.key), \(delivered.headers)::jsonb, \(delivered.value)))
+                UPDATE deliveries SET status = 'delivered', closed_at = now(), last_error = NULL WHERE id = \(delivery.id)
+                """)
+            runtime.relay.wake()
+            return
+        }
+        let giveUp = failure.permanent || delivery.attempt >= settings.maxAttempts
+        let detail = delivery.recipient.isEmpty ? failure.description : "\(delivery.recipient): \(failure.description)"
         try await runtime.database.transaction { connection in
             try await connection.query(
                 """
                 INSERT INTO delivery_attempts (delivery_id, attempt, succeeded, detail)
-                VALUES (\(delivery.id), \(delivery.attempt), \(failure == nil), \(detail))
+                VALUES (\(delivery.id), \(delivery.attempt), false, \(detail))
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
-            if let failure { try await countFailure(of: delivery.channel, failure, on: connection) }
-            if failure == nil {
-                // A success closes the channel's breaker, in the same round trip.
-                try await connection.query(
-                    """
-                    WITH closed AS (DELETE FROM channel_state WHERE channel = \(delivery.channel))
-                    UPDATE deliveries SET status = 'delivered', closed_at = now(), last_error = NULL WHERE id = \(delivery.id)
-                    """, logger: logger)
-                try await outbox.publish(
-                    NotificationDelivered(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, deliveredAt: Date()),
-                    to: .notificationOutcomes, subject: notification.workflowId, on: connection, logger: logger)
-            } else if giveUp {
+            try await countFailure(of: delivery.channel, failure, on: connection)
+            if giveUp {
                 try await connection.query(
                     "UPDATE deliveries SET status = 'failed', closed_at = now(), last_error = \(detail) WHERE id = \(delivery.id)",
                     logger: logger)
-                let error = detail ?? ""
                 try await outbox.publish(
-                    NotificationFailed(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, error: error, failedAt: Date()),
+                    NotificationFailed(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, error: detail, failedAt: Date()),
                     to: .notificationOutcomes, subject: notification.workflowId, on: connection, logger: logger)
                 let retry = try EventEnvelope(
                     NotificationRetryRequested(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, recipient: delivery.recipient),
@@ -171,11 +179,11 @@ struct DeliveryWorker: Service {
                 try await outbox.publish(
                     DeadLettered.replayable(
                         retry, to: .notifications, service: Notifier.name,
-                        error: "delivery of \(notification.notificationId) on \(delivery.channel) gave up after \(delivery.attempt) attempts: \(error)",
+                        error: "delivery of \(notification.notificationId) on \(delivery.channel) gave up after \(delivery.attempt) attempts: \(detail)",
                         attempts: delivery.attempt, firstAttemptAt: Date()),
                     to: .deadLetter, subject: notification.workflowId, on: connection, logger: logger)
             } else {
-                let wait = failure?.retryAfter ?? settings.retryBackoff.delay(attempt: delivery.attempt)
+                let wait = failure.retryAfter ?? settings.retryBackoff.delay(attempt: delivery.attempt)
                 let due = Date().addingTimeInterval(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
                 try await connection.query(
                     "UPDATE deliveries SET status = 'waiting', last_error = \(detail), next_attempt_at = \(due) WHERE id = \(delivery.id)",

@@ -68,7 +68,6 @@ struct TimerFiringService: Service {
                 """, logger: logger)
             return due.count
         }
-        if count > 0 { runtime.relay.wake() }
         return count
     }
 

@@ -7,6 +7,8 @@ import ServiceLifecycle
 public struct Database: Service {
     public let client: PostgresClient
     public let schema: String
+    /// Signalled when a transaction that wrote outbox rows committed; the relay waits on it.
+    public let outboxWritten = Wakeup()
     let logger: Logger
 
     public init(configuration: DatabaseConfiguration, logger: Logger) {
@@ -21,6 +23,8 @@ public struct Database: Service {
 
     /// Runs `body` in one transaction and commits it; errors thrown by `body` come out as
     /// they were thrown. A serialization failure or deadlock is retried a few times.
+    /// Events `body` adds through an `Outbox` on `connection` are inserted together just
+    /// before COMMIT, and the relay is woken once it committed.
     @discardableResult
     public func transaction<Result: Sendable>(
         _ body: (PostgresConnection) async throws -> Result
@@ -32,8 +36,11 @@ public struct Database: Service {
                 return try await client.withConnection { connection in
                     try await connection.query("BEGIN", logger: logger)
                     do {
-                        let result = try await body(connection)
+                        let outbox = PendingOutbox(connection: connection)
+                        let result = try await PendingOutbox.$current.withValue(outbox) { try await body(connection) }
+                        let wroteEvents = try await outbox.flush(logger: logger)
                         try await connection.query("COMMIT", logger: logger)
+                        if wroteEvents { outboxWritten.signal() }
                         return result
                     } catch {
                         _ = try? await connection.query("ROLLBACK", logger: logger)

@@ -53,8 +53,9 @@ public struct PermanentFailure: Error, CustomStringConvertible {
 /// Consumes a service's topics and applies each event exactly once:
 /// inbox claim, handler and outbox writes commit in one transaction, and only then is the
 /// Kafka offset stored. Under load, the records already waiting on a partition (up to
-/// `batchSize`) are applied in one transaction, in order, which saves a commit (a WAL
-/// flush) per event; if any of them fails, the batch is rolled back and each is applied on
+/// `batchSize`) are applied in one transaction, in order, with one inbox statement and one
+/// outbox statement for all of them, which saves round trips and a commit (a WAL flush)
+/// per event; if any of them fails, the batch is rolled back and each is applied on
 /// its own, with its own retries and dead letter. A failing event is retried with exponential backoff and jitter up
 /// to `maxAttempts`, then written to `hitl.dead-letter` with its full context, and the
 /// partition moves on. While Postgres itself is unreachable, nothing is dead-lettered:
@@ -64,7 +65,6 @@ public final class EventConsumer: Service, Sendable {
     private let consumer: KafkaConsumer
     private let database: Database
     private let outbox: Outbox
-    private let relay: OutboxRelay
     private let handlers: [EventType: EventHandler]
     private let maxAttempts: Int
     private let backoff: Backoff
@@ -73,14 +73,13 @@ public final class EventConsumer: Service, Sendable {
 
     public init(
         service: String, kafka: KafkaConfiguration, groupID: String, topics: [Topic],
-        database: Database, relay: OutboxRelay, handlers: [EventType: EventHandler],
+        database: Database, handlers: [EventType: EventHandler],
         maxAttempts: Int = 5, backoff: Backoff = .default, batchSize: Int = 32, logger: Logger
     ) throws {
         self.service = service
         self.consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics.map(\.rawValue), logger: logger)
         self.database = database
         self.outbox = Outbox(source: service)
-        self.relay = relay
         self.handlers = handlers
         self.maxAttempts = maxAttempts
         self.backoff = backoff
@@ -108,12 +107,18 @@ public final class EventConsumer: Service, Sendable {
         let applied: [Bool]
         do {
             applied = try await database.transaction { connection in
+                var claimed = try await Inbox.claim(events.map(\.envelope), on: connection, logger: logger)
                 var applied: [Bool] = []
                 for (envelope, handler) in events {
+                    guard claimed.remove(envelope.id) != nil else {
+                        applied.append(false)
+                        continue
+                    }
                     var logger = self.logger
                     logger[metadataKey: "event.id"] = "\(envelope.id)"
                     logger[metadataKey: "event.type"] = "\(envelope.type)"
-                    applied.append(try await apply(envelope, handler, on: connection, logger: logger, afterCommit: afterCommit))
+                    try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
+                    applied.append(true)
                 }
                 return applied
             }
@@ -121,7 +126,6 @@ public final class EventConsumer: Service, Sendable {
             logger.debug("Batch failed; applying its events one by one", metadata: ["error": "\(ErrorText.describe(error))", "batch.size": "\(batch.count)"])
             return await sequentially(batch)
         }
-        relay.wake()
         afterCommit.run()
         let share = (ContinuousClock.now - started) / batch.count
         for (index, event) in events.enumerated() { Self.count(event.envelope, applied: applied[index], took: share) }
@@ -186,10 +190,7 @@ public final class EventConsumer: Service, Sendable {
                 let applied = try await database.transaction { connection in
                     try await apply(envelope, handler, on: connection, logger: logger, afterCommit: afterCommit)
                 }
-                if applied {
-                    relay.wake()
-                    afterCommit.run()
-                }
+                if applied { afterCommit.run() }
                 Self.count(envelope, applied: applied, took: ContinuousClock.now - started)
                 return true
             } catch let error where Self.isInfrastructure(error) {
@@ -238,7 +239,6 @@ public final class EventConsumer: Service, Sendable {
                 try await database.transaction { connection in
                     try await outbox.publish(record, to: .deadLetter, subject: subject, causedBy: envelope, on: connection, logger: logger)
                 }
-                relay.wake()
                 logger.warning("Event dead-lettered", metadata: ["error": "\(error)", "dead_letter.id": "\(record.deadLetterId)"])
                 Counter(label: "hitl_events_dead_lettered_total", dimensions: [("topic", message.topic)]).increment()
                 return true

@@ -15,4 +15,18 @@ public enum Inbox {
         for try await _ in rows { return true }
         return false
     }
+
+    /// Claims a consumer's batch in one statement; answers the ids claimed now. An event
+    /// processed before is not among them, and one that appears twice is claimed once.
+    public static func claim(_ envelopes: [EventEnvelope], on connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        let rows = try await connection.query(
+            """
+            INSERT INTO inbox (event_id, event_type)
+            SELECT * FROM unnest(\(envelopes.map(\.id))::text[], \(envelopes.map(\.type.rawValue))::text[])
+            ON CONFLICT (event_id) DO NOTHING RETURNING event_id
+            """, logger: logger)
+        var claimed: Set<String> = []
+        for try await id in rows.decode(String.self) { claimed.insert(id) }
+        return claimed
+    }
 }

@@ -2,9 +2,15 @@ import Contracts
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Writes events into the service's outbox table inside the caller's transaction, so an
 /// event is published if and only if the state change that caused it committed.
+///
+/// Inside `Database.transaction` the rows are collected and inserted in one statement
+/// just before COMMIT (one round trip however many events the transaction, or a consumer's
+/// batch of events, publishes), and the relay is woken after the commit; elsewhere each
+/// call inserts at once and the caller wakes the relay (`OutboxRelay.wake()`).
 public struct Outbox: Sendable {
     /// The service name, used as every event's `ce_source`.
     public let source: String
@@ -20,41 +26,92 @@ public struct Outbox: Sendable {
         on connection: PostgresConnection, logger: Logger
     ) async throws -> EventEnvelope {
         let envelope = try EventEnvelope(payload, source: source, subject: subject, causedBy: cause)
-        try await append(envelope, to: topic, on: connection, logger: logger)
+        try await insert([OutboxRow(envelope, to: topic)], on: connection, logger: logger)
         return envelope
     }
 
-    /// Adds an already built event (a replay keeps the original id and headers).
-    public func append(_ envelope: EventEnvelope, to topic: Topic, extraHeaders: [(String, String)] = [], on connection: PostgresConnection, logger: Logger) async throws {
-        try await appendRaw(
-            topic: topic.rawValue, key: envelope.subject, headers: envelope.headers + extraHeaders,
-            value: envelope.data, on: connection, logger: logger)
-    }
-
-    /// Adds several events in one statement, in order (each keyed by its subject).
+    /// Adds several events, in order (each keyed by its subject).
     public func append(_ events: [(envelope: EventEnvelope, topic: Topic)], on connection: PostgresConnection, logger: Logger) async throws {
-        guard events.count > 1 else {
-            if let only = events.first { try await append(only.envelope, to: only.topic, on: connection, logger: logger) }
-            return
-        }
-        let headers = try events.map { try JSONColumn.text($0.envelope.headers.map { [$0.0, $0.1] }) }
-        try await connection.query(
-            """
-            INSERT INTO outbox (topic, key, headers, value)
-            SELECT topic, key, headers::jsonb, value
-            FROM unnest(\(events.map(\.topic.rawValue))::text[], \(events.map(\.envelope.subject))::text[], \(headers)::text[],
-                        \(events.map { ByteBuffer(bytes: $0.envelope.data) })::bytea[])
-                 WITH ORDINALITY AS e(topic, key, headers, value, position)
-            ORDER BY position
-            """, logger: logger)
+        try await insert(events.map { try OutboxRow($0.envelope, to: $0.topic) }, on: connection, logger: logger)
     }
 
     /// Adds a record as raw bytes with the given headers.
     public func appendRaw(topic: String, key: String, headers: [(String, String)], value: [UInt8], on connection: PostgresConnection, logger: Logger) async throws {
-        let headerJSON = try JSONColumn.text(headers.map { [$0.0, $0.1] })
-        let bytes = ByteBuffer(bytes: value)
+        try await insert([OutboxRow(topic: topic, key: key, headers: headers, value: value)], on: connection, logger: logger)
+    }
+
+    private func insert(_ rows: [OutboxRow], on connection: PostgresConnection, logger: Logger) async throws {
+        if let pending = PendingOutbox.current, pending.connection === connection {
+            pending.add(rows)
+        } else {
+            try await OutboxRow.insert(rows, on: connection, logger: logger)
+        }
+    }
+}
+
+/// One outbox row as the relay reads it back.
+public struct OutboxRow: Sendable {
+    public let topic: String
+    public let key: String
+    /// The headers as a JSON array of `[name, value]` pairs.
+    public let headers: String
+    public let value: ByteBuffer
+
+    public init(topic: String, key: String, headers: [(String, String)], value: [UInt8]) throws {
+        self.topic = topic
+        self.key = key
+        self.headers = try JSONColumn.text(headers.map { [$0.0, $0.1] })
+        self.value = ByteBuffer(bytes: value)
+    }
+
+    /// `envelope` for `topic`, keyed by its subject.
+    public init(_ envelope: EventEnvelope, to topic: Topic) throws {
+        try self.init(topic: topic.rawValue, key: envelope.subject, headers: envelope.headers, value: envelope.data)
+    }
+
+    /// Inserts `rows` in one statement, in order.
+    static func insert(_ rows: [OutboxRow], on connection: PostgresConnection, logger: Logger) async throws {
+        guard rows.count > 1 else {
+            guard let row = rows.first else { return }
+            try await connection.query(
+                "INSERT INTO outbox (topic, key, headers, value) VALUES (\(row.topic), \(row.key), \(row.headers)::jsonb, \(row.value))",
+                logger: logger)
+            return
+        }
         try await connection.query(
-            "INSERT INTO outbox (topic, key, headers, value) VALUES (\(topic), \(key), \(headerJSON)::jsonb, \(bytes))",
-            logger: logger)
+            """
+            INSERT INTO outbox (topic, key, headers, value)
+            SELECT topic, key, headers::jsonb, value
+            FROM unnest(\(rows.map(\.topic))::text[], \(rows.map(\.key))::text[], \(rows.map(\.headers))::text[], \(rows.map(\.value))::bytea[])
+                 WITH ORDINALITY AS e(topic, key, headers, value, position)
+            ORDER BY position
+            """, logger: logger)
+    }
+}
+
+/// The outbox rows of the transaction `Database.transaction` runs on `connection`, written
+/// by `flush` just before it commits.
+final class PendingOutbox: Sendable {
+    @TaskLocal static var current: PendingOutbox?
+
+    let connection: PostgresConnection
+    private let rows = Mutex<[OutboxRow]>([])
+
+    init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    func add(_ new: [OutboxRow]) {
+        rows.withLock { $0 += new }
+    }
+
+    /// Inserts the rows; answers whether there were any.
+    func flush(logger: Logger) async throws -> Bool {
+        let rows = self.rows.withLock { rows in
+            defer { rows = [] }
+            return rows
+        }
+        try await OutboxRow.insert(rows, on: connection, logger: logger)
+        return !rows.isEmpty
     }
 }

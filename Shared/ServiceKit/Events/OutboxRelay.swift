@@ -10,12 +10,12 @@ import ServiceLifecycle
 /// that row again on restart; consumers' inboxes make the repeat a no-op.
 ///
 /// One relay per service is active at a time (a session advisory lock); the others wait
-/// as standbys. The active one wakes on `wake()` from its own process and polls every
+/// as standbys. The active one wakes when a `Database.transaction` of its own process wrote
+/// outbox rows (or on `wake()`, after rows written outside one) and polls every
 /// `pollInterval` for rows written by other replicas.
 public final class OutboxRelay: Service, Sendable {
     private let database: Database
     private let producer: KafkaProducer
-    private let wakeup = Wakeup()
     private let pollInterval: Duration
     private let batchSize: Int
     private let logger: Logger
@@ -30,9 +30,9 @@ public final class OutboxRelay: Service, Sendable {
         self.published = Counter(label: "hitl_outbox_published_total", dimensions: [("schema", database.schema)])
     }
 
-    /// Tells the relay that rows were committed.
+    /// Tells the relay that rows were committed outside a `Database.transaction`.
     public func wake() {
-        wakeup.signal()
+        database.outboxWritten.signal()
     }
 
     public func run() async throws {
@@ -57,7 +57,7 @@ public final class OutboxRelay: Service, Sendable {
                 while !Task.isCancelled {
                     let count = try await relayBatch(on: connection)
                     if count < batchSize {
-                        await wakeup.wait(timeout: pollInterval)
+                        await database.outboxWritten.wait(timeout: pollInterval)
                     }
                 }
             } catch {

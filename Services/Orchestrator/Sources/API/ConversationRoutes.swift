@@ -72,7 +72,6 @@ struct ConversationRoutes: Sendable {
                 return nil
             }
             guard let message else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
-            runtime.relay.wake()
             return try JSONResponse.make(status: .created, message)
         }
     }

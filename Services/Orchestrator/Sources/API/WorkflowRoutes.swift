@@ -50,7 +50,6 @@ struct WorkflowRoutes: Sendable {
         switch outcome {
         case .created(let id, let status):
             afterCommit.run()
-            runtime.relay.wake()
             return try JSONResponse.make(status: .created, SubmitAnswer(id: id.uuidString.lowercased(), status: status))
         case .existing(let id, let status):
             return try JSONResponse.make(status: .ok, SubmitAnswer(id: id.uuidString.lowercased(), status: status))
@@ -215,7 +214,6 @@ struct WorkflowRoutes: Sendable {
         }
         guard let outcome else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
         afterCommit.run()
-        runtime.relay.wake()
         switch outcome {
         case .applied(let status): return try JSONResponse.make(ControlAnswer(id: id.uuidString.lowercased(), status: status, changed: true))
         case .unchanged(let status): return try JSONResponse.make(ControlAnswer(id: id.uuidString.lowercased(), status: status, changed: false))
@@ -254,7 +252,6 @@ struct WorkflowRoutes: Sendable {
         guard let found else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
         guard found else { throw APIError.notFound("workflow \(id.uuidString.lowercased()) has no step \(step)") }
         afterCommit.run()
-        runtime.relay.wake()
         return try await show(id.uuidString)
     }
 

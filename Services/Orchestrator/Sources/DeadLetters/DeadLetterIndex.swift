@@ -113,7 +113,6 @@ struct DeadLetterIndex: Sendable {
                     logger: logger)
             }
         }
-        runtime.relay.wake()
         return ReplayAnswer(dryRun: false, replayed: items)
     }
 }

@@ -29,12 +29,21 @@ struct WorkflowEngine: Sendable {
     ) async throws -> SubmitOutcome {
         let id = UUID()
         let input = try JSONColumn.text(submission.input)
+        let definitions = try submission.steps.map { try JSONColumn.text($0) }
+        // The workflow and its steps in one statement; nothing when the key is taken.
         let inserted = try await connection.query(
             """
-            INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status, callback_url, template_name, template_version)
-            VALUES (\(id), \(submission.idempotencyKey), \(requestHash), \(submission.type), \(submission.requester),
-                    \(input)::jsonb, \(WorkflowStatus.running.rawValue), \(submission.callbackUrl), \(template?.name), \(template?.version))
-            ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+            WITH created AS (
+                INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status, callback_url, template_name, template_version)
+                VALUES (\(id), \(submission.idempotencyKey), \(requestHash), \(submission.type), \(submission.requester),
+                        \(input)::jsonb, \(WorkflowStatus.running.rawValue), \(submission.callbackUrl), \(template?.name), \(template?.version))
+                ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),
+            steps AS (
+                INSERT INTO workflow_steps (workflow_id, position, name, kind, definition)
+                SELECT created.id, s.position - 1, s.name, s.kind, s.definition::jsonb
+                FROM created, unnest(\(submission.steps.map(\.name))::text[], \(submission.steps.map(\.kind.rawValue))::text[], \(definitions)::text[])
+                     WITH ORDINALITY AS s(name, kind, definition, position))
+            SELECT id FROM created
             """, logger: logger)
         var created = false
         for try await _ in inserted { created = true }
@@ -48,14 +57,6 @@ struct WorkflowEngine: Sendable {
             }
             throw PermanentFailure("idempotency key vanished during submission")
         }
-        let definitions = try submission.steps.map { try JSONColumn.text($0) }
-        try await connection.query(
-            """
-            INSERT INTO workflow_steps (workflow_id, position, name, kind, definition)
-            SELECT \(id), position - 1, name, kind, definition::jsonb
-            FROM unnest(\(submission.steps.map(\.name))::text[], \(submission.steps.map(\.kind.rawValue))::text[], \(definitions)::text[])
-                 WITH ORDINALITY AS s(name, kind, definition, position)
-            """, logger: logger)
         let workflow = WorkflowRow(
             id: id, type: submission.type, requester: submission.requester, input: submission.input, status: .running, currentStep: 0,
             version: 1, callbackURL: submission.callbackUrl)
@@ -417,7 +418,7 @@ struct WorkflowEngine: Sendable {
         case .retry where status == StepStatus.retryWait:
             if timer.compensation {
                 session.steps[position].compensationStatus = StepStatus.retryDue
-                try await session.saveStep(position)
+                session.saveStep(position)
             } else {
                 try await session.change("retry_due", actor: "timer", step: position, stepStatus: StepStatus.retryDue)
             }

@@ -7,9 +7,8 @@ import ServiceKit
 /// One workflow, locked for the length of the caller's transaction, and every change made
 /// to it there. Each change goes through `change(...)`: the status through the transition
 /// table, the step's status, its history entry and its lifecycle event, together.
-/// The writes are collected and `save()` makes them in a few statements (changed steps,
-/// history, messages and events each in one), then writes the workflow row, guarded by
-/// its version.
+/// The writes are collected and `save()` makes them, with the workflow row guarded by its
+/// version, in one statement (one round trip); the events go with the transaction's outbox.
 final class WorkflowSession {
     let connection: PostgresConnection
     let logger: Logger
@@ -83,7 +82,7 @@ final class WorkflowSession {
                 steps[position].status = stepStatus
                 detail["step_status"] = .string(stepStatus)
             }
-            try await saveStep(position)
+            saveStep(position)
         }
         let statusChanged = newStatus != nil && newStatus != from
         historyRows.append((
@@ -142,59 +141,59 @@ final class WorkflowSession {
     // MARK: - Persistence
 
     /// Marks the step row to be written, as it then stands, by `save()`.
-    func saveStep(_ position: Int) async throws {
+    func saveStep(_ position: Int) {
         changedSteps.insert(position)
     }
 
-    private func writeStep(_ position: Int) async throws {
-        let step = steps[position]
-        let output = try step.output.map { try JSONColumn.text($0) }
-        let held = try step.held.map { try JSONColumn.text($0) }
-        try await connection.query(
-            """
-            UPDATE workflow_steps SET status = \(step.status), approval_id = \(step.approvalID), output = \(output)::jsonb,
-                   attempt = \(step.attempt), tries = \(step.tries), round = \(step.round), held = \(held)::jsonb,
-                   feedback = \(step.feedback), error = \(step.error), compensation_status = \(step.compensationStatus),
-                   compensation_attempt = \(step.compensationAttempt), compensation_tries = \(step.compensationTries),
-                   updated_at = now()
-            WHERE workflow_id = \(workflow.id) AND position = \(position)
-            """, logger: logger)
+    /// The changed steps as a JSON array of their columns, for `jsonb_to_recordset`.
+    private func changedStepColumns() throws -> String {
+        func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        func number(_ value: Int) -> JSONValue { .number(Double(value)) }
+        let rows: [JSONValue] = changedSteps.sorted().map { position in
+            let step = steps[position]
+            return .object([
+                "position": number(position), "status": .string(step.status),
+                "approval_id": text(step.approvalID?.uuidString.lowercased()),
+                "output": step.output.map(JSONValue.object) ?? .null, "held": step.held.map(JSONValue.object) ?? .null,
+                "attempt": number(step.attempt), "tries": number(step.tries), "round": number(step.round),
+                "feedback": text(step.feedback), "error": text(step.error), "compensation_status": text(step.compensationStatus),
+                "compensation_attempt": number(step.compensationAttempt), "compensation_tries": number(step.compensationTries),
+            ])
+        }
+        return try JSONColumn.text(rows)
     }
 
-    /// Makes the collected writes, then writes the workflow row; throws `StaleWorkflow`
-    /// when another transaction changed it.
+    /// Makes the collected writes (changed steps, history, messages) and the workflow row,
+    /// guarded by its version, in one statement; throws `StaleWorkflow` when another
+    /// transaction changed the workflow. Events go to the outbox with the transaction.
     func save() async throws {
-        for position in changedSteps.sorted() { try await writeStep(position) }
-        changedSteps = []
-        if !historyRows.isEmpty {
-            try await connection.query(
-                """
+        let changed = try changedStepColumns()
+        let input = try JSONColumn.text(workflow.input)
+        let rows = try await connection.query(
+            """
+            WITH changed_steps AS (
+                UPDATE workflow_steps s
+                SET status = c.status, approval_id = c.approval_id, output = c.output, attempt = c.attempt, tries = c.tries,
+                    round = c.round, held = c.held, feedback = c.feedback, error = c.error, compensation_status = c.compensation_status,
+                    compensation_attempt = c.compensation_attempt, compensation_tries = c.compensation_tries, updated_at = now()
+                FROM jsonb_to_recordset(\(changed)::jsonb) AS c(
+                    position integer, status text, approval_id uuid, output jsonb, attempt integer, tries integer, round integer,
+                    held jsonb, feedback text, error text, compensation_status text, compensation_attempt integer, compensation_tries integer)
+                WHERE s.workflow_id = \(workflow.id) AND s.position = c.position),
+            history AS (
                 INSERT INTO workflow_history (workflow_id, event, from_status, to_status, step, actor, detail)
                 SELECT \(workflow.id), event, nullif(from_status, ''), nullif(to_status, ''), nullif(step, ''), actor, detail::jsonb
                 FROM unnest(\(historyRows.map(\.event))::text[], \(historyRows.map { $0.from ?? "" })::text[], \(historyRows.map { $0.to ?? "" })::text[],
                             \(historyRows.map { $0.step ?? "" })::text[], \(historyRows.map(\.actor))::text[], \(historyRows.map(\.detail))::text[])
                      WITH ORDINALITY AS h(event, from_status, to_status, step, actor, detail, position)
-                ORDER BY position
-                """, logger: logger)
-            historyRows = []
-        }
-        if !messageRows.isEmpty {
-            try await connection.query(
-                """
+                ORDER BY position),
+            messages AS (
                 INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
                 SELECT \(workflow.id), kind, author, nullif(step, ''), text
                 FROM unnest(\(messageRows.map(\.kind))::text[], \(messageRows.map(\.author))::text[], \(messageRows.map { $0.step ?? "" })::text[],
                             \(messageRows.map(\.text))::text[])
                      WITH ORDINALITY AS m(kind, author, step, text, position)
-                ORDER BY position
-                """, logger: logger)
-            messageRows = []
-        }
-        try await outbox.append(events, on: connection, logger: logger)
-        events = []
-        let input = try JSONColumn.text(workflow.input)
-        let rows = try await connection.query(
-            """
+                ORDER BY position)
             UPDATE workflows SET status = \(workflow.status.rawValue), current_step = \(workflow.currentStep),
                    input = \(input)::jsonb, outcome = \(workflow.outcome?.rawValue), reason = \(workflow.reason),
                    version = version + 1, updated_at = now()
@@ -206,6 +205,11 @@ final class WorkflowSession {
             saved = true
         }
         guard saved else { throw StaleWorkflow(id: workflow.id) }
+        changedSteps = []
+        historyRows = []
+        messageRows = []
+        try await outbox.append(events, on: connection, logger: logger)
+        events = []
     }
 
     // MARK: - Loading

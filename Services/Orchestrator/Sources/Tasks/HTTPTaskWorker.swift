@@ -106,7 +106,6 @@ struct HTTPTaskWorker: Service {
                     }
                 }
             }
-            runtime.relay.wake()
         } catch {
             // The lease runs out and the call is made again: at least once, never lost.
             runtime.logger.warning("HTTP task answer not recorded", metadata: ["error": "\(ErrorText.describe(error))"])
