@@ -42,7 +42,7 @@ public struct Outbox: Sendable {
 
     private func insert(_ rows: [OutboxRow], on connection: PostgresConnection, logger: Logger) async throws {
         if let pending = PendingOutbox.current, pending.connection === connection {
-            pending.add(rows)
+            try pending.add(rows)
         } else {
             try await OutboxRow.insert(rows, on: connection, logger: logger)
         }
@@ -95,21 +95,26 @@ final class PendingOutbox: Sendable {
     @TaskLocal static var current: PendingOutbox?
 
     let connection: PostgresConnection
-    private let rows = Mutex<[OutboxRow]>([])
+    /// The rows so far; nil once flushed.
+    private let rows = Mutex<[OutboxRow]?>([])
 
     init(connection: PostgresConnection) {
         self.connection = connection
     }
 
-    func add(_ new: [OutboxRow]) {
-        rows.withLock { $0 += new }
+    func add(_ new: [OutboxRow]) throws {
+        try rows.withLock { rows in
+            // A task the transaction left behind must not publish into a finished one.
+            guard rows != nil else { throw PermanentFailure("an event was published after its transaction ended") }
+            rows! += new
+        }
     }
 
     /// Inserts the rows; answers whether there were any.
     func flush(logger: Logger) async throws -> Bool {
         let rows = self.rows.withLock { rows in
-            defer { rows = [] }
-            return rows
+            defer { rows = nil }
+            return rows ?? []
         }
         try await OutboxRow.insert(rows, on: connection, logger: logger)
         return !rows.isEmpty
