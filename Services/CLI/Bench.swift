@@ -62,7 +62,7 @@ struct WorkflowBench: AsyncParsableCommand {
         guard let jwtSecret else { throw ValidationError("\(devFile) has no token key; restart `hitl dev` or use --fresh") }
         let result: JSONObject
         do {
-            result = try await measure(facts, tokens: AccessTokens(secret: jwtSecret))
+            result = try await measure(facts, tokens: AccessTokens(secret: jwtSecret), pids: pids)
         } catch {
             await stack?.stop()
             await sink?.stop()
@@ -79,7 +79,10 @@ struct WorkflowBench: AsyncParsableCommand {
         if let sink { await sink.stop() }
     }
 
-    private func measure(_ facts: DevFacts, tokens: AccessTokens) async throws -> JSONObject {
+    /// Runs the flows; besides times, reports the CPU each workflow cost the machine (every
+    /// process on it: Postgres, Kafka, the services, this client) and each service, which
+    /// compares across runs far better than workflows/s on a machine whose speed drifts.
+    private func measure(_ facts: DevFacts, tokens: AccessTokens, pids: [String: Int32]) async throws -> JSONObject {
         let agentToken = tokens.issue(subject: "bench@hitl.example", role: .agent)
         let approverToken = tokens.issue(subject: "approver@hitl.example", role: .approver)
         let logger = Logger(label: "hitl.bench")
@@ -104,6 +107,7 @@ struct WorkflowBench: AsyncParsableCommand {
         // A new group reads from the earliest offset, so no event of ours is missed while the
         // listener joins; one flow first warms up the connections and the group.
         _ = try await runOne(index: -1, facts: facts, client: client, tracker: tracker, tokens: (agentToken, approverToken))
+        let cpuBefore = CPUUse(pids: pids)
         let started = ContinuousClock.now
         let samples = try await withThrowingTaskGroup(of: [(Double, Double)].self) { group in
             let perWorker = (workflows + concurrency - 1) / concurrency
@@ -119,6 +123,7 @@ struct WorkflowBench: AsyncParsableCommand {
             return try await group.reduce(into: []) { $0 += $1 }
         }
         let seconds = milliseconds(ContinuousClock.now - started) / 1000
+        let cpu = CPUUse(pids: pids).milliseconds(since: cpuBefore, per: samples.count)
         listener.cancel()
         _ = try? await listener.value
         try await client.shutdown()
@@ -129,6 +134,7 @@ struct WorkflowBench: AsyncParsableCommand {
             "seconds": .number(rounded(seconds)), "workflows_per_s": .number(rounded(Double(samples.count) / seconds)),
             "pause_ms_p50": .number(rounded(percentile(pauses, 0.50))), "pause_ms_p99": .number(rounded(percentile(pauses, 0.99))),
             "resume_ms_p50": .number(rounded(percentile(resumes, 0.50))), "resume_ms_p99": .number(rounded(percentile(resumes, 0.99))),
+            "cpu_ms_per_workflow": .object(cpu),
         ]
     }
 
@@ -178,6 +184,28 @@ func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
 }
 
 func rounded(_ value: Double) -> Double { (value * 10).rounded() / 10 }
+
+/// CPU seconds used so far by the whole machine and by each service process.
+struct CPUUse {
+    let machine: Double?
+    let services: [String: Double]
+
+    init(pids: [String: Int32]) {
+        machine = ServiceProcess.machineCPUSeconds()
+        services = pids.compactMapValues(ServiceProcess.cpuSeconds(pid:))
+    }
+
+    /// Milliseconds of CPU per workflow since `start`, by "machine" and service name.
+    func milliseconds(since start: CPUUse, per workflows: Int) -> JSONObject {
+        func perWorkflow(_ seconds: Double) -> JSONValue { .number(rounded(seconds * 1000 / Double(max(1, workflows)))) }
+        var result: JSONObject = [:]
+        if let machine, let before = start.machine { result["machine"] = perWorkflow(machine - before) }
+        for (service, seconds) in services {
+            if let before = start.services[service] { result[service] = perWorkflow(seconds - before) }
+        }
+        return result
+    }
+}
 
 /// Matches events seen on Kafka to the flows waiting for them; an event that arrives
 /// before its waiter is kept for it.

@@ -98,6 +98,24 @@ public final class ServiceProcess: @unchecked Sendable {
         memoryKiB(pid: pid, field: "VmRSS")
     }
 
+    /// CPU time (user and system) a process has used so far, in seconds, from /proc.
+    public static func cpuSeconds(pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") else { return nil }
+        // After the command in parentheses: utime and stime are the 12th and 13th fields.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// CPU time every process of the machine has used so far (user, nice, system, interrupts;
+    /// not idle, I/O wait or time stolen by a hypervisor), in seconds, from /proc/stat.
+    public static func machineCPUSeconds() -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8), let line = stat.split(separator: "\n").first else { return nil }
+        let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard ticks.count >= 7 else { return nil }
+        return (ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6]) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     private static func memoryKiB(pid: Int32, field: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("\(field):") {
