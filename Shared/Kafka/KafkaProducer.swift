@@ -52,15 +52,14 @@ public final class KafkaProducer: Service, Sendable {
     /// waits for every delivery report; returns each record's error, nil when delivered.
     public func send(_ records: [KafkaRecord]) async -> [KafkaError?] {
         guard !records.isEmpty else { return [] }
-        return await withCheckedContinuation { continuation in
-            let batch = BatchReports(count: records.count, continuation: continuation)
-            for (index, record) in records.enumerated() {
-                enqueue(record, report: DeliveryReport { batch.complete(index, $0) })
-            }
+        let batch = BatchReports(count: records.count)
+        for (index, record) in records.enumerated() {
+            await enqueue(record, report: DeliveryReport { batch.complete(index, $0) })
         }
+        return await batch.results()
     }
 
-    private func enqueue(_ record: KafkaRecord, report: DeliveryReport) {
+    private func enqueue(_ record: KafkaRecord, report: DeliveryReport) async {
         while true {
             let cHeaders = rd_kafka_headers_new(record.headers.count)
             for header in record.headers {
@@ -80,12 +79,13 @@ public final class KafkaProducer: Service, Sendable {
             // Not enqueued: librdkafka took neither the headers nor our reference.
             rd_kafka_headers_destroy(cHeaders)
             Unmanaged<DeliveryReport>.fromOpaque(opaque).release()
-            guard result == RD_KAFKA_RESP_ERR__QUEUE_FULL else {
+            guard result == RD_KAFKA_RESP_ERR__QUEUE_FULL, !Task.isCancelled else {
                 report.complete(KafkaError(result))
                 return
             }
-            // The local queue is full (broker away): wait for it to drain, as backpressure.
-            Thread.sleep(forTimeInterval: 0.01)
+            // The local queue is full (broker away): wait for it to drain, as backpressure,
+            // without holding a thread of the cooperative pool.
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 
@@ -139,24 +139,38 @@ private final class DeliveryReport: Sendable {
 
 /// Collects the reports of one batch and resumes its caller when the last one arrived.
 private final class BatchReports: @unchecked Sendable {
+    // All state behind `lock`.
     private let lock = NSLock()
-    private var results: [KafkaError?]
+    private var reports: [KafkaError?]
     private var remaining: Int
-    private let continuation: CheckedContinuation<[KafkaError?], Never>
+    private var waiter: CheckedContinuation<[KafkaError?], Never>?
 
-    init(count: Int, continuation: CheckedContinuation<[KafkaError?], Never>) {
-        results = Array(repeating: nil, count: count)
+    init(count: Int) {
+        reports = Array(repeating: nil, count: count)
         remaining = count
-        self.continuation = continuation
     }
 
     func complete(_ index: Int, _ error: KafkaError?) {
-        let done = lock.withLock { () -> Bool in
-            results[index] = error
+        let done = lock.withLock { () -> (CheckedContinuation<[KafkaError?], Never>, [KafkaError?])? in
+            reports[index] = error
             remaining -= 1
-            return remaining == 0
+            guard remaining == 0, let waiter else { return nil }
+            self.waiter = nil
+            return (waiter, reports)
         }
-        if done { continuation.resume(returning: results) }
+        if let (waiter, reports) = done { waiter.resume(returning: reports) }
+    }
+
+    /// Every record's report, once all arrived.
+    func results() async -> [KafkaError?] {
+        await withCheckedContinuation { continuation in
+            let ready = lock.withLock { () -> [KafkaError?]? in
+                if remaining == 0 { return reports }
+                waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 }
 

@@ -143,4 +143,41 @@ import Testing
         _ = try? await consumer.value
         await producer.shutdown()
     }
+
+    @Test func aFullLocalQueueWaitsWithoutHoldingTheCooperativePool() async throws {
+        let cluster = try cluster(topic: "t.full")
+        let producer = try KafkaProducer(
+            configuration: KafkaConfiguration(
+                bootstrapServers: cluster.bootstrapServers, properties: Self.properties.merging(["queue.buffering.max.messages": "5"]) { $1 }),
+            logger: logger)
+        try await producer.send(topic: "t.full", key: nil, value: Array("warm-up".utf8), headers: [])
+        let broker = cluster.brokerIDs[0]
+        try cluster.setBrokerDown(broker)
+        // As many senders as the pool has threads, each with more records than the queue holds.
+        let senders = (0..<max(2, ProcessInfo.processInfo.activeProcessorCount)).map { sender in
+            Task {
+                await producer.send((0..<20).map { KafkaRecord(topic: "t.full", key: Array("s\(sender)".utf8), value: Array("s\(sender)-\($0)".utf8), headers: []) })
+            }
+        }
+        // The broker comes back from a plain thread, whatever the pool is doing.
+        let back = Collected<ContinuousClock.Instant>()
+        Thread {
+            Thread.sleep(forTimeInterval: 3)
+            try? cluster.setBrokerUp(broker)
+            let now = ContinuousClock.now
+            Task { await back.append(now) }
+        }.start()
+        try await Task.sleep(for: .milliseconds(500))
+        let ranAt = ContinuousClock.now
+        for sender in senders { #expect(await sender.value.allSatisfy { $0 == nil }) }
+        // This test's own code ran while the senders waited for room, not only once they could go on.
+        let brokerBack = try #require(await back.items.first)
+        #expect(ranAt < brokerBack)
+        let collected = Collected<KafkaMessage>()
+        let consumer = try startConsumer(cluster, group: "full", topic: "t.full", into: collected)
+        try await waitUntil("every record", timeout: .seconds(60)) { await collected.count == 1 + senders.count * 20 }
+        consumer.cancel()
+        _ = try? await consumer.value
+        await producer.shutdown()
+    }
 }
