@@ -27,9 +27,10 @@ struct WorkflowBench: AsyncParsableCommand {
     @Option(help: "Where a running stack's dev.json is; without one, a stack is started in a temporary directory.")
     var devFile = ".hitl/dev.json"
     @Flag(help: "Start a fresh stack even when dev.json exists.") var fresh = false
+    @Option(help: "Partitions per topic of a stack the benchmark starts itself.") var partitions = Topic.defaultPartitionCount
 
     func run() async throws {
-        guard workflows > 0, concurrency > 0 else { throw ValidationError("--workflows and --concurrency must be positive") }
+        guard workflows > 0, concurrency > 0, partitions > 0 else { throw ValidationError("--workflows, --concurrency and --partitions must be positive") }
         var stack: LocalStack?
         var sink: WebhookSink?
         let facts: DevFacts
@@ -48,6 +49,7 @@ struct WorkflowBench: AsyncParsableCommand {
             options.webhookURL = quietSink.url
             options.webhookSecret = "hitl-bench-webhook-secret"
             options.logLevel = "warning"
+            options.partitions = partitions
             let local = LocalStack(options: options)
             FileHandle.standardError.write(Data("starting a stack in \(directory.path) …\n".utf8))
             try await local.start()

@@ -4,6 +4,10 @@ import Foundation
 /// loopback port, with `trust` authentication on loopback only. Used by `hitl dev` and by
 /// tests that are not given a server. Started as the `postgres` user when run as root,
 /// since Postgres refuses to run as root.
+///
+/// The server is a daemon, so a run that was killed outright leaves it running. The pid of
+/// the process that started it is kept in `owner.pid`; the next start in the same directory
+/// stops such a leftover first, and refuses while its owner still runs.
 public final class LocalPostgres: Sendable {
     public let directory: URL
     public let port: Int
@@ -29,16 +33,40 @@ public final class LocalPostgres: Sendable {
         if !FileManager.default.fileExists(atPath: data + "/PG_VERSION") {
             try Shell.run(runAs + ["\(binDirectory)/initdb", "-D", data, "-U", adminUser, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
         }
+        try stopLeftover(data: data)
         try Shell.run(runAs + [
             "\(binDirectory)/pg_ctl", "-D", data, "-l", directory.appendingPathComponent("postgres.log").path, "-w", "-t", "60",
             "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=256MB",
             "start",
         ])
+        try Data("\(getpid())\n".utf8).write(to: ownerFile)
+    }
+
+    private var ownerFile: URL { directory.appendingPathComponent("owner.pid") }
+
+    /// Stops a server still running in `data` whose owner is gone.
+    private func stopLeftover(data: String) throws {
+        // `pg_ctl status` fails when no server runs in `data`.
+        guard (try? Shell.run(runAs + ["\(binDirectory)/pg_ctl", "-D", data, "status"])) != nil else { return }
+        let owner = (try? String(contentsOf: ownerFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        if let owner, owner != getpid(), Self.isRunning(owner) {
+            throw Shell.Failure(
+                command: "start Postgres in \(directory.path)", status: 1,
+                output: "its server is in use by process \(owner); stop that first, or use another directory")
+        }
+        try Shell.run(runAs + ["\(binDirectory)/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"])
     }
 
     /// Stops the server (fast shutdown: open sessions are ended).
     public func stop() {
         _ = try? Shell.run(runAs + ["\(binDirectory)/pg_ctl", "-D", directory.appendingPathComponent("data").path, "-m", "fast", "-w", "stop"])
+    }
+
+    /// Whether `pid` is a live process of ours (its pid could have been reused since).
+    private static func isRunning(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        guard let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return true }
+        return String(decoding: command, as: UTF8.self).contains("hitl")
     }
 
     private static func findBinDirectory() throws -> String {

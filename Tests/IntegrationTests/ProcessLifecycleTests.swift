@@ -3,16 +3,58 @@ import Foundation
 import ServiceKitTesting
 import Testing
 
-/// The services a stack starts end with it, even when its process is killed outright.
+/// The services a stack starts end with it, even when its process is killed outright, and
+/// the Postgres such a stack leaves running is taken over by the next one.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct ProcessLifecycleTests {
-    @Test func servicesOfAKilledDevStackShutThemselvesDown() async throws {
+    @Test func servicesOfAKilledDevStackShutThemselvesDownAndTheNextStartTakesOverItsPostgres() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hitl-dev-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let postmasterPID = directory.appendingPathComponent("postgres/data/postmaster.pid")
+        // The private Postgres is a daemon of its own; stop it however this ends.
+        defer {
+            if let text = try? String(contentsOf: postmasterPID, encoding: .utf8), let pid = text.split(separator: "\n").first.flatMap({ Int32($0) }) {
+                kill(pid, SIGINT)
+            }
+        }
+        let first = devStack(in: directory, log: "dev.out")
+        try first.start()
+        let pids = try await servicePIDs(of: directory)
+        // While its owner runs, another stack in the same directory refuses to touch its Postgres.
+        do {
+            let output = try await Shell.runDetached(["timeout", "60", Shell.packageExecutable("hitl").path, "dev", "--directory", directory.path])
+            Issue.record("a second stack started in a directory in use: \(output.suffix(1000))")
+        } catch let failure as Shell.Failure {
+            #expect(failure.output.contains("in use by process"), "\(failure.output.suffix(1000))")
+        }
+        first.kill9()
+        try await waitUntil("every service has exited", timeout: .seconds(60)) {
+            pids.allSatisfy { kill($0, 0) != 0 }
+        }
+        #expect(FileManager.default.fileExists(atPath: postmasterPID.path), "the killed stack's Postgres is still running")
+
+        // A new stack in the same directory stops that leftover server and starts its own.
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("dev.json"))
+        let second = devStack(in: directory, log: "dev-2.out")
+        try second.start()
+        let restarted = try await servicePIDs(of: directory)
+        #expect(Set(restarted).isDisjoint(with: pids))
+        // Stopped as on Ctrl-C, it takes everything with it, Postgres included.
+        await second.stop(timeout: .seconds(60))
+        try await waitUntil("the second stack's services and Postgres have stopped", timeout: .seconds(60)) {
+            restarted.allSatisfy { kill($0, 0) != 0 } && !FileManager.default.fileExists(atPath: postmasterPID.path)
+        }
+    }
+
+    private func devStack(in directory: URL, log: String) -> ServiceProcess {
         let dev = ServiceProcess(
             name: "hitl dev", executable: Shell.packageExecutable("hitl"), environment: ProcessInfo.processInfo.environment,
-            logFile: directory.appendingPathComponent("dev.out"), baseURL: "")
+            logFile: directory.appendingPathComponent(log), baseURL: "")
         dev.arguments = ["dev", "--directory", directory.path]
-        try dev.start()
+        return dev
+    }
+
+    /// The services' pids, once the stack in `directory` has written its dev.json.
+    private func servicePIDs(of directory: URL) async throws -> [Int32] {
         var pids: [Int32] = []
         try await waitUntil("the dev stack is up", timeout: .seconds(120)) {
             guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("dev.json").path),
@@ -21,17 +63,6 @@ import Testing
             pids = byService.values.compactMap { if case .number(let pid) = $0 { Int32(pid) } else { nil } }
             return pids.count == 4
         }
-        dev.kill9()
-        // The private Postgres is a daemon of its own; stop it however this ends.
-        defer {
-            if let text = try? String(contentsOf: directory.appendingPathComponent("postgres/data/postmaster.pid"), encoding: .utf8),
-                let pid = text.split(separator: "\n").first.flatMap({ Int32($0) })
-            {
-                kill(pid, SIGINT)
-            }
-        }
-        try await waitUntil("every service has exited", timeout: .seconds(60)) {
-            pids.allSatisfy { kill($0, 0) != 0 }
-        }
+        return pids
     }
 }
