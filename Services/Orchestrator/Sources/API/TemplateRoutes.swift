@@ -27,18 +27,10 @@ struct TemplateRoutes: Sendable {
             if let problem = DefinitionValidation.problem(in: body.steps) {
                 throw APIError(.unprocessableContent, "invalid_template", problem)
             }
-            // Two puts of one name at once race for the next version; the loser takes the one after.
-            for attempt in 1...3 {
-                do {
-                    let template = try await runtime.database.transaction { connection in
-                        try await templates.put(name: name, description: body.description, steps: body.steps, on: connection, logger: context.logger)
-                    }
-                    return try JSONResponse.make(status: .created, template)
-                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && attempt < 3 {
-                    continue
-                }
+            let template = try await runtime.database.transaction { connection in
+                try await templates.put(name: name, description: body.description, steps: body.steps, on: connection, logger: context.logger)
             }
-            throw APIError(.conflict, "busy", "template \(name) is being changed concurrently; try again")
+            return try JSONResponse.make(status: .created, template)
         }
         router.get("/v1/templates/{name}") { _, context in
             try await show(context.parameters.require("name"), version: nil, context: context)

@@ -20,11 +20,13 @@ struct TemplateStore: Sendable {
         !name.isEmpty && name.count <= 100 && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }
     }
 
-    /// Stores `steps` as the next version of `name`; the caller validated them.
+    /// Stores `steps` as the next version of `name`, in the caller's transaction; the caller
+    /// validated them.
     func put(name: String, description: String?, steps: [StepDefinition], on connection: PostgresConnection, logger: Logger) async throws -> Template {
         let json = try JSONColumn.text(steps)
-        // The row lock on the latest version serialises concurrent puts of one name; the
-        // primary key refuses a duplicate version should two first versions race.
+        // Puts of one name wait for each other (a lock held to the end of the caller's
+        // transaction), so each reads the version the previous one wrote.
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtext('hitl.templates'), hashtext(\(name)))", logger: logger)
         let rows = try await connection.query(
             """
             INSERT INTO templates (name, version, steps, description)
