@@ -22,6 +22,8 @@ struct Dev: AsyncParsableCommand {
     var logLevel = "info"
 
     func run() async throws {
+        // Caught from the start: Ctrl-C or SIGTERM while the stack starts stops it once started.
+        let termination = Termination()
         let root = URL(fileURLWithPath: directory).standardizedFileURL
         var options = LocalStack.Options(directory: root)
         let sink = try await WebhookSink.start(secret: "hitl-dev-webhook-secret", tokens: AccessTokens(secret: options.jwtSecret))
@@ -66,7 +68,7 @@ struct Dev: AsyncParsableCommand {
         if demo {
             try await submitDemo(orchestrator: facts.orchestratorUrl, token: agentToken)
         }
-        await waitForTermination()
+        await termination.requested()
         print("Stopping …")
         await stack.stop()
         await sink.stop()
@@ -90,20 +92,6 @@ struct Dev: AsyncParsableCommand {
         print("Demo workflow submitted: \(String(buffer: answer))")
         print("Its approval request arrives at the webhook sink below, with a link to approve it in a browser and the command that approves it.")
     }
-
-    private func waitForTermination() async {
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let once = Once(continuation)
-            let sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: .main) }
-            for source in sources {
-                source.setEventHandler { once.fire() }
-                source.resume()
-            }
-            SignalSources.keep(sources)
-        }
-    }
 }
 
 /// What `hitl dev` writes to `.hitl/dev.json`.
@@ -121,22 +109,44 @@ struct DevFacts: Codable {
     var jwtSecret: String? = nil
 }
 
-/// Resumes a continuation once, however many signals arrive.
-final class Once: @unchecked Sendable {
+/// SIGINT and SIGTERM from the moment it is made: their default action (ending the
+/// process at once, leaving Postgres and the services behind) is turned off, and
+/// `requested()` returns once either arrived, at once if one came earlier.
+final class Termination: @unchecked Sendable {
+    // All state behind `lock`.
     private let lock = NSLock()
-    private var continuation: CheckedContinuation<Void, Never>?
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
-    func fire() {
-        let pending = lock.withLock { () -> CheckedContinuation<Void, Never>? in
-            defer { continuation = nil }
-            return continuation
-        }
-        pending?.resume()
-    }
-}
+    private var arrived = false
+    private var waiter: CheckedContinuation<Void, Never>?
+    private var sources: [any DispatchSourceSignal] = []
 
-/// Keeps signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    static func keep(_ new: [any DispatchSourceSignal]) { sources += new }
+    init() {
+        let sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
+            source.setEventHandler { [weak self] in self?.arrive() }
+            source.resume()
+            return source
+        }
+        lock.withLock { self.sources = sources }
+    }
+
+    private func arrive() {
+        let waiter = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+            arrived = true
+            defer { self.waiter = nil }
+            return self.waiter
+        }
+        waiter?.resume()
+    }
+
+    func requested() async {
+        await withCheckedContinuation { continuation in
+            let now = lock.withLock { () -> Bool in
+                if arrived { return true }
+                waiter = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
 }
