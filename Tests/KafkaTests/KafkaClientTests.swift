@@ -77,9 +77,19 @@ import Testing
             let secondCount = await second.count
             return firstCount > 0 && secondCount > 0
         }
-        let firstPartitions = Set(await first.items.map(\.partition))
-        let secondPartitions = Set(await second.items.map(\.partition))
+        // Both are members now (the first may have held every partition before the second
+        // joined): the records sent from here on are split, no partition read by both.
+        let (firstSeen, secondSeen) = (await first.count, await second.count)
+        let split = (sent..<(sent + 40)).map { KafkaRecord(topic: "t.split", key: Array("k\($0)".utf8), value: Array("v\($0)".utf8), headers: []) }
+        sent += 40
+        #expect(await producer.send(split).allSatisfy { $0 == nil })
+        try await waitUntil("the split records to arrive", timeout: .seconds(60)) {
+            Set(await values(first) + values(second)).isSuperset(of: Set(split.map { String(decoding: $0.value, as: UTF8.self) }))
+        }
+        let firstPartitions = Set(await first.items.dropFirst(firstSeen).map(\.partition))
+        let secondPartitions = Set(await second.items.dropFirst(secondSeen).map(\.partition))
         #expect(firstPartitions.isDisjoint(with: secondPartitions))
+        #expect(!firstPartitions.isEmpty && !secondPartitions.isEmpty)
         // The second member leaves; the first takes over its partitions.
         b.cancel()
         _ = try? await b.value
