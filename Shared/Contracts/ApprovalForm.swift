@@ -44,6 +44,9 @@ public struct ApprovalForm: Codable, Sendable, Equatable {
 
     /// Names the web form posts besides the fields, so no field may take them.
     public static let reservedFieldNames: Set<String> = ["csrf_token", "decision", "comment"]
+    /// The web form names its inputs for `approve_with_changes` after this prefix and the
+    /// input's key (`change.amount`); no field name may start with it.
+    public static let changeFieldPrefix = "change."
 
     public var title: String
     public var description: String?

@@ -28,4 +28,42 @@ public enum FormInput {
         }
         return values
     }
+
+    /// The changes an `approve_with_changes` from the web form asks for: each submitted
+    /// `change.<key>` input of a key of `input` whose value it replaces, typed like that value
+    /// (a number stays a number); inputs left as they were are no change.
+    public static func changes(_ submitted: [String: String], to input: JSONObject) -> Result<JSONObject, FormProblems> {
+        var changes: JSONObject = [:]
+        var problems: [String] = []
+        for (name, text) in submitted where name.hasPrefix(ApprovalForm.changeFieldPrefix) {
+            let key = String(name.dropFirst(ApprovalForm.changeFieldPrefix.count))
+            let text = text.trimmingCharacters(in: .whitespaces)
+            let value: JSONValue
+            switch input[key] {
+            case .number(let current)?:
+                guard let number = Double(text) else {
+                    problems.append("\(key) must be a number")
+                    continue
+                }
+                value = .number(number)
+                if number == current { continue }
+            case .bool(let current)?:
+                guard text == "true" || text == "false" else {
+                    problems.append("\(key) must be true or false")
+                    continue
+                }
+                value = .bool(text == "true")
+                if value == .bool(current) { continue }
+            case .string(let current)?:
+                value = .string(text)
+                if text == current { continue }
+            default:
+                problems.append("\(key) is not an input this form can change")
+                continue
+            }
+            changes[key] = value
+        }
+        if !problems.isEmpty { return .failure(FormProblems(problems: problems.sorted())) }
+        return .success(changes)
+    }
 }

@@ -68,8 +68,9 @@ public struct FormRendering: Sendable {
     // MARK: - Web
 
     /// The form as HTML, posting to `action` with a CSRF token field, a comment box and one
-    /// submit button per outcome. `approve_with_changes` needs the changed input, which a
-    /// form cannot say, so the web leaves it to the API.
+    /// submit button per outcome. When `approve_with_changes` is offered, the shown facts
+    /// that are plain values (text, numbers, true/false) can be edited before approving,
+    /// as `change.<key>` inputs (`FormInput.changes`).
     public func html(action: String, csrfToken: String) -> String {
         var html = "<form method=\"post\" action=\"\(Self.escapeHTML(action))\">"
         html += "<h1>\(Self.escapeHTML(form.title))</h1>"
@@ -101,13 +102,37 @@ public struct FormRendering: Sendable {
                 html += "<input type=\"\(type)\" id=\"\(name)\" name=\"\(name)\" value=\"\(value)\"\(bounds)\(required)>"
             }
         }
+        if buttons.contains(where: { $0.decision == .approveWithChanges }) { html += changesHTML() }
         html += "<label for=\"comment\">Comment</label><textarea id=\"comment\" name=\"comment\" maxlength=\"4000\"></textarea>"
-        for button in buttons where button.decision != .approveWithChanges {
+        for button in buttons {
             // Rejecting needs no fields filled in; sending back needs only the comment.
             let skipChecks = button.decision == .reject || button.decision == .requestChanges ? " formnovalidate" : ""
             html += "<button type=\"submit\" name=\"decision\" value=\"\(button.decision.rawValue)\" class=\"\(button.style?.rawValue ?? "plain")\"\(skipChecks)>\(Self.escapeHTML(button.label))</button>"
         }
         return html + "</form>"
+    }
+
+    /// Inputs holding the changeable facts' current values, for `approve_with_changes`.
+    private func changesHTML() -> String {
+        let names = form.facts ?? facts.keys.sorted()
+        let inputs = names.compactMap { key -> String? in
+            let name = Self.escapeHTML(ApprovalForm.changeFieldPrefix + key)
+            let input: String
+            switch facts[key] {
+            case .string(let text)?:
+                input = "<input type=\"text\" id=\"\(name)\" name=\"\(name)\" value=\"\(Self.escapeHTML(text))\">"
+            case .number(let number)?:
+                input = "<input type=\"number\" step=\"any\" id=\"\(name)\" name=\"\(name)\" value=\"\(FormValidation.display(number))\">"
+            case .bool(let flag)?:
+                input = "<select id=\"\(name)\" name=\"\(name)\">"
+                    + [true, false].map { "<option value=\"\($0)\"\($0 == flag ? " selected" : "")>\($0)</option>" }.joined() + "</select>"
+            default:
+                return nil
+            }
+            return "<label for=\"\(name)\">\(Self.escapeHTML(key))</label>" + input
+        }
+        guard !inputs.isEmpty else { return "" }
+        return "<fieldset><legend>Approve with changes: edit what should change</legend>" + inputs.joined() + "</fieldset>"
     }
 
     // MARK: - Slack

@@ -28,6 +28,27 @@ import Testing
         #expect(wrongType.problems == ["reason must be one of budget, risk", "limit must be a number"])
     }
 
+    @Test func changesFromTheWebFormAreTypedLikeTheInputAndOnlyWhatChangedCounts() throws {
+        let input: JSONObject = ["amount": 6000, "to": "ACME GmbH", "urgent": false, "lines": .array([1, 2])]
+        let asked = try FormInput.changes(
+            ["change.amount": " 5500 ", "change.to": "ACME GmbH", "change.urgent": "true", "comment": "ok", "decision": "approve_with_changes"], to: input).get()
+        #expect(asked == ["amount": 5500, "urgent": true])
+        #expect(try FormInput.changes(["change.amount": "6000"], to: input).get().isEmpty)
+        let refused = FormInput.changes(["change.amount": "lots", "change.urgent": "maybe", "change.lines": "3", "change.nope": "x"], to: input)
+        guard case .failure(let problems) = refused else {
+            Issue.record("accepted: \(refused)")
+            return
+        }
+        #expect(problems.problems == [
+            "amount must be a number", "lines is not an input this form can change", "nope is not an input this form can change", "urgent must be true or false",
+        ])
+        // The page offers the plain facts for editing only when the form offers the outcome.
+        let offering = ApprovalForm(title: "T", buttons: [.init(decision: .approve, label: "A"), .init(decision: .approveWithChanges, label: "C")])
+        let page = FormRendering(form: offering, facts: input).html(action: "/x", csrfToken: "t")
+        #expect(page.contains(#"name="change.amount" value="6000""#) && page.contains(#"<option value="false" selected>"#) && !page.contains("change.lines"))
+        #expect(!FormRendering(form: ApprovalForm(title: "T"), facts: input).html(action: "/x", csrfToken: "t").contains("change."))
+    }
+
     @Test func oneFormRendersToHTMLEmailMarkdownAndSlack() throws {
         let rendering = FormRendering(form: Self.form, facts: Self.facts)
         let links = ["approve": "https://hitl.example/v1/links/a", "reject": "https://hitl.example/v1/links/r"]

@@ -1,12 +1,55 @@
+import Contracts
 import Foundation
 import ServiceKitTesting
 import Testing
 
+@testable import OrchestratorService
+
 /// The approvers' web pages in a real browser (headless Chromium driven by Selenium, see
 /// Scripts/web_approval.py): sign-in link, form, CSRF refusal, a decision by clicking, the
-/// decided page, inbox and timeline. Screenshots go to .build/screenshots/web.
+/// decided page, inbox and timeline. Screenshots go to .build/screenshots/web. Approving
+/// with changes is checked over HTTP.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct WebPageTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func anApproverEditsTheFactsAndApprovesWithChangesFromThePage() async throws {
+        try await Stack.with { stack in
+            let form = #"{"title":"Wire transfer","facts":["amount","to"],"buttons":[{"decision":"approve","label":"Approve"},{"decision":"approve_with_changes","label":"Approve with changes"},{"decision":"reject","label":"Reject"}]}"#
+            let steps = #"""
+                [{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"form":\#(form)}},
+                 {"name":"execute","kind":"task","task":{"type":"agent"}}]
+                """#
+            let id = try await stack.submit(key: "web-changes", input: #"{"amount":6000,"to":"ACME GmbH","urgent":true}"#, steps: steps)
+            let approval = try await stack.pendingApproval(of: id)
+            var link: String?
+            try await waitUntil("the notification with the web link") {
+                link = await stack.webhook.accepted.items.first { $0.approvalId == approval }?.links["web:manager@bank.example"]
+                return link != nil
+            }
+            let web = try await WebClient.signIn(try #require(link))
+            let page = "\(stack.approval)/ui/approvals/\(approval)"
+            let html = try await web.get(page).html
+            // The shown facts can be edited, with their current values; the others are not offered.
+            #expect(html.contains(#"name="change.amount" value="6000""#) && html.contains(#"name="change.to" value="ACME GmbH""#))
+            #expect(!html.contains("change.urgent"))
+            #expect(html.contains(#"value="approve_with_changes""#))
+            let csrf = try #require(try await web.csrfToken(page))
+
+            // Nothing changed, or a number that is not one: refused with the reason, nothing decided.
+            let unchanged = try await web.post(page, ["csrf_token": csrf, "decision": "approve_with_changes", "change.amount": "6000", "change.to": "ACME GmbH"])
+            #expect(unchanged.status == 422 && unchanged.html.contains("Change at least one value"))
+            let notANumber = try await web.post(page, ["csrf_token": csrf, "decision": "approve_with_changes", "change.amount": "lots", "change.to": "ACME GmbH"])
+            #expect(notANumber.status == 422 && notANumber.html.contains("amount must be a number"))
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approval_votes") == 0)
+
+            let decided = try await web.post(page, ["csrf_token": csrf, "decision": "approve_with_changes", "change.amount": "5500", "change.to": "ACME GmbH"])
+            #expect(decided.status == 303)
+            _ = try await stack.waitForStep(id, "execute", "running")
+            #expect(try await stack.workflow(id)["input"] == .object(["amount": 5500, "to": "ACME GmbH", "urgent": true]))
+            let entry = try #require(try await stack.history(id).first { $0.event == "approved_with_changes" })
+            #expect(entry.detail["changes"] == .object(["amount": .object(["from": 6000, "to": 5500])]))
+        }
+    }
 
     @Test func anApproverSignsInThroughTheLinkAndDecidesByClicking() async throws {
         try await Stack.with { stack in

@@ -37,6 +37,8 @@ import Testing
             (#"[{"name":"a","kind":"approval","approval":{"approvers":["x"],"auto_approve_when":"amount < 5"}}]"#, "approval.auto_approve_when is not a valid expression"),
             (#"[{"name":"a","kind":"approval","approval":{"approvers":["x"],"revise_step":"b"}},{"name":"b","kind":"task","task":{"type":"noop"}}]"#, "revise_step must name an earlier task step"),
             (#"[{"name":"a","kind":"task","task":{"type":"noop"},"compensate":{"type":"ftp"}}]"#, "compensate.type ftp is unknown"),
+            (#"[{"name":"a","kind":"approval","approval":{"approvers":["x"],"form":{"title":"T","fields":[{"name":"change.x","type":"text","label":"X"}]}}}]"#,
+             "the name change.x starts with change."),
         ]
         for (json, expected) in cases {
             let problem = DefinitionValidation.problem(in: try steps(json))

@@ -103,46 +103,53 @@ struct WebRoutes: Sendable {
     // MARK: - Submissions
 
     private func submit(_ submitted: [String: String], to approval: ApprovalView, as session: WebSessions.Session, logger: Logger) async throws -> Response {
-        guard let decision = submitted["decision"].flatMap(Decision.init(rawValue:)), decision != .approveWithChanges else {
-            throw APIError.badRequest("the form must say approve, reject or request_changes")
+        guard let decision = submitted["decision"].flatMap(Decision.init(rawValue:)) else {
+            throw APIError.badRequest("the form must say approve, approve_with_changes, reject or request_changes")
         }
-        let comment = submitted["comment"]?.trimmingCharacters(in: .whitespacesAndNewlines)
-        if decision == .requestChanges, (comment ?? "").isEmpty {
+        // The page again, with what was wrong.
+        func refused(_ problem: String, status: HTTPResponse.Status = .unprocessableContent) async throws -> Response {
             let csrf = sessions.csrfToken(for: session, approvalID: approval.id)
             return HTMLResponse.make(
-                status: .unprocessableContent,
-                WebPages.approval(
-                    approval, thread: try await store.thread(of: approval.workflowId), viewer: session.approver, csrfToken: csrf,
-                    problem: "Say in the comment what should change."))
+                status: status,
+                WebPages.approval(approval, thread: try await store.thread(of: approval.workflowId), viewer: session.approver, csrfToken: csrf, problem: problem))
         }
-        var values = submitted
+        let comment = submitted["comment"]?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if decision == .requestChanges, (comment ?? "").isEmpty { return try await refused("Say in the comment what should change.") }
+        var changes: JSONObject?
+        if decision == .approveWithChanges {
+            switch FormInput.changes(submitted, to: approval.context) {
+            case .failure(let problems): return try await refused(problems.description)
+            case .success(let asked) where asked.isEmpty: return try await refused("Change at least one value, or approve as it is.")
+            case .success(let asked): changes = asked
+            }
+        }
+        var values = submitted.filter { !$0.key.hasPrefix(ApprovalForm.changeFieldPrefix) }
         for name in ApprovalForm.reservedFieldNames { values[name] = nil }
         let form = approval.form ?? ApprovalForm(title: approval.workflowType)
         // Rejecting or sending back needs no fields (their buttons skip the browser's checks too).
-        let needsFields = decision == .approve && !((form.fields ?? []).isEmpty && values.isEmpty)
+        let approves = decision == .approve || decision == .approveWithChanges
+        let needsFields = approves && !((form.fields ?? []).isEmpty && values.isEmpty)
         let fields = needsFields ? FormInput.typed(values, for: form) : nil
         do {
             return try await decide(
-                approval, decision: decision, approver: session.approver, comment: comment, fields: fields, channel: "web", linkTokenID: nil, logger: logger)
+                approval, decision: decision, approver: session.approver, comment: comment, changes: changes, fields: fields, channel: "web",
+                linkTokenID: nil, logger: logger)
         } catch let error as APIError where error.code == "invalid_fields" || error.code == "outcome_not_allowed" {
-            let csrf = sessions.csrfToken(for: session, approvalID: approval.id)
-            return HTMLResponse.make(
-                status: error.status,
-                WebPages.approval(approval, thread: try await store.thread(of: approval.workflowId), viewer: session.approver, csrfToken: csrf, problem: error.reason))
+            return try await refused(error.reason, status: error.status)
         }
     }
 
     /// Decides and shows the outcome; a decision that comes too late shows who decided,
     /// how and when instead (with the API's 409).
     private func decide(
-        _ approval: ApprovalView, decision: Decision, approver: String, comment: String?, fields: JSONObject?, channel: String, linkTokenID: String?,
-        logger: Logger
+        _ approval: ApprovalView, decision: Decision, approver: String, comment: String?, changes: JSONObject? = nil, fields: JSONObject?, channel: String,
+        linkTokenID: String?, logger: Logger
     ) async throws -> Response {
         guard let id = UUID(uuidString: approval.id) else { throw APIError.notFound("no approval \(approval.id)") }
         if let comment, comment.count > 4000 { throw APIError.badRequest("the comment may be at most 4000 characters") }
         do {
             let view = try await store.decide(
-                id: id, decision: decision, approver: approver, comment: comment?.isEmpty == true ? nil : comment, changes: nil, fields: fields,
+                id: id, decision: decision, approver: approver, comment: comment?.isEmpty == true ? nil : comment, changes: changes, fields: fields,
                 channel: channel, linkTokenID: linkTokenID, logger: logger)
             if linkTokenID == nil { return HTMLResponse.seeOther("/ui/approvals/\(approval.id)") }
             let notice = view.status == "pending" ? "Your vote (\(decision.rawValue)) is recorded; the approval waits for the others." : nil

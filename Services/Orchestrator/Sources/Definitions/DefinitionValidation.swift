@@ -130,6 +130,9 @@ enum DefinitionValidation {
             if ApprovalForm.reservedFieldNames.contains(field.name) {
                 return "fields[\(index)]: the name \(field.name) is reserved (\(ApprovalForm.reservedFieldNames.sorted().joined(separator: ", ")))"
             }
+            if field.name.hasPrefix(ApprovalForm.changeFieldPrefix) {
+                return "fields[\(index)]: the name \(field.name) starts with \(ApprovalForm.changeFieldPrefix), which the web form uses for changes"
+            }
             if !names.insert(field.name).inserted { return "fields[\(index)]: the name \(field.name) is used twice" }
             if field.type == .select, (field.options ?? []).isEmpty { return "fields[\(index)] (\(field.name)): a select needs options" }
             if let min = field.min, let max = field.max, min > max { return "fields[\(index)] (\(field.name)): min is above max" }
