@@ -40,10 +40,7 @@ final class MessageQueue: @unchecked Sendable {
                 if head < buffer.count {
                     let message = buffer[head]
                     head += 1
-                    if head > 1024 && head * 2 > buffer.count {
-                        buffer.removeFirst(head)
-                        head = 0
-                    }
+                    compact()
                     return (true, message)
                 }
                 if finished { return (true, nil) }
@@ -62,11 +59,16 @@ final class MessageQueue: @unchecked Sendable {
             let end = min(buffer.count, head + max - 1)
             let rest = Array(buffer[head..<end])
             head = end
-            if head > 1024 && head * 2 > buffer.count {
-                buffer.removeFirst(head)
-                head = 0
-            }
+            compact()
             return [first] + rest
+        }
+    }
+
+    /// Drops the records already taken once they are most of the buffer (under `lock`).
+    private func compact() {
+        if head > 1024 && head * 2 > buffer.count {
+            buffer.removeFirst(head)
+            head = 0
         }
     }
 }

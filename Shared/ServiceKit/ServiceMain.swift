@@ -4,8 +4,8 @@ import NIOCore
 import NIOPosix
 
 /// What every `@main` does first: run Swift concurrency on NIO's event loops, read the
-/// configuration from the environment it is handed and set up logging. A bad setting ends the process with a message that names
-/// the variable (exit code 78, EX_CONFIG).
+/// configuration from the environment it is handed and set up logging. A bad setting ends
+/// the process with a message that names the variable (exit code 78, EX_CONFIG).
 public enum ServiceMain {
     public static func configure(_ service: String, defaultPort: Int, environment: [String: String] = ProcessInfo.processInfo.environment) -> (ServiceConfiguration, Logger) {
         // Swift concurrency runs on NIO's event loops, the threads that also serve HTTP,

@@ -55,11 +55,11 @@ public struct PermanentFailure: Error, CustomStringConvertible {
 /// Kafka offset stored. Under load, the records already waiting on a partition (up to
 /// `batchSize`) are applied in one transaction, in order, with one inbox statement and one
 /// outbox statement for all of them, which saves round trips and a commit (a WAL flush)
-/// per event; if any of them fails, the batch is rolled back and each is applied on
-/// its own, with its own retries and dead letter. A failing event is retried with exponential backoff and jitter up
-/// to `maxAttempts`, then written to `hitl.dead-letter` with its full context, and the
-/// partition moves on. While Postgres itself is unreachable, nothing is dead-lettered:
-/// the consumer waits for it.
+/// per event; if any of them fails, the batch is rolled back and each is applied on its
+/// own, with its own retries and dead letter. A failing event is retried with exponential
+/// backoff and jitter up to `maxAttempts`, then written to `hitl.dead-letter` with its full
+/// context, and the partition moves on. While Postgres itself is unreachable, nothing is
+/// dead-lettered: the consumer waits for it.
 public final class EventConsumer: Service, Sendable {
     private let service: String
     private let consumer: KafkaConsumer
@@ -107,20 +107,7 @@ public final class EventConsumer: Service, Sendable {
         let applied: [Bool]
         do {
             applied = try await database.transaction { connection in
-                var claimed = try await Inbox.claim(events.map(\.envelope), on: connection, logger: logger)
-                var applied: [Bool] = []
-                for (envelope, handler) in events {
-                    guard claimed.remove(envelope.id) != nil else {
-                        applied.append(false)
-                        continue
-                    }
-                    var logger = self.logger
-                    logger[metadataKey: "event.id"] = "\(envelope.id)"
-                    logger[metadataKey: "event.type"] = "\(envelope.type)"
-                    try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
-                    applied.append(true)
-                }
-                return applied
+                try await apply(events, on: connection, logger: logger, afterCommit: afterCommit)
             }
         } catch {
             logger.debug("Batch failed; applying its events one by one", metadata: ["error": "\(ErrorText.describe(error))", "batch.size": "\(batch.count)"])
@@ -132,12 +119,26 @@ public final class EventConsumer: Service, Sendable {
         return Array(repeating: true, count: batch.count)
     }
 
-    /// Claims the event in the inbox and runs its handler, in the caller's transaction;
-    /// false when the event was applied before (a redelivery or a replay).
-    private func apply(_ envelope: EventEnvelope, _ handler: EventHandler, on connection: PostgresConnection, logger: Logger, afterCommit: AfterCommit) async throws -> Bool {
-        guard try await Inbox.claim(envelope, on: connection, logger: logger) else { return false }
-        try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
-        return true
+    /// Claims `events` in the inbox (one statement) and runs each claimed one's handler, in
+    /// order, in the caller's transaction; answers per event whether it was applied (not when
+    /// it was applied before, a redelivery or a replay, or repeats one earlier in `events`).
+    private func apply(
+        _ events: [(envelope: EventEnvelope, handler: EventHandler)], on connection: PostgresConnection, logger: Logger, afterCommit: AfterCommit
+    ) async throws -> [Bool] {
+        var claimed = try await Inbox.claim(events.map(\.envelope), on: connection, logger: logger)
+        var applied: [Bool] = []
+        for (envelope, handler) in events {
+            guard claimed.remove(envelope.id) != nil else {
+                applied.append(false)
+                continue
+            }
+            var logger = logger
+            logger[metadataKey: "event.id"] = "\(envelope.id)"
+            logger[metadataKey: "event.type"] = "\(envelope.type)"
+            try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
+            applied.append(true)
+        }
+        return applied
     }
 
     private static func count(_ envelope: EventEnvelope, applied: Bool, took duration: Duration) {
@@ -188,7 +189,7 @@ public final class EventConsumer: Service, Sendable {
             do {
                 let afterCommit = AfterCommit()
                 let applied = try await database.transaction { connection in
-                    try await apply(envelope, handler, on: connection, logger: logger, afterCommit: afterCommit)
+                    try await apply([(envelope, handler)], on: connection, logger: logger, afterCommit: afterCommit)[0]
                 }
                 if applied { afterCommit.run() }
                 Self.count(envelope, applied: applied, took: ContinuousClock.now - started)
