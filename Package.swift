@@ -85,7 +85,7 @@ let package = Package(
         .target(
             name: "OrchestratorService",
             dependencies: [
-                "ServiceKit", "Contracts",
+                "ServiceKit", "Contracts", "Forms",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -22,11 +22,15 @@ public struct TaskRequested: EventPayload {
     public var feedback: String?
     /// When the attempt counts as failed if no answer came (`timeout_seconds`).
     public var deadline: Date?
+    /// The attempt's credential: the answer must carry it (`TaskResult.token`). Whoever reads
+    /// this record can answer the attempt, so `hitl.tasks` is for the workers only.
+    public var token: String
 
     public init(
         workflowId: String, workflowType: String, step: String, attempt: Int, agent: String?, compensation: Bool,
-        input: JSONObject, outputs: JSONObject, feedback: String?, deadline: Date?
+        input: JSONObject, outputs: JSONObject, feedback: String?, deadline: Date?, token: String
     ) {
+        self.token = token
         self.workflowId = workflowId
         self.workflowType = workflowType
         self.step = step
@@ -56,8 +60,15 @@ public struct TaskResult: EventPayload {
     public var error: String?
     /// Who did the work, for the history.
     public var worker: String
+    /// The attempt's token from `TaskRequested`; an answer without the current attempt's
+    /// token is refused before anything is written.
+    public var token: String?
 
-    public init(workflowId: String, step: String, attempt: Int, compensation: Bool = false, outcome: Outcome, output: JSONObject? = nil, error: String? = nil, worker: String) {
+    public init(
+        workflowId: String, step: String, attempt: Int, compensation: Bool = false, outcome: Outcome, output: JSONObject? = nil, error: String? = nil,
+        worker: String, token: String? = nil
+    ) {
+        self.token = token
         self.workflowId = workflowId
         self.step = step
         self.attempt = attempt
@@ -68,7 +79,7 @@ public struct TaskResult: EventPayload {
         self.worker = worker
     }
 
-    enum CodingKeys: String, CodingKey { case workflowId, step, attempt, compensation, outcome, output, error, worker }
+    enum CodingKeys: String, CodingKey { case workflowId, step, attempt, compensation, outcome, output, error, worker, token }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -80,5 +91,6 @@ public struct TaskResult: EventPayload {
         output = try container.decodeIfPresent(JSONObject.self, forKey: .output)
         error = try container.decodeIfPresent(String.self, forKey: .error)
         worker = try container.decode(String.self, forKey: .worker)
+        token = try container.decodeIfPresent(String.self, forKey: .token)
     }
 }

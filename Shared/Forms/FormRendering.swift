@@ -36,7 +36,7 @@ public struct FormRendering: Sendable {
         if let description = form.description { lines.append(Self.escapeMarkdown(description)) }
         lines.append("")
         lines += shownFacts.map { "- **\(Self.escapeMarkdown($0.0))**: \(Self.escapeMarkdown($0.1))" }
-        let actions = buttons.compactMap { button in links[button.decision.rawValue].map { "[\(button.label)](\($0))" } }
+        let actions = buttons.compactMap { button in links[button.decision.rawValue].map { "[\(Self.escapeMarkdown(button.label))](\($0))" } }
         if !actions.isEmpty { lines += ["", actions.joined(separator: " · ")] }
         return lines.joined(separator: "\n")
     }
@@ -77,7 +77,9 @@ public struct FormRendering: Sendable {
         if let description = form.description { html += "<p>\(Self.escapeHTML(description))</p>" }
         html += factsHTML()
         html += "<input type=\"hidden\" name=\"csrf_token\" value=\"\(Self.escapeHTML(csrfToken))\">"
-        for field in form.fields ?? [] {
+        // A name outside `FormLimits` never reaches the page (the services refuse such
+        // forms; this keeps an old or forged one harmless too).
+        for field in form.fields ?? [] where FormLimits.isValidName(field.name) {
             let name = Self.escapeHTML(field.name)
             let required = field.required == true ? " required" : ""
             let value = field.default.map { Self.escapeHTML(Self.text(of: $0)) } ?? ""
@@ -116,6 +118,7 @@ public struct FormRendering: Sendable {
     private func changesHTML() -> String {
         let names = form.facts ?? facts.keys.sorted()
         let inputs = names.compactMap { key -> String? in
+            guard FormLimits.isValidName(key) else { return nil }
             let name = Self.escapeHTML(ApprovalForm.changeFieldPrefix + key)
             let input: String
             switch facts[key] {
@@ -157,10 +160,10 @@ public struct FormRendering: Sendable {
             .object(["type": "header", "text": .object(["type": "plain_text", "text": .string(Self.cut(form.title, SlackLimits.headerText))])])
         ]
         if let description = form.description {
-            blocks.append(.object(["type": "section", "text": .object(["type": "mrkdwn", "text": .string(Self.cut(description, SlackLimits.sectionText))])]))
+            blocks.append(.object(["type": "section", "text": .object(["type": "mrkdwn", "text": .string(Self.slackMrkdwn(description, limit: SlackLimits.sectionText))])]))
         }
         let facts = shownFacts.map { label, text -> JSONValue in
-            .object(["type": "mrkdwn", "text": .string(Self.cut("*\(label)*\n\(text)", SlackLimits.fieldText))])
+            .object(["type": "mrkdwn", "text": .string("*" + Self.slackMrkdwn(label, limit: 200) + "*\n" + Self.slackMrkdwn(text, limit: SlackLimits.fieldText - 210))])
         }
         // Room for the header, the description and the actions.
         let factSections = SlackLimits.blocks - blocks.count - 1
@@ -198,28 +201,66 @@ public struct FormRendering: Sendable {
         text.count <= limit ? text : String(text.prefix(limit - 1)) + "…"
     }
 
+    /// `text` safe inside HTML text and quoted attribute values. Works per Unicode scalar,
+    /// not per `Character`: a quote followed by a combining mark is one `Character` that is
+    /// not equal to `"`, yet the browser's parser still sees the quote.
     public static func escapeHTML(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.append(character)
+        escape(text) { scalar in
+            switch scalar {
+            case "\"": "&quot;"
+            case "'": "&#39;"
+            default: markupEntity(scalar)
             }
         }
-        return escaped
     }
 
+    /// `text` as literal markdown: every character markdown reads specially gets a
+    /// backslash, per Unicode scalar (see `escapeHTML`).
     public static func escapeMarkdown(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            if "\\`*_[]()#<>|".contains(character) { escaped.append("\\") }
-            escaped.append(character)
+        escape(text) { scalar in markdownSpecials.contains(scalar) ? "\\" + String(scalar) : nil }
+    }
+
+    /// `text` as literal Slack mrkdwn: Slack reads `&`, `<` and `>` as control characters
+    /// (links, mentions), so they become entities, per Unicode scalar.
+    public static func escapeSlack(_ text: String) -> String {
+        escape(text, markupEntity)
+    }
+
+    private static let markdownSpecials = Set("\\`*_[]()#<>|!~&".unicodeScalars)
+
+    private static func markupEntity(_ scalar: Unicode.Scalar) -> String? {
+        switch scalar {
+        case "&": "&amp;"
+        case "<": "&lt;"
+        case ">": "&gt;"
+        default: nil
         }
-        return escaped
+    }
+
+    /// `text` with each Unicode scalar for which `replacement` answers replaced by its answer.
+    private static func escape(_ text: String, _ replacement: (Unicode.Scalar) -> String?) -> String {
+        var escaped = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if let replaced = replacement(scalar) {
+                escaped.append(contentsOf: replaced.unicodeScalars)
+            } else {
+                escaped.append(scalar)
+            }
+        }
+        return String(escaped)
+    }
+
+    /// Escaped mrkdwn of at most `limit` characters: the text is shortened before it is
+    /// escaped, so an entity is never cut in half.
+    public static func slackMrkdwn(_ text: String, limit: Int) -> String {
+        var kept = text.count
+        while true {
+            let shortened = kept < text.count
+            let escaped = escapeSlack(String(text.prefix(kept))) + (shortened ? "…" : "")
+            if escaped.count <= limit || kept == 0 { return escaped }
+            kept -= max(1, escaped.count - limit + 1)
+            kept = max(0, kept)
+        }
     }
 
     /// The shown facts as an HTML table, escaped.

@@ -20,9 +20,9 @@ extension FormRendering {
     public func slackModal(approvalID: String, decision: Decision, submitLabel: String) -> JSONValue {
         var blocks: [JSONValue] = []
         if let description = form.description {
-            blocks.append(.object(["type": "section", "text": .object(["type": "mrkdwn", "text": .string(Self.cut(description, SlackLimits.sectionText))])]))
+            blocks.append(.object(["type": "section", "text": .object(["type": "mrkdwn", "text": .string(Self.slackMrkdwn(description, limit: SlackLimits.sectionText))])]))
         }
-        for field in (form.fields ?? []).prefix(SlackModalLimits.blocks - 2) {
+        for field in (form.fields ?? []).filter({ FormLimits.isValidName($0.name) }).prefix(SlackModalLimits.blocks - 2) {
             blocks.append(.object([
                 "type": "input", "block_id": .string(field.name), "optional": .bool(field.required != true),
                 "label": .object(["type": "plain_text", "text": .string(Self.cut(field.label, SlackModalLimits.label))]),

@@ -23,6 +23,8 @@ public final class LocalStack: @unchecked Sendable {
         public var jwtSecret = "hitl-dev-jwt-secret-" + UUID().uuidString
         /// The keys of the signed decision links (`HITL_DECISION_KEYS`), newest first.
         public var decisionKeys = "dev1:hitl-dev-decision-key-" + UUID().uuidString
+        /// The key of the per-attempt task tokens (`HITL_TASK_TOKEN_KEY`).
+        public var taskTokenKey = "hitl-dev-task-token-key-" + UUID().uuidString
         public var logLevel = "info"
         /// Extra environment for every service.
         public var environment: [String: String] = [:]
@@ -93,6 +95,7 @@ public final class LocalStack: @unchecked Sendable {
             environment["HITL_EXIT_WITH_PARENT"] = "1"
             if service == "orchestrator" {
                 environment["HITL_TASK_SIGNING_SECRET"] = options.webhookSecret
+                environment["HITL_TASK_TOKEN_KEY"] = options.taskTokenKey
             }
             if service == "notifier", let webhook = options.webhookURL {
                 environment["HITL_WEBHOOK_URL"] = webhook

@@ -57,9 +57,9 @@ enum ContractSamples {
         sample("approval.cancel_requested.v1", ApprovalCancelRequested(approvalId: approvalID, workflowId: workflowID, reason: "workflow cancelled by ops:api")),
         sample("task.requested.v1", TaskRequested(
             workflowId: workflowID, workflowType: "wire_transfer", step: "draft", attempt: 2, agent: "writer", compensation: false,
-            input: ["amount": 6000], outputs: ["check": .object(["risk": "low"])], feedback: "split it in two", deadline: later)),
+            input: ["amount": 6000], outputs: ["check": .object(["risk": "low"])], feedback: "split it in two", deadline: later, token: "3f1c0e6a9b2d4c8e")),
         sample("task.result.v1", TaskResult(
-            workflowId: workflowID, step: "draft", attempt: 2, outcome: .succeeded, output: ["plan": "two payments"], worker: "writer-1")),
+            workflowId: workflowID, step: "draft", attempt: 2, outcome: .succeeded, output: ["plan": "two payments"], worker: "writer-1", token: "3f1c0e6a9b2d4c8e")),
         sample("workflow.control_requested.v1", WorkflowControlRequested(workflowId: workflowID, action: .pause, requestedBy: "ops@bank.example", reason: "audit")),
         sample("workflow.waiting_approval.v1", WorkflowLifecycle(
             change: .workflowWaitingApproval, workflowId: workflowID, workflowType: "wire_transfer", status: .waitingApproval,

@@ -46,7 +46,8 @@ import Testing
             #expect(execute.agent == "payer" && execute.attempt == 1 && !execute.compensation)
             // The last answer comes on hitl.task.results, as a Kafka agent would send it.
             try await stack.publish(
-                TaskResult(workflowId: id, step: "execute", attempt: 1, outcome: .succeeded, output: ["receipt": "r-1"], worker: "payer-1"),
+                TaskResult(
+                    workflowId: id, step: "execute", attempt: 1, outcome: .succeeded, output: ["receipt": "r-1"], worker: "payer-1", token: execute.token),
                 to: .taskResults, subject: id)
             try await stack.waitForStatus(id, "completed")
 
@@ -59,9 +60,10 @@ import Testing
             let thread = try await API.get("\(stack.orchestrator)/v1/workflows/\(id)/messages")
             #expect(thread.items.contains { $0["kind"] == "approver" && $0["text"] == "fine by me" })
             #expect(thread.items.last?["text"] == "Status completed")
-            let posted = try await API.post("\(stack.orchestrator)/v1/workflows/\(id)/messages", #"{"author":"agent@bank.example","text":"thanks"}"#)
-            #expect(posted.status == 201)
-            #expect(try await API.post("\(stack.orchestrator)/v1/workflows/\(id)/messages", #"{"author":"","text":"x"}"#).status == 400)
+            let agent = TestTokens.agent("agent@bank.example")
+            let posted = try await API.post("\(stack.orchestrator)/v1/workflows/\(id)/messages", #"{"text":"thanks"}"#, token: agent)
+            #expect(posted.status == 201 && posted.string("author") == "agent@bank.example" && posted.string("kind") == "agent")
+            #expect(try await API.post("\(stack.orchestrator)/v1/workflows/\(id)/messages", #"{"text":""}"#, token: agent).status == 400)
         }
     }
 

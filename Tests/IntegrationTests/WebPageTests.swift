@@ -21,12 +21,8 @@ import Testing
                 """#
             let id = try await stack.submit(key: "web-changes", input: #"{"amount":6000,"to":"ACME GmbH","urgent":true}"#, steps: steps)
             let approval = try await stack.pendingApproval(of: id)
-            var link: String?
-            try await waitUntil("the notification with the web link") {
-                link = await stack.webhook.accepted.items.first { $0.approvalId == approval }?.links["web:manager@bank.example"]
-                return link != nil
-            }
-            let web = try await WebClient.signIn(try #require(link))
+            let link = try await stack.webLink(approval)
+            let web = try await WebClient.signIn(link)
             let page = "\(stack.approval)/ui/approvals/\(approval)"
             let html = try await web.get(page).html
             // The shown facts can be edited, with their current values; the others are not offered.
@@ -60,15 +56,11 @@ import Testing
                 """#
             let id = try await stack.submit(key: "web-1", input: #"{"amount":6000}"#, steps: steps)
             let approval = try await stack.pendingApproval(of: id)
-            var link: String?
-            try await waitUntil("the notification with the web link") {
-                link = await stack.webhook.accepted.items.first { $0.approvalId == approval }?.links["web:manager@bank.example"]
-                return link != nil
-            }
-            let signIn = try #require(link)
+            let signIn = try await stack.webLink(approval)
             // The agent explains; approvers read it on the page (passed on to the approval service).
             let posted = try await API.post(
-                "\(stack.orchestrator)/v1/workflows/\(id)/messages", #"{"author":"agent@bank.example","text":"The beneficiary is a new supplier.","step":"approve"}"#)
+                "\(stack.orchestrator)/v1/workflows/\(id)/messages", #"{"text":"The beneficiary is a new supplier.","step":"approve"}"#,
+                token: TestTokens.agent("agent@bank.example"))
             #expect(posted.status == 201)
             try await waitUntil("the message reaches the approval service") {
                 try await stack.count("SELECT count(*)::int FROM approval.thread_messages") == 1

@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func httpBodiesAreRenderedFromTheInput() {
-        let dispatcher = TaskDispatcher(httpWakeup: .init())
+        let dispatcher = TaskDispatcher(httpWakeup: .init(), tokens: TaskTokens(key: String(repeating: "k", count: 32)))
         let scope: JSONObject = ["input": .object(["amount": 6000, "payee": "ACME"]), "outputs": .object([:])]
         let body: JSONValue = .object(["amount": "{{input.amount}}", "memo": "pay {{input.payee}} {{input.amount}}", "none": "{{input.missing}}"])
         #expect(dispatcher.render(body, scope: scope) == .object(["amount": 6000, "memo": "pay ACME 6000", "none": .null]))

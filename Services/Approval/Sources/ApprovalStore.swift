@@ -32,6 +32,11 @@ struct ApprovalStore: Sendable {
     func create(_ request: ApprovalRequested, context: EventContext) async throws {
         guard let id = UUID(uuidString: request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
         guard !request.approvers.isEmpty else { throw PermanentFailure("an approval needs at least one approver") }
+        // Whoever wrote the record, nothing reaches an approver that the orchestrator would refuse.
+        if let problem = FormLimits.problem(inInput: request.context) { throw PermanentFailure("context: \(problem)") }
+        if let form = request.form, let problem = FormLimits.problem(in: form, outcomes: (request.policy ?? ApprovalPolicy()).allowedOutcomes) {
+            throw PermanentFailure("form.\(problem)")
+        }
         let applied = try await resolve(request.policy, approvers: request.approvers, context: context)
         let deadline = Date().addingTimeInterval(TimeInterval(settings.timeoutSeconds(for: request)))
         let approvers = try JSONColumn.text(applied.assignees)

@@ -33,7 +33,7 @@ struct SlackInteractions: Sendable {
             } catch {
                 throw APIError(.unauthorized, "invalid_signature", error.description)
             }
-            guard let text = URLEncodedForm.parse(String(decoding: body, as: UTF8.self))["payload"],
+            guard let text = try URLEncodedForm.parse(String(decoding: body, as: UTF8.self))["payload"],
                 let payload = try? WireCoding.decode(JSONObject.self, from: Array(text.utf8))
             else { throw APIError.badRequest("an interaction is a form with a JSON payload field") }
             switch payload["type"]?.stringValue {

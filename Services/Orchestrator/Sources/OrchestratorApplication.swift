@@ -13,11 +13,15 @@ import ServiceKit
 /// | `HITL_JWT_SECRET` | — (this or the next required) | HS256 key of the API's bearer tokens (at least 32 characters) |
 /// | `HITL_JWT_PUBLIC_KEY_FILE` | — | PEM public key of an identity provider: P-256 verifies ES256 tokens, RSA (≥ 2048 bits) RS256 |
 /// | `HITL_TASK_SIGNING_SECRET` | — | HMAC-SHA256 key of the `X-HITL-Signature` header on http task calls; without it calls go unsigned (a warning at start-up) |
+/// | `HITL_TASK_TOKEN_KEY` | — (required) | HMAC-SHA256 key of the per-attempt task tokens (at least 32 characters); a task result needs its attempt's token |
+/// | `HITL_AGENT_DEFINITIONS` | `inline` | `inline`: agents list their own steps or name a template; `templates`: agents may only name an admin's template. Admins' gates apply either way |
 /// | `HITL_CIRCUIT_FAILURE_THRESHOLD` | `5` | consecutive failures of one host that open its circuit |
 /// | `HITL_CIRCUIT_OPEN_SECONDS` | `30` | how long an open circuit fails calls fast before one probe goes through |
 public struct OrchestratorSettings: Sendable {
     public var accessTokens: AccessTokens
     public var taskSigningSecret: String?
+    public var taskTokenKey: String
+    var agentDefinitions: AgentDefinitions
     public var circuitFailureThreshold: Int
     public var circuitOpenSeconds: Int
 
@@ -27,6 +31,13 @@ public struct OrchestratorSettings: Sendable {
         if let secret = taskSigningSecret, secret.count < 16 {
             throw ConfigurationError(variable: "HITL_TASK_SIGNING_SECRET", reason: "must be at least 16 characters")
         }
+        taskTokenKey = try env.string("HITL_TASK_TOKEN_KEY")
+        if taskTokenKey.count < 32 { throw ConfigurationError(variable: "HITL_TASK_TOKEN_KEY", reason: "must be at least 32 characters") }
+        let definitions = try env.string("HITL_AGENT_DEFINITIONS", default: AgentDefinitions.inline.rawValue)
+        guard let agentDefinitions = AgentDefinitions(rawValue: definitions) else {
+            throw ConfigurationError(variable: "HITL_AGENT_DEFINITIONS", reason: "must be inline or templates")
+        }
+        self.agentDefinitions = agentDefinitions
         circuitFailureThreshold = try env.int("HITL_CIRCUIT_FAILURE_THRESHOLD", default: 5, in: 1...1000)
         circuitOpenSeconds = try env.int("HITL_CIRCUIT_OPEN_SECONDS", default: 30, in: 1...86_400)
     }
@@ -44,11 +55,13 @@ public enum Orchestrator {
     public static func buildApplication(configuration: ServiceConfiguration, settings: OrchestratorSettings, metrics: PrometheusCollectorRegistry, logger: Logger) throws -> some ApplicationProtocol {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: OrchestratorMigrations.all, metrics: metrics, logger: logger)
         let httpWakeup = Wakeup()
-        let engine = WorkflowEngine(outbox: runtime.outbox, tasks: TaskDispatcher(httpWakeup: httpWakeup))
+        let tokens = TaskTokens(key: settings.taskTokenKey)
+        let engine = WorkflowEngine(outbox: runtime.outbox, tasks: TaskDispatcher(httpWakeup: httpWakeup, tokens: tokens))
         let templates = TemplateStore()
-        let submissions = Submissions(engine: engine, templates: templates)
+        let gates = GateStore()
+        let submissions = Submissions(engine: engine, templates: templates, gates: gates, agentDefinitions: settings.agentDefinitions)
         let deadLetters = DeadLetterIndex(runtime: runtime)
-        let handlers = EventHandlers(engine: engine, submissions: submissions)
+        let handlers = EventHandlers(engine: engine, submissions: submissions, tokens: tokens)
 
         let workflowConsumer = try runtime.makeConsumer(
             topics: [.workflowRequests, .approvalDecisions, .taskResults, .timerFirings(for: .orchestrator)],
@@ -69,11 +82,12 @@ public enum Orchestrator {
 
         let router = runtime.makeRouter()
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))
-        let workflows = WorkflowRoutes(runtime: runtime, engine: engine, submissions: submissions)
+        let workflows = WorkflowRoutes(runtime: runtime, engine: engine, submissions: submissions, tokens: tokens)
         workflows.register(on: router)
         EventStreamRoute(workflows: workflows).register(on: router)
         ConversationRoutes(runtime: runtime, workflows: workflows).register(on: router)
         TemplateRoutes(runtime: runtime, templates: templates).register(on: router)
+        GateRoutes(runtime: runtime, gates: gates).register(on: router)
         deadLetters.register(on: router)
         return runtime.makeApplication(
             router: router, services: [workflowConsumer, deadLetterConsumer, GatedService(gate: runtime.ready, service: httpWorker), runtime.makePruner()])
@@ -84,6 +98,7 @@ public enum Orchestrator {
 struct EventHandlers: Sendable {
     let engine: WorkflowEngine
     let submissions: Submissions
+    let tokens: TaskTokens
 
     var submitted: EventHandler {
         { context in
@@ -93,6 +108,8 @@ struct EventHandlers: Sendable {
                 outcome = try await submissions.submit(submission, cause: context.envelope, afterCommit: context.afterCommit, on: context.connection, logger: context.logger)
             } catch let invalid as Submissions.Invalid {
                 throw PermanentFailure(invalid.description)
+            } catch let refused as GateApplication.Refused {
+                throw PermanentFailure("refused: \(refused.description)")
             }
             if case .conflict(let id) = outcome {
                 throw PermanentFailure("idempotency_key \(submission.idempotencyKey) was already used with a different body by workflow \(id)")
@@ -126,6 +143,10 @@ struct EventHandlers: Sendable {
     var taskResult: EventHandler {
         { context in
             let result = try context.envelope.decode(TaskResult.self)
+            // Authorized before the workflow is even read: a forged answer writes nothing.
+            guard tokens.isValid(result) else {
+                throw PermanentFailure("task result refused: the token is not the one of attempt \(result.attempt) of step \(result.step)")
+            }
             try await onWorkflow(result.workflowId, context) { try await engine.applyTaskResult(result, actor: "agent:\(result.worker)", session: $0) }
         }
     }

@@ -25,12 +25,16 @@ public enum HTMLResponse {
 
 /// `application/x-www-form-urlencoded` bodies, as browsers and Slack post them.
 public enum URLEncodedForm {
-    /// Name → value; a repeated name keeps its first value.
-    public static func parse(_ text: String) -> [String: String] {
+    /// Name → value. A name given twice is refused (400): no form of ours repeats a name,
+    /// and a repeated `decision` or `csrf_token` is how a smuggled input would win.
+    public static func parse(_ text: String) throws -> [String: String] {
         var values: [String: String] = [:]
         for pair in text.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(decode)
-            guard let name = parts.first, !name.isEmpty, values[name] == nil else { continue }
+            guard let name = parts.first, !name.isEmpty else { continue }
+            guard values[name] == nil else {
+                throw APIError(.badRequest, "repeated_field", "the form gives the field \(name.prefix(64)) more than once")
+            }
             values[name] = parts.count > 1 ? parts[1] : ""
         }
         return values

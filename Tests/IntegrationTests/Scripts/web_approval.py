@@ -9,27 +9,15 @@ looks at the decided page, the inbox and the workflow's timeline. Saves a screen
 each page. Exits non-zero with the reason on the first thing that is not as expected.
 """
 import os
-import sys
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from browser import chromium, expect, run
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 
-def expect(condition, message):
-    if not condition:
-        raise AssertionError(message)
-
-
 def main(link, shots):
     os.makedirs(shots, exist_ok=True)
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1000,1100"):
-        options.add_argument(argument)
-    options.binary_location = "/usr/bin/chromium"
-    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    browser.set_page_load_timeout(30)
+    browser = chromium()
     try:
         def shot(name):
             browser.save_screenshot(os.path.join(shots, name + ".png"))
@@ -82,8 +70,4 @@ def main(link, shots):
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1], sys.argv[2])
-    except AssertionError as failure:
-        print(failure)
-        sys.exit(1)
+    run(main)

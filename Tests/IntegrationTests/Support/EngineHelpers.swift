@@ -33,18 +33,29 @@ extension Stack {
         return found
     }
 
-    /// Answers the step's current attempt over HTTP, as an agent would.
+    /// The token the orchestrator hands out with that attempt (as the assigned worker holds it).
+    func taskToken(_ id: String, step: String, attempt: Int, compensation: Bool = false) -> String {
+        TaskTokens(key: local.options.taskTokenKey).token(workflowID: id, step: step, attempt: attempt, compensation: compensation)
+    }
+
+    /// Answers the step's current attempt over HTTP, as the agent it was handed to would
+    /// (with the attempt's token, unless `token` names another).
     @discardableResult
-    func answer(_ id: String, step name: String, attempt: Int? = nil, compensation: Bool = false, outcome: String = "succeeded", output: String = "{}", error: String? = nil) async throws -> Answer {
+    func answer(
+        _ id: String, step name: String, attempt: Int? = nil, compensation: Bool = false, outcome: String = "succeeded", output: String = "{}",
+        error: String? = nil, token: String? = nil, as bearer: String = TestTokens.admin
+    ) async throws -> Answer {
         var number = attempt ?? 0
         if attempt == nil {
             let step = try await step(id, name)
             if case .number(let value)? = step["attempt"] { number = Int(value) }
         }
         let errorJSON = error.map { #","error":"\#($0)""# } ?? ""
+        let token = token ?? taskToken(id, step: name, attempt: number, compensation: compensation)
         return try await API.post(
             "\(orchestrator)/v1/workflows/\(id)/steps/\(name)/result",
-            #"{"attempt":\#(number),"compensation":\#(compensation),"outcome":"\#(outcome)","output":\#(output),"worker":"test-agent"\#(errorJSON)}"#)
+            #"{"attempt":\#(number),"compensation":\#(compensation),"outcome":"\#(outcome)","output":\#(output),"worker":"test-agent","token":"\#(token)"\#(errorJSON)}"#,
+            token: bearer)
     }
 
     func history(_ id: String) async throws -> [HistoryEntry] {
@@ -79,6 +90,16 @@ extension Stack {
             try await waitUntil("task requests of \(id)") { until(requests(await collected.items)) }
         }
         return requests(envelopes)
+    }
+
+    /// The web sign-in link the approver got for `approval`, once its notification arrived.
+    func webLink(_ approval: String, approver: String = "manager@bank.example") async throws -> String {
+        var link: String?
+        try await waitUntil("the notification with the web link") {
+            link = await webhook.accepted.items.first { $0.approvalId == approval }?.links["web:\(approver)"]
+            return link != nil
+        }
+        return link!
     }
 
     /// Decides with a body as given, with the token of the approver it names.

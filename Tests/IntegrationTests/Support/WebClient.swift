@@ -30,11 +30,16 @@ struct WebClient: Sendable {
     }
 
     func post(_ url: String, _ fields: [String: String]) async throws -> (status: Int, html: String) {
+        try await post(url, body: URLEncodedForm.encode(fields))
+    }
+
+    /// Posts a form body as given (a name may repeat, as a forged form's would).
+    func post(_ url: String, body: String) async throws -> (status: Int, html: String) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Cookie", value: cookie)
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.body = .bytes(ByteBuffer(string: URLEncodedForm.encode(fields)))
+        request.body = .bytes(ByteBuffer(string: body))
         let response = try await Self.client.execute(request, timeout: .seconds(10))
         return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
     }

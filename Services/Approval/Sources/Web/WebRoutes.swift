@@ -59,7 +59,7 @@ struct WebRoutes: Sendable {
             try await page {
                 let session = try signedIn(request)
                 var request = request
-                let submitted = URLEncodedForm.parse(String(decoding: try await request.rawBody(), as: UTF8.self))
+                let submitted = try URLEncodedForm.parse(String(decoding: try await request.rawBody(), as: UTF8.self))
                 let approval = try await visibleApproval(context.parameters.require("id"), to: session, logger: context.logger)
                 guard sessions.checkCSRF(submitted["csrf_token"], session: session, approvalID: approval.id) else {
                     throw APIError(.forbidden, "csrf_failed", "this form did not come from this site or is from an earlier session; reload the page and try again")
@@ -91,7 +91,7 @@ struct WebRoutes: Sendable {
             try await page {
                 let claims = try links.checked(try context.parameters.require("token"))
                 var request = request
-                let submitted = URLEncodedForm.parse(String(decoding: try await request.rawBody(), as: UTF8.self))
+                let submitted = try URLEncodedForm.parse(String(decoding: try await request.rawBody(), as: UTF8.self))
                 let approval = try await find(claims.approvalID, logger: context.logger)
                 return try await decide(
                     approval, decision: claims.decision, approver: claims.approver, comment: submitted["comment"], fields: nil, channel: "link",

@@ -106,8 +106,9 @@ struct SlackChannel: NotificationChannel {
         ["channel": .string(channel), "ts": .string(ts), "text": .string(fallbackText(text)), "blocks": .array([section(text)])]
     }
 
+    /// The text as mrkdwn, escaped (it carries what the agent wrote).
     private static func section(_ text: String) -> JSONValue {
-        .object(["type": "section", "text": .object(["type": "mrkdwn", "text": .string(String(text.prefix(FormRendering.SlackLimits.sectionText)))])])
+        .object(["type": "section", "text": .object(["type": "mrkdwn", "text": .string(FormRendering.slackMrkdwn(text, limit: FormRendering.SlackLimits.sectionText))])])
     }
 
     /// The notification text of a message (`text`), which Slack caps at 40,000 characters.

@@ -7,13 +7,18 @@ import ServiceKit
 /// approvers add messages; the engine adds approvers' comments and a note at each status
 /// change, so the thread reads as one ordered exchange. Agents' and approvers' messages are
 /// passed to the approval service (`hitl.approval.thread_message.v1`) for its web pages.
+///
+/// Who speaks comes from the token, never from the body: an agent posts as `agent`, an
+/// approver as `approver`, an admin as `note`, each under the token's subject. A body that
+/// names another author or kind is refused (403), so a requester cannot put words in an
+/// approver's mouth.
 struct ConversationRoutes: Sendable {
     let runtime: ServiceRuntime
     let workflows: WorkflowRoutes
     static let kinds: Set<String> = ["agent", "approver", "note"]
 
     struct MessageBody: Decodable {
-        let author: String
+        let author: String?
         let text: String
         let kind: String?
         let step: String?
@@ -46,10 +51,20 @@ struct ConversationRoutes: Sendable {
             try await workflows.authorize(id)
             var request = request
             let body = try await request.decodeJSON(MessageBody.self)
-            let kind = body.kind ?? "agent"
-            guard Self.kinds.contains(kind) else { throw APIError.badRequest("kind must be agent, approver or note") }
-            let author = body.author.trimmingCharacters(in: .whitespaces)
-            guard !author.isEmpty, author.count <= 200 else { throw APIError.badRequest("author must be 1 to 200 characters") }
+            let principal = try Principal.require(Role.allCases)
+            let kind = switch principal.role {
+            case .agent: "agent"
+            case .approver: "approver"
+            case .admin: "note"
+            }
+            if let asked = body.kind, asked != kind {
+                guard Self.kinds.contains(asked) else { throw APIError.badRequest("kind must be agent, approver or note") }
+                throw APIError(.forbidden, "not_yourself", "a \(principal.role.rawValue) token posts as \(kind), not \(asked)")
+            }
+            let author = principal.subject
+            if let asked = body.author, asked != author {
+                throw APIError(.forbidden, "not_yourself", "messages are posted as the token's subject, \(author)")
+            }
             guard !body.text.isEmpty, body.text.count <= 10_000 else { throw APIError.badRequest("text must be 1 to 10000 characters") }
             let logger = context.logger
             let message = try await runtime.database.transaction { connection -> Message? in

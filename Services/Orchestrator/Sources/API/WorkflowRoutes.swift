@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import HTTPTypes
 import Hummingbird
 import PostgresNIO
 import ServiceKit
@@ -9,6 +10,7 @@ struct WorkflowRoutes: Sendable {
     let runtime: ServiceRuntime
     let engine: WorkflowEngine
     let submissions: Submissions
+    let tokens: TaskTokens
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v1/workflows") { request, context in try await submit(request, context: context) }
@@ -42,10 +44,13 @@ struct WorkflowRoutes: Sendable {
         let outcome: WorkflowEngine.SubmitOutcome
         do {
             outcome = try await runtime.database.transaction { connection in
-                try await submissions.submit(submission, cause: nil, afterCommit: afterCommit, on: connection, logger: context.logger)
+                try await submissions.submit(
+                    submission, byAdmin: principal.role == .admin, cause: nil, afterCommit: afterCommit, on: connection, logger: context.logger)
             }
         } catch let invalid as Submissions.Invalid {
             throw APIError(.unprocessableContent, "invalid_workflow", invalid.description)
+        } catch let refused as GateApplication.Refused {
+            throw APIError(.forbidden, "weakens_gate", refused.description, details: ["option": .string(refused.option)])
         }
         switch outcome {
         case .created(let id, let status):
@@ -227,20 +232,29 @@ struct WorkflowRoutes: Sendable {
         let output: JSONObject?
         let error: String?
         let worker: String?
+        let token: String?
     }
 
-    /// An agent's answer over HTTP; the same rules as on `hitl.task.results`.
+    /// An agent's answer over HTTP; the same rules as on `hitl.task.results`. Only the worker
+    /// that holds the attempt's token (`token`, or the `HITL-Task-Token` header) may answer:
+    /// the token is checked before anything is read or written, so a forged answer for any
+    /// workflow is a 403 that changes nothing.
     private func taskResult(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        // Any agent may answer a task (the worker is rarely the requester); the attempt number guards.
         _ = try Principal.require(.agent, .admin)
         let id = try parseID(context.parameters.require("id"))
         let step = try context.parameters.require("name")
         var request = request
+        let header = request.headers[HTTPField.Name(TaskTokens.header)!]
         let body = try await request.decodeJSON(ResultBody.self)
-        if body.outcome == .failed, (body.error ?? "").isEmpty { throw APIError.badRequest("a failed result needs an error") }
         let result = TaskResult(
             workflowId: id.uuidString.lowercased(), step: step, attempt: body.attempt, compensation: body.compensation ?? false,
-            outcome: body.outcome, output: body.output, error: body.error, worker: body.worker ?? "api")
+            outcome: body.outcome, output: body.output, error: body.error, worker: body.worker ?? "api", token: body.token ?? header)
+        guard tokens.isValid(result) else {
+            throw APIError(
+                .forbidden, "invalid_task_token",
+                "a result needs the token of its attempt (TaskRequested.token or the HITL-Task-Token header of the call); this one is missing or not attempt \(body.attempt)'s")
+        }
+        if body.outcome == .failed, (body.error ?? "").isEmpty { throw APIError.badRequest("a failed result needs an error") }
         let afterCommit = AfterCommit()
         let found: Bool? = try await runtime.database.transaction { connection in
             try await engine.with(workflow: id, cause: nil, afterCommit: afterCommit, on: connection, logger: context.logger) { session in
@@ -252,18 +266,38 @@ struct WorkflowRoutes: Sendable {
         guard let found else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
         guard found else { throw APIError.notFound("workflow \(id.uuidString.lowercased()) has no step \(step)") }
         afterCommit.run()
-        return try await show(id.uuidString)
+        return try JSONResponse.make(ResultAnswer(workflowId: id.uuidString.lowercased(), step: step, attempt: body.attempt))
     }
 
-    /// Lets the caller at workflow `id` when its role is one of `roles`; an agent only at its
-    /// own workflows (others answer 404, so their existence does not leak).
+    struct ResultAnswer: Encodable {
+        let workflowId: String
+        let step: String
+        let attempt: Int
+    }
+
+    /// Lets the caller at workflow `id` when its role is one of `roles`: an agent only at
+    /// its own workflows, an approver only at those with an approval step that names them
+    /// (as an approver or at an escalation level); others answer 404, so their existence
+    /// does not leak. Admins see everything.
     func authorize(_ id: UUID, _ roles: Role...) async throws {
         let principal = try Principal.require(roles.isEmpty ? Role.allCases : roles)
-        guard principal.role == .agent else { return }
-        for try await requester in try await runtime.database.query("SELECT requester FROM workflows WHERE id = \(id)").decode(String.self)
-        where requester == principal.subject {
+        let subject = principal.subject
+        let visible: PostgresQuery
+        switch principal.role {
+        case .admin:
             return
+        case .agent:
+            visible = "SELECT 1 FROM workflows WHERE id = \(id) AND requester = \(subject)"
+        case .approver:
+            visible = """
+                SELECT 1 FROM workflow_steps WHERE workflow_id = \(id) AND kind = 'approval'
+                  AND (definition->'approval'->'approvers' ? \(subject)
+                       OR EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(definition->'approval'->'policy'->'escalation', '[]')) AS level
+                                  WHERE level->'approvers' ? \(subject)))
+                LIMIT 1
+                """
         }
+        for try await _ in try await runtime.database.query(visible) { return }
         throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
     }
 

@@ -1,4 +1,5 @@
 import Contracts
+import Forms
 import Foundation
 
 /// Checks a submission before anything is stored, answering with the field or step at fault.
@@ -19,6 +20,8 @@ enum DefinitionValidation {
         if submission.type.isEmpty || submission.type.count > 200 { return "type must be 1 to 200 characters" }
         if submission.requester.isEmpty || submission.requester.count > 200 { return "requester must be 1 to 200 characters" }
         if let url = submission.callbackUrl, !isHTTPURL(url) { return "callback_url must be an absolute http or https URL" }
+        // The input is what approvers are shown: its keys become names on their pages.
+        if let problem = FormLimits.problem(inInput: submission.input) { return problem }
         return problem(in: submission.steps)
     }
 
@@ -60,7 +63,7 @@ enum DefinitionValidation {
             if let rule = approval.autoApproveWhen, let problem = expressionProblem(rule) { return "approval.auto_approve_when \(problem)" }
             if let rounds = approval.maxRounds, !(1...maxRounds).contains(rounds) { return "approval.max_rounds must be 1 to \(maxRounds)" }
             if let policy = approval.policy, let problem = problem(in: policy, approvers: approval.approvers) { return "approval.policy.\(problem)" }
-            if let form = approval.form, let problem = problem(in: form, outcomes: (approval.policy ?? ApprovalPolicy()).allowedOutcomes) {
+            if let form = approval.form, let problem = FormLimits.problem(in: form, outcomes: (approval.policy ?? ApprovalPolicy()).allowedOutcomes) {
                 return "approval.form.\(problem)"
             }
             if let revise = approval.reviseStep {
@@ -118,28 +121,6 @@ enum DefinitionValidation {
             if quorum != .any, outcomes.contains(where: { $0 == .approveWithChanges || $0 == .requestChanges }) {
                 return "outcomes approve_with_changes and request_changes need quorum any"
             }
-        }
-        return nil
-    }
-
-    private static func problem(in form: ApprovalForm, outcomes: [Decision]) -> String? {
-        if form.title.isEmpty || form.title.count > 200 { return "title must be 1 to 200 characters" }
-        var names = Set<String>()
-        for (index, field) in (form.fields ?? []).enumerated() {
-            if field.name.isEmpty || field.name.count > 100 { return "fields[\(index)].name must be 1 to 100 characters" }
-            if ApprovalForm.reservedFieldNames.contains(field.name) {
-                return "fields[\(index)]: the name \(field.name) is reserved (\(ApprovalForm.reservedFieldNames.sorted().joined(separator: ", ")))"
-            }
-            if field.name.hasPrefix(ApprovalForm.changeFieldPrefix) {
-                return "fields[\(index)]: the name \(field.name) starts with \(ApprovalForm.changeFieldPrefix), which the web form uses for changes"
-            }
-            if !names.insert(field.name).inserted { return "fields[\(index)]: the name \(field.name) is used twice" }
-            if field.type == .select, (field.options ?? []).isEmpty { return "fields[\(index)] (\(field.name)): a select needs options" }
-            if let min = field.min, let max = field.max, min > max { return "fields[\(index)] (\(field.name)): min is above max" }
-        }
-        if (form.fields?.count ?? 0) > 50 { return "fields may list at most 50 fields" }
-        for button in form.buttons ?? [] where !outcomes.contains(button.decision) {
-            return "buttons: \(button.decision.rawValue) is not an outcome the policy allows"
         }
         return nil
     }

@@ -56,19 +56,33 @@ struct TemplateStore: Sendable {
     }
 }
 
+/// Whether agents may submit their own step lists (`HITL_AGENT_DEFINITIONS`).
+enum AgentDefinitions: String, Sendable {
+    /// Agents list steps or name a template; gates apply either way.
+    case inline
+    /// Agents may only name an admin's template.
+    case templates
+}
+
 /// Turns a request into a stored, running workflow: resolves its template, validates the
-/// definition, and hands it to the engine, all in the caller's transaction.
+/// definition, applies the admins' gates, and hands it to the engine, all in the caller's
+/// transaction.
 struct Submissions: Sendable {
     let engine: WorkflowEngine
     let templates: TemplateStore
+    let gates: GateStore
+    let agentDefinitions: AgentDefinitions
 
     /// Why a submission was refused; nothing was stored.
     struct Invalid: Error, CustomStringConvertible {
         let description: String
     }
 
+    /// Submits `submission`. `byAdmin` is true only for an admin's HTTP request: its inline
+    /// steps are trusted like a template's. Kafka records and agents' requests are not.
     func submit(
-        _ submission: WorkflowSubmitted, cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection, logger: Logger
+        _ submission: WorkflowSubmitted, byAdmin: Bool = false, cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> WorkflowEngine.SubmitOutcome {
         let requestHash = Signing.sha256Hex(try WireCoding.encode(submission))
         var resolved = submission
@@ -83,10 +97,16 @@ struct Submissions: Sendable {
             template = (found.name, found.version)
         } else if submission.templateVersion != nil {
             throw Invalid(description: "template_version needs a template")
+        } else if !byAdmin, agentDefinitions == .templates, !submission.steps.isEmpty {
+            throw GateApplication.Refused(option: "steps", description: "this deployment takes agents' workflows from admins' templates only: name a template")
         }
         if let problem = DefinitionValidation.problem(in: resolved) { throw Invalid(description: problem) }
+        let inForce = try await gates.current(type: resolved.type, on: connection, logger: logger)
+        let gated = try GateApplication.apply(inForce, to: resolved.steps, input: resolved.input, trusted: byAdmin || template != nil)
+        resolved.steps = gated.steps
+        if let problem = DefinitionValidation.problem(in: resolved.steps) { throw Invalid(description: "with the gates applied: \(problem)") }
         return try await engine.submit(
-            resolved, requestHash: requestHash, template: template, actor: "agent:\(submission.requester)", cause: cause,
+            resolved, requestHash: requestHash, template: template, gates: gated.applied, actor: "agent:\(submission.requester)", cause: cause,
             afterCommit: afterCommit, on: connection, logger: logger)
     }
 }

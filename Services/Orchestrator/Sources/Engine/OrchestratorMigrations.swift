@@ -130,5 +130,22 @@ enum OrchestratorMigrations {
                     created_at timestamptz NOT NULL DEFAULT now())
                 """,
             ]),
+        Migration(
+            version: 5, name: "trust",
+            statements: [
+                // An idempotency key is the requester's own: another agent's key neither
+                // collides with it nor reveals its workflow.
+                "ALTER TABLE workflows DROP CONSTRAINT workflows_idempotency_key_key",
+                "ALTER TABLE workflows ADD CONSTRAINT workflows_requester_idempotency_key UNIQUE (requester, idempotency_key)",
+                """
+                CREATE TABLE gates (
+                    name text NOT NULL,
+                    version integer NOT NULL,
+                    gate jsonb,
+                    changed_by text NOT NULL,
+                    changed_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (name, version))
+                """,
+            ]),
     ]
 }

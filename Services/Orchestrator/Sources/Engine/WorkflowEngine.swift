@@ -24,7 +24,8 @@ struct WorkflowEngine: Sendable {
 
     /// Records a workflow whose steps are resolved and valid, and runs it as far as it goes.
     func submit(
-        _ submission: WorkflowSubmitted, requestHash: String, template: (name: String, version: Int)?, actor: String,
+        _ submission: WorkflowSubmitted, requestHash: String, template: (name: String, version: Int)?, gates: [GateApplication.Applied] = [],
+        actor: String,
         cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection, logger: Logger
     ) async throws -> SubmitOutcome {
         let id = UUID()
@@ -37,7 +38,7 @@ struct WorkflowEngine: Sendable {
                 INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status, callback_url, template_name, template_version)
                 VALUES (\(id), \(submission.idempotencyKey), \(requestHash), \(submission.type), \(submission.requester),
                         \(input)::jsonb, \(WorkflowStatus.running.rawValue), \(submission.callbackUrl), \(template?.name), \(template?.version))
-                ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),
+                ON CONFLICT (requester, idempotency_key) DO NOTHING RETURNING id),
             steps AS (
                 INSERT INTO workflow_steps (workflow_id, position, name, kind, definition)
                 SELECT created.id, s.position - 1, s.name, s.kind, s.definition::jsonb
@@ -49,7 +50,7 @@ struct WorkflowEngine: Sendable {
         for try await _ in inserted { created = true }
         guard created else {
             let rows = try await connection.query(
-                "SELECT id, request_hash, status FROM workflows WHERE idempotency_key = \(submission.idempotencyKey)",
+                "SELECT id, request_hash, status FROM workflows WHERE requester = \(submission.requester) AND idempotency_key = \(submission.idempotencyKey)",
                 logger: logger)
             for try await (existingID, existingHash, status) in rows.decode((UUID, String, String).self) {
                 guard existingHash == requestHash else { return .conflict(id: existingID) }
@@ -66,6 +67,7 @@ struct WorkflowEngine: Sendable {
             callbackWakeup: tasks.httpWakeup, logger: logger)
         var detail: JSONObject = ["idempotency_key": .string(submission.idempotencyKey), "input": .object(submission.input)]
         if let template { detail["template"] = .string(template.name); detail["template_version"] = .number(Double(template.version)) }
+        if !gates.isEmpty { detail["gates"] = .array(gates.map(\.json)) }
         try await session.change("submitted", actor: actor, detail: detail)
         try await session.announce(
             WorkflowLifecycle(change: .workflowStarted, workflowId: session.id, workflowType: submission.type, status: .running, at: Date()))

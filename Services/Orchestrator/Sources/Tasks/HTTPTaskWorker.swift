@@ -155,6 +155,7 @@ struct HTTPTaskWorker: Service {
             request.method = .init(rawValue: task.method)
             for (name, value) in task.headers { request.headers.add(name: name, value: value) }
             request.headers.replaceOrAdd(name: "User-Agent", value: "hitl-orchestrator")
+            if let token = task.taskToken { request.headers.replaceOrAdd(name: TaskTokens.header, value: token) }
             if let signingSecret {
                 for header in Signing.webhookHeaders(secret: signingSecret, body: body) { request.headers.replaceOrAdd(name: header.name, value: header.value) }
             }

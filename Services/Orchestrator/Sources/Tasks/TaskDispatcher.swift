@@ -12,6 +12,8 @@ import ServiceKit
 struct TaskDispatcher: Sendable {
     /// Wakes the http worker once a queued call committed.
     let httpWakeup: Wakeup
+    /// Each attempt's credential, handed to the worker that does it.
+    let tokens: TaskTokens
 
     func start(_ session: WorkflowSession, at position: Int, compensation: Bool) async throws {
         let step = session.steps[position]
@@ -47,6 +49,7 @@ struct TaskDispatcher: Sendable {
             try await session.change("attempt_started", actor: "orchestrator", step: position, stepStatus: StepStatus.running, status: .running, detail: detail)
         }
         let timeout = step.definition.timeoutSeconds
+        let token = tokens.token(workflowID: session.id, step: step.name, attempt: attempt, compensation: compensation)
         switch task.type {
         case "agent":
             let deadline = timeout.map { Date().addingTimeInterval(TimeInterval($0)) }
@@ -54,7 +57,7 @@ struct TaskDispatcher: Sendable {
                 TaskRequested(
                     workflowId: session.id, workflowType: session.workflow.type, step: step.name, attempt: attempt, agent: task.agent,
                     compensation: compensation, input: session.workflow.input, outputs: session.outputs,
-                    feedback: compensation ? nil : step.feedback, deadline: deadline),
+                    feedback: compensation ? nil : step.feedback, deadline: deadline, token: token),
                 to: .tasks)
             if let deadline {
                 try await schedule(TaskTimer(kind: .timeout, step: step.name, attempt: attempt, compensation: compensation), session: session, due: deadline)
@@ -63,7 +66,7 @@ struct TaskDispatcher: Sendable {
             let request = HTTPTaskRequest(
                 url: render(task.url ?? "", scope: session.scope), method: task.method ?? "POST",
                 headers: task.headers ?? [:], body: task.body.map { render($0, scope: session.scope) },
-                timeoutSeconds: timeout ?? 30)
+                timeoutSeconds: timeout ?? 30, taskToken: token)
             let requestJSON = try JSONColumn.text(request)
             try await session.connection.query(
                 """
@@ -219,4 +222,6 @@ struct HTTPTaskRequest: Codable, Sendable {
     var headers: [String: String]
     var body: JSONValue?
     var timeoutSeconds: Int
+    /// The attempt's token, sent as `HITL-Task-Token` (absent on lifecycle callbacks).
+    var taskToken: String?
 }

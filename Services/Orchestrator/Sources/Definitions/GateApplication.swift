@@ -1,0 +1,88 @@
+import Contracts
+import Foundation
+
+/// Applies the gates in force to a resolved, valid definition. Pure: the same gates, input
+/// and steps give the same answer, so it is tested offline.
+///
+/// For each gate that matches (its type, and its `when` over the input), in name order:
+/// - the first step that acts (`Gate.acts`; the end of the workflow when none does, since an
+///   agent may act on the workflow's completion) must be preceded by the gate's approval.
+///   An unconditional approval step before it with exactly the gate's approval counts (an
+///   admin's template may carry it); otherwise the approval is inserted just before that
+///   step as `gate.<name>`;
+/// - no `next` may jump from before that approval to after it (422), so no path skips it.
+///
+/// An untrusted definition (an agent's own steps, not an admin's template) may add approval
+/// steps and approvers, never weaken: each `GateOption` it uses is refused (403 naming the
+/// step and option) unless a matching gate lists it in `agent_may`.
+enum GateApplication {
+    /// A gate as it was applied to one workflow, for its history.
+    struct Applied: Sendable, Equatable {
+        var name: String
+        var version: Int
+        var step: String
+        var inserted: Bool
+
+        var json: JSONValue {
+            .object(["name": .string(name), "version": .number(Double(version)), "step": .string(step), "inserted": .bool(inserted)])
+        }
+    }
+
+    /// Why an agent may not submit this definition (403); nothing was stored.
+    struct Refused: Error, CustomStringConvertible {
+        let option: String
+        let description: String
+    }
+
+    static func apply(
+        _ gates: [GateStore.Version], to steps: [StepDefinition], input: JSONObject, trusted: Bool
+    ) throws -> (steps: [StepDefinition], applied: [Applied]) {
+        let scope: JSONObject = ["input": .object(input), "outputs": .object([:])]
+        let matching = gates.filter { version in
+            guard let gate = version.gate else { return false }
+            guard let when = gate.when else { return true }
+            // A rule whose condition cannot be read applies: a gate fails closed.
+            return (try? Expression(when))?.holds(in: scope) ?? true
+        }
+        if let reserved = steps.firstIndex(where: { $0.name.hasPrefix(Gate.stepPrefix) }) {
+            throw Submissions.Invalid(
+                description: "steps[\(reserved)] (\(steps[reserved].name)): names starting with \(Gate.stepPrefix) belong to admins' gates")
+        }
+        if !trusted {
+            let allowed = Set(matching.flatMap { $0.gate?.agentMay ?? [] })
+            for (index, step) in steps.enumerated() {
+                guard let approval = step.approval else { continue }
+                if let option = GateOption.used(by: approval).first(where: { !allowed.contains($0) }) {
+                    throw Refused(
+                        option: option.rawValue,
+                        description: "steps[\(index)] (\(step.name)): \(option.rawValue) weakens the approval; only an admin's template or gate may use it")
+                }
+            }
+        }
+        var result = steps
+        var applied: [Applied] = []
+        for version in matching {
+            guard let gate = version.gate else { continue }
+            let acting = result.firstIndex(where: gate.acts) ?? result.count
+            let present = result[..<acting].lastIndex { $0.kind == .approval && $0.when == nil && $0.approval == gate.approval }
+            let position: Int
+            if let present {
+                position = present
+                applied.append(Applied(name: version.name, version: version.version, step: result[present].name, inserted: false))
+            } else {
+                position = acting
+                let name = Gate.stepName(of: version.name)
+                result.insert(StepDefinition(name: name, kind: .approval, approval: gate.approval), at: position)
+                applied.append(Applied(name: version.name, version: version.version, step: name, inserted: true))
+            }
+            let names = Dictionary(result.enumerated().map { ($0.element.name, $0.offset) }) { first, _ in first }
+            for index in 0..<position {
+                if let next = result[index].next, let target = names[next], target > position {
+                    throw Submissions.Invalid(
+                        description: "steps[\(index)] (\(result[index].name)): next jumps over the approval that gate \(version.name) requires before \(next)")
+                }
+            }
+        }
+        return (result, applied)
+    }
+}

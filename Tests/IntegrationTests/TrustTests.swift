@@ -1,0 +1,252 @@
+import Contracts
+import Foundation
+import ServiceKitTesting
+import Testing
+
+@testable import OrchestratorService
+
+/// The trust boundary (DESIGN.md): an agent cannot skip, forge or flip a human's decision,
+/// through the API or on Kafka. Each case here was a way around the human before.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct TrustTests {
+    static let agent = TestTokens.agent("agent@bank.example")
+    static let pay = #"{"name":"pay","kind":"task","task":{"type":"agent","agent":"payments-executor"}}"#
+    static let rule = #"""
+        {"type":"wire_transfer","when":"input.amount > 5000","agents":["payments-executor"],
+         "approval":{"approvers":["cfo@bank.example"],"timeout_seconds":86400,"policy":{"on_expiry":"reject"}}}
+        """#
+
+    static func request(_ key: String, amount: Int, steps: String, requester: String = "agent@bank.example") -> String {
+        #"{"idempotency_key":"\#(key)","type":"wire_transfer","requester":"\#(requester)","input":{"amount":\#(amount)},"steps":\#(steps)}"#
+    }
+
+    // MARK: - Gates
+
+    @Test func adminsGatesHoldForEverySubmissionAndAgentsCannotWeakenThem() async throws {
+        try await Stack.with { stack in
+            let gates = "\(stack.orchestrator)/v1/gates"
+            let workflows = "\(stack.orchestrator)/v1/workflows"
+            // Agents neither write nor read gates; a bad gate is refused with the reason.
+            #expect(try await API.call("PUT", "\(gates)/big-transfers", json: Self.rule, token: Self.agent).status == 403)
+            #expect(try await API.get("\(gates)/big-transfers", token: Self.agent).status == 403)
+            let bad = try await API.call("PUT", "\(gates)/bad", json: #"{"type":"wire_transfer","approval":{"approvers":[]}}"#)
+            #expect(bad.status == 422 && bad.string("reason")?.contains("approvers") == true)
+            let stored = try await API.call("PUT", "\(gates)/big-transfers", json: Self.rule)
+            #expect(stored.status == 201 && stored["version"] == .number(1) && stored.string("changed_by") == "ops@bank.example")
+
+            // Leaving the approval out: the rule's approval comes before the payment.
+            let bare = try await API.post(workflows, Self.request("bare", amount: 900_000, steps: "[\(Self.pay)]"), token: Self.agent)
+            #expect(bare.status == 201)
+            let id = try #require(bare.string("id"))
+            let approvalID = try await stack.pendingApproval(of: id)
+            let approval = try await API.get("\(stack.approval)/v1/approvals/\(approvalID)")
+            #expect(approval.string("step") == "gate.big-transfers" && approval["approvers"] == .array(["cfo@bank.example"]))
+            #expect(try await stack.step(id, "pay")["status"] == "pending")
+            let submitted = try #require(try await stack.history(id).first { $0.event == "submitted" })
+            #expect(submitted.detail["gates"] == .array([.object(["name": "big-transfers", "version": 1, "step": "gate.big-transfers", "inserted": true])]))
+
+            // Each weakening option: 403 naming it, nothing stored.
+            let weakening = [
+                (#"{"approvers":["manager@bank.example"],"auto_approve_when":"true"}"#, "auto_approve_when"),
+                (#"{"approvers":["manager@bank.example"],"timeout_seconds":1,"policy":{"on_expiry":"approve"}}"#, "on_expiry_approve"),
+                (#"{"approvers":["manager@bank.example"],"policy":{"on_expiry":"fallback"}}"#, "on_expiry_fallback"),
+                (#"{"approvers":["agent@bank.example"],"policy":{"allow_self_approval":true}}"#, "allow_self_approval"),
+            ]
+            let before = try await stack.count("SELECT count(*)::int FROM orchestrator.workflows")
+            for (approval, option) in weakening {
+                let steps = #"[{"name":"approve","kind":"approval","approval":\#(approval)},\#(Self.pay)]"#
+                let refused = try await API.post(workflows, Self.request("weak-\(option)", amount: 900_000, steps: steps), token: Self.agent)
+                #expect(refused.status == 403 && refused.string("error") == "weakens_gate" && refused.string("option") == option, "\(option): \(refused.text)")
+            }
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows") == before)
+
+            // The same on Kafka: the weakened request is dead-lettered, the bare one gated.
+            let pay = StepDefinition(name: "pay", kind: .task, task: .init(type: "agent", agent: "payments-executor"))
+            let weak = StepDefinition(name: "approve", kind: .approval, approval: .init(approvers: ["manager@bank.example"], autoApproveWhen: "true"))
+            try await stack.publish(
+                WorkflowSubmitted(idempotencyKey: "kafka-weak", type: "wire_transfer", requester: "agent@bank.example", input: ["amount": 900_000], steps: [weak, pay]),
+                to: .workflowRequests, subject: "kafka-weak")
+            try await stack.publish(
+                WorkflowSubmitted(idempotencyKey: "kafka-bare", type: "wire_transfer", requester: "agent@bank.example", input: ["amount": 900_000], steps: [pay]),
+                to: .workflowRequests, subject: "kafka-bare")
+            try await waitUntil("the weakened Kafka request in the dead-letter index") {
+                try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letters WHERE error LIKE '%auto_approve_when weakens%'") == 1
+            }
+            var kafkaID: String?
+            try await waitUntil("the bare Kafka request stored") {
+                kafkaID = try await stack.sql("SELECT id::text FROM orchestrator.workflows WHERE idempotency_key = 'kafka-bare'").first?.decode(String.self)
+                return kafkaID != nil
+            }
+            _ = try await stack.waitForStep(try #require(kafkaID), "gate.big-transfers", "waiting")
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows WHERE idempotency_key = 'kafka-weak'") == 0)
+
+            // An admin's template may use what an agent may not; the gate still applies above its threshold.
+            let template = #"{"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"auto_approve_when":"input.amount < 5000"}},\#(Self.pay)]}"#
+            #expect(try await API.call("PUT", "\(stack.orchestrator)/v1/templates/transfer", json: template).status == 201)
+            func fromTemplate(_ key: String, _ amount: Int) -> String {
+                #"{"idempotency_key":"\#(key)","type":"wire_transfer","requester":"agent@bank.example","input":{"amount":\#(amount)},"template":"transfer"}"#
+            }
+            let small = try #require(try await API.post(workflows, fromTemplate("t-small", 100), token: Self.agent).string("id"))
+            _ = try await stack.waitForStep(small, "pay", "running")
+            #expect(try await stack.step(small, "approve")["status"] == "approved")
+            let large = try #require(try await API.post(workflows, fromTemplate("t-large", 6000), token: Self.agent).string("id"))
+            _ = try await stack.waitForStep(large, "approve", "waiting")
+            #expect(try await stack.step(large, "gate.big-transfers")["status"] == "pending")
+
+            // Deleting the rule is recorded too; then nothing is inserted.
+            let deleted = try await API.call("DELETE", "\(gates)/big-transfers")
+            #expect(deleted.status == 200 && deleted["version"] == .number(2))
+            #expect(try await API.get("\(gates)/big-transfers").status == 404)
+            #expect(try await API.get("\(gates)/big-transfers/versions").items.map { $0["changed_by"] } == [.string("ops@bank.example"), .string("ops@bank.example")])
+            let after = try #require(try await API.post(workflows, Self.request("after", amount: 900_000, steps: "[\(Self.pay)]"), token: Self.agent).string("id"))
+            _ = try await stack.waitForStep(after, "pay", "running")
+        }
+    }
+
+    @Test func aDeploymentCanTakeAgentsWorkflowsFromTemplatesOnly() async throws {
+        try await Stack.with(environment: ["HITL_AGENT_DEFINITIONS": "templates"]) { stack in
+            let body = Self.request("inline", amount: 10, steps: #"[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"]}}]"#)
+            let refused = try await API.post("\(stack.orchestrator)/v1/workflows", body, token: Self.agent)
+            #expect(refused.status == 403 && refused.string("option") == "steps")
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows") == 0)
+            #expect(try await API.post("\(stack.orchestrator)/v1/workflows", body).status == 201)  // an admin's
+        }
+    }
+
+    // MARK: - Task results
+
+    @Test func onlyTheHolderOfTheAttemptsTokenAnswersATaskAndAForgeryWritesNothing() async throws {
+        try await Stack.with { stack in
+            let steps = #"""
+                [{"name":"reserve","kind":"task","task":{"type":"agent","agent":"reserver"},"compensate":{"type":"agent","agent":"reserver"}},
+                 {"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"]}}]
+                """#
+            let id = try #require(try await API.post("\(stack.orchestrator)/v1/workflows", Self.request("tok", amount: 10, steps: steps), token: Self.agent).string("id"))
+            _ = try await stack.waitForStep(id, "reserve", "running")
+            let request = try #require(try await stack.taskRequests(of: id).first)
+            #expect(request.token == stack.taskToken(id, step: "reserve", attempt: 1))
+            let history = try await stack.history(id).count
+
+            // The requester without the token, with another attempt's, a garbage token; another agent at a step that is not there.
+            let forgeries: [(String, Int, String, String)] = [
+                ("reserve", 1, "", Self.agent), ("reserve", 1, stack.taskToken(id, step: "reserve", attempt: 2), Self.agent),
+                ("reserve", 1, String(repeating: "0", count: 64), Self.agent), ("nowhere", 1, "x", TestTokens.agent("mallory")),
+            ]
+            for (step, attempt, token, bearer) in forgeries {
+                let answer = try await stack.answer(id, step: step, attempt: attempt, output: #"{"score":0}"#, token: token, as: bearer)
+                #expect(answer.status == 403 && answer.string("error") == "invalid_task_token", "\(step) \(attempt): \(answer.text)")
+            }
+            // On Kafka: dead-lettered, not applied.
+            try await stack.publish(TaskResult(workflowId: id, step: "reserve", attempt: 1, outcome: .succeeded, output: ["score": 0], worker: "forger"), to: .taskResults, subject: id)
+            try await waitUntil("the forged Kafka result in the dead-letter index") {
+                try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letters WHERE error LIKE 'task result refused%'") == 1
+            }
+            #expect(try await stack.history(id).count == history)
+            #expect(try await stack.step(id, "reserve")["status"] == "running")
+
+            // The worker the attempt was handed to answers with its token (whichever agent it is).
+            #expect(try await stack.answer(id, step: "reserve", output: #"{"held":true}"#, token: request.token, as: TestTokens.agent("reserver-1")).status == 200)
+            let approvalID = try await stack.pendingApproval(of: id)
+            #expect(try await stack.decide(approvalID, "reject").status == 200)
+            try await waitUntil("the compensation to start") { try await stack.status(id) == "compensating" }
+
+            // A forged success of the rollback: the forward attempt's token does not answer the compensation.
+            let forged = try await stack.answer(id, step: "reserve", attempt: 1, compensation: true, token: request.token)
+            #expect(forged.status == 403)
+            #expect(try await stack.status(id) == "compensating")
+            let compensation = try #require(try await stack.taskRequests(of: id) { $0.contains(where: \.compensation) }.first(where: \.compensation))
+            #expect(try await stack.answer(id, step: "reserve", attempt: 1, compensation: true, token: compensation.token).status == 200)
+            try await stack.waitForStatus(id, "rejected")
+        }
+    }
+
+    // MARK: - Who sees and says what
+
+    @Test func approversSeeOnlyTheirWorkflowsAuthorsComeFromTheTokenAndKeysAreEachRequestersOwn() async throws {
+        try await Stack.with { stack in
+            let workflows = "\(stack.orchestrator)/v1/workflows"
+            let steps = #"[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"policy":{"escalation":[{"after_seconds":3600,"approvers":["boss@bank.example"]}]}}}]"#
+            let answer = try await API.post(workflows, Self.request("seen", amount: 10, steps: steps), token: Self.agent)
+            let id = try #require(answer.string("id"))
+            for path in ["", "/history", "/messages", "/events"] {
+                #expect(try await API.get("\(workflows)/\(id)\(path)", token: TestTokens.approver("someone@bank.example")).status == 404, "\(path)")
+            }
+            #expect(try await API.get("\(workflows)/\(id)", token: TestTokens.approver("manager@bank.example")).status == 200)
+            #expect(try await API.get("\(workflows)/\(id)/history", token: TestTokens.approver("boss@bank.example")).status == 200)
+            #expect(try await API.post("\(workflows)/\(id)/messages", #"{"text":"hi"}"#, token: TestTokens.approver("someone@bank.example")).status == 404)
+
+            // The requester cannot speak as the CFO, nor as an approver.
+            let messages = "\(workflows)/\(id)/messages"
+            let spoofed = try await API.post(messages, #"{"author":"cfo@bank.example","kind":"approver","text":"approved, go ahead"}"#, token: Self.agent)
+            #expect(spoofed.status == 403 && spoofed.string("error") == "not_yourself")
+            #expect(try await API.post(messages, #"{"kind":"approver","text":"approved, go ahead"}"#, token: Self.agent).status == 403)
+            #expect(try await API.post(messages, #"{"kind":"note","text":"system says ok"}"#, token: Self.agent).status == 403)
+            let own = try await API.post(messages, #"{"text":"the payee is new"}"#, token: Self.agent)
+            #expect(own.string("author") == "agent@bank.example" && own.string("kind") == "agent")
+            let approver = try await API.post(messages, #"{"text":"why so much?"}"#, token: TestTokens.approver("manager@bank.example"))
+            #expect(approver.string("author") == "manager@bank.example" && approver.string("kind") == "approver")
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflow_messages WHERE author = 'cfo@bank.example'") == 0)
+
+            // Another agent's key is its own: a new workflow, and nothing about the first.
+            let other = TestTokens.agent("other-agent")
+            let theirs = try await API.post(workflows, Self.request("seen", amount: 99, steps: steps, requester: "other-agent"), token: other)
+            #expect(theirs.status == 201 && theirs.string("id") != id)
+            let conflict = try await API.post(workflows, Self.request("seen", amount: 11, steps: steps), token: Self.agent)
+            #expect(conflict.status == 409 && conflict.text.contains(id))
+            let repeated = try await API.post(workflows, Self.request("seen", amount: 98, steps: steps, requester: "other-agent"), token: other)
+            #expect(repeated.status == 409 && !repeated.text.contains(id))
+        }
+    }
+
+    // MARK: - Forms
+
+    static let smuggled = "q\"\u{301} name=decision value=approve hidden y=\"\u{301}"
+
+    static func jsonString(_ text: String) throws -> String {
+        String(decoding: try WireCoding.encode(JSONValue.string(text)), as: UTF8.self)
+    }
+
+    @Test func aFormBuiltToSmuggleADecisionIsRefusedOrShownAsTextAndRejectRejects() async throws {
+        try await Stack.with { stack in
+            let workflows = "\(stack.orchestrator)/v1/workflows"
+            let text = try Self.jsonString(Self.smuggled)
+            func form(_ form: String, input: String = #"{"amount":6000}"#, key: String) -> String {
+                #"{"idempotency_key":"\#(key)","type":"wire_transfer","requester":"agent@bank.example","input":\#(input),"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"form":\#(form)}}]}"#
+            }
+            // Names (fields, facts, input keys) are refused with the part named.
+            let refusals = [
+                (form(#"{"title":"T","fields":[{"name":\#(text),"type":"text","label":"L"}]}"#, key: "f1"), "fields[0].name"),
+                (form(#"{"title":"T","facts":[\#(text)]}"#, key: "f2"), "facts[0]"),
+                (form(#"{"title":"T"}"#, input: #"{\#(text):1}"#, key: "f3"), "input key"),
+                (form(#"{"title":"T","facts":[\#(String(repeating: #""amount","#, count: 5_000))"amount"]}"#, key: "f4"), "facts may list at most"),
+            ]
+            for (body, part) in refusals {
+                let refused = try await API.post(workflows, body, token: Self.agent)
+                #expect(refused.status == 422 && refused.string("reason")?.contains(part) == true, "\(part): \(refused.text)")
+            }
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows") == 0)
+
+            // Free text may carry the payload: it stays text.
+            let shown = #"{"title":\#(text),"description":\#(text),"facts":["amount","payee"],"fields":[{"name":"reason","type":"select","label":\#(text),"options":[\#(text),"other"]}],"buttons":[{"decision":"approve","label":"Approve"},{"decision":"reject","label":"Reject"}]}"#
+            let id = try #require(try await API.post(workflows, form(shown, input: #"{"amount":6000,"payee":\#(text)}"#, key: "shown"), token: Self.agent).string("id"))
+            let approval = try await stack.pendingApproval(of: id)
+            let link = try await stack.webLink(approval)
+            // A post that repeats decision is refused and decides nothing.
+            let web = try await WebClient.signIn(link)
+            let page = "\(stack.approval)/ui/approvals/\(approval)"
+            let csrf = try #require(try await web.csrfToken(page))
+            let repeated = try await web.post(page, body: "csrf_token=\(csrf)&decision=reject&decision=approve")
+            #expect(repeated.status == 400 && repeated.html.contains("more than once"))
+            #expect(try await API.get("\(stack.approval)/v1/approvals/\(approval)").string("status") == "pending")
+
+            let shot = WebPageTests.packageRoot.appendingPathComponent(".build/screenshots/web/smuggled.png").path
+            let script = WebPageTests.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/web_reject.py").path
+            do {
+                _ = try await Shell.runDetached(["/usr/bin/python3", script, link, shot])
+            } catch let failure as Shell.Failure {
+                Issue.record("the browser run failed: \(failure.output)")
+            }
+            #expect(try await API.get("\(stack.approval)/v1/approvals/\(approval)").string("decision") == "reject")
+            try await stack.waitForStatus(id, "rejected")
+        }
+    }
+}
