@@ -32,7 +32,10 @@ public struct ApprovalForm: Codable, Sendable, Equatable {
 
     public struct Button: Codable, Sendable, Equatable {
         public var decision: Decision
+        /// Shown after the decision's own name ("Approve: pay now"), never instead of it.
         public var label: String
+        /// Accepted for compatibility and not used: each decision has a fixed look, so a form
+        /// cannot make an approving button look like a rejection.
         public var style: ButtonStyle?
 
         public init(decision: Decision, label: String, style: ButtonStyle? = nil) {

@@ -87,11 +87,14 @@ public struct ApprovalRequested: EventPayload {
     public var policy: ApprovalPolicy?
     /// The form the approvers see; a default one (the facts, approve and reject) when absent.
     public var form: ApprovalForm?
+    /// The admin's gate that requires this approval (`name@version`), named in its receipt.
+    public var rule: String?
 
     public init(
         approvalId: String, workflowId: String, workflowType: String, step: String, requester: String, approvers: [String], timeoutSeconds: Int?,
-        context: JSONObject, policy: ApprovalPolicy? = nil, form: ApprovalForm? = nil
+        context: JSONObject, policy: ApprovalPolicy? = nil, form: ApprovalForm? = nil, rule: String? = nil
     ) {
+        self.rule = rule
         self.policy = policy
         self.form = form
         self.approvalId = approvalId
@@ -136,11 +139,14 @@ public struct ApprovalDecided: EventPayload {
     public var onBehalfOf: String?
     /// The form's fields as the deciding approver filled them in (checked against the form).
     public var fields: JSONObject?
+    /// The signed decision receipt (`DecisionReceipt`), a compact JWS.
+    public var receipt: String?
 
     public init(
         approvalId: String, workflowId: String, step: String, decision: Decision, approver: String, comment: String?, channel: String, decidedAt: Date,
-        changes: JSONObject? = nil, onBehalfOf: String? = nil, fields: JSONObject? = nil
+        changes: JSONObject? = nil, onBehalfOf: String? = nil, fields: JSONObject? = nil, receipt: String? = nil
     ) {
+        self.receipt = receipt
         self.onBehalfOf = onBehalfOf
         self.fields = fields
         self.approvalId = approvalId

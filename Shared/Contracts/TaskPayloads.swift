@@ -25,12 +25,16 @@ public struct TaskRequested: EventPayload {
     /// The attempt's credential: the answer must carry it (`TaskResult.token`). Whoever reads
     /// this record can answer the attempt, so `hitl.tasks` is for the workers only.
     public var token: String
+    /// The decision receipt of the approval this step follows (`DecisionReceipt`): the worker
+    /// can check who approved exactly this input before it acts.
+    public var receipt: String?
 
     public init(
         workflowId: String, workflowType: String, step: String, attempt: Int, agent: String?, compensation: Bool,
-        input: JSONObject, outputs: JSONObject, feedback: String?, deadline: Date?, token: String
+        input: JSONObject, outputs: JSONObject, feedback: String?, deadline: Date?, token: String, receipt: String? = nil
     ) {
         self.token = token
+        self.receipt = receipt
         self.workflowId = workflowId
         self.workflowType = workflowType
         self.step = step

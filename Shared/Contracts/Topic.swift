@@ -37,6 +37,31 @@ public struct Topic: RawRepresentable, Hashable, Sendable, CustomStringConvertib
         .taskResults, .notifications, .notificationOutcomes, .timerRequests, .deadLetter,
     ] + TimerOwner.allCases.map(Topic.timerFirings(for:))
 
+    /// The event types each system topic carries. A consumer refuses any other type on it:
+    /// otherwise whoever may write one topic (an agent on `hitl.workflow.requests`) could
+    /// hand a consumer an event that belongs on another (a decision), and topic ACLs would
+    /// protect nothing.
+    static let carried: [Topic: Set<EventType>] = [
+        .workflowRequests: [.workflowSubmitted, .workflowControlRequested],
+        .workflowEvents: WorkflowLifecycle.acceptedTypes,
+        .approvalRequests: [.approvalRequested, .approvalCancelRequested, .approvalThreadMessage],
+        .approvalDecisions: [.approvalDecided, .approvalExpired],
+        .tasks: [.taskRequested],
+        .taskResults: [.taskResult],
+        .notifications: [.notificationRequested, .notificationRetryRequested],
+        .notificationOutcomes: [.notificationDelivered, .notificationFailed],
+        .timerRequests: [.timerScheduled, .timerCancelled],
+        .deadLetter: [.deadLettered],
+    ]
+
+    /// Whether events of `type` belong on this topic; nil for a topic that is not the
+    /// system's (tests' own topics).
+    public func carries(_ type: EventType) -> Bool? {
+        if rawValue.hasPrefix("hitl.timer.fired.") { return type.name == EventType.timerFired.name }
+        guard let types = Self.carried[self] else { return nil }
+        return types.contains { $0.name == type.name }
+    }
+
     /// Partitions per topic: the unit of parallelism of every consumer group.
     public static let defaultPartitionCount = 8
 }

@@ -22,6 +22,9 @@ public struct StepDefinition: Codable, Sendable, Equatable {
         public var policy: ApprovalPolicy?
         /// What the approvers see and fill in, on every channel.
         public var form: ApprovalForm?
+        /// Set by the orchestrator on the approval an admin's gate requires (`name@version`);
+        /// no definition may set it.
+        public var gate: String?
 
         public init(
             approvers: [String], timeoutSeconds: Int? = nil, autoApproveWhen: String? = nil, reviseStep: String? = nil, maxRounds: Int? = nil,

@@ -29,6 +29,34 @@ public struct FormRendering: Sendable {
         form.buttons ?? Self.defaultForm(title: form.title, outcomes: [.approve, .reject]).buttons ?? []
     }
 
+    /// What a button says: the decision it makes, always, then the form's label when that
+    /// says something else ("Approve: pay now"). The label is the agent's; a button whose
+    /// label reads "Reject" but approves must not look like a rejection.
+    public static func text(of button: ApprovalForm.Button) -> String {
+        let name = decisionName(button.decision)
+        let label = button.label.trimmingCharacters(in: .whitespacesAndNewlines)
+        return label.isEmpty || label.caseInsensitiveCompare(name) == .orderedSame ? name : "\(name): \(label)"
+    }
+
+    /// How each decision's button looks, whatever the form asks: approving is primary,
+    /// rejecting is danger, the others plain.
+    public static func style(of decision: Decision) -> ApprovalForm.ButtonStyle {
+        switch decision {
+        case .approve, .approveWithChanges: .primary
+        case .reject: .danger
+        case .requestChanges: .plain
+        }
+    }
+
+    public static func decisionName(_ decision: Decision) -> String {
+        switch decision {
+        case .approve: "Approve"
+        case .reject: "Reject"
+        case .approveWithChanges: "Approve with changes"
+        case .requestChanges: "Request changes"
+        }
+    }
+
     // MARK: - Markdown (chat webhooks)
 
     public func markdown(links: [String: String] = [:]) -> String {
@@ -36,7 +64,7 @@ public struct FormRendering: Sendable {
         if let description = form.description { lines.append(Self.escapeMarkdown(description)) }
         lines.append("")
         lines += shownFacts.map { "- **\(Self.escapeMarkdown($0.0))**: \(Self.escapeMarkdown($0.1))" }
-        let actions = buttons.compactMap { button in links[button.decision.rawValue].map { "[\(Self.escapeMarkdown(button.label))](\($0))" } }
+        let actions = buttons.compactMap { button in links[button.decision.rawValue].map { "[\(Self.escapeMarkdown(Self.text(of: button)))](\($0))" } }
         if !actions.isEmpty { lines += ["", actions.joined(separator: " · ")] }
         return lines.joined(separator: "\n")
     }
@@ -49,7 +77,7 @@ public struct FormRendering: Sendable {
         lines.append("")
         lines += shownFacts.map { "\($0.0): \($0.1)" }
         for button in buttons {
-            if let link = links[button.decision.rawValue] { lines += ["", "\(button.label): \(link)"] }
+            if let link = links[button.decision.rawValue] { lines += ["", "\(Self.text(of: button)): \(link)"] }
         }
         return lines.joined(separator: "\n")
     }
@@ -60,7 +88,7 @@ public struct FormRendering: Sendable {
         if let description = form.description { html += "<p>\(Self.escapeHTML(description))</p>" }
         html += factsHTML()
         html += "<p>" + buttons.compactMap { button in
-            links[button.decision.rawValue].map { "<a href=\"\(Self.escapeHTML($0))\">\(Self.escapeHTML(button.label))</a>" }
+            links[button.decision.rawValue].map { "<a href=\"\(Self.escapeHTML($0))\">\(Self.escapeHTML(Self.text(of: button)))</a>" }
         }.joined(separator: " ") + "</p>"
         return html
     }
@@ -109,7 +137,7 @@ public struct FormRendering: Sendable {
         for button in buttons {
             // Rejecting needs no fields filled in; sending back needs only the comment.
             let skipChecks = button.decision == .reject || button.decision == .requestChanges ? " formnovalidate" : ""
-            html += "<button type=\"submit\" name=\"decision\" value=\"\(button.decision.rawValue)\" class=\"\(button.style?.rawValue ?? "plain")\"\(skipChecks)>\(Self.escapeHTML(button.label))</button>"
+            html += "<button type=\"submit\" name=\"decision\" value=\"\(button.decision.rawValue)\" class=\"\(Self.style(of: button.decision).rawValue)\"\(skipChecks)>\(Self.escapeHTML(Self.text(of: button)))</button>"
         }
         return html + "</form>"
     }
@@ -173,13 +201,13 @@ public struct FormRendering: Sendable {
         let elements = buttons.prefix(SlackLimits.actionElements).map { button -> JSONValue in
             var element: JSONObject = [
                 "type": "button", "action_id": .string("hitl_\(button.decision.rawValue)"),
-                "text": .object(["type": "plain_text", "text": .string(Self.cut(button.label, SlackLimits.buttonText))]),
+                "text": .object(["type": "plain_text", "text": .string(Self.cut(Self.text(of: button), SlackLimits.buttonText))]),
                 "value": .string(Self.cut("\(approvalID):\(button.decision.rawValue)", SlackLimits.buttonValue)),
             ]
-            switch button.style {
-            case .primary?: element["style"] = "primary"
-            case .danger?: element["style"] = "danger"
-            default: break
+            switch Self.style(of: button.decision) {
+            case .primary: element["style"] = "primary"
+            case .danger: element["style"] = "danger"
+            case .plain: break
             }
             return .object(element)
         }

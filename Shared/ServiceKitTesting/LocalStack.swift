@@ -1,4 +1,5 @@
 import Contracts
+import Crypto
 import Foundation
 import Kafka
 import Logging
@@ -23,6 +24,8 @@ public final class LocalStack: @unchecked Sendable {
         public var jwtSecret = "hitl-dev-jwt-secret-" + UUID().uuidString
         /// The keys of the signed decision links (`HITL_DECISION_KEYS`), newest first.
         public var decisionKeys = "dev1:hitl-dev-decision-key-" + UUID().uuidString
+        /// The keys that sign decision receipts (`HITL_RECEIPT_KEYS`), newest first.
+        public var receiptKeys = "dev1:" + P256.Signing.PrivateKey().rawRepresentation.base64EncodedString()
         /// The key of the per-attempt task tokens (`HITL_TASK_TOKEN_KEY`).
         public var taskTokenKey = "hitl-dev-task-token-key-" + UUID().uuidString
         public var logLevel = "info"
@@ -91,6 +94,7 @@ public final class LocalStack: @unchecked Sendable {
             environment["HITL_LOG_LEVEL"] = options.logLevel
             environment["HITL_JWT_SECRET"] = options.jwtSecret
             environment["HITL_DECISION_KEYS"] = options.decisionKeys
+            environment["HITL_RECEIPT_KEYS"] = options.receiptKeys
             // Children end with the stack's process, even when it is killed.
             environment["HITL_EXIT_WITH_PARENT"] = "1"
             if service == "orchestrator" {

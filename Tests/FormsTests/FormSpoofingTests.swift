@@ -47,6 +47,18 @@ import Testing
         #expect(modalText.contains("&lt;!here&gt;") && !modalText.contains("name=decision") && modalText.contains(#""block_id":"ok""#))
     }
 
+    @Test func aButtonAlwaysSaysAndLooksLikeTheDecisionItMakes() {
+        let form = ApprovalForm(title: "T", buttons: [.init(decision: .approve, label: "Reject", style: .danger), .init(decision: .reject, label: "reject")])
+        let rendering = FormRendering(form: form, facts: [:])
+        let html = rendering.html(action: "/x", csrfToken: "t")
+        #expect(html.contains(#"value="approve" class="primary">Approve: Reject</button>"#))
+        #expect(html.contains(#"value="reject" class="danger" formnovalidate>Reject</button>"#))
+        let actions = rendering.slackBlocks(approvalID: "a").last?.objectValue?["elements"]
+        guard case .array(let elements)? = actions else { Issue.record("no buttons"); return }
+        #expect(elements.first?.objectValue?["style"] == "primary" && elements.first?.objectValue?["text"]?.objectValue?["text"] == "Approve: Reject")
+        #expect(rendering.markdown(links: ["approve": "https://h/a"]).contains("[Approve: Reject](https://h/a)"))
+    }
+
     @Test func namesOutsideTheAllowedSetAreRefusedAndNeverRendered() {
         #expect(FormLimits.isValidName("amount") && FormLimits.isValidName("change.amount_1-x"))
         for bad in ["", Self.smuggled, "q\"", "a b", "é", "e\u{301}", String(repeating: "a", count: 65), "x\u{200B}"] {

@@ -79,6 +79,23 @@ import Testing
             _ = try await stack.waitForStep(try #require(kafkaID), "gate.big-transfers", "waiting")
             #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows WHERE idempotency_key = 'kafka-weak'") == 0)
 
+            // A decision published where agents may write (hitl.workflow.requests) is refused for its topic.
+            let forged = ApprovalDecided(
+                approvalId: approvalID, workflowId: id, step: "gate.big-transfers", decision: .approve, approver: "cfo@bank.example", comment: nil,
+                channel: "api", decidedAt: Date())
+            try await stack.publish(forged, to: .workflowRequests, subject: id)
+            try await waitUntil("the forged decision in the dead-letter index") {
+                try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letters WHERE error LIKE '%does not belong on hitl.workflow.requests%'") == 1
+            }
+            #expect(try await stack.step(id, "gate.big-transfers")["status"] == "waiting")
+
+            // The condition fails closed: an amount sent as text, or none at all, is gated too.
+            for (key, input) in [("text-amount", #"{"amount":"900000"}"#), ("no-amount", "{}")] {
+                let body = #"{"idempotency_key":"\#(key)","type":"wire_transfer","requester":"agent@bank.example","input":\#(input),"steps":[\#(Self.pay)]}"#
+                let gated = try #require(try await API.post(workflows, body, token: Self.agent).string("id"))
+                _ = try await stack.waitForStep(gated, "gate.big-transfers", "waiting")
+            }
+
             // An admin's template may use what an agent may not; the gate still applies above its threshold.
             let template = #"{"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"auto_approve_when":"input.amount < 5000"}},\#(Self.pay)]}"#
             #expect(try await API.call("PUT", "\(stack.orchestrator)/v1/templates/transfer", json: template).status == 201)
@@ -99,6 +116,46 @@ import Testing
             #expect(try await API.get("\(gates)/big-transfers/versions").items.map { $0["changed_by"] } == [.string("ops@bank.example"), .string("ops@bank.example")])
             let after = try #require(try await API.post(workflows, Self.request("after", amount: 900_000, steps: "[\(Self.pay)]"), token: Self.agent).string("id"))
             _ = try await stack.waitForStep(after, "pay", "running")
+
+            // A catch-all gate holds whatever type the agent claims.
+            let anyType = #"{"type":"*","agents":["payments-executor"],"approval":{"approvers":["cfo@bank.example"]}}"#
+            #expect(try await API.call("PUT", "\(gates)/everything-that-pays", json: anyType).status == 201)
+            let renamed = #"{"idempotency_key":"renamed","type":"Wire_Transfer2","requester":"agent@bank.example","input":{"amount":1},"steps":[\#(Self.pay)]}"#
+            let disguised = try #require(try await API.post(workflows, renamed, token: Self.agent).string("id"))
+            _ = try await stack.waitForStep(disguised, "gate.everything-that-pays", "waiting")
+        }
+    }
+
+    @Test func aRequestForChangesThatRunsTheGateAgainAsksItAgain() async throws {
+        try await Stack.with { stack in
+            #expect(try await API.call("PUT", "\(stack.orchestrator)/v1/gates/big-transfers", json: Self.rule).status == 201)
+            let steps = #"""
+                [{"name":"draft","kind":"task","task":{"type":"agent","agent":"writer"}},\#(Self.pay),
+                 {"name":"review","kind":"approval","approval":{"approvers":["manager@bank.example"],"revise_step":"draft"}}]
+                """#
+            let id = try #require(try await API.post("\(stack.orchestrator)/v1/workflows", Self.request("again", amount: 900_000, steps: steps), token: Self.agent).string("id"))
+            _ = try await stack.waitForStep(id, "draft", "running")
+            #expect(try await stack.answer(id, step: "draft").status == 200)
+            let gate = try await stack.pendingApproval(of: id)
+            #expect(try await stack.decide(gate, "approve", approver: "cfo@bank.example").status == 200)
+            _ = try await stack.waitForStep(id, "pay", "running")
+            #expect(try await stack.answer(id, step: "pay").status == 200)
+            let review = try await stack.pendingApproval(of: id)
+            #expect(try await stack.decide(review, json: #"{"decision":"request_changes","comment":"split it","approver":"manager@bank.example"}"#).status == 200)
+            _ = try await stack.waitForStep(id, "draft", "running")
+            #expect(try await stack.answer(id, step: "draft").status == 200)
+            // The gate is asked anew (a new round, a new approval), not silently skipped or stuck.
+            let again = try await stack.pendingApproval(of: id)
+            #expect(again != gate)
+            #expect(try await stack.step(id, "gate.big-transfers")["round"] == .number(2))
+
+            // A revise_step that would run the payment again without the gate is refused.
+            let around = #"""
+                [{"name":"prep","kind":"task","task":{"type":"noop"}},\#(Self.pay),
+                 {"name":"review","kind":"approval","approval":{"approvers":["manager@bank.example"],"revise_step":"pay"}}]
+                """#
+            let refused = try await API.post("\(stack.orchestrator)/v1/workflows", Self.request("around", amount: 900_000, steps: around), token: Self.agent)
+            #expect(refused.status == 422 && refused.string("reason")?.contains("revise_step pay") == true)
         }
     }
 
@@ -109,6 +166,65 @@ import Testing
             #expect(refused.status == 403 && refused.string("option") == "steps")
             #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows") == 0)
             #expect(try await API.post("\(stack.orchestrator)/v1/workflows", body).status == 201)  // an admin's
+        }
+    }
+
+    // MARK: - Receipts
+
+    @Test func decisionsAreSignedTheStepThatActsCarriesTheReceiptAndAChangedInputIsAskedAgain() async throws {
+        try await Stack.with { stack in
+            #expect(try await API.call("PUT", "\(stack.orchestrator)/v1/gates/big-transfers", json: Self.rule).status == 201)
+            // An admin's template asks the gate's approval first, then a review that may change the amount.
+            let gateApproval = #"{"approvers":["cfo@bank.example"],"timeout_seconds":86400,"policy":{"on_expiry":"reject"}}"#
+            let template = #"""
+                {"steps":[{"name":"treasury","kind":"approval","approval":\#(gateApproval)},
+                          {"name":"review","kind":"approval","approval":{"approvers":["manager@bank.example"]}},\#(Self.pay)]}
+                """#
+            #expect(try await API.call("PUT", "\(stack.orchestrator)/v1/templates/reviewed", json: template).status == 201)
+            let body = #"{"idempotency_key":"r-1","type":"wire_transfer","requester":"agent@bank.example","input":{"amount":900000,"to":"ACME"},"template":"reviewed"}"#
+            let id = try #require(try await API.post("\(stack.orchestrator)/v1/workflows", body, token: Self.agent).string("id"))
+
+            let first = try await stack.pendingApproval(of: id)
+            #expect(try await stack.decide(first, "approve", approver: "cfo@bank.example").status == 200)
+            let decided = try await API.get("\(stack.approval)/v1/approvals/\(first)")
+            let receipt = try #require(decided.string("receipt"))
+            // Verified offline against the published key set, naming the rule and what was shown.
+            let hitl = Shell.packageExecutable("hitl").path
+            let jwks = "\(stack.approval)/.well-known/jwks.json"
+            let claims = try WireCoding.decode(JSONObject.self, from: Array(try Shell.run([hitl, "receipt", "verify", receipt, "--jwks", jwks]).utf8))
+            #expect(claims["rule"] == "big-transfers@1" && claims["decided_by"] == "cfo@bank.example" && claims["outcome"] == "approve")
+            #expect(claims["input_sha256"] == .string(DecisionReceipt.sha256(of: ["amount": 900_000, "to": "ACME"])))
+            var tampered = Array(receipt)
+            tampered[tampered.count / 2] = tampered[tampered.count / 2] == "A" ? "B" : "A"
+            #expect(throws: Shell.Failure.self) { try Shell.run([hitl, "receipt", "verify", String(tampered), "--jwks", jwks]) }
+
+            // The reviewer lowers the amount: the treasury approved another input, so it is asked again.
+            let review = try await stack.pendingApproval(of: id)
+            let changed = try await stack.decide(
+                review, json: #"{"decision":"approve_with_changes","changes":{"amount":500},"approver":"manager@bank.example"}"#)
+            #expect(changed.status == 200)
+            let again = try await stack.pendingApproval(of: id)
+            #expect(again != first && again != review)
+            let stale = try #require(try await stack.history(id).first { $0.event == "approval_stale" })
+            #expect(stale.step == "treasury" && stale.detail["before"] == "pay")
+            #expect(try await stack.step(id, "pay")["status"] == "pending")
+            let input = FileManager.default.temporaryDirectory.appendingPathComponent("receipt-input-\(UUID()).json")
+            try Data(#"{"amount":500,"to":"ACME"}"#.utf8).write(to: input)
+            #expect(throws: Shell.Failure.self) { try Shell.run([hitl, "receipt", "verify", receipt, "--jwks", jwks, "--input", input.path]) }
+
+            #expect(try await stack.decide(again, "approve", approver: "cfo@bank.example").status == 200)
+            _ = try await stack.waitForStep(id, "pay", "running")
+            let request = try #require(try await stack.taskRequests(of: id).first { $0.step == "pay" })
+            let published = try WireCoding.decode(JWKSet.self, from: Array(try await API.get(jwks, token: nil).text.utf8))
+            let carried = try DecisionReceipt.verify(try #require(request.receipt), keys: published)
+            #expect(carried.inputSha256 == DecisionReceipt.sha256(of: request.input) && request.input["amount"] == 500)
+            #expect(try Shell.run([hitl, "receipt", "verify", try #require(request.receipt), "--jwks", jwks, "--input", input.path]).contains("input_sha256"))
+            // The README's few lines of Python, as a downstream service would run them.
+            let keysFile = FileManager.default.temporaryDirectory.appendingPathComponent("jwks-\(UUID()).json")
+            try Data(try await API.get(jwks, token: nil).text.utf8).write(to: keysFile)
+            let script = WebPageTests.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/verify_receipt.py").path
+            #expect(try Shell.run(["/usr/bin/python3", script, try #require(request.receipt), keysFile.path, input.path]).contains("big-transfers@1"))
+            #expect(throws: Shell.Failure.self) { try Shell.run(["/usr/bin/python3", script, receipt, keysFile.path, input.path]) }
         }
     }
 
@@ -143,8 +259,12 @@ import Testing
             #expect(try await stack.history(id).count == history)
             #expect(try await stack.step(id, "reserve")["status"] == "running")
 
-            // The worker the attempt was handed to answers with its token (whichever agent it is).
-            #expect(try await stack.answer(id, step: "reserve", output: #"{"held":true}"#, token: request.token, as: TestTokens.agent("reserver-1")).status == 200)
+            // The token alone is not enough for another agent (it may have read hitl.tasks): the task names its agent.
+            let stolen = try await stack.answer(id, step: "reserve", output: #"{"held":true}"#, token: request.token, as: TestTokens.agent("mallory"))
+            #expect(stolen.status == 403 && stolen.string("error") == "not_the_worker")
+            #expect(try await stack.history(id).count == history)
+            // The agent the task names answers with the attempt's token.
+            #expect(try await stack.answer(id, step: "reserve", output: #"{"held":true}"#, token: request.token, as: TestTokens.agent("reserver")).status == 200)
             let approvalID = try await stack.pendingApproval(of: id)
             #expect(try await stack.decide(approvalID, "reject").status == 200)
             try await waitUntil("the compensation to start") { try await stack.status(id) == "compensating" }

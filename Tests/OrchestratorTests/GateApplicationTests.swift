@@ -30,7 +30,8 @@ import Testing
     @Test func theRulesApprovalIsInsertedBeforeTheFirstStepThatActs() throws {
         let (steps, applied) = try GateApplication.apply([Self.gate()], to: definition(Self.draftThenPay), input: ["amount": 900_000], trusted: false)
         #expect(steps.map(\.name) == ["draft", "approve", "gate.big-transfers", "pay"])
-        #expect(steps[2].approval == Self.treasury && steps[2].when == nil)
+        #expect(steps[2].approval?.approvers == Self.treasury.approvers && steps[2].approval?.policy == Self.treasury.policy && steps[2].when == nil)
+        #expect(steps[2].approval?.gate == "big-transfers@3")
         #expect(applied == [.init(name: "big-transfers", version: 3, step: "gate.big-transfers", inserted: true)])
         // Below the rule's threshold nothing is added.
         #expect(try GateApplication.apply([Self.gate()], to: definition(Self.draftThenPay), input: ["amount": 100], trusted: false).applied.isEmpty)
@@ -50,7 +51,8 @@ import Testing
         var template = try definition(Self.draftThenPay)
         template[1].approval = Self.treasury
         let (steps, applied) = try GateApplication.apply([Self.gate()], to: template, input: ["amount": 6000], trusted: true)
-        #expect(steps == template && applied == [.init(name: "big-transfers", version: 3, step: "approve", inserted: false)])
+        #expect(steps.map(\.name) == template.map(\.name) && applied == [.init(name: "big-transfers", version: 3, step: "approve", inserted: false)])
+        #expect(steps[1].approval?.gate == "big-transfers@3")
         // A conditional copy does not count: it could be skipped.
         template[1].when = "input.amount > 1000000"
         #expect(try GateApplication.apply([Self.gate()], to: template, input: ["amount": 6000], trusted: true).steps.count == 4)
@@ -65,6 +67,14 @@ import Testing
         #expect(throws: Submissions.Invalid.self) { try GateApplication.apply([Self.gate()], to: jumping, input: ["amount": 6000], trusted: false) }
         let reserved = try definition(#"[{"name":"gate.big-transfers","kind":"approval","approval":{"approvers":["me@agent.example"]}}]"#)
         #expect(throws: Submissions.Invalid.self) { try GateApplication.apply([], to: reserved, input: [:], trusted: false) }
+        let claimed = try definition(#"[{"name":"approve","kind":"approval","approval":{"approvers":["me@agent.example"],"gate":"big-transfers@3"}}]"#)
+        #expect(throws: Submissions.Invalid.self) { try GateApplication.apply([], to: claimed, input: [:], trusted: true) }
+        // A request for changes that would run the payment again without the gate.
+        let revising = try definition(#"""
+            [{"name":"pay","kind":"task","task":{"type":"http","url":"https://bank.example/pay"}},
+             {"name":"review","kind":"approval","approval":{"approvers":["manager@bank.example"],"revise_step":"pay"}}]
+            """#)
+        #expect { try GateApplication.apply([Self.gate()], to: revising, input: ["amount": 6000], trusted: true) } throws: { "\($0)".contains("revise_step pay") }
     }
 
     @Test(arguments: [
@@ -88,6 +98,22 @@ import Testing
         #expect(throws: Never.self) { try GateApplication.apply([allowing], to: definition, input: ["amount": 6000], trusted: false) }
         // A gate that allows it but does not match the input allows nothing.
         #expect(throws: GateApplication.Refused.self) { try GateApplication.apply([allowing], to: definition, input: ["amount": 10], trusted: false) }
+    }
+
+    @Test func aGatesConditionFailsClosed() throws {
+        let steps = try definition(Self.draftThenPay)
+        for input: JSONObject in [["amount": 900_000], ["amount": "900000"], [:], ["amount": .null], ["amount": .array([1])]] {
+            #expect(try GateApplication.apply([Self.gate()], to: steps, input: input, trusted: false).applied.count == 1, "\(input)")
+        }
+        #expect(try GateApplication.apply([Self.gate()], to: steps, input: ["amount": 10], trusted: false).applied.isEmpty)
+        // Unknown stays unknown through not, and, or.
+        for (when, input, applies) in [
+            ("not (input.amount < 5000)", [:], true), ("input.amount > 5000 and input.kind == 'wire'", ["amount": 10], false),
+            ("input.amount > 5000 or input.kind == 'wire'", ["amount": 10], true), ("input.amount > 5000 or input.kind == 'wire'", ["amount": 10, "kind": "card"], false),
+            ("input.kind in ['wire', 'swift']", ["kind": 5], false), ("input.kind in input.kinds", ["kind": "wire"], true),
+        ] as [(String, JSONObject, Bool)] {
+            #expect(try GateApplication.apply([Self.gate(when: when)], to: steps, input: input, trusted: false).applied.isEmpty != applies, "\(when) \(input)")
+        }
     }
 
     @Test func agateWhoseConditionCannotBeReadAppliesAndAdminsGatesAreChecked() throws {

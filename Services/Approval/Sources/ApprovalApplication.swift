@@ -14,6 +14,7 @@ import Slack
 /// | `HITL_JWT_SECRET` | — (this or the next required) | HS256 key of the API's bearer tokens (at least 32 characters) |
 /// | `HITL_JWT_PUBLIC_KEY_FILE` | — | PEM public key of an identity provider: P-256 verifies ES256 tokens, RSA (≥ 2048 bits) RS256 |
 /// | `HITL_DECISION_KEYS` | — (required) | keys of the signed decision links: `id:secret` pairs, newest first (rotation) |
+/// | `HITL_RECEIPT_KEYS` | — (required) | keys that sign decision receipts: `kid:base64 raw P-256 private key` pairs, newest first (rotation); the public keys are at `/.well-known/jwks.json` |
 /// | `HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS` | `86400` | deadline of an approval whose request names neither a timeout nor a priority; no approval is without one |
 /// | `HITL_APPROVAL_PRIORITY_DEADLINES` | `high=7200,normal=28800,low=86400` | seconds to the deadline per priority, when the request names no timeout |
 /// | `HITL_SLACK_BOT_TOKEN`, `HITL_SLACK_SIGNING_SECRET`, `HITL_SLACK_API_URL`, `HITL_SLACK_USERS` | — | Slack interactivity (see `SlackSettings`); the signing secret is required with a token |
@@ -21,6 +22,7 @@ import Slack
 public struct ApprovalSettings: Sendable {
     public var accessTokens: AccessTokens
     var decisionTokens: DecisionTokens
+    var receiptKeys: ReceiptKeys
     var fallback: FallbackSettings
     public var defaultTimeoutSeconds: Int
     public var priorityDeadlines: [ApprovalPolicy.Priority: Int]
@@ -30,6 +32,7 @@ public struct ApprovalSettings: Sendable {
     public init(environment env: EnvironmentReader) throws {
         accessTokens = try AccessTokens(environment: env)
         decisionTokens = try DecisionTokens(environment: env)
+        receiptKeys = try ReceiptKeys(environment: env)
         fallback = try FallbackSettings(environment: env)
         defaultTimeoutSeconds = try env.int("HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS", default: 86_400, in: 1...(365 * 86_400))
         priorityDeadlines = [.high: 7200, .normal: 28_800, .low: 86_400]
@@ -92,6 +95,9 @@ public enum Approval {
         WebRoutes(store: store, sessions: store.sessions, links: settings.decisionTokens).register(on: router)
         Delegations(runtime: runtime).register(on: router)
         ApproverGroups(runtime: runtime, configured: settings.groups).register(on: router)
+        // The receipts' public keys, for anyone to verify them offline; no token needed.
+        let jwks = settings.receiptKeys.jwks
+        router.get("/.well-known/jwks.json") { _, _ in try JSONResponse.make(jwks) }
         if let slack = settings.slack, let secret = slack.signingSecret {
             SlackInteractions(store: store, slack: slack, signingSecret: secret, client: SlackClient(settings: slack)).register(on: router)
         }

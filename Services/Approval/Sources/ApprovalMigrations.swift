@@ -131,5 +131,11 @@ enum ApprovalMigrations {
                 // Which reminder comes next, so that closing the approval cancels it.
                 "ALTER TABLE approvals ADD COLUMN reminders_sent integer NOT NULL DEFAULT 0"
             ]),
+        Migration(
+            version: 10, name: "receipts",
+            statements: [
+                // The gate that required the approval, and the signed receipt of its decision.
+                "ALTER TABLE approvals ADD COLUMN rule text, ADD COLUMN receipt text"
+            ]),
     ]
 }

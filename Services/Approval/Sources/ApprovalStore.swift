@@ -48,9 +48,9 @@ struct ApprovalStore: Sendable {
         let formJSON = try JSONColumn.text(form)
         let inserted = try await context.connection.query(
             """
-            INSERT INTO approvals (id, workflow_id, workflow_type, step, requester, approvers, requested_approvers, policy, form, context, deadline)
+            INSERT INTO approvals (id, workflow_id, workflow_type, step, requester, approvers, requested_approvers, policy, form, context, deadline, rule)
             VALUES (\(id), \(request.workflowId), \(request.workflowType), \(request.step), \(request.requester),
-                    \(approvers)::jsonb, \(requested)::jsonb, \(policy)::jsonb, \(formJSON)::jsonb, \(facts)::jsonb, \(deadline))
+                    \(approvers)::jsonb, \(requested)::jsonb, \(policy)::jsonb, \(formJSON)::jsonb, \(facts)::jsonb, \(deadline), \(request.rule))
             ON CONFLICT (id) DO NOTHING RETURNING 1
             """, logger: context.logger)
         var created = false
@@ -162,11 +162,13 @@ struct ApprovalStore: Sendable {
 
             let status = Self.status(after: outcome)
             let decidedAt = Date()
+            let receipt = try receipt(
+                for: current, outcome: outcome, by: approver, onBehalfOf: onBehalfOf, channel: channel, at: decidedAt, changes: changes)
             var remindersSent = 0
             for try await sent in try await connection.query(
                 """
                 UPDATE approvals SET status = \(status), decision = \(outcome.rawValue), changes = \(changesJSON)::jsonb, fields = \(fieldsJSON)::jsonb,
-                       decided_by = \(approver), comment = \(comment), channel = \(channel), decided_at = \(decidedAt)
+                       decided_by = \(approver), comment = \(comment), channel = \(channel), decided_at = \(decidedAt), receipt = \(receipt)
                 WHERE id = \(id) RETURNING reminders_sent
                 """, logger: logger).decode(Int.self)
             {
@@ -178,7 +180,7 @@ struct ApprovalStore: Sendable {
                 ApprovalDecided(
                     approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: outcome,
                     approver: approver, comment: comment, channel: channel, decidedAt: decidedAt, changes: changes, onBehalfOf: onBehalfOf,
-                    fields: checkedFields),
+                    fields: checkedFields, receipt: receipt),
                 to: .approvalDecisions, subject: subject, on: connection, logger: logger)
             try await cancelTimers(
                 approvalID: current.id, workflowID: current.workflowId, policy: current.policy.policy, remindersSent: remindersSent, on: connection,
@@ -200,9 +202,20 @@ struct ApprovalStore: Sendable {
             current.comment = comment
             current.channel = channel
             current.decidedAt = decidedAt
+            current.receipt = receipt
             return current
         }
         return view
+    }
+
+    /// The signed receipt of `current` decided `outcome`: who, how, when, the gate, and the
+    /// hashes of what the approvers were shown and of the input as approved.
+    func receipt(
+        for current: ApprovalView, outcome: Decision, by decider: String, onBehalfOf: String?, channel: String, at decidedAt: Date, changes: JSONObject?
+    ) throws -> String {
+        try settings.receiptKeys.sign(DecisionReceipt.Claims(
+            approvalId: current.id, workflowId: current.workflowId, step: current.step, outcome: outcome, decidedBy: decider, onBehalfOf: onBehalfOf,
+            channel: channel, decidedAt: decidedAt, rule: current.rule, shown: current.context, changes: outcome == .approveWithChanges ? changes : nil))
     }
 
     static func status(after decision: Decision) -> String {
@@ -269,16 +282,19 @@ struct ApprovalStore: Sendable {
         let text: String
         if let decision {
             let comment = reason ?? "no decision before \(deadline); the policy decided: \(decision.rawValue)"
+            let decidedAt = Date()
+            let receipt = try receipt(
+                for: current, outcome: decision, by: by, onBehalfOf: nil, channel: ApprovalDecided.policyChannel, at: decidedAt, changes: nil)
             try await connection.query(
                 """
                 UPDATE approvals SET status = \(Self.status(after: decision)), decision = \(decision.rawValue), decided_by = \(by),
-                       comment = \(comment), channel = \(ApprovalDecided.policyChannel), decided_at = now()
+                       comment = \(comment), channel = \(ApprovalDecided.policyChannel), decided_at = \(decidedAt), receipt = \(receipt)
                 WHERE id = \(current.id)::uuid
                 """, logger: logger)
             try await outbox.publish(
                 ApprovalDecided(
                     approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: decision, approver: by,
-                    comment: comment, channel: ApprovalDecided.policyChannel, decidedAt: Date()),
+                    comment: comment, channel: ApprovalDecided.policyChannel, decidedAt: decidedAt, receipt: receipt),
                 to: .approvalDecisions, subject: current.workflowId, causedBy: cause, on: connection, logger: logger)
             text = "Nobody decided before \(deadline); the request was \(Self.status(after: decision)) by \(by). No action is needed any more."
         } else {
@@ -375,7 +391,7 @@ struct ApprovalStore: Sendable {
 
     private static let selectColumns = """
         SELECT id, workflow_id, workflow_type, step, requester, approvers::text, context::text, status, deadline,
-               created_at, decided_by, comment, channel, decided_at, decision, changes::text, policy::text, form::text, fields::text,
+               created_at, decided_by, comment, channel, decided_at, decision, changes::text, policy::text, form::text, fields::text, rule, receipt,
                (SELECT coalesce(jsonb_agg(jsonb_build_object('approver', v.approver, 'decision', v.decision, 'comment', v.comment,
                                                              'channel', v.channel, 'on_behalf_of', v.on_behalf_of, 'voted_at', to_char(v.voted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
                                   ORDER BY v.voted_at), '[]')::text
@@ -386,8 +402,8 @@ struct ApprovalStore: Sendable {
     private static func views(_ rows: PostgresRowSequence) async throws -> [ApprovalView] {
         var views: [ApprovalView] = []
         for try await row in rows {
-            let (id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt, decision, changes, policy, form, fields, votes) =
-                try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?, String?, String?, String, String?, String?, String).self)
+            let (id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt, decision, changes, policy, form, fields, rule, receipt, votes) =
+                try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?, String?, String?, String, String?, String?, String?, String?, String).self)
             views.append(ApprovalView(
                 id: id.uuidString.lowercased(), workflowId: workflowID, workflowType: type, step: step, requester: requester,
                 approvers: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
@@ -396,7 +412,7 @@ struct ApprovalStore: Sendable {
                 channel: channel, decidedAt: decidedAt, decision: decision, changes: changes.map(JSONColumn.object),
                 policy: try WireCoding.decode(AppliedPolicy.self, from: Array(policy.utf8)),
                 form: try form.map { try WireCoding.decode(ApprovalForm.self, from: Array($0.utf8)) }, fields: fields.map(JSONColumn.object),
-                votes: try WireCoding.decode([Vote].self, from: Array(votes.utf8))))
+                votes: try WireCoding.decode([Vote].self, from: Array(votes.utf8)), rule: rule, receipt: receipt))
         }
         return views
     }
@@ -426,6 +442,10 @@ struct ApprovalView: Codable, Sendable {
     var form: ApprovalForm?
     var fields: JSONObject?
     var votes: [Vote]
+    /// The admin's gate that required the approval (`name@version`).
+    var rule: String?
+    /// The signed receipt of the decision (`DecisionReceipt`), once decided.
+    var receipt: String?
 }
 
 extension ApprovalView {

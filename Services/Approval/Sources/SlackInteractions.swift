@@ -59,7 +59,7 @@ struct SlackInteractions: Sendable {
         if let approval, let form = approval.form, form.requiresInput, decision != .reject, approval.status == "pending",
             let trigger = payload["trigger_id"]?.stringValue
         {
-            let label = form.buttons?.first { $0.decision == decision }?.label ?? decision.rawValue
+            let label = form.buttons?.first { $0.decision == decision }.map(FormRendering.text(of:)) ?? FormRendering.decisionName(decision)
             let view = FormRendering(form: form, facts: approval.context).slackModal(approvalID: approval.id, decision: decision, submitLabel: label)
             do {
                 try await client.call("views.open", ["trigger_id": .string(trigger), "view": view])

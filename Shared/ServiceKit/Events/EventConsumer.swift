@@ -100,7 +100,7 @@ public final class EventConsumer: Service, Sendable {
         let started = ContinuousClock.now
         var events: [(envelope: EventEnvelope, handler: EventHandler)] = []
         for message in batch {
-            guard let envelope = try? EventEnvelope(message), let handler = try? route(envelope) else { return await sequentially(batch) }
+            guard let envelope = try? EventEnvelope(message), let handler = try? route(envelope, on: message.topic) else { return await sequentially(batch) }
             events.append((envelope, handler))
         }
         let afterCommit = AfterCommit()
@@ -176,7 +176,7 @@ public final class EventConsumer: Service, Sendable {
             return await deadLetter(message, envelope: nil, error: "\(error)", attempts: 1, firstAttemptAt: firstAttemptAt, logger: logger)
         }
         do {
-            handler = try route(envelope)
+            handler = try route(envelope, on: message.topic)
         } catch {
             return await deadLetter(message, envelope: envelope, error: "\(error)", attempts: 1, firstAttemptAt: firstAttemptAt, logger: logger)
         }
@@ -211,7 +211,10 @@ public final class EventConsumer: Service, Sendable {
         }
     }
 
-    private func route(_ envelope: EventEnvelope) throws -> EventHandler {
+    private func route(_ envelope: EventEnvelope, on topic: String) throws -> EventHandler {
+        if Topic(rawValue: topic).carries(envelope.type) == false {
+            throw ContractError(.unexpectedType, "\(envelope.type) does not belong on \(topic)")
+        }
         if let handler = handlers[envelope.type] { return handler }
         if handlers.keys.contains(where: { $0.name == envelope.type.name }) {
             throw ContractError(.unsupportedVersion, "\(envelope.type) is a version this service does not read")

@@ -29,7 +29,7 @@ struct EmailChannel: NotificationChannel {
         var text = notification.text
         var html = "<p>" + FormRendering.escapeHTML(notification.text.split(separator: "\n").first.map(String.init) ?? "") + "</p>"
         if let rendering {
-            let actions = rendering.buttons.compactMap { button in links[button.decision.rawValue].map { "\(button.label): \($0)" } }
+            let actions = rendering.buttons.compactMap { button in links[button.decision.rawValue].map { "\(FormRendering.text(of: button)): \($0)" } }
             if !actions.isEmpty { text += "\n\n" + actions.joined(separator: "\n") }
             html += rendering.emailHTML(links: links)
         } else {

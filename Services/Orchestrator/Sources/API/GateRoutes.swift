@@ -69,7 +69,7 @@ struct GateRoutes: Sendable {
 
     /// The first problem with `gate`, or nil.
     static func problem(in gate: Gate) -> String? {
-        if gate.type.isEmpty || gate.type.count > 200 { return "type must be 1 to 200 characters" }
+        if gate.type.isEmpty || gate.type.count > 200 { return "type must be 1 to 200 characters, or * for every type" }
         if let when = gate.when {
             do { _ = try Expression(when) } catch { return "when is not a valid expression: \(error)" }
         }

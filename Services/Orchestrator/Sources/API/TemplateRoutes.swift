@@ -24,7 +24,7 @@ struct TemplateRoutes: Sendable {
             }
             var request = request
             let body = try await request.decodeJSON(TemplateBody.self)
-            if let problem = DefinitionValidation.problem(in: body.steps) {
+            if let problem = DefinitionValidation.problem(in: body.steps) ?? GateApplication.reservedProblem(in: body.steps) {
                 throw APIError(.unprocessableContent, "invalid_template", problem)
             }
             let template = try await runtime.database.transaction { connection in

@@ -240,7 +240,7 @@ struct WorkflowRoutes: Sendable {
     /// the token is checked before anything is read or written, so a forged answer for any
     /// workflow is a 403 that changes nothing.
     private func taskResult(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        _ = try Principal.require(.agent, .admin)
+        let principal = try Principal.require(.agent, .admin)
         let id = try parseID(context.parameters.require("id"))
         let step = try context.parameters.require("name")
         var request = request
@@ -258,7 +258,14 @@ struct WorkflowRoutes: Sendable {
         let afterCommit = AfterCommit()
         let found: Bool? = try await runtime.database.transaction { connection in
             try await engine.with(workflow: id, cause: nil, afterCommit: afterCommit, on: connection, logger: context.logger) { session in
-                guard session.position(of: step) != nil else { return false }
+                guard let position = session.position(of: step) else { return false }
+                // The token may have been read by another agent on hitl.tasks: a task that names
+                // its agent is answered by that agent's token (or an admin's). Throwing here
+                // rolls back; nothing is written.
+                let definition = session.steps[position].definition
+                if let agent = (result.compensation ? definition.compensate : definition.task)?.agent, principal.role == .agent, principal.subject != agent {
+                    throw APIError(.forbidden, "not_the_worker", "step \(step) is \(agent)'s task; this token is \(principal.subject)'s")
+                }
                 try await engine.applyTaskResult(result, actor: "agent:\(result.worker)", session: session)
                 return true
             }

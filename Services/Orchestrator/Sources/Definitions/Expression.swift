@@ -64,6 +64,55 @@ struct Expression: Sendable, Equatable {
         Self.evaluate(root, in: scope)
     }
 
+    /// Whether the expression surely does not hold in `scope`. Unlike `holds`, an answer that
+    /// rests on something unknown is not "no": a path that leads nowhere, or an ordering of
+    /// values that are not both numbers or both strings, makes the comparison unknown, and
+    /// unknown propagates through `and`, `or` and `not` (Kleene's logic). A gate applies
+    /// unless its condition surely fails, so `"amount": "900000"` or a missing amount cannot
+    /// slip under `input.amount > 5000`.
+    func surelyFails(in scope: JSONObject) -> Bool {
+        Self.decide(root, in: scope) == false
+    }
+
+    /// true, false, or nil for unknown.
+    private static func decide(_ node: Node, in scope: JSONObject) -> Bool? {
+        switch node {
+        case .not(let operand):
+            return decide(operand, in: scope).map { !$0 }
+        case .and(let left, let right):
+            let (a, b) = (decide(left, in: scope), decide(right, in: scope))
+            if a == false || b == false { return false }
+            return a == true && b == true ? true : nil
+        case .or(let left, let right):
+            let (a, b) = (decide(left, in: scope), decide(right, in: scope))
+            if a == true || b == true { return true }
+            return a == false && b == false ? false : nil
+        case .compare(let comparison, let left, let right):
+            let (a, b) = (evaluate(left, in: scope), evaluate(right, in: scope))
+            if case .path = left, a == .null { return nil }
+            if case .path = right, b == .null { return nil }
+            switch (comparison, a, b) {
+            case (.less, .number, .number), (.lessOrEqual, .number, .number), (.greater, .number, .number), (.greaterOrEqual, .number, .number),
+                (.less, .string, .string), (.lessOrEqual, .string, .string), (.greater, .string, .string), (.greaterOrEqual, .string, .string):
+                break
+            case (.less, _, _), (.lessOrEqual, _, _), (.greater, _, _), (.greaterOrEqual, _, _):
+                return nil
+            case (.contains, _, .array), (.contains, .string, .string), (.notContains, _, .array), (.notContains, .string, .string):
+                break
+            case (.contains, _, _), (.notContains, _, _):
+                return nil
+            default:
+                break
+            }
+            return compare(comparison, a, b)
+        case .literal, .path, .list:
+            switch evaluate(node, in: scope) {
+            case .bool(let value): return value
+            default: return nil
+            }
+        }
+    }
+
     // MARK: - Evaluation
 
     private static func evaluate(_ node: Node, in scope: JSONObject) -> JSONValue {

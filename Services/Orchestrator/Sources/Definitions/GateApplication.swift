@@ -4,13 +4,15 @@ import Foundation
 /// Applies the gates in force to a resolved, valid definition. Pure: the same gates, input
 /// and steps give the same answer, so it is tested offline.
 ///
-/// For each gate that matches (its type, and its `when` over the input), in name order:
+/// For each gate that matches (its type or `*`, and its `when` over the input unless that
+/// surely fails: `Expression.surelyFails`), in name order:
 /// - the first step that acts (`Gate.acts`; the end of the workflow when none does, since an
 ///   agent may act on the workflow's completion) must be preceded by the gate's approval.
 ///   An unconditional approval step before it with exactly the gate's approval counts (an
 ///   admin's template may carry it); otherwise the approval is inserted just before that
 ///   step as `gate.<name>`;
-/// - no `next` may jump from before that approval to after it (422), so no path skips it.
+/// - no `next` may jump from before that approval to after it, and no `revise_step` may run
+///   a step that acts again without running the approval again (422), so no path skips it.
 ///
 /// An untrusted definition (an agent's own steps, not an admin's template) may add approval
 /// steps and approvers, never weaken: each `GateOption` it uses is refused (403 naming the
@@ -34,6 +36,18 @@ enum GateApplication {
         let description: String
     }
 
+    /// What only the orchestrator writes into a definition: `gate.` step names and
+    /// `approval.gate`. Nil when `steps` use neither.
+    static func reservedProblem(in steps: [StepDefinition]) -> String? {
+        for (index, step) in steps.enumerated() {
+            if step.name.hasPrefix(Gate.stepPrefix) {
+                return "steps[\(index)] (\(step.name)): names starting with \(Gate.stepPrefix) belong to admins' gates"
+            }
+            if step.approval?.gate != nil { return "steps[\(index)] (\(step.name)): approval.gate is set by the orchestrator, not by a definition" }
+        }
+        return nil
+    }
+
     static func apply(
         _ gates: [GateStore.Version], to steps: [StepDefinition], input: JSONObject, trusted: Bool
     ) throws -> (steps: [StepDefinition], applied: [Applied]) {
@@ -41,13 +55,12 @@ enum GateApplication {
         let matching = gates.filter { version in
             guard let gate = version.gate else { return false }
             guard let when = gate.when else { return true }
-            // A rule whose condition cannot be read applies: a gate fails closed.
-            return (try? Expression(when))?.holds(in: scope) ?? true
+            // A gate fails closed: it applies unless its condition surely does not hold (an
+            // unreadable condition, a missing or ill-typed value all apply it).
+            guard let condition = try? Expression(when) else { return true }
+            return !condition.surelyFails(in: scope)
         }
-        if let reserved = steps.firstIndex(where: { $0.name.hasPrefix(Gate.stepPrefix) }) {
-            throw Submissions.Invalid(
-                description: "steps[\(reserved)] (\(steps[reserved].name)): names starting with \(Gate.stepPrefix) belong to admins' gates")
-        }
+        if let problem = reservedProblem(in: steps) { throw Submissions.Invalid(description: problem) }
         if !trusted {
             let allowed = Set(matching.flatMap { $0.gate?.agentMay ?? [] })
             for (index, step) in steps.enumerated() {
@@ -66,13 +79,17 @@ enum GateApplication {
             let acting = result.firstIndex(where: gate.acts) ?? result.count
             let present = result[..<acting].lastIndex { $0.kind == .approval && $0.when == nil && $0.approval == gate.approval }
             let position: Int
+            let rule = "\(version.name)@\(version.version)"
             if let present {
                 position = present
+                result[present].approval?.gate = rule
                 applied.append(Applied(name: version.name, version: version.version, step: result[present].name, inserted: false))
             } else {
                 position = acting
                 let name = Gate.stepName(of: version.name)
-                result.insert(StepDefinition(name: name, kind: .approval, approval: gate.approval), at: position)
+                var approval = gate.approval
+                approval.gate = rule
+                result.insert(StepDefinition(name: name, kind: .approval, approval: approval), at: position)
                 applied.append(Applied(name: version.name, version: version.version, step: name, inserted: true))
             }
             let names = Dictionary(result.enumerated().map { ($0.element.name, $0.offset) }) { first, _ in first }
@@ -81,6 +98,18 @@ enum GateApplication {
                     throw Submissions.Invalid(
                         description: "steps[\(index)] (\(result[index].name)): next jumps over the approval that gate \(version.name) requires before \(next)")
                 }
+            }
+        }
+        // A request for changes runs its steps again from `revise_step`: when that range holds a
+        // step that acts but not the gate's approval, the step would act again unapproved.
+        for (version, gateApplied) in zip(matching, applied) {
+            guard let gate = version.gate, let gatePosition = result.firstIndex(where: { $0.name == gateApplied.step }) else { continue }
+            for (index, step) in result.enumerated() {
+                guard let revise = step.approval?.reviseStep, let target = result.firstIndex(where: { $0.name == revise }),
+                    target > gatePosition, target <= index, result[target...index].contains(where: gate.acts)
+                else { continue }
+                throw Submissions.Invalid(
+                    description: "steps[\(index)] (\(step.name)): revise_step \(revise) would run a step that acts again without the approval gate \(version.name) requires")
             }
         }
         return (result, applied)

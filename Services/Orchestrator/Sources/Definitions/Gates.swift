@@ -9,7 +9,8 @@ import ServiceKit
 /// change gates; the orchestrator applies them to every submission, inline or from a
 /// template, over HTTP or Kafka.
 struct Gate: Codable, Sendable, Equatable {
-    /// The workflow type the rule is about.
+    /// The workflow type the rule is about, or `*` for every type (the type is the agent's
+    /// word: a catch-all gate on what acts holds whatever type an agent claims).
     var type: String
     /// A condition on `input` in the expression language; every workflow of the type when absent.
     var when: String?
@@ -109,13 +110,13 @@ struct GateStore: Sendable {
     }
 
     /// The rules in force (the latest version of each name, unless it deleted the rule),
-    /// for workflows of `type`, or of every type when `type` is nil; by name.
+    /// for workflows of `type` (with the `*` rules), or all of them when `type` is nil; by name.
     func current(type: String?, on connection: PostgresConnection, logger: Logger) async throws -> [Version] {
         let rows = try await connection.query(
             """
             SELECT name, version, gate::text, changed_by, changed_at FROM (
                 SELECT DISTINCT ON (name) name, version, gate, changed_by, changed_at FROM gates ORDER BY name, version DESC) AS latest
-            WHERE gate IS NOT NULL AND (\(type)::text IS NULL OR gate->>'type' = \(type))
+            WHERE gate IS NOT NULL AND (\(type)::text IS NULL OR gate->>'type' = \(type) OR gate->>'type' = '*')
             ORDER BY name
             """, logger: logger)
         var versions: [Version] = []

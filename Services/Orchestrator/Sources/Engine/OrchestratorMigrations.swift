@@ -147,5 +147,21 @@ enum OrchestratorMigrations {
                     PRIMARY KEY (name, version))
                 """,
             ]),
+        Migration(
+            version: 6, name: "decision receipts",
+            statements: [
+                // The receipt of each approved approval round, and the input it approved, so a
+                // step that acts carries it and a changed input is asked again.
+                """
+                CREATE TABLE approval_receipts (
+                    workflow_id uuid NOT NULL REFERENCES workflows (id),
+                    step text NOT NULL,
+                    round integer NOT NULL,
+                    receipt text NOT NULL,
+                    input_sha256 text NOT NULL,
+                    at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (workflow_id, step, round))
+                """,
+            ]),
     ]
 }

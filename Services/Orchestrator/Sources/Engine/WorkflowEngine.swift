@@ -131,7 +131,8 @@ struct WorkflowEngine: Sendable {
                     if session.steps[position].status != StepStatus.waiting { continue }
                     return
                 case .task:
-                    try await tasks.start(session, at: position, compensation: false)
+                    guard let receipt = try await evidence(session, before: position) else { continue }
+                    try await tasks.start(session, at: position, compensation: false, receipt: receipt.receipt)
                     if session.steps[position].status == StepStatus.completed {
                         moveOn(session, from: position)
                         continue
@@ -139,7 +140,8 @@ struct WorkflowEngine: Sendable {
                     return
                 }
             case StepStatus.retryDue:
-                try await tasks.start(session, at: position, compensation: false)
+                guard let receipt = try await evidence(session, before: position) else { continue }
+                try await tasks.start(session, at: position, compensation: false, receipt: receipt.receipt)
                 if session.steps[position].status == StepStatus.completed {
                     moveOn(session, from: position)
                     continue
@@ -196,7 +198,7 @@ struct WorkflowEngine: Sendable {
             ApprovalRequested(
                 approvalId: approvalID, workflowId: session.id, workflowType: session.workflow.type, step: step.name,
                 requester: session.workflow.requester, approvers: approval.approvers, timeoutSeconds: approval.timeoutSeconds,
-                context: session.workflow.input, policy: approval.policy, form: approval.form),
+                context: session.workflow.input, policy: approval.policy, form: approval.form, rule: approval.gate),
             to: .approvalRequests)
     }
 
@@ -291,6 +293,7 @@ struct WorkflowEngine: Sendable {
         }
         switch decision.decision {
         case .approve:
+            try await keepReceipt(decision, session: session, at: position)
             try await session.change("approved", actor: actor, step: position, stepStatus: StepStatus.approved, status: .running, detail: detail)
             moveOn(session, from: position)
         case .approveWithChanges:
@@ -301,6 +304,7 @@ struct WorkflowEngine: Sendable {
                 input[field] = value
             }
             session.setInput(input)
+            try await keepReceipt(decision, session: session, at: position)
             detail["changes"] = .object(diff)
             try await session.change("approved_with_changes", actor: actor, step: position, stepStatus: StepStatus.approved, status: .running, detail: detail)
             moveOn(session, from: position)
@@ -324,12 +328,75 @@ struct WorkflowEngine: Sendable {
             session.steps[target].feedback = decision.comment ?? "changes requested by \(decision.approver)"
             for index in target...position {
                 session.steps[index].tries = 0
+                if index != position, session.steps[index].definition.kind == .approval {
+                    // An approval in the range is asked anew: a new round, so a new approval id.
+                    session.steps[index].round += 1
+                    session.steps[index].approvalID = nil
+                }
                 try await session.change("step_reset", actor: actor, step: index, stepStatus: StepStatus.pending)
             }
             session.setCurrentStep(target)
         case .reject:
             try await reject(session, at: position, actor: actor, detail: detail, reason: decision.comment.map { "rejected by \(decision.approver): \($0)" } ?? "rejected by \(decision.approver)")
         }
+    }
+
+    // MARK: - Receipts
+
+    /// Keeps the decision's signed receipt with the input it approved (after the changes).
+    private func keepReceipt(_ decision: ApprovalDecided, session: WorkflowSession, at position: Int) async throws {
+        guard let receipt = decision.receipt else { return }
+        let step = session.steps[position]
+        try await session.connection.query(
+            """
+            INSERT INTO approval_receipts (workflow_id, step, round, receipt, input_sha256)
+            VALUES (\(session.workflow.id), \(step.name), \(step.round), \(receipt), \(DecisionReceipt.sha256(of: session.workflow.input)))
+            ON CONFLICT DO NOTHING
+            """, logger: session.logger)
+    }
+
+    /// The approval evidence a task step acts on.
+    struct Evidence: Sendable {
+        /// The receipt of the approval before the step decided last, if one was signed.
+        var receipt: String?
+    }
+
+    /// What the task at `position` may act on: the receipt of the approval before it that
+    /// was decided last. When the input no longer hashes to what an approval before it approved (a
+    /// later approver changed it), the first such approval is asked again and this answers
+    /// nil: the step does not run on an input its approvers did not see. `noop` tasks act on
+    /// nothing and need no lookup.
+    private func evidence(_ session: WorkflowSession, before position: Int) async throws -> Evidence? {
+        let approved = session.steps[..<position].indices.filter {
+            session.steps[$0].definition.kind == .approval && session.steps[$0].status == StepStatus.approved
+        }
+        guard session.steps[position].definition.task?.type != "noop", !approved.isEmpty else { return Evidence() }
+        var receipts: [String: (round: Int, receipt: String, hash: String, at: Date)] = [:]
+        let rows = try await session.connection.query(
+            "SELECT step, round, receipt, input_sha256, at FROM approval_receipts WHERE workflow_id = \(session.workflow.id)", logger: session.logger)
+        for try await (step, round, receipt, hash, at) in rows.decode((String, Int, String, String, Date).self) {
+            receipts[step] = receipts[step].map { $0.round > round ? $0 : (round, receipt, hash, at) } ?? (round, receipt, hash, at)
+        }
+        let currentHash = DecisionReceipt.sha256(of: session.workflow.input)
+        var last: (receipt: String, at: Date)?
+        for index in approved {
+            // Decided before receipts existed, or approved by the definition's own rule: nothing to check.
+            guard let kept = receipts[session.steps[index].name], kept.round == session.steps[index].round else { continue }
+            guard kept.hash == currentHash else {
+                session.steps[index].round += 1
+                session.steps[index].approvalID = nil
+                try await session.change(
+                    "approval_stale", actor: "orchestrator", step: index, stepStatus: StepStatus.pending,
+                    detail: [
+                        "before": .string(session.steps[position].name), "approved_input_sha256": .string(kept.hash),
+                        "input_sha256": .string(currentHash),
+                    ])
+                session.setCurrentStep(index)
+                return nil
+            }
+            if last.map({ $0.at <= kept.at }) ?? true { last = (kept.receipt, kept.at) }
+        }
+        return Evidence(receipt: last?.receipt)
     }
 
     private func reject(_ session: WorkflowSession, at position: Int, actor: String, detail: JSONObject, reason: String) async throws {

@@ -156,6 +156,7 @@ struct HTTPTaskWorker: Service {
             for (name, value) in task.headers { request.headers.add(name: name, value: value) }
             request.headers.replaceOrAdd(name: "User-Agent", value: "hitl-orchestrator")
             if let token = task.taskToken { request.headers.replaceOrAdd(name: TaskTokens.header, value: token) }
+            if let receipt = task.approvalReceipt { request.headers.replaceOrAdd(name: "HITL-Approval-Receipt", value: receipt) }
             if let signingSecret {
                 for header in Signing.webhookHeaders(secret: signingSecret, body: body) { request.headers.replaceOrAdd(name: header.name, value: header.value) }
             }

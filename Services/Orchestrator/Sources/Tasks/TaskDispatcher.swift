@@ -15,7 +15,9 @@ struct TaskDispatcher: Sendable {
     /// Each attempt's credential, handed to the worker that does it.
     let tokens: TaskTokens
 
-    func start(_ session: WorkflowSession, at position: Int, compensation: Bool) async throws {
+    /// Starts the next attempt; `receipt` is the decision receipt of the approval the step
+    /// acts on, handed to the worker (`TaskRequested.receipt`, `HITL-Approval-Receipt`).
+    func start(_ session: WorkflowSession, at position: Int, compensation: Bool, receipt: String? = nil) async throws {
         let step = session.steps[position]
         guard let task = compensation ? step.definition.compensate : step.definition.task else {
             throw PermanentFailure("step \(step.name) has no task to run")
@@ -57,7 +59,7 @@ struct TaskDispatcher: Sendable {
                 TaskRequested(
                     workflowId: session.id, workflowType: session.workflow.type, step: step.name, attempt: attempt, agent: task.agent,
                     compensation: compensation, input: session.workflow.input, outputs: session.outputs,
-                    feedback: compensation ? nil : step.feedback, deadline: deadline, token: token),
+                    feedback: compensation ? nil : step.feedback, deadline: deadline, token: token, receipt: receipt),
                 to: .tasks)
             if let deadline {
                 try await schedule(TaskTimer(kind: .timeout, step: step.name, attempt: attempt, compensation: compensation), session: session, due: deadline)
@@ -66,7 +68,7 @@ struct TaskDispatcher: Sendable {
             let request = HTTPTaskRequest(
                 url: render(task.url ?? "", scope: session.scope), method: task.method ?? "POST",
                 headers: task.headers ?? [:], body: task.body.map { render($0, scope: session.scope) },
-                timeoutSeconds: timeout ?? 30, taskToken: token)
+                timeoutSeconds: timeout ?? 30, taskToken: token, approvalReceipt: receipt)
             let requestJSON = try JSONColumn.text(request)
             try await session.connection.query(
                 """
@@ -224,4 +226,6 @@ struct HTTPTaskRequest: Codable, Sendable {
     var timeoutSeconds: Int
     /// The attempt's token, sent as `HITL-Task-Token` (absent on lifecycle callbacks).
     var taskToken: String?
+    /// The receipt of the approval the call acts on, sent as `HITL-Approval-Receipt`.
+    var approvalReceipt: String?
 }
