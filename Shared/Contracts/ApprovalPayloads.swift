@@ -89,12 +89,16 @@ public struct ApprovalRequested: EventPayload {
     public var form: ApprovalForm?
     /// The admin's gate that requires this approval (`name@version`), named in its receipt.
     public var rule: String?
+    /// The approvers were named by an agent: each must be a member of an approver group (or
+    /// a group); otherwise the approval service rejects the request with the reason.
+    public var knownApproversOnly: Bool?
 
     public init(
         approvalId: String, workflowId: String, workflowType: String, step: String, requester: String, approvers: [String], timeoutSeconds: Int?,
-        context: JSONObject, policy: ApprovalPolicy? = nil, form: ApprovalForm? = nil, rule: String? = nil
+        context: JSONObject, policy: ApprovalPolicy? = nil, form: ApprovalForm? = nil, rule: String? = nil, knownApproversOnly: Bool? = nil
     ) {
         self.rule = rule
+        self.knownApproversOnly = knownApproversOnly
         self.policy = policy
         self.form = form
         self.approvalId = approvalId

@@ -25,6 +25,10 @@ public struct StepDefinition: Codable, Sendable, Equatable {
         /// Set by the orchestrator on the approval an admin's gate requires (`name@version`);
         /// no definition may set it.
         public var gate: String?
+        /// Set by the orchestrator on the approval steps an agent wrote: every approver must be
+        /// someone the system knows (a member of an approver group, or a group), not any
+        /// address the agent names.
+        public var knownApproversOnly: Bool?
 
         public init(
             approvers: [String], timeoutSeconds: Int? = nil, autoApproveWhen: String? = nil, reviseStep: String? = nil, maxRounds: Int? = nil,

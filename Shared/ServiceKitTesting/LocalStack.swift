@@ -24,6 +24,9 @@ public final class LocalStack: @unchecked Sendable {
         public var jwtSecret = "hitl-dev-jwt-secret-" + UUID().uuidString
         /// The keys of the signed decision links (`HITL_DECISION_KEYS`), newest first.
         public var decisionKeys = "dev1:hitl-dev-decision-key-" + UUID().uuidString
+        /// The approver directory (`HITL_APPROVAL_GROUPS`) when the environment names none: the
+        /// people of the demo, so that agents may name them.
+        public var approverGroups = "managers=manager@bank.example,boss@bank.example;treasury=cfo@bank.example;bench=approver@hitl.example"
         /// The keys that sign decision receipts (`HITL_RECEIPT_KEYS`), newest first.
         public var receiptKeys = "dev1:" + P256.Signing.PrivateKey().rawRepresentation.base64EncodedString()
         /// The key of the per-attempt task tokens (`HITL_TASK_TOKEN_KEY`).
@@ -95,6 +98,7 @@ public final class LocalStack: @unchecked Sendable {
             environment["HITL_JWT_SECRET"] = options.jwtSecret
             environment["HITL_DECISION_KEYS"] = options.decisionKeys
             environment["HITL_RECEIPT_KEYS"] = options.receiptKeys
+            if environment["HITL_APPROVAL_GROUPS"] == nil { environment["HITL_APPROVAL_GROUPS"] = options.approverGroups }
             // Children end with the stack's process, even when it is killed.
             environment["HITL_EXIT_WITH_PARENT"] = "1"
             if service == "orchestrator" {

@@ -54,11 +54,29 @@ import Testing
         let applied = try AppliedPolicy(
             policy: ApprovalPolicy(veto: ["ann"]), approvers: ["ann", "bob", "cy"], groups: [:],
             delegations: ["ann": "dan", "dan": "eve", "bob": "cy", "cy": "bob"])
-        // ann → dan → eve; bob and cy delegate to each other: each chain stops before it
-        // comes round, so both are still covered and nothing loops.
-        #expect(applied.assignees == ["eve", "cy", "bob"])
+        // ann → dan → eve; bob and cy delegate to each other: a delegation to someone who
+        // is already an approver is not followed, so both still vote and nothing loops.
+        #expect(applied.assignees == ["eve", "bob", "cy"])
         #expect(applied.vetoers == ["eve"])
-        #expect(applied.onBehalfOf?["eve"] == "ann")
+        #expect(applied.onBehalfOf == ["eve": "ann"])
+    }
+
+    @Test func delegationNeverMergesTwoVotesOrHandsTheApprovalToTheRequester() throws {
+        // quorum all of ann and bob; ann is away and names bob: bob must not approve for both.
+        let merged = try AppliedPolicy(policy: ApprovalPolicy(quorum: .all), approvers: ["ann", "bob"], groups: [:], delegations: ["ann": "bob"])
+        #expect(merged.assignees == ["ann", "bob"] && merged.onBehalfOf == nil)
+        #expect(merged.outcome(of: [("bob", .approve)]) == nil)
+        // Through a group and a chain too.
+        let chained = try AppliedPolicy(
+            policy: ApprovalPolicy(quorum: .nOfM, required: 2), approvers: ["group:finance"], groups: ["finance": ["ann", "bob"]],
+            delegations: ["ann": "dan", "dan": "bob"])
+        #expect(chained.assignees == ["ann", "bob"])
+        // The requester is never anyone's delegate.
+        let own = try AppliedPolicy(policy: nil, approvers: ["ann"], groups: [:], delegations: ["ann": "agent-7"], requester: "agent-7")
+        #expect(own.assignees == ["ann"] && own.refusal(of: .approve, by: "agent-7", requester: "agent-7") == .notAnApprover)
+        // A delegate nobody else names still stands in.
+        let away = try AppliedPolicy(policy: ApprovalPolicy(quorum: .all), approvers: ["ann", "bob"], groups: [:], delegations: ["ann": "dan"])
+        #expect(away.assignees == ["dan", "bob"] && away.onBehalfOf == ["dan": "ann"])
     }
 }
 

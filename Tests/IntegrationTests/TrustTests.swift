@@ -306,6 +306,14 @@ import Testing
             #expect(approver.string("author") == "manager@bank.example" && approver.string("kind") == "approver")
             #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflow_messages WHERE author = 'cfo@bank.example'") == 0)
 
+            // An agent names only approvers the system knows; an admin's definition may name anyone.
+            let mailbox = #"[{"name":"approve","kind":"approval","approval":{"approvers":["inbox@agent-reads-this.example"]}}]"#
+            let stranger = try #require(try await API.post(workflows, Self.request("stranger", amount: 10, steps: mailbox), token: Self.agent).string("id"))
+            try await stack.waitForStatus(stranger, "rejected")
+            #expect(try await stack.workflow(stranger).string("reason")?.contains("inbox@agent-reads-this.example is not a known approver") == true)
+            let vouched = try #require(try await API.post(workflows, Self.request("vouched", amount: 10, steps: mailbox)).string("id"))
+            _ = try await stack.pendingApproval(of: vouched)
+
             // Another agent's key is its own: a new workflow, and nothing about the first.
             let other = TestTokens.agent("other-agent")
             let theirs = try await API.post(workflows, Self.request("seen", amount: 99, steps: steps, requester: "other-agent"), token: other)

@@ -37,7 +37,11 @@ struct ApprovalStore: Sendable {
         if let form = request.form, let problem = FormLimits.problem(in: form, outcomes: (request.policy ?? ApprovalPolicy()).allowedOutcomes) {
             throw PermanentFailure("form.\(problem)")
         }
-        let applied = try await resolve(request.policy, approvers: request.approvers, context: context)
+        if request.knownApproversOnly == true, let stranger = try await stranger(in: request, context: context) {
+            try await refuse(request, reason: "\(stranger) is not a known approver: an agent may name members of approver groups, or groups", context: context)
+            return
+        }
+        let applied = try await resolve(request.policy, approvers: request.approvers, requester: request.requester, context: context)
         let deadline = Date().addingTimeInterval(TimeInterval(settings.timeoutSeconds(for: request)))
         let approvers = try JSONColumn.text(applied.assignees)
         let requested = try JSONColumn.text(request.approvers)
@@ -73,14 +77,37 @@ struct ApprovalStore: Sendable {
         try await scheduleTimers(for: request, policy: applied.policy, deadline: deadline, context: context)
     }
 
+    /// The first person `request` names (as an approver, a vetoer or at an escalation level)
+    /// who is not a member of any approver group, or nil. Groups are checked when resolved.
+    private func stranger(in request: ApprovalRequested, context: EventContext) async throws -> String? {
+        let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
+        let known = Set(groups.values.joined())
+        let named = request.approvers + (request.policy?.veto ?? []) + (request.policy?.escalation ?? []).flatMap(\.approvers)
+        return named.first { !$0.hasPrefix("group:") && !known.contains($0) }
+    }
+
+    /// Answers a request that cannot be put to anyone with a rejection by the directory,
+    /// with the reason and a signed receipt: the workflow rolls back and says why.
+    private func refuse(_ request: ApprovalRequested, reason: String, context: EventContext) async throws {
+        let decidedAt = Date()
+        let receipt = try settings.receiptKeys.sign(DecisionReceipt.Claims(
+            approvalId: request.approvalId, workflowId: request.workflowId, step: request.step, outcome: .reject, decidedBy: "directory",
+            onBehalfOf: nil, channel: ApprovalDecided.policyChannel, decidedAt: decidedAt, rule: request.rule, shown: request.context, changes: nil))
+        try await context.publish(
+            ApprovalDecided(
+                approvalId: request.approvalId, workflowId: request.workflowId, step: request.step, decision: .reject, approver: "directory",
+                comment: reason, channel: ApprovalDecided.policyChannel, decidedAt: decidedAt, receipt: receipt),
+            to: .approvalDecisions)
+    }
+
     /// `policy` with `approvers` resolved as of now: groups (configured and from the API) to
     /// their members, people away to their delegates. A group that does not exist is the
     /// request's fault, not a passing one.
-    func resolve(_ policy: ApprovalPolicy?, approvers: [String], context: EventContext) async throws -> AppliedPolicy {
+    func resolve(_ policy: ApprovalPolicy?, approvers: [String], requester: String?, context: EventContext) async throws -> AppliedPolicy {
         let delegations = try await Delegations.active(on: context.connection, logger: context.logger)
         let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
         do {
-            return try AppliedPolicy(policy: policy, approvers: approvers, groups: groups, delegations: delegations)
+            return try AppliedPolicy(policy: policy, approvers: approvers, groups: groups, delegations: delegations, requester: requester)
         } catch let error as PolicyError {
             throw PermanentFailure(error.description)
         }

@@ -62,7 +62,7 @@ extension ApprovalStore {
         guard let current = try await load(id: id, lock: true, on: context.connection, logger: context.logger), current.status == "pending",
             let escalation = current.policy.policy.escalation?[safe: level]
         else { return }
-        let added = try await resolve(nil, approvers: escalation.approvers, context: context)
+        let added = try await resolve(nil, approvers: escalation.approvers, requester: current.requester, context: context)
         let newcomers = added.assignees.filter { !current.approvers.contains($0) }
         var policy = current.policy
         policy.assignees += newcomers

@@ -16,33 +16,40 @@ struct AppliedPolicy: Codable, Sendable, Equatable {
 
     /// Resolves `group:<name>` entries, then replaces each user away in `delegations`
     /// (user → delegate, followed along a chain) by their delegate; throws naming a group
-    /// that is not configured.
-    init(policy: ApprovalPolicy?, approvers: [String], groups: [String: [String]], delegations: [String: String] = [:]) throws {
+    /// that is not configured. Separation of duties holds through delegation: a delegation
+    /// that would hand the approval to the requester, or to someone who is already one of
+    /// its approvers (one person casting two votes of a quorum), is not followed; that
+    /// assignee stays.
+    init(policy: ApprovalPolicy?, approvers: [String], groups: [String: [String]], delegations: [String: String] = [:], requester: String? = nil) throws {
         self.policy = policy ?? ApprovalPolicy()
-        var onBehalfOf: [String: String] = [:]
-        func standIn(for user: String) -> String {
+        func expand(_ names: [String]) throws -> [String] {
+            try names.flatMap { name -> [String] in
+                guard name.hasPrefix("group:") else { return [name] }
+                let group = String(name.dropFirst("group:".count))
+                guard let members = groups[group] else { throw PolicyError("there is no group \(group) (HITL_APPROVAL_GROUPS or /v1/groups)") }
+                return members
+            }
+        }
+        func delegate(of user: String) -> String {
             var current = user
             var seen: Set<String> = [user]
             while let next = delegations[current], seen.insert(next).inserted { current = next }
-            if current != user { onBehalfOf[current] = user }
             return current
         }
-        func resolve(_ names: [String]) throws -> [String] {
-            var users: [String] = []
-            for name in names {
-                if name.hasPrefix("group:") {
-                    let group = String(name.dropFirst("group:".count))
-                    guard let members = groups[group] else { throw PolicyError("there is no group \(group) (HITL_APPROVAL_GROUPS or /v1/groups)") }
-                    users += members
-                } else {
-                    users.append(name)
-                }
-            }
-            var seen = Set<String>()
-            return users.map(standIn(for:)).filter { seen.insert($0).inserted }
+        let users = try expand(approvers)
+        let named = Set(users)
+        var standIns: [String: String] = [:]  // assignee → who decides for them
+        var resolved: [String] = []
+        for user in users where standIns[user] == nil {
+            let standIn = delegate(of: user)
+            let person = standIn == user || named.contains(standIn) || resolved.contains(standIn) || standIn == requester ? user : standIn
+            standIns[user] = person
+            if !resolved.contains(person) { resolved.append(person) }
         }
-        assignees = try resolve(approvers)
-        vetoers = try resolve(self.policy.veto ?? [])
+        assignees = resolved
+        var seenVetoers = Set<String>()
+        vetoers = try expand(self.policy.veto ?? []).map { standIns[$0] ?? $0 }.filter { seenVetoers.insert($0).inserted }
+        let onBehalfOf = Dictionary(standIns.filter { $0.key != $0.value }.map { ($0.value, $0.key) }) { first, _ in first }
         self.onBehalfOf = onBehalfOf.isEmpty ? nil : onBehalfOf
         if case .nOfM = quorum, let required = self.policy.required, required > assignees.count {
             throw PolicyError("quorum needs \(required) approvals but only \(assignees.count) approvers were resolved")

@@ -15,7 +15,7 @@ import Foundation
 ///   a step that acts again without running the approval again (422), so no path skips it.
 ///
 /// An untrusted definition (an agent's own steps, not an admin's template) may add approval
-/// steps and approvers, never weaken: each `GateOption` it uses is refused (403 naming the
+/// steps and approvers the system knows (`knownApproversOnly`), never weaken: each `GateOption` it uses is refused (403 naming the
 /// step and option) unless a matching gate lists it in `agent_may`.
 enum GateApplication {
     /// A gate as it was applied to one workflow, for its history.
@@ -73,6 +73,10 @@ enum GateApplication {
             }
         }
         var result = steps
+        if !trusted {
+            // An agent names its approvers: the approval service accepts only people it knows.
+            for index in result.indices where result[index].approval != nil { result[index].approval?.knownApproversOnly = true }
+        }
         var applied: [Applied] = []
         for version in matching {
             guard let gate = version.gate else { continue }

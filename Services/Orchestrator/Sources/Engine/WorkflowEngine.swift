@@ -198,7 +198,8 @@ struct WorkflowEngine: Sendable {
             ApprovalRequested(
                 approvalId: approvalID, workflowId: session.id, workflowType: session.workflow.type, step: step.name,
                 requester: session.workflow.requester, approvers: approval.approvers, timeoutSeconds: approval.timeoutSeconds,
-                context: session.workflow.input, policy: approval.policy, form: approval.form, rule: approval.gate),
+                context: session.workflow.input, policy: approval.policy, form: approval.form, rule: approval.gate,
+                knownApproversOnly: approval.knownApproversOnly),
             to: .approvalRequests)
     }
 
