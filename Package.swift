@@ -157,6 +157,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts"], swiftSettings: swiftSettings),

@@ -29,6 +29,9 @@ public final class LocalStack: @unchecked Sendable {
         public var approverGroups = "managers=manager@bank.example,boss@bank.example;treasury=cfo@bank.example;bench=approver@hitl.example"
         /// The keys that sign decision receipts (`HITL_RECEIPT_KEYS`), newest first.
         public var receiptKeys = "dev1:" + P256.Signing.PrivateKey().rawRepresentation.base64EncodedString()
+        /// The key that signs http task calls (`HITL_TASK_SIGNING_SECRET`); callbacks are
+        /// signed with `webhookSecret`, as the notifier's webhook is.
+        public var taskSigningSecret = "hitl-dev-task-signing-secret"
         /// The key of the per-attempt task tokens (`HITL_TASK_TOKEN_KEY`).
         public var taskTokenKey = "hitl-dev-task-token-key-" + UUID().uuidString
         public var logLevel = "info"
@@ -102,7 +105,8 @@ public final class LocalStack: @unchecked Sendable {
             // Children end with the stack's process, even when it is killed.
             environment["HITL_EXIT_WITH_PARENT"] = "1"
             if service == "orchestrator" {
-                environment["HITL_TASK_SIGNING_SECRET"] = options.webhookSecret
+                environment["HITL_TASK_SIGNING_SECRET"] = options.taskSigningSecret
+                environment["HITL_CALLBACK_SIGNING_SECRET"] = options.webhookSecret
                 environment["HITL_TASK_TOKEN_KEY"] = options.taskTokenKey
             }
             if service == "notifier", let webhook = options.webhookURL {

@@ -303,7 +303,7 @@ extension Stack {
         // inside it even when the machine is slow (with 2 s a loaded CI run once saw none).
         let environment = ["HITL_CIRCUIT_FAILURE_THRESHOLD": "2", "HITL_CIRCUIT_OPEN_SECONDS": "4"]
         try await Stack.with(environment: environment) { stack in
-            let server = SignedReceiver(secret: "integration-webhook-secret", failures: 2)
+            let server = SignedReceiver(.taskServer(secret: Stack.taskSigningSecret), failures: 2)
             defer { Task { await server.stop() } }
             let steps = #"""
                 [{"name":"pay","kind":"task","retry":{"max_attempts":20,"backoff_seconds":0.5,"max_backoff_seconds":1},
@@ -315,6 +315,11 @@ extension Stack {
             // the server; the probe after the open period succeeded and closed it.
             #expect(await server.calls.count == 3)
             #expect(await server.unsigned.count == 0)
+            // Each call is signed over what it is: method, URL, workflow, step, attempt and a
+            // delivery id that a retry of the same attempt keeps.
+            let signed = await server.taskCalls.items
+            #expect(signed.allSatisfy { $0.method == "POST" && $0.url == server.url && $0.workflowID == id && $0.step == "pay" })
+            #expect(signed.map(\.attempt) == [1, 2, signed.last?.attempt ?? 0] && Set(signed.map(\.deliveryID)).count == 3)
             #expect(await server.calls.items.first == .object(["amount": 6000, "memo": "transfer INV-9"]))
             let failures = try await stack.history(id).filter { $0.event == "attempt_failed" }.compactMap { entry -> String? in
                 if case .string(let error)? = entry.detail["error"] { return error }

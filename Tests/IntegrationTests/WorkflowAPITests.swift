@@ -19,7 +19,7 @@ import Testing
 
     @Test func runningWorkflowKeepsItsTemplateVersionAndReportsBackByCallbackAndStream() async throws {
         try await Stack.with { stack in
-            let receiver = SignedReceiver(secret: "integration-webhook-secret", failures: 0)
+            let receiver = SignedReceiver(.callbackReceiver(secret: "integration-webhook-secret"), failures: 0)
             let templates = "\(stack.orchestrator)/v1/templates/transfer"
             let first = try await API.call("PUT", templates, json: Self.template(limit: 5000))
             #expect(first.status == 201 && first["version"] == 1)

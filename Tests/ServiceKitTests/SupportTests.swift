@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 @testable import ServiceKit
 import ServiceKitTesting
 import Testing
@@ -50,6 +51,32 @@ import Testing
         #expect(signature != Signing.webhookSignature(secret: "other-secret-other", timestamp: 1000, body: body))
         #expect(Signing.constantTimeEquals(signature, signature))
         #expect(!Signing.constantTimeEquals(signature, String(signature.dropLast()) + "0"))
+    }
+
+    @Test func taskCallSignatureCoversTheRequestTheAttemptAndTheDelivery() {
+        let secret = "task-secret-task-secret"
+        let call = Signing.TaskCall(method: "POST", url: "https://bank.example/pay?x=1", workflowID: "w-1", step: "pay out", attempt: 2, deliveryID: "42")
+        let body = Array(#"{"amount":6000}"#.utf8)
+        var headers = HTTPFields()
+        for (name, value) in Signing.taskCallHeaders(secret: secret, call: call, body: body) { headers[HTTPField.Name(name)!] = value }
+        #expect(headers[HTTPField.Name("X-HITL-Step")!] == "pay%20out")
+        #expect(Signing.verifyTaskCall(secret: secret, method: "POST", url: call.url, headers: headers, body: body) == call)
+        // Replayed to another URL or method, another body, under another key, or too late: refused.
+        #expect(Signing.verifyTaskCall(secret: secret, method: "POST", url: "https://bank.example/pay?x=2", headers: headers, body: body) == nil)
+        #expect(Signing.verifyTaskCall(secret: secret, method: "PUT", url: call.url, headers: headers, body: body) == nil)
+        #expect(Signing.verifyTaskCall(secret: secret, method: "POST", url: call.url, headers: headers, body: Array(#"{"amount":9000}"#.utf8)) == nil)
+        #expect(Signing.verifyTaskCall(secret: "callback-secret-callback", method: "POST", url: call.url, headers: headers, body: body) == nil)
+        #expect(Signing.verifyTaskCall(secret: secret, method: "POST", url: call.url, headers: headers, body: body, now: Date().addingTimeInterval(600)) == nil)
+        // Another attempt or step in the headers breaks the signature.
+        for (name, value) in [("X-HITL-Attempt", "3"), ("X-HITL-Step", "refund"), ("X-HITL-Delivery", "43"), ("X-HITL-Workflow", "w-2")] {
+            var forged = headers
+            forged[HTTPField.Name(name)!] = value
+            #expect(Signing.verifyTaskCall(secret: secret, method: "POST", url: call.url, headers: forged, body: body) == nil, "\(name)")
+        }
+        // A webhook (v1) signature of the same body is not a task call's.
+        var webhook = headers
+        for (name, value) in Signing.webhookHeaders(secret: secret, body: body) { webhook[HTTPField.Name(name)!] = value }
+        #expect(Signing.verifyTaskCall(secret: secret, method: "POST", url: call.url, headers: webhook, body: body) == nil)
     }
 
     @Test func migrationsApplyOnceEvenWhenReplicasStartTogether() async throws {

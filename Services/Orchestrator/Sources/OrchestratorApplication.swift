@@ -12,7 +12,8 @@ import ServiceKit
 /// |---|---|---|
 /// | `HITL_JWT_SECRET` | — (this or the next required) | HS256 key of the API's bearer tokens (at least 32 characters) |
 /// | `HITL_JWT_PUBLIC_KEY_FILE` | — | PEM public key of an identity provider: P-256 verifies ES256 tokens, RSA (≥ 2048 bits) RS256 |
-/// | `HITL_TASK_SIGNING_SECRET` | — | HMAC-SHA256 key of the `X-HITL-Signature` header on http task calls; without it calls go unsigned (a warning at start-up) |
+/// | `HITL_TASK_SIGNING_SECRET` | — | HMAC-SHA256 key of the `X-HITL-Signature` header (`v2`) on http task calls; without it calls go unsigned (a warning at start-up) |
+/// | `HITL_CALLBACK_SIGNING_SECRET` | — | its own key for lifecycle callbacks (`v1`, like the webhook); without it callbacks go unsigned (a warning) |
 /// | `HITL_TASK_TOKEN_KEY` | — (required) | HMAC-SHA256 key of the per-attempt task tokens (at least 32 characters); a task result needs its attempt's token |
 /// | `HITL_AGENT_DEFINITIONS` | `inline` | `inline`: agents list their own steps or name a template; `templates`: agents may only name an admin's template. Admins' gates apply either way |
 /// | `HITL_CIRCUIT_FAILURE_THRESHOLD` | `5` | consecutive failures of one host that open its circuit |
@@ -20,6 +21,7 @@ import ServiceKit
 public struct OrchestratorSettings: Sendable {
     public var accessTokens: AccessTokens
     public var taskSigningSecret: String?
+    public var callbackSigningSecret: String?
     public var taskTokenKey: String
     var agentDefinitions: AgentDefinitions
     public var circuitFailureThreshold: Int
@@ -30,6 +32,13 @@ public struct OrchestratorSettings: Sendable {
         taskSigningSecret = env.optionalString("HITL_TASK_SIGNING_SECRET")
         if let secret = taskSigningSecret, secret.count < 16 {
             throw ConfigurationError(variable: "HITL_TASK_SIGNING_SECRET", reason: "must be at least 16 characters")
+        }
+        callbackSigningSecret = env.optionalString("HITL_CALLBACK_SIGNING_SECRET")
+        if let secret = callbackSigningSecret, secret.count < 16 {
+            throw ConfigurationError(variable: "HITL_CALLBACK_SIGNING_SECRET", reason: "must be at least 16 characters")
+        }
+        if let secret = callbackSigningSecret, secret == taskSigningSecret {
+            throw ConfigurationError(variable: "HITL_CALLBACK_SIGNING_SECRET", reason: "must differ from HITL_TASK_SIGNING_SECRET: a callback receiver must not be able to sign task calls")
         }
         taskTokenKey = try env.string("HITL_TASK_TOKEN_KEY")
         if taskTokenKey.count < 32 { throw ConfigurationError(variable: "HITL_TASK_TOKEN_KEY", reason: "must be at least 32 characters") }
@@ -75,10 +84,13 @@ public enum Orchestrator {
         if settings.taskSigningSecret == nil {
             logger.warning("HITL_TASK_SIGNING_SECRET is not set: http task calls go out unsigned")
         }
+        if settings.callbackSigningSecret == nil {
+            logger.warning("HITL_CALLBACK_SIGNING_SECRET is not set: lifecycle callbacks go out unsigned")
+        }
         let httpWorker = HTTPTaskWorker(
             runtime: runtime, engine: engine, wakeup: httpWakeup,
             breaker: CircuitBreaker(failureThreshold: settings.circuitFailureThreshold, openDuration: .seconds(settings.circuitOpenSeconds)),
-            signingSecret: settings.taskSigningSecret, client: HTTPClient.shared)
+            signingSecret: settings.taskSigningSecret, callbackSecret: settings.callbackSigningSecret, client: HTTPClient.shared)
 
         let router = runtime.makeRouter()
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))

@@ -56,6 +56,59 @@ public enum Signing {
         return constantTimeEquals(signature, webhookSignature(secret: secret, timestamp: timestamp, body: body))
     }
 
+    // MARK: - http task calls
+
+    /// What an http task call's signature covers besides its body: the request line and
+    /// which attempt of which step of which workflow it is, and a delivery id that stays the
+    /// same when the same call is made again (so a receiver can make it idempotent).
+    public struct TaskCall: Sendable, Equatable {
+        public var method: String
+        public var url: String
+        public var workflowID: String
+        public var step: String
+        public var attempt: Int
+        public var deliveryID: String
+
+        public init(method: String, url: String, workflowID: String, step: String, attempt: Int, deliveryID: String) {
+            self.method = method
+            self.url = url
+            self.workflowID = workflowID
+            self.step = step
+            self.attempt = attempt
+            self.deliveryID = deliveryID
+        }
+    }
+
+    public static let taskWorkflowHeader = "X-HITL-Workflow"
+    public static let taskStepHeader = "X-HITL-Step"
+    public static let taskAttemptHeader = "X-HITL-Attempt"
+    public static let taskDeliveryHeader = "X-HITL-Delivery"
+
+    /// `v2=<hex HMAC-SHA256>` over `v2`, the timestamp, delivery id, method, full URL,
+    /// workflow, step (percent-encoded, as in its header) and attempt, one per line, then the
+    /// body. Unlike `v1`, a captured call cannot be replayed to another URL, method, step or
+    /// attempt. Task calls use their own key (`HITL_TASK_SIGNING_SECRET`), never the
+    /// callbacks' one.
+    public static func taskCallSignature(secret: String, timestamp: Int, call: TaskCall, body: [UInt8]) -> String {
+        let lines = ["v2", "\(timestamp)", call.deliveryID, call.method.uppercased(), call.url, call.workflowID, encodedStep(call.step), "\(call.attempt)"]
+        return "v2=" + hmacSHA256Hex(secret: secret, message: Array((lines.joined(separator: "\n") + "\n").utf8) + body)
+    }
+
+    /// The headers that sign a task call now.
+    public static func taskCallHeaders(secret: String, call: TaskCall, body: [UInt8], now: Date = Date()) -> [(name: String, value: String)] {
+        let timestamp = Int(now.timeIntervalSince1970)
+        return [
+            (webhookTimestampHeader, "\(timestamp)"), (taskDeliveryHeader, call.deliveryID), (taskWorkflowHeader, call.workflowID),
+            (taskStepHeader, encodedStep(call.step)), (taskAttemptHeader, "\(call.attempt)"),
+            (webhookSignatureHeader, taskCallSignature(secret: secret, timestamp: timestamp, call: call, body: body)),
+        ]
+    }
+
+    /// A step name as its header carries it: percent-encoded outside the unreserved characters.
+    public static func encodedStep(_ step: String) -> String {
+        step.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? ""
+    }
+
     /// Base64 with the URL alphabet and no padding (RFC 4648 §5), as in JWTs and links.
     public static func base64URL(_ bytes: [UInt8]) -> String {
         Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")

@@ -10,8 +10,8 @@ final class LocalHTTPServer: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    init(label: String, _ routes: (Router<BasicRequestContext>) -> Void) {
-        port = FreePort.find()
+    init(label: String, port: Int = FreePort.find(), _ routes: (Router<BasicRequestContext>) -> Void) {
+        self.port = port
         let router = Router()
         routes(router)
         let logger = Logger(label: label)

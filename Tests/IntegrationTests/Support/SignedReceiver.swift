@@ -9,20 +9,41 @@ import ServiceKitTesting
 /// The far end of an http task or a callback: answers 500 to the first `failures` calls, then 200 with a
 /// receipt; checks each call's signature the way a real receiver would, and counts calls.
 final class SignedReceiver: Sendable {
+    /// What the receiver stands for, and so which signature it checks.
+    enum Role: Sendable {
+        /// An http task's server: the `v2` task-call signature, under the task key.
+        case taskServer(secret: String)
+        /// A callback URL: the `v1` webhook signature, under the callback key.
+        case callbackReceiver(secret: String)
+    }
+
     let url: String
     let calls = Collected<JSONValue>()
     let unsigned = Collected<String>()
+    /// The claims of each verified task call (method, URL, workflow, step, attempt, delivery id).
+    let taskCalls = Collected<Signing.TaskCall>()
     private let server: LocalHTTPServer
 
-    init(secret: String, failures: Int) {
+    init(_ role: Role, failures: Int) {
         let calls = self.calls
         let unsigned = self.unsigned
-        server = LocalHTTPServer(label: "test.receiver") { router in
+        let taskCalls = self.taskCalls
+        let port = FreePort.find()
+        let url = "http://127.0.0.1:\(port)/pay"
+        server = LocalHTTPServer(label: "test.receiver", port: port) { router in
             router.post("/pay") { request, _ -> Response in
                 var request = request
                 let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
-                guard Signing.verifyWebhook(secret: secret, headers: request.headers, body: body)
-                else {
+                let verified: Bool
+                switch role {
+                case .taskServer(let secret):
+                    let call = Signing.verifyTaskCall(secret: secret, method: request.method.rawValue, url: url, headers: request.headers, body: body)
+                    if let call { await taskCalls.append(call) }
+                    verified = call != nil
+                case .callbackReceiver(let secret):
+                    verified = Signing.verifyWebhook(secret: secret, headers: request.headers, body: body)
+                }
+                guard verified else {
                     await unsigned.append(String(decoding: body, as: UTF8.self))
                     return Response(status: .unauthorized)
                 }
@@ -33,7 +54,7 @@ final class SignedReceiver: Sendable {
                     body: .init(byteBuffer: ByteBuffer(string: #"{"receipt":"r-\#(await calls.count)"}"#)))
             }
         }
-        url = server.url("/pay")
+        self.url = url
     }
 
     func stop() async {

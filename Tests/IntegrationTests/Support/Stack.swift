@@ -14,6 +14,8 @@ struct Stack: Sendable {
     let admin: DatabaseConfiguration
 
     var orchestrator: String { local.url(of: "orchestrator") }
+    /// The key of http task calls' signatures (callbacks are signed with the webhook's).
+    static let taskSigningSecret = "integration-task-signing-secret"
     var approval: String { local.url(of: "approval") }
 
     static func with(environment: [String: String] = [:], replicas: [String: Int]? = nil, _ body: (Stack) async throws -> Void) async throws {
@@ -25,6 +27,7 @@ struct Stack: Sendable {
         options.database = database
         options.webhookURL = webhook.url
         options.webhookSecret = secret
+        options.taskSigningSecret = taskSigningSecret
         options.jwtSecret = TestTokens.secret
         options.decisionKeys = TestTokens.decisionKeys
         options.environment = environment

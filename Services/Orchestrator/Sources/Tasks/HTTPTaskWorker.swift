@@ -13,14 +13,19 @@ import ServiceLifecycle
 /// rows come back when the lease ends), calls, and applies the answer to the attempt in a
 /// new transaction: 2xx succeeds (a JSON object body becomes the step's output); 5xx,
 /// timeouts and connection errors fail the attempt for a retry; other answers fail it for
-/// good. Requests are signed like webhooks (`X-HITL-Signature`). A circuit breaker per
-/// host fails calls fast while the host keeps failing.
+/// good. Task calls are signed with the `v2` scheme (`Signing.taskCallSignature`: method,
+/// URL, workflow, step, attempt, delivery id and body) under the task key; lifecycle
+/// callbacks like webhooks (`v1`, body) under their own key. A circuit breaker per host
+/// fails calls fast while the host keeps failing.
 struct HTTPTaskWorker: Service {
     let runtime: ServiceRuntime
     let engine: WorkflowEngine
     let wakeup: Wakeup
     let breaker: CircuitBreaker
+    /// Signs task calls (`HITL_TASK_SIGNING_SECRET`).
     let signingSecret: String?
+    /// Signs lifecycle callbacks (`HITL_CALLBACK_SIGNING_SECRET`).
+    let callbackSecret: String?
     let client: HTTPClient
     var batchSize = 32
 
@@ -83,7 +88,16 @@ struct HTTPTaskWorker: Service {
     }
 
     private func perform(_ call: Call) async {
-        let answer = await execute(call.request)
+        let signature: Signature? = if call.isCallback {
+            callbackSecret.map { .callback(secret: $0) }
+        } else {
+            signingSecret.map {
+                .taskCall(secret: $0, Signing.TaskCall(
+                    method: call.request.method, url: call.request.url, workflowID: call.workflowID.uuidString.lowercased(), step: call.step,
+                    attempt: call.attempt, deliveryID: "\(call.id)"))
+            }
+        }
+        let answer = await execute(call.request, signature: signature)
         if call.isCallback {
             await settleCallback(call, answer: answer)
             return
@@ -142,7 +156,13 @@ struct HTTPTaskWorker: Service {
         }
     }
 
-    func execute(_ task: HTTPTaskRequest) async -> Answer {
+    /// How a call is signed.
+    enum Signature: Sendable {
+        case taskCall(secret: String, Signing.TaskCall)
+        case callback(secret: String)
+    }
+
+    func execute(_ task: HTTPTaskRequest, signature: Signature?) async -> Answer {
         guard let url = URL(string: task.url), let host = url.host else { return .failed("the url \(task.url) is not valid", retryable: false) }
         let key = "\(host):\(url.port ?? (url.scheme == "https" ? 443 : 80))"
         let permission = breaker.permission(for: key)
@@ -157,9 +177,12 @@ struct HTTPTaskWorker: Service {
             request.headers.replaceOrAdd(name: "User-Agent", value: "hitl-orchestrator")
             if let token = task.taskToken { request.headers.replaceOrAdd(name: TaskTokens.header, value: token) }
             if let receipt = task.approvalReceipt { request.headers.replaceOrAdd(name: "HITL-Approval-Receipt", value: receipt) }
-            if let signingSecret {
-                for header in Signing.webhookHeaders(secret: signingSecret, body: body) { request.headers.replaceOrAdd(name: header.name, value: header.value) }
+            let signed: [(name: String, value: String)] = switch signature {
+            case .taskCall(let secret, let call)?: Signing.taskCallHeaders(secret: secret, call: call, body: body)
+            case .callback(let secret)?: Signing.webhookHeaders(secret: secret, body: body)
+            case nil: []
             }
+            for header in signed { request.headers.replaceOrAdd(name: header.name, value: header.value) }
             if task.body != nil {
                 request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
                 request.body = .bytes(ByteBuffer(bytes: body))
