@@ -107,6 +107,7 @@ public final class LocalStack: @unchecked Sendable {
             if service == "orchestrator" {
                 environment["HITL_TASK_SIGNING_SECRET"] = options.taskSigningSecret
                 environment["HITL_CALLBACK_SIGNING_SECRET"] = options.webhookSecret
+                environment["HITL_RECEIPT_JWKS"] = Self.publicKeys(of: options.receiptKeys)
                 environment["HITL_TASK_TOKEN_KEY"] = options.taskTokenKey
             }
             if service == "notifier", let webhook = options.webhookURL {
@@ -119,6 +120,16 @@ public final class LocalStack: @unchecked Sendable {
         }
         for process in services.values { try process.start() }
         for process in services.values { try await process.waitUntilReady() }
+    }
+
+    /// The key set that verifies receipts signed with `HITL_RECEIPT_KEYS`-style `keys`.
+    static func publicKeys(of keys: String) -> String {
+        let set = JWKSet(keys: keys.split(separator: ",").compactMap { pair in
+            let parts = pair.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let raw = Data(base64Encoded: String(parts[1])), let key = try? P256.Signing.PrivateKey(rawRepresentation: raw) else { return nil }
+            return JWKSet.Key(kid: String(parts[0]), publicKey: key.publicKey)
+        })
+        return (try? String(decoding: WireCoding.encode(set), as: UTF8.self)) ?? ""
     }
 
     /// Stops the services gracefully, then the mock cluster and the private Postgres.

@@ -266,9 +266,10 @@ import Testing
             let id = try await stack.submit(key: "early", input: #"{"amount":6000}"#, steps: Definitions.draftApproveExecute)
             _ = try await stack.waitForStep(id, "draft", "running")
             let approvalID = ApprovalIdentity.derive(workflowId: id, step: "approve", round: 1)
-            try await stack.publish(
-                ApprovalDecided(approvalId: approvalID, workflowId: id, step: "approve", decision: .approve, approver: "manager@bank.example", comment: "pre-approved", channel: "slack", decidedAt: Date()),
-                to: .approvalDecisions, subject: id)
+            let early = ApprovalDecided(
+                approvalId: approvalID, workflowId: id, step: "approve", decision: .approve, approver: "manager@bank.example", comment: "pre-approved",
+                channel: "slack", decidedAt: Date())
+            try await stack.publish(try stack.signed(early, shown: ["amount": 6000]), to: .approvalDecisions, subject: id)
             try await waitUntil("the early decision to be kept") { try await stack.events(id).contains("decision_held") }
             try await stack.answer(id, step: "draft")
             _ = try await stack.waitForStep(id, "execute", "running")

@@ -1,4 +1,5 @@
 import Contracts
+import Crypto
 import Foundation
 import ServiceKitTesting
 import Testing
@@ -86,6 +87,24 @@ import Testing
             try await stack.publish(forged, to: .workflowRequests, subject: id)
             try await waitUntil("the forged decision in the dead-letter index") {
                 try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letters WHERE error LIKE '%does not belong on hitl.workflow.requests%'") == 1
+            }
+            #expect(try await stack.step(id, "gate.big-transfers")["status"] == "waiting")
+            // On the decisions topic itself, a decision counts only with the approval service's
+            // receipt for exactly it: none, another key's, or another decision's are refused.
+            let otherKey = "x:" + P256.Signing.PrivateKey().rawRepresentation.base64EncodedString()
+            var other = forged
+            other.approvalId = ApprovalIdentity.derive(workflowId: id, step: "gate.big-transfers", round: 9)
+            let someoneElses = try stack.signed(other, shown: ["amount": 900_000]).receipt
+            var borrowed = forged
+            borrowed.receipt = someoneElses
+            for (decision, reason) in [
+                (forged, "carries no receipt"), (try stack.signed(forged, shown: ["amount": 900_000], key: otherKey), "does not verify"),
+                (borrowed, "for another decision"),
+            ] {
+                try await stack.publish(decision, to: .approvalDecisions, subject: id)
+                try await waitUntil("the decision refused: \(reason)") {
+                    try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letters WHERE error LIKE \("%" + reason + "%")") == 1
+                }
             }
             #expect(try await stack.step(id, "gate.big-transfers")["status"] == "waiting")
 

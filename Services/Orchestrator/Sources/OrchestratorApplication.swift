@@ -15,6 +15,7 @@ import ServiceKit
 /// | `HITL_TASK_SIGNING_SECRET` | — | HMAC-SHA256 key of the `X-HITL-Signature` header (`v2`) on http task calls; without it calls go unsigned (a warning at start-up) |
 /// | `HITL_CALLBACK_SIGNING_SECRET` | — | its own key for lifecycle callbacks (`v1`, like the webhook); without it callbacks go unsigned (a warning) |
 /// | `HITL_TASK_TOKEN_KEY` | — (required) | HMAC-SHA256 key of the per-attempt task tokens (at least 32 characters); a task result needs its attempt's token |
+/// | `HITL_RECEIPT_JWKS` | — | the approval service's receipt keys (the JSON of its `/.well-known/jwks.json`): a decision is applied only with a receipt they verify that names exactly it; without it decisions are taken on the topic's word (a warning) |
 /// | `HITL_AGENT_DEFINITIONS` | `inline` | `inline`: agents list their own steps or name a template; `templates`: agents may only name an admin's template. Admins' gates apply either way |
 /// | `HITL_CIRCUIT_FAILURE_THRESHOLD` | `5` | consecutive failures of one host that open its circuit |
 /// | `HITL_CIRCUIT_OPEN_SECONDS` | `30` | how long an open circuit fails calls fast before one probe goes through |
@@ -23,6 +24,7 @@ public struct OrchestratorSettings: Sendable {
     public var taskSigningSecret: String?
     public var callbackSigningSecret: String?
     public var taskTokenKey: String
+    public var receiptKeys: JWKSet?
     var agentDefinitions: AgentDefinitions
     public var circuitFailureThreshold: Int
     public var circuitOpenSeconds: Int
@@ -39,6 +41,12 @@ public struct OrchestratorSettings: Sendable {
         }
         if let secret = callbackSigningSecret, secret == taskSigningSecret {
             throw ConfigurationError(variable: "HITL_CALLBACK_SIGNING_SECRET", reason: "must differ from HITL_TASK_SIGNING_SECRET: a callback receiver must not be able to sign task calls")
+        }
+        if let text = env.optionalString("HITL_RECEIPT_JWKS") {
+            guard let keys = try? WireCoding.decode(JWKSet.self, from: Array(text.utf8)), !keys.keys.isEmpty else {
+                throw ConfigurationError(variable: "HITL_RECEIPT_JWKS", reason: "must be a JSON Web Key Set with at least one key")
+            }
+            receiptKeys = keys
         }
         taskTokenKey = try env.string("HITL_TASK_TOKEN_KEY")
         if taskTokenKey.count < 32 { throw ConfigurationError(variable: "HITL_TASK_TOKEN_KEY", reason: "must be at least 32 characters") }
@@ -70,7 +78,7 @@ public enum Orchestrator {
         let gates = GateStore()
         let submissions = Submissions(engine: engine, templates: templates, gates: gates, agentDefinitions: settings.agentDefinitions)
         let deadLetters = DeadLetterIndex(runtime: runtime)
-        let handlers = EventHandlers(engine: engine, submissions: submissions, tokens: tokens)
+        let handlers = EventHandlers(engine: engine, submissions: submissions, tokens: tokens, receiptKeys: settings.receiptKeys)
 
         let workflowConsumer = try runtime.makeConsumer(
             topics: [.workflowRequests, .approvalDecisions, .taskResults, .timerFirings(for: .orchestrator)],
@@ -83,6 +91,9 @@ public enum Orchestrator {
             topics: [.deadLetter], handlers: [.deadLettered: deadLetters.index], groupSuffix: "-dead-letters")
         if settings.taskSigningSecret == nil {
             logger.warning("HITL_TASK_SIGNING_SECRET is not set: http task calls go out unsigned")
+        }
+        if settings.receiptKeys == nil {
+            logger.warning("HITL_RECEIPT_JWKS is not set: decisions are applied without checking their receipts")
         }
         if settings.callbackSigningSecret == nil {
             logger.warning("HITL_CALLBACK_SIGNING_SECRET is not set: lifecycle callbacks go out unsigned")
@@ -111,6 +122,8 @@ struct EventHandlers: Sendable {
     let engine: WorkflowEngine
     let submissions: Submissions
     let tokens: TaskTokens
+    /// The approval service's receipt keys: when known, a decision counts only with its receipt.
+    let receiptKeys: JWKSet?
 
     var submitted: EventHandler {
         { context in
@@ -141,6 +154,7 @@ struct EventHandlers: Sendable {
     var decided: EventHandler {
         { context in
             let decision = try context.envelope.decode(ApprovalDecided.self)
+            if let receiptKeys { try Self.checkReceipt(of: decision, keys: receiptKeys) }
             try await onWorkflow(decision.workflowId, context) { try await engine.applyDecision(decision, session: $0) }
         }
     }
@@ -169,6 +183,21 @@ struct EventHandlers: Sendable {
             guard let timer = TaskTimer(payload: fired.payload) else { throw PermanentFailure("timer \(fired.key) is not a task timer") }
             try await onWorkflow(fired.workflowId, context) { try await engine.applyTimer(timer, session: $0) }
         }
+    }
+
+    /// A decision is the approval service's only when its receipt verifies under that
+    /// service's keys and names exactly this decision; anything else is refused (dead letter).
+    static func checkReceipt(of decision: ApprovalDecided, keys: JWKSet) throws {
+        guard let receipt = decision.receipt else { throw PermanentFailure("decision refused: it carries no receipt") }
+        let claims: DecisionReceipt.Claims
+        do {
+            claims = try DecisionReceipt.verify(receipt, keys: keys)
+        } catch {
+            throw PermanentFailure("decision refused: its receipt does not verify (\(error.description))")
+        }
+        guard claims.approvalId.lowercased() == decision.approvalId.lowercased(), claims.workflowId.lowercased() == decision.workflowId.lowercased(), claims.step == decision.step,
+            claims.outcome == decision.decision, claims.decidedBy == decision.approver, claims.channel == decision.channel
+        else { throw PermanentFailure("decision refused: its receipt is for another decision") }
     }
 
     private func onWorkflow(_ idText: String, _ context: EventContext, _ body: (WorkflowSession) async throws -> Void) async throws {

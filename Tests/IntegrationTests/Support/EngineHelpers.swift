@@ -1,4 +1,5 @@
 import Contracts
+import Crypto
 import Foundation
 import Kafka
 import Logging
@@ -90,6 +91,21 @@ extension Stack {
             try await waitUntil("task requests of \(id)") { until(requests(await collected.items)) }
         }
         return requests(envelopes)
+    }
+
+    /// `decision` with a receipt signed by this stack's approval-service key (or `key`), as
+    /// the approval service would publish it.
+    func signed(_ decision: ApprovalDecided, shown: JSONObject, key: String? = nil) throws -> ApprovalDecided {
+        let pair = (key ?? local.options.receiptKeys).split(separator: ",")[0].split(separator: ":", maxSplits: 1)
+        let privateKey = try P256.Signing.PrivateKey(rawRepresentation: Data(base64Encoded: String(pair[1]))!)
+        var signed = decision
+        signed.receipt = try DecisionReceipt.sign(
+            DecisionReceipt.Claims(
+                approvalId: decision.approvalId, workflowId: decision.workflowId, step: decision.step, outcome: decision.decision,
+                decidedBy: decision.approver, onBehalfOf: decision.onBehalfOf, channel: decision.channel, decidedAt: decision.decidedAt, rule: nil,
+                shown: shown, changes: decision.changes),
+            key: privateKey, kid: String(pair[0]))
+        return signed
     }
 
     /// The web sign-in link the approver got for `approval`, once its notification arrived.
