@@ -57,8 +57,10 @@ public enum DecisionReceipt {
     static let type = "hitl-receipt+jwt"
 
     /// The hex SHA-256 of `object`'s canonical JSON: keys sorted, no whitespace, UTF-8,
-    /// slashes unescaped (what `WireCoding` writes; Python's `json.dumps(value,
-    /// sort_keys=True, separators=(",", ":"), ensure_ascii=False)` for the same values).
+    /// slashes unescaped, as `WireCoding` writes it. Python's `json.dumps(value,
+    /// sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes the same for
+    /// strings, booleans, null and integers below 2^53; not for fractions written with a
+    /// trailing `.0` or larger numbers (Swift writes `1` and `1e+20`).
     public static func sha256(of object: JSONObject) -> String {
         let bytes = (try? WireCoding.encode(JSONValue.object(object))) ?? []
         return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
@@ -80,7 +82,16 @@ public enum DecisionReceipt {
 
     /// The claims of `receipt` when its signature verifies under the key of `keys` its
     /// header names (ES256 only; any other algorithm, an unknown key id or one changed byte
-    /// is refused).
+    /// is refused). Signatures are not canonicalised (base64url variants, high-S), so a
+    /// receipt's text is evidence, never an identifier: use its `approval_id`.
+    /// The claims of `receipt` without checking its signature, for a holder that verified
+    /// it before (the orchestrator, when the decision arrived).
+    public static func unverifiedClaims(of receipt: String) -> Claims? {
+        let parts = receipt.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let payload = decodeBase64URL(parts[1]) else { return nil }
+        return try? WireCoding.decode(Claims.self, from: payload)
+    }
+
     public static func verify(_ receipt: String, keys: JWKSet) throws(Refusal) -> Claims {
         let parts = receipt.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = decodeBase64URL(parts[0]), let payload = decodeBase64URL(parts[1]),

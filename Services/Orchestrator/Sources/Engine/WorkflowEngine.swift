@@ -344,14 +344,17 @@ struct WorkflowEngine: Sendable {
 
     // MARK: - Receipts
 
-    /// Keeps the decision's signed receipt with the input it approved (after the changes).
+    /// Keeps the decision's signed receipt with the input it approved (after the changes):
+    /// the hash the approval service signed, so that what the step is checked against is
+    /// the approvers' word, not a recomputation.
     private func keepReceipt(_ decision: ApprovalDecided, session: WorkflowSession, at position: Int) async throws {
         guard let receipt = decision.receipt else { return }
         let step = session.steps[position]
+        let approved = DecisionReceipt.unverifiedClaims(of: receipt)?.inputSha256 ?? DecisionReceipt.sha256(of: session.workflow.input)
         try await session.connection.query(
             """
             INSERT INTO approval_receipts (workflow_id, step, round, receipt, input_sha256)
-            VALUES (\(session.workflow.id), \(step.name), \(step.round), \(receipt), \(DecisionReceipt.sha256(of: session.workflow.input)))
+            VALUES (\(session.workflow.id), \(step.name), \(step.round), \(receipt), \(approved))
             ON CONFLICT DO NOTHING
             """, logger: session.logger)
     }
