@@ -30,7 +30,7 @@ struct Dev: AsyncParsableCommand {
         options.webhookURL = sink.url
         options.logLevel = logLevel
         let stack = LocalStack(options: options)
-        print("Starting the stack in \(root.path) …")
+        Console.line("Starting the stack in \(root.path) …")
         do {
             try await stack.start()
         } catch {
@@ -49,7 +49,7 @@ struct Dev: AsyncParsableCommand {
         let agentToken = tokens.issue(subject: "agent@bank.example", role: .agent)
         let approverToken = tokens.issue(subject: "manager@bank.example", role: .approver)
         try Data(try WireCoding.encode(facts)).write(to: root.appendingPathComponent("dev.json"))
-        print("""
+        Console.line("""
             HITL is running.
               orchestrator  \(facts.orchestratorUrl)
               approval      \(facts.approvalUrl)
@@ -69,10 +69,10 @@ struct Dev: AsyncParsableCommand {
             try await submitDemo(orchestrator: facts.orchestratorUrl, token: agentToken)
         }
         await termination.requested()
-        print("Stopping …")
+        Console.line("Stopping …")
         await stack.stop()
         await sink.stop()
-        print("Stopped.")
+        Console.line("Stopped.")
     }
 
     private func submitDemo(orchestrator: String, token: String) async throws {
@@ -89,8 +89,8 @@ struct Dev: AsyncParsableCommand {
         request.body = .bytes(ByteBuffer(string: body))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let answer = try await response.body.collect(upTo: 1 << 20)
-        print("Demo workflow submitted: \(String(buffer: answer))")
-        print("Its approval request arrives at the webhook sink below, with a link to approve it in a browser and the command that approves it.")
+        Console.line("Demo workflow submitted: \(String(buffer: answer))")
+        Console.line("Its approval request arrives at the webhook sink below, with a link to approve it in a browser and the command that approves it.")
     }
 }
 
@@ -148,5 +148,14 @@ final class Termination: @unchecked Sendable {
             }
             if now { continuation.resume() }
         }
+    }
+}
+
+/// Standard output that reaches a file or a pipe at once (C buffers a block at a time
+/// there, so `hitl dev > log` showed nothing until it exited).
+enum Console {
+    static func line(_ text: String) {
+        print(text)
+        fflush(nil)
     }
 }

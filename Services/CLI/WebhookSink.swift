@@ -25,18 +25,18 @@ struct WebhookSink: Sendable {
             let body = Array(buffer: try await request.collectBody(upTo: 1 << 20))
             guard Signing.verifyWebhook(secret: secret, headers: request.headers, body: body)
             else {
-                print("webhook sink: refused a request with a missing, stale or wrong signature")
+                Console.line("webhook sink: refused a request with a missing, stale or wrong signature")
                 return .unauthorized
             }
             if quiet { return .ok }
             if let notification = try? WireCoding.decode(NotificationRequested.self, from: body) {
-                print("\n── \(notification.subject) → \(notification.recipients.joined(separator: ", "))\n\(notification.text)")
+                Console.line("\n── \(notification.subject) → \(notification.recipients.joined(separator: ", "))\n\(notification.text)")
                 for recipient in notification.recipients {
-                    if let web = notification.links["web:\(recipient)"] { print("Open it in a browser as \(recipient):\n  \(web)") }
+                    if let web = notification.links["web:\(recipient)"] { Console.line("Open it in a browser as \(recipient):\n  \(web)") }
                 }
                 if let decision = notification.links["decision"], let approver = notification.recipients.first {
                     let token = tokens?.issue(subject: approver, role: .approver) ?? "<an approver token of \(approver)>"
-                    print("Approve as \(approver) with:\n  curl -s -X POST \(decision) -H 'Content-Type: application/json' -H 'Authorization: Bearer \(token)' -d '{\"decision\":\"approve\"}'")
+                    Console.line("Approve as \(approver) with:\n  curl -s -X POST \(decision) -H 'Content-Type: application/json' -H 'Authorization: Bearer \(token)' -d '{\"decision\":\"approve\"}'")
                 }
             }
             return .ok

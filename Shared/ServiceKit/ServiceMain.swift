@@ -22,12 +22,21 @@ public enum ServiceMain {
             }
             var logger = Logger(label: "hitl.\(service)")
             logger[metadataKey: "service"] = "\(service)"
+            boundShutdown(within: configuration.shutdownTimeoutSeconds, logger: logger)
             if environment["HITL_EXIT_WITH_PARENT"] == "1" { exitWithParent(logger: logger) }
             return (configuration, logger)
         } catch {
             FileHandle.standardError.write(Data("hitl-\(service): \(error)\n".utf8))
             exit(78)
         }
+    }
+
+    /// Graceful shutdown (the `ServiceGroup`: stop taking work, finish what is in flight,
+    /// flush the producer) gets `seconds` from the first SIGTERM or SIGINT; then the process
+    /// ends anyway with exit code 1, whatever still waits (a dependency that is gone, a
+    /// call that never answers). What was not done stays in Postgres for the next start.
+    static func boundShutdown(within seconds: Int, logger: Logger) {
+        ShutdownDeadline.shared.arm(seconds: seconds, logger: logger)
     }
 
     /// For child processes of `hitl dev` and the tests (`HITL_EXIT_WITH_PARENT=1`): once the
@@ -51,6 +60,36 @@ public enum ServiceMain {
         } catch {
             FileHandle.standardError.write(Data("hitl-\(service): \(error)\n".utf8))
             exit(78)
+        }
+    }
+}
+
+/// The signal sources behind `ServiceMain.boundShutdown`, kept for the process's life. Only
+/// touched on its own serial queue.
+private final class ShutdownDeadline: @unchecked Sendable {
+    static let shared = ShutdownDeadline()
+    private let queue = DispatchQueue(label: "hitl-shutdown-deadline")
+    private var sources: [any DispatchSourceSignal] = []
+    private var started = false
+
+    func arm(seconds: Int, logger: Logger) {
+        queue.sync {
+            for signal in [SIGTERM, SIGINT] {
+                let source = DispatchSource.makeSignalSource(signal: signal, queue: queue)
+                source.setEventHandler { [unowned self] in self.start(seconds: seconds, logger: logger) }
+                source.resume()
+                sources.append(source)
+            }
+        }
+    }
+
+    /// On the queue: the first signal starts the countdown.
+    private func start(seconds: Int, logger: Logger) {
+        guard !started else { return }
+        started = true
+        queue.asyncAfter(deadline: .now() + .seconds(seconds)) {
+            logger.error("Shutdown did not finish in time; exiting", metadata: ["shutdown.timeout_seconds": "\(seconds)"])
+            exit(1)
         }
     }
 }

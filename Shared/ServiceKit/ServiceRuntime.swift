@@ -19,6 +19,8 @@ public struct ServiceRuntime: Sendable {
     public let logger: Logger
     /// Opens once migrations are applied; loops that touch the schema wait for it.
     public let ready = ReadyGate()
+    /// Restarts a supervised loop that stalls while work waits; readiness names such loops.
+    public let watchdog = LoopWatchdog()
     let migrations: [Migration]
     let metrics: PrometheusCollectorRegistry
 
@@ -63,15 +65,24 @@ public struct ServiceRuntime: Sendable {
         router.get("/health/live") { _, _ in
             try JSONResponse.make(["status": "live"])
         }
-        router.get("/health/ready") { [database, producer, ready] _, _ in
+        let outboxAge = Gauge(label: "hitl_outbox_oldest_age_seconds", dimensions: [("schema", database.schema)])
+        let maxOutboxAge = Double(configuration.readyOutboxAgeSeconds)
+        router.get("/health/ready") { [producer, ready, relay, watchdog] _, _ in
             var problems: [String] = []
             if !ready.isOpen { problems.append("migrations not applied") }
-            do {
-                try await database.query("SELECT 1")
-            } catch {
+            // Within two seconds: a pool waiting for a server that is gone must not hold the probe.
+            let age = await Deadline.value(within: .seconds(2)) { try await relay.oldestAge() }
+            switch age {
+            case .some(.success(let age)):
+                outboxAge.record(age)
+                // A relay that stopped publishing while rows wait: the service cannot do its work.
+                if ready.isOpen, age > maxOutboxAge { problems.append("outbox: the oldest row waits for \(Int(age)) s") }
+            default:
                 problems.append("postgres unreachable")
             }
             if await !producer.isBrokerReachable() { problems.append("kafka unreachable") }
+            let stalled = await watchdog.stalledLoops()
+            if !stalled.isEmpty { problems.append("stalled: \(stalled.joined(separator: ", "))") }
             guard problems.isEmpty else {
                 throw APIError(.serviceUnavailable, "not_ready", problems.joined(separator: "; "))
             }
@@ -86,8 +97,9 @@ public struct ServiceRuntime: Sendable {
                     status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
             }
         }
-        router.get("/metrics") { [metrics] _, _ in
-            Response(
+        router.get("/metrics") { [metrics, relay, ready] _, _ in
+            if ready.isOpen, let age = try? await relay.oldestAge() { outboxAge.record(age) }
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
         }
@@ -103,7 +115,7 @@ public struct ServiceRuntime: Sendable {
                 address: .hostname(configuration.httpHost, port: configuration.httpPort),
                 serverName: "hitl-\(configuration.service)"),
             logger: logger)
-        app.addServices(database, producer, GatedService(gate: ready, service: relay))
+        app.addServices(database, producer, GatedService(gate: ready, service: SupervisedRelay(relay: relay, watchdog: watchdog, stallAfter: .seconds(configuration.readyOutboxAgeSeconds), logger: logger)))
         app.addServices(services)
         app.beforeServerStarts { [database, migrations, ready, logger] in
             let applied = try await MigrationRunner(database: database, migrations: migrations).apply()
@@ -111,6 +123,23 @@ public struct ServiceRuntime: Sendable {
             ready.open()
         }
         return app
+    }
+}
+
+/// The outbox relay under the watchdog: restarted when it has not beaten for `stallAfter`
+/// while the outbox has a row older than that.
+struct SupervisedRelay: Service {
+    let relay: OutboxRelay
+    let watchdog: LoopWatchdog
+    let stallAfter: Duration
+    let logger: Logger
+
+    func run() async throws {
+        let threshold = Double(stallAfter.components.seconds)
+        await watchdog.supervise(
+            "outbox relay", stallAfter: stallAfter, logger: logger,
+            isWorkWaiting: { [relay] in ((try? await relay.oldestAge()) ?? 0) > threshold },
+            { [relay] heartbeat in try await relay.run(heartbeat: heartbeat) })
     }
 }
 

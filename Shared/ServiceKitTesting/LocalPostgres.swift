@@ -34,11 +34,7 @@ public final class LocalPostgres: Sendable {
             try Shell.run(runAs + ["\(binDirectory)/initdb", "-D", data, "-U", adminUser, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
         }
         try stopLeftover(data: data)
-        try Shell.run(runAs + [
-            "\(binDirectory)/pg_ctl", "-D", data, "-l", directory.appendingPathComponent("postgres.log").path, "-w", "-t", "60",
-            "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=256MB",
-            "start",
-        ])
+        try startServer()
         try Data("\(getpid())\n".utf8).write(to: ownerFile)
     }
 
@@ -55,6 +51,30 @@ public final class LocalPostgres: Sendable {
                 output: "its server is in use by process \(owner); stop that first, or use another directory")
         }
         try Shell.run(runAs + ["\(binDirectory)/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"])
+    }
+
+    /// Starts the server in its data directory (after `stopImmediately`).
+    public func startServer() throws {
+        try Shell.run(runAs + [
+            "\(binDirectory)/pg_ctl", "-D", directory.appendingPathComponent("data").path, "-l", directory.appendingPathComponent("postgres.log").path,
+            "-w", "-t", "60",
+            "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=256MB",
+            "start",
+        ])
+    }
+
+    /// Stops the server as a crash would: sessions are cut without a goodbye.
+    public func stopImmediately() throws {
+        try Shell.run(runAs + ["\(binDirectory)/pg_ctl", "-D", directory.appendingPathComponent("data").path, "-m", "immediate", "-w", "stop"])
+    }
+
+    /// Restarts the server as a crash or a failover would (`immediate`: sessions are cut
+    /// without a goodbye), back within a second or two.
+    public func restartImmediately() throws {
+        try Shell.run(runAs + [
+            "\(binDirectory)/pg_ctl", "-D", directory.appendingPathComponent("data").path, "-m", "immediate", "-w", "-t", "60",
+            "-l", directory.appendingPathComponent("postgres.log").path, "restart",
+        ])
     }
 
     /// Stops the server (fast shutdown: open sessions are ended).

@@ -18,9 +18,12 @@ struct ServiceKitHarness: Sendable {
 
     static let topics = ["hitl.test.in", Topic.deadLetter.rawValue, "hitl.test.out"]
 
-    static func with(relayRunning: Bool = true, _ body: (ServiceKitHarness) async throws -> Void) async throws {
+    /// - Parameter configuration: the database to use; a fresh one on the test server when nil.
+    static func with(
+        relayRunning: Bool = true, configuration: DatabaseConfiguration? = nil, _ body: (ServiceKitHarness) async throws -> Void
+    ) async throws {
         let logger = Logger(label: "test.servicekit")
-        let configuration = try await TestPostgres.freshDatabase(schema: "kit")
+        let configuration = if let configuration { configuration } else { try await TestPostgres.freshDatabase(schema: "kit") }
         let database = Database(configuration: configuration, logger: logger)
         let cluster = try KafkaMockCluster(brokers: 1)
         for topic in topics { try cluster.createTopic(topic, partitions: 2) }

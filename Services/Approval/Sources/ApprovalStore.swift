@@ -393,7 +393,7 @@ struct ApprovalStore: Sendable {
 
     /// The approval `id`, read outside any transaction.
     func find(id: UUID, logger: Logger) async throws -> ApprovalView? {
-        try await runtime.database.client.withConnection { try await load(id: id, on: $0, logger: logger) }
+        try await runtime.database.withConnection { try await load(id: id, on: $0, logger: logger) }
     }
 
     func load(id: UUID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ApprovalView? {

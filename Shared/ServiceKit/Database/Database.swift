@@ -34,22 +34,37 @@ public struct Database: Service {
             attempt += 1
             do {
                 return try await client.withConnection { connection in
+                    try Self.checkOpen(connection)
                     try await connection.query("BEGIN", logger: logger)
                     do {
                         let outbox = PendingOutbox(connection: connection)
                         let result = try await PendingOutbox.$current.withValue(outbox) { try await body(connection) }
                         let wroteEvents = try await outbox.flush(logger: logger)
+                        try Self.checkOpen(connection)
                         try await connection.query("COMMIT", logger: logger)
                         if wroteEvents { outboxWritten.signal() }
                         return result
                     } catch {
-                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        // Never a statement on a connection the server cut: PostgresNIO would
+                        // wait for its answer forever (the write never reaches the handler).
+                        if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
                         throw error
                     }
                 }
             } catch let error as PSQLError where attempt < 5 && Self.isTransient(error) {
                 try await Task.sleep(for: Backoff.default.delay(attempt: attempt))
+            } catch is DatabaseUnavailable where attempt < 3 {
+                // A connection the server had cut before we used it: the pool replaces it.
+                try await Task.sleep(for: Backoff.default.delay(attempt: attempt))
             }
+        }
+    }
+
+    /// Runs `body` on a connection of the pool that the server has not cut (see `checkOpen`).
+    public func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await client.withConnection { connection in
+            try Self.checkOpen(connection)
+            return try await body(connection)
         }
     }
 
@@ -57,6 +72,13 @@ public struct Database: Service {
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
         try await client.query(query, logger: logger, file: file, line: line)
+    }
+
+    /// Throws `DatabaseUnavailable` when the server has cut `connection`. Check before every
+    /// statement that follows an await other than a statement (a wait, a Kafka send): on a
+    /// closed connection PostgresNIO never answers a new statement.
+    public static func checkOpen(_ connection: PostgresConnection) throws {
+        if connection.isClosed { throw DatabaseUnavailable(reason: "the server closed the connection") }
     }
 
     /// Serialization failures and deadlocks succeed when tried again.
@@ -69,4 +91,11 @@ public struct Database: Service {
     public static func isUniqueViolation(_ error: any Error) -> Bool {
         (error as? PSQLError)?.serverInfo?[.sqlState] == "23505"
     }
+}
+
+/// Postgres cannot be reached, or cut the connection: not the work's fault, and it succeeds
+/// once the server is back.
+public struct DatabaseUnavailable: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "database unavailable: \(reason)" }
 }

@@ -257,6 +257,7 @@ public final class EventConsumer: Service, Sendable {
 
     /// Whether `error` means Postgres could not be reached, rather than that it refused.
     static func isInfrastructure(_ error: any Error) -> Bool {
+        if error is DatabaseUnavailable { return true }
         guard let error = error as? PSQLError else { return false }
         return error.serverInfo == nil && error.code != .queryCancelled
     }

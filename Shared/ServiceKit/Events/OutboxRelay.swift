@@ -36,10 +36,15 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     public func run() async throws {
+        try await run(heartbeat: nil)
+    }
+
+    /// Relays until graceful shutdown, beating `heartbeat` after every pass (leader or standby).
+    public func run(heartbeat: LoopWatchdog.Heartbeat?) async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    try await self.relayWhileLeader()
+                    try await self.relayWhileLeader(heartbeat: heartbeat)
                 } catch {
                     if Task.isCancelled { break }
                     self.logger.warning("Outbox relay failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
@@ -49,30 +54,55 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
-    private func relayWhileLeader() async throws {
+    private func relayWhileLeader(heartbeat: LoopWatchdog.Heartbeat?) async throws {
         let lockKey = "hitl.outbox.\(database.schema)"
-        try await database.client.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock(hashtext(\(lockKey)))", logger: logger)
+        try await database.withConnection { connection in
+            // A standby asks for the lock every poll interval rather than blocking on it: it
+            // stays alive to the watchdog, and it takes over once the leader's session ends
+            // (a crash, or a server restart that cut it).
+            while !Task.isCancelled {
+                try Database.checkOpen(connection)
+                var acquired = false
+                for try await granted in try await connection.query("SELECT pg_try_advisory_lock(hashtext(\(lockKey)))", logger: logger).decode(Bool.self) {
+                    acquired = granted
+                }
+                if acquired { break }
+                await heartbeat?.beat()
+                try await Task.sleep(for: pollInterval)
+            }
             do {
                 while !Task.isCancelled {
                     let count = try await relayBatch(on: connection)
+                    await heartbeat?.beat()
                     if count < batchSize {
                         await database.outboxWritten.wait(timeout: pollInterval)
                     }
                 }
             } catch {
-                // The connection goes back to the pool: it must not keep the leadership.
-                _ = try? await connection.query("SELECT pg_advisory_unlock_all()", logger: logger)
+                // The connection goes back to the pool: it must not keep the leadership. A
+                // connection the server cut has lost it already (and must not be used).
+                if !connection.isClosed { _ = try? await connection.query("SELECT pg_advisory_unlock_all()", logger: logger) }
                 throw error
             }
-            _ = try? await connection.query("SELECT pg_advisory_unlock_all()", logger: logger)
+            if !connection.isClosed { _ = try? await connection.query("SELECT pg_advisory_unlock_all()", logger: logger) }
         }
+    }
+
+    /// Seconds since the oldest row waiting in the outbox was written; 0 when it is empty.
+    public func oldestAge() async throws -> Double {
+        for try await age in try await database.query(
+            "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM outbox").decode(Double.self)
+        {
+            return age
+        }
+        return 0
     }
 
     /// Publishes one batch; returns how many rows it published.
     func relayBatch(on connection: PostgresConnection) async throws -> Int {
         var ids: [Int64] = []
         var records: [KafkaRecord] = []
+        try Database.checkOpen(connection)  // after the wait for work
         let rows = try await connection.query(
             "SELECT id, topic, key, headers::text, value FROM outbox ORDER BY id LIMIT \(batchSize)", logger: logger)
         for try await (id, topic, key, headerJSON, value) in rows.decode((Int64, String, String, String, ByteBuffer).self) {
@@ -92,6 +122,7 @@ public final class OutboxRelay: Service, Sendable {
             }
         }
         if !delivered.isEmpty {
+            try Database.checkOpen(connection)  // after the wait for delivery reports
             try await connection.query("DELETE FROM outbox WHERE id = ANY(\(delivered))", logger: logger)
             published.increment(by: delivered.count)
         }

@@ -18,12 +18,16 @@ struct Stack: Sendable {
     static let taskSigningSecret = "integration-task-signing-secret"
     var approval: String { local.url(of: "approval") }
 
-    static func with(environment: [String: String] = [:], replicas: [String: Int]? = nil, _ body: (Stack) async throws -> Void) async throws {
+    /// - Parameter privatePostgres: run the stack on a Postgres server of its own (which the
+    ///   test may stop and restart) instead of the shared test server.
+    static func with(
+        environment: [String: String] = [:], replicas: [String: Int]? = nil, privatePostgres: Bool = false, _ body: (Stack) async throws -> Void
+    ) async throws {
         let secret = "integration-webhook-secret"
         let webhook = WebhookRecorder(secret: secret)
         let database = "hitl_e2e_\(UUID().uuidString.prefix(8).lowercased())"
         var options = LocalStack.Options(directory: FileManager.default.temporaryDirectory.appendingPathComponent(database))
-        options.adminURL = try TestPostgres.adminURL()
+        options.adminURL = privatePostgres ? nil : try TestPostgres.adminURL()
         options.database = database
         options.webhookURL = webhook.url
         options.webhookSecret = secret
@@ -34,11 +38,18 @@ struct Stack: Sendable {
         if let replicas { options.replicas = replicas }
         options.logLevel = "info"
         let local = LocalStack(options: options)
-        var admin = try DatabaseConfiguration(url: try TestPostgres.adminURL(), schema: "public")
-        admin.database = database
-        let stack = Stack(local: local, webhook: webhook, admin: admin)
+        let stack: Stack
         do {
             try await local.start()
+            var admin = try DatabaseConfiguration(url: privatePostgres ? local.postgres!.url() : try TestPostgres.adminURL(), schema: "public")
+            admin.database = database
+            stack = Stack(local: local, webhook: webhook, admin: admin)
+        } catch {
+            await local.stop()
+            await webhook.stop()
+            throw StackError("\(error)\n\(Self.logTails(of: local))")
+        }
+        do {
             try await body(stack)
         } catch {
             await local.stop()
@@ -51,6 +62,10 @@ struct Stack: Sendable {
 
     /// The last lines of each service's log, to explain a failure.
     func logTails() -> String {
+        Self.logTails(of: local)
+    }
+
+    static func logTails(of local: LocalStack) -> String {
         local.services.keys.sorted().map { service in
             let text = (try? String(contentsOf: local.options.directory.appendingPathComponent("\(service).log"), encoding: .utf8)) ?? ""
             return "── \(service)\n" + text.split(separator: "\n").suffix(15).joined(separator: "\n")

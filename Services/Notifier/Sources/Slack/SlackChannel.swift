@@ -48,7 +48,7 @@ struct SlackChannel: NotificationChannel {
             "unfurl_links": false,
         ])
         guard let approvalID = notification.approvalId, let channel = answer["channel"]?.stringValue, let ts = answer["ts"]?.stringValue else { return }
-        _ = try await database.client.withConnection { connection in
+        _ = try await database.withConnection { connection in
             try await connection.query(
                 """
                 INSERT INTO slack_messages (approval_id, recipient, notification_id, channel, ts)
@@ -62,7 +62,7 @@ struct SlackChannel: NotificationChannel {
     }
 
     private func close(approvalID: String, recipient: String, text: String) async throws {
-        let messages = try await database.client.withConnection { connection in
+        let messages = try await database.withConnection { connection in
             try await connection.query(
                 "INSERT INTO slack_closed (approval_id, text) VALUES (\(approvalID), \(text)) ON CONFLICT DO NOTHING", logger: logger)
             var messages: [(String, String)] = []
@@ -77,7 +77,7 @@ struct SlackChannel: NotificationChannel {
     }
 
     private func closedText(of approvalID: String) async throws -> String? {
-        try await database.client.withConnection { connection in
+        try await database.withConnection { connection in
             let rows = try await connection.query("SELECT text FROM slack_closed WHERE approval_id = \(approvalID)", logger: logger)
             for try await text in rows.decode(String.self) { return text }
             return nil

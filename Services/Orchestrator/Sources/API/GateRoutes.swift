@@ -14,7 +14,7 @@ struct GateRoutes: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/gates") { _, context in
             _ = try Principal.require(.admin)
-            let current = try await runtime.database.client.withConnection { connection in
+            let current = try await runtime.database.withConnection { connection in
                 try await gates.current(type: nil, on: connection, logger: context.logger)
             }
             return try JSONResponse.make(ItemList(items: current))
@@ -33,7 +33,7 @@ struct GateRoutes: Sendable {
         router.get("/v1/gates/{name}") { _, context in
             _ = try Principal.require(.admin)
             let name = try Self.name(context)
-            let versions = try await runtime.database.client.withConnection { connection in
+            let versions = try await runtime.database.withConnection { connection in
                 try await gates.versions(of: name, on: connection, logger: context.logger)
             }
             guard let latest = versions.last, latest.gate != nil else { throw APIError.notFound("no gate \(name)") }
@@ -42,7 +42,7 @@ struct GateRoutes: Sendable {
         router.get("/v1/gates/{name}/versions") { _, context in
             _ = try Principal.require(.admin)
             let name = try Self.name(context)
-            let versions = try await runtime.database.client.withConnection { connection in
+            let versions = try await runtime.database.withConnection { connection in
                 try await gates.versions(of: name, on: connection, logger: context.logger)
             }
             guard !versions.isEmpty else { throw APIError.notFound("no gate \(name)") }

@@ -42,7 +42,7 @@ struct TemplateRoutes: Sendable {
     }
 
     private func show(_ name: String, version: Int?, context: BasicRequestContext) async throws -> Response {
-        let found = try await runtime.database.client.withConnection { connection in
+        let found = try await runtime.database.withConnection { connection in
             try await templates.get(name: name, version: version, on: connection, logger: context.logger)
         }
         guard let found else { throw APIError.notFound("no template \(name)\(version.map { " version \($0)" } ?? "")") }
