@@ -47,6 +47,45 @@ import Testing
         }
     }
 
+    @Test func kafkaGoingAwayMidBatchLosesNothingWhileReadsAndWritesGoOn() async throws {
+        try await Stack.with { stack in
+            let cluster = try #require(stack.local.kafka)
+            var expected: [String: String] = [:]
+            var decisions: [(String, String)] = []
+            func submit(_ round: Int, _ count: Int) async throws {
+                for index in 0..<count {
+                    let approve = index.isMultiple(of: 2)
+                    let answer = try await CrashRecoveryTests.submitRetrying(stack, API.workflow(key: "kafka-\(round)-\(index)"))
+                    let id = try #require(answer.string("id"), "\(answer.text)")
+                    expected[id] = approve ? "completed" : "rejected"
+                    decisions.append((id, approve ? "approve" : "reject"))
+                }
+            }
+            try await submit(0, 6)
+            for broker in cluster.brokerIDs { try cluster.setBrokerDown(broker) }
+            // Reads go on; writes that need Kafka are accepted into the outbox and wait there.
+            #expect(try await API.get("\(stack.orchestrator)/v1/workflows").status == 200)
+            try await submit(1, 6)
+            try await waitUntil("the orchestrator to say Kafka is unreachable") {
+                let ready = try await API.get("\(stack.orchestrator)/health/ready", token: nil)
+                return ready.status == 503 && ready.string("reason")?.contains("kafka unreachable") == true
+            }
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.outbox") > 0)
+            try await Task.sleep(for: .seconds(2))
+            for broker in cluster.brokerIDs { try cluster.setBrokerUp(broker) }
+            for (id, decision) in decisions {
+                let approvalID = try await stack.pendingApproval(of: id, timeout: .seconds(90))
+                let status = try await CrashRecoveryTests.decideRetrying(stack, approvalID, decision)
+                #expect(status == 200 || status == 409)
+            }
+            try await stack.expectEachEndedOnce(expected)
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == expected.count)
+            try await waitUntil("the orchestrator ready again") {
+                try await API.get("\(stack.orchestrator)/health/ready", token: nil).status == 200
+            }
+        }
+    }
+
     @Test func sigtermEndsEachServiceInBoundedTimeWithTheBrokerOrPostgresGone() async throws {
         try await Stack.with(environment: ["HITL_SHUTDOWN_TIMEOUT_SECONDS": "4"], privatePostgres: true) { stack in
             // Work in flight, so that something waits on what is about to go.
@@ -78,5 +117,38 @@ import Testing
             try await Task.sleep(for: .milliseconds(50))
         }
         return ContinuousClock.now - started
+    }
+}
+
+/// `hitl doctor` finds nothing on a healthy stack, and names each inconsistency it is shown.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct DoctorTests {
+    @Test func doctorFindsWhatDoesNotAddUpAcrossTheServices() async throws {
+        try await Stack.with { stack in
+            let id = try #require(try await stack.submit(API.workflow(key: "doctor-1")).string("id"))
+            let approval = try await stack.pendingApproval(of: id)
+            try await waitUntil("the deadline timer") {
+                try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE key = \("deadline:" + approval) AND status = 'scheduled'") == 1
+            }
+            let urls = ["--approval", stack.approval, "--notifier", stack.local.url(of: "notifier"), "--timeout", stack.local.url(of: "timeout"), "--grace", "0"]
+            #expect(try stack.hitl(["doctor"] + urls).contains("nothing found"))
+
+            // Break each invariant behind the services' backs.
+            _ = try await stack.sql("DELETE FROM timeout.timers WHERE key = \("deadline:" + approval)")
+            let second = try #require(try await stack.submit(API.workflow(key: "doctor-2")).string("id"))
+            let closed = try await stack.pendingApproval(of: second)
+            _ = try await stack.sql("UPDATE approval.approvals SET status = 'expired' WHERE id = \(UUID(uuidString: closed)!)")
+            try await stack.publish(TaskResult(workflowId: id, step: "execute", attempt: 1, outcome: .succeeded, worker: "forger"), to: .taskResults, subject: id)
+            try await waitUntil("the forged result in the dead-letter index") {
+                try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letters") == 1
+            }
+            do {
+                _ = try stack.hitl(["doctor"] + urls)
+                Issue.record("doctor found nothing")
+            } catch let failure as Shell.Failure {
+                #expect(failure.output.contains("pending approval \(approval) has no deadline timer"), "\(failure.output)")
+                #expect(failure.output.contains("workflow \(second) waits on approval \(closed), which is expired"), "\(failure.output)")
+                #expect(failure.output.contains("is not replayed: task result refused"), "\(failure.output)")
+            }
+        }
     }
 }

@@ -2,5 +2,6 @@ import ServiceKit
 import TimeoutService
 
 let (configuration, logger) = ServiceMain.configure(Timeout.name, defaultPort: Timeout.defaultPort)
-let app = try Timeout.buildApplication(configuration: configuration, metrics: MetricsBootstrap.prometheus(), logger: logger)
+let settings = ServiceMain.settings(Timeout.name, TimeoutSettings.init(environment:))
+let app = try Timeout.buildApplication(configuration: configuration, settings: settings, metrics: MetricsBootstrap.prometheus(), logger: logger)
 try await app.runService()

@@ -29,6 +29,29 @@ struct WorkflowRoutes: Sendable {
         router.post("/v1/workflows/{id}/steps/{name}/result") { request, context in
             try await taskResult(request, context: context)
         }
+        router.get("/v1/ops/waiting") { _, _ in try await waiting() }
+    }
+
+    /// For `hitl doctor`: the approval steps workflows wait on, and since when.
+    private func waiting() async throws -> Response {
+        _ = try Principal.require(.admin)
+        let rows = try await runtime.database.query(
+            """
+            SELECT s.workflow_id, s.name, s.approval_id, s.updated_at FROM workflow_steps s JOIN workflows w ON w.id = s.workflow_id
+            WHERE s.status = 'waiting' AND s.approval_id IS NOT NULL AND w.status = 'waiting_approval' ORDER BY s.updated_at LIMIT 10000
+            """)
+        var items: [WaitingStep] = []
+        for try await (workflow, step, approval, since) in rows.decode((UUID, String, UUID, Date).self) {
+            items.append(WaitingStep(workflowId: workflow.uuidString.lowercased(), step: step, approvalId: approval.uuidString.lowercased(), since: since))
+        }
+        return try JSONResponse.make(ItemList(items: items))
+    }
+
+    struct WaitingStep: Encodable {
+        let workflowId: String
+        let step: String
+        let approvalId: String
+        let since: Date
     }
 
     // MARK: - Submission
