@@ -9,18 +9,8 @@ import Testing
     @Test func postgresGoingAwayMidBatchLosesNothingAndReadinessTellsTheTruth() async throws {
         try await Stack.with(privatePostgres: true) { stack in
             let server = try #require(stack.local.postgres)
-            var expected: [String: String] = [:]
-            var decisions: [(String, String)] = []
-            func submit(_ round: Int, _ count: Int) async throws {
-                for index in 0..<count {
-                    let approve = index.isMultiple(of: 2)
-                    let answer = try await CrashRecoveryTests.submitRetrying(stack, API.workflow(key: "pg-\(round)-\(index)"))
-                    let id = try #require(answer.string("id"), "\(answer.text)")
-                    expected[id] = approve ? "completed" : "rejected"
-                    decisions.append((id, approve ? "approve" : "reject"))
-                }
-            }
-            try await submit(0, 6)
+            var batch = Batch(prefix: "pg")
+            try await batch.submit(to: stack, round: 0, count: 6)
             // The server goes away with those in flight: every service says it is not ready.
             try server.stopImmediately()
             for service in ["orchestrator", "approval", "notifier", "timeout"] {
@@ -28,16 +18,16 @@ import Testing
                 #expect(ready.status == 503 && ready.string("reason")?.contains("postgres unreachable") == true, "\(service): \(ready.text)")
             }
             try server.startServer()
-            try await submit(1, 6)
+            try await batch.submit(to: stack, round: 1, count: 6)
             // And once more, as a failover would: a restart in the middle of the decisions.
-            for (index, (id, decision)) in decisions.enumerated() {
+            for (index, (id, decision)) in batch.decisions.enumerated() {
                 if index == 6 { try server.restartImmediately() }
                 let approvalID = try await stack.pendingApproval(of: id, timeout: .seconds(60))
                 let status = try await CrashRecoveryTests.decideRetrying(stack, approvalID, decision)
                 #expect(status == 200 || status == 409)
             }
-            try await stack.expectEachEndedOnce(expected)
-            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == expected.count)
+            try await stack.expectEachEndedOnce(batch.expected)
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == batch.expected.count)
             for service in ["orchestrator", "approval", "notifier", "timeout"] {
                 try await waitUntil("\(service) ready again") {
                     try await API.get("\(stack.local.url(of: service))/health/ready", token: nil).status == 200
@@ -50,22 +40,12 @@ import Testing
     @Test func kafkaGoingAwayMidBatchLosesNothingWhileReadsAndWritesGoOn() async throws {
         try await Stack.with { stack in
             let cluster = try #require(stack.local.kafka)
-            var expected: [String: String] = [:]
-            var decisions: [(String, String)] = []
-            func submit(_ round: Int, _ count: Int) async throws {
-                for index in 0..<count {
-                    let approve = index.isMultiple(of: 2)
-                    let answer = try await CrashRecoveryTests.submitRetrying(stack, API.workflow(key: "kafka-\(round)-\(index)"))
-                    let id = try #require(answer.string("id"), "\(answer.text)")
-                    expected[id] = approve ? "completed" : "rejected"
-                    decisions.append((id, approve ? "approve" : "reject"))
-                }
-            }
-            try await submit(0, 6)
+            var batch = Batch(prefix: "kafka")
+            try await batch.submit(to: stack, round: 0, count: 6)
             for broker in cluster.brokerIDs { try cluster.setBrokerDown(broker) }
             // Reads go on; writes that need Kafka are accepted into the outbox and wait there.
             #expect(try await API.get("\(stack.orchestrator)/v1/workflows").status == 200)
-            try await submit(1, 6)
+            try await batch.submit(to: stack, round: 1, count: 6)
             try await waitUntil("the orchestrator to say Kafka is unreachable") {
                 let ready = try await API.get("\(stack.orchestrator)/health/ready", token: nil)
                 return ready.status == 503 && ready.string("reason")?.contains("kafka unreachable") == true
@@ -73,13 +53,13 @@ import Testing
             #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.outbox") > 0)
             try await Task.sleep(for: .seconds(2))
             for broker in cluster.brokerIDs { try cluster.setBrokerUp(broker) }
-            for (id, decision) in decisions {
+            for (id, decision) in batch.decisions {
                 let approvalID = try await stack.pendingApproval(of: id, timeout: .seconds(90))
                 let status = try await CrashRecoveryTests.decideRetrying(stack, approvalID, decision)
                 #expect(status == 200 || status == 409)
             }
-            try await stack.expectEachEndedOnce(expected)
-            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == expected.count)
+            try await stack.expectEachEndedOnce(batch.expected)
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == batch.expected.count)
             try await waitUntil("the orchestrator ready again") {
                 try await API.get("\(stack.orchestrator)/health/ready", token: nil).status == 200
             }
@@ -105,6 +85,24 @@ import Testing
                 #expect(took < .seconds(7), "\(service) took \(took) to stop with Postgres gone")
             }
             try #require(stack.local.postgres).startServer()
+        }
+    }
+
+    /// Workflows submitted in rounds, half to approve and half to reject, with the status
+    /// each must end in.
+    struct Batch {
+        let prefix: String
+        var expected: [String: String] = [:]
+        var decisions: [(String, String)] = []
+
+        mutating func submit(to stack: Stack, round: Int, count: Int) async throws {
+            for index in 0..<count {
+                let approve = index.isMultiple(of: 2)
+                let answer = try await CrashRecoveryTests.submitRetrying(stack, API.workflow(key: "\(prefix)-\(round)-\(index)"))
+                let id = try #require(answer.string("id"), "\(answer.text)")
+                expected[id] = approve ? "completed" : "rejected"
+                decisions.append((id, approve ? "approve" : "reject"))
+            }
         }
     }
 
