@@ -28,9 +28,15 @@ struct WorkflowBench: AsyncParsableCommand {
     var devFile = ".hitl/dev.json"
     @Flag(help: "Start a fresh stack even when dev.json exists.") var fresh = false
     @Option(help: "Partitions per topic of a stack the benchmark starts itself.") var partitions = Topic.defaultPartitionCount
+    @Option(help: "Open loop: start this many workflows a second, whatever the answers (with --seconds; --workflows and --concurrency then do not apply).")
+    var rate: Double?
+    @Option(help: "Open loop: for this many seconds.") var seconds: Double?
 
     func run() async throws {
         guard workflows > 0, concurrency > 0, partitions > 0 else { throw ValidationError("--workflows, --concurrency and --partitions must be positive") }
+        guard (rate == nil) == (seconds == nil), (rate ?? 1) > 0, (seconds ?? 1) > 0 else {
+            throw ValidationError("--rate and --seconds go together, both positive")
+        }
         var stack: LocalStack?
         var sink: WebhookSink?
         let facts: DevFacts
@@ -111,6 +117,22 @@ struct WorkflowBench: AsyncParsableCommand {
         _ = try await runOne(index: -1, facts: facts, client: client, tracker: tracker, tokens: (agentToken, approverToken))
         let cpuBefore = CPUUse(pids: pids)
         let started = ContinuousClock.now
+        if let rate, let seconds {
+            let (samples, quarters) = try await openLoop(
+                rate: rate, seconds: seconds, pids: pids, run: { index in
+                    try await runOne(index: index, facts: facts, client: client, tracker: tracker, tokens: (agentToken, approverToken))
+                })
+            let cpu = CPUUse(pids: pids).milliseconds(since: cpuBefore, per: samples.count)
+            listener.cancel()
+            _ = try? await listener.value
+            try await client.shutdown()
+            var line = Self.summary(samples, seconds: milliseconds(ContinuousClock.now - started) / 1000)
+            line["mode"] = "open_loop"
+            line["rate"] = .number(rate)
+            line["quarters"] = .array(quarters.map(JSONValue.object))
+            line["cpu_ms_per_workflow"] = .object(cpu)
+            return line
+        }
         let samples = try await withThrowingTaskGroup(of: [(Double, Double)].self) { group in
             let perWorker = (workflows + concurrency - 1) / concurrency
             for worker in 0..<concurrency {
@@ -129,15 +151,54 @@ struct WorkflowBench: AsyncParsableCommand {
         listener.cancel()
         _ = try? await listener.value
         try await client.shutdown()
+        var line = Self.summary(samples, seconds: seconds)
+        line["concurrency"] = .number(Double(concurrency))
+        line["cpu_ms_per_workflow"] = .object(cpu)
+        return line
+    }
+
+    /// Count, rate and latency percentiles of (pause ms, resume ms) samples.
+    static func summary(_ samples: [(Double, Double)], seconds: Double) -> JSONObject {
         let pauses = samples.map(\.0).sorted()
         let resumes = samples.map(\.1).sorted()
         return [
-            "workflows": .number(Double(samples.count)), "concurrency": .number(Double(concurrency)),
-            "seconds": .number(rounded(seconds)), "workflows_per_s": .number(rounded(Double(samples.count) / seconds)),
+            "workflows": .number(Double(samples.count)),
+            "seconds": .number(rounded(seconds)), "workflows_per_s": .number(rounded(Double(samples.count) / max(seconds, 0.001))),
             "pause_ms_p50": .number(rounded(percentile(pauses, 0.50))), "pause_ms_p99": .number(rounded(percentile(pauses, 0.99))),
             "resume_ms_p50": .number(rounded(percentile(resumes, 0.50))), "resume_ms_p99": .number(rounded(percentile(resumes, 0.99))),
-            "cpu_ms_per_workflow": .object(cpu),
         ]
+    }
+
+    /// Starts `run(index)` `rate` times a second for `seconds`, whatever the answers (an open
+    /// loop: a slow system is not given a slower load). Returns every sample and, per quarter
+    /// of the run (by start time), its latency percentiles and each service's RSS at its end.
+    private func openLoop(
+        rate: Double, seconds: Double, pids: [String: Int32], run: @escaping @Sendable (Int) async throws -> (Double, Double)
+    ) async throws -> ([(Double, Double)], [JSONObject]) {
+        let total = max(4, Int(rate * seconds))
+        let started = ContinuousClock.now
+        var rss: [JSONObject] = []
+        let indexed = try await withThrowingTaskGroup(of: (Int, Double, Double).self) { group in
+            for index in 0..<total {
+                try await Task.sleep(until: started + .seconds(Double(index) / rate), clock: .continuous)
+                group.addTask { let (pause, resume) = try await run(index); return (index, pause, resume) }
+                if (index + 1) % (total / 4) == 0, rss.count < 4 {
+                    var sample: JSONObject = [:]
+                    for (service, pid) in pids.sorted(by: { $0.key < $1.key }) {
+                        if let kib = ServiceProcess.currentRSSKiB(pid: pid) { sample[service] = .number(rounded(Double(kib) / 1024)) }
+                    }
+                    rss.append(sample)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let quarters = (0..<4).map { quarter -> JSONObject in
+            let part = indexed.filter { $0.0 * 4 / total == quarter }.map { ($0.1, $0.2) }
+            var line = Self.summary(part, seconds: seconds / 4)
+            line["rss_mib"] = .object(quarter < rss.count ? rss[quarter] : [:])
+            return line
+        }
+        return (indexed.map { ($0.1, $0.2) }, quarters)
     }
 
     /// One flow; returns (pause ms, resume ms).

@@ -28,4 +28,20 @@ import Testing
         #expect(Set(cpu.keys) == Set(services + ["machine"]))
         for case .number(let value) in Array(memory.values) + Array(cpu.values) { #expect(value > 0) }
     }
+
+    @Test func theOpenLoopSoakStartsWorkflowsAtAFixedRateAndReportsEachQuarter() async throws {
+        let output = try await Shell.runDetached([Shell.packageExecutable("hitl").path, "bench", "--rate", "4", "--seconds", "4", "--fresh"])
+        let line = try #require(output.split(separator: "\n").last { $0.hasPrefix("{") }, "no JSON line in: \(output.suffix(2000))")
+        let figures = try WireCoding.decode(JSONObject.self, from: Array(line.utf8))
+        #expect(figures["mode"] == "open_loop" && figures["workflows"] == .number(16) && figures["rate"] == .number(4))
+        guard case .array(let quarters)? = figures["quarters"] else {
+            Issue.record("no quarters in \(line)")
+            return
+        }
+        #expect(quarters.count == 4)
+        for quarter in quarters.compactMap(\.objectValue) {
+            #expect(quarter["workflows"] == .number(4) && quarter["resume_ms_p99"] != nil)
+            #expect(quarter["rss_mib"]?.objectValue?.count == 4, "\(quarter)")
+        }
+    }
 }
