@@ -36,7 +36,7 @@ import Testing
         try await waitUntil("the restarted loop to count as healthy", timeout: .seconds(5)) { await watchdog.stalledLoops().isEmpty }
         supervisor.cancel()
         await supervisor.value
-        #expect(await starts.value == 2)
+        #expect(await starts.value >= 2)  // a loaded machine may be slow to beat after the restart, too
     }
 
     @Test func anIdleLoopIsNotRestartedButAStuckOneIsReported() async throws {
@@ -48,7 +48,10 @@ import Testing
                 await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
             }
         }
+        try await waitUntil("the loop to start", timeout: .seconds(10)) { await starts.value == 1 }
         try await waitUntil("the silent loop to be reported", timeout: .seconds(10)) { await watchdog.stalledLoops() == ["quiet loop"] }
+        // Reported, but with no work waiting it is not started again.
+        try await Task.sleep(for: .seconds(1))
         #expect(await starts.value == 1)
         supervisor.cancel()
         await supervisor.value
