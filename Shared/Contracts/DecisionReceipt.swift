@@ -75,9 +75,9 @@ public enum DecisionReceipt {
     /// Signs `claims` with `key` under key id `kid`.
     public static func sign(_ claims: Claims, key: P256.Signing.PrivateKey, kid: String) throws -> String {
         let header = try WireCoding.encode(["alg": "ES256", "kid": kid, "typ": type])
-        let input = base64URL(header) + "." + base64URL(try WireCoding.encode(claims))
+        let input = Base64URL.encode(header) + "." + Base64URL.encode(try WireCoding.encode(claims))
         let signature = try key.signature(for: Array(input.utf8))
-        return input + "." + base64URL(Array(signature.rawRepresentation))
+        return input + "." + Base64URL.encode(Array(signature.rawRepresentation))
     }
 
     /// The claims of `receipt` when its signature verifies under the key of `keys` its
@@ -88,14 +88,14 @@ public enum DecisionReceipt {
     /// it before (the orchestrator, when the decision arrived).
     public static func unverifiedClaims(of receipt: String) -> Claims? {
         let parts = receipt.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let payload = decodeBase64URL(parts[1]) else { return nil }
+        guard parts.count == 3, let payload = Base64URL.decode(parts[1]) else { return nil }
         return try? WireCoding.decode(Claims.self, from: payload)
     }
 
     public static func verify(_ receipt: String, keys: JWKSet) throws(Refusal) -> Claims {
         let parts = receipt.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerBytes = decodeBase64URL(parts[0]), let payload = decodeBase64URL(parts[1]),
-            let signatureBytes = decodeBase64URL(parts[2])
+        guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]), let payload = Base64URL.decode(parts[1]),
+            let signatureBytes = Base64URL.decode(parts[2])
         else { throw Refusal("not a compact JWS") }
         guard let header = try? WireCoding.decode([String: String].self, from: headerBytes) else { throw Refusal("the header is not JSON") }
         guard header["alg"] == "ES256" else { throw Refusal("the algorithm must be ES256") }
@@ -110,17 +110,6 @@ public enum DecisionReceipt {
             throw Refusal("the claims are not a HITL decision receipt")
         }
         return claims
-    }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decodeBase64URL(_ text: Substring) -> [UInt8]? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map(Array.init)
     }
 }
 
@@ -139,15 +128,15 @@ public struct JWKSet: Codable, Sendable, Equatable {
             let raw = Array(publicKey.rawRepresentation)  // x ‖ y, 32 bytes each
             kty = "EC"
             crv = "P-256"
-            x = DecisionReceipt.base64URL(Array(raw.prefix(32)))
-            y = DecisionReceipt.base64URL(Array(raw.suffix(32)))
+            x = Base64URL.encode(Array(raw.prefix(32)))
+            y = Base64URL.encode(Array(raw.suffix(32)))
             self.kid = kid
             use = "sig"
             alg = "ES256"
         }
 
         var publicKey: P256.Signing.PublicKey? {
-            guard kty == "EC", crv == "P-256", let x = DecisionReceipt.decodeBase64URL(Substring(x)), let y = DecisionReceipt.decodeBase64URL(Substring(y)),
+            guard kty == "EC", crv == "P-256", let x = Base64URL.decode(Substring(x)), let y = Base64URL.decode(Substring(y)),
                 x.count == 32, y.count == 32
             else { return nil }
             return try? P256.Signing.PublicKey(rawRepresentation: x + y)

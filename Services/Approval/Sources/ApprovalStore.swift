@@ -37,11 +37,13 @@ struct ApprovalStore: Sendable {
         if let form = request.form, let problem = FormLimits.problem(in: form, outcomes: (request.policy ?? ApprovalPolicy()).allowedOutcomes) {
             throw PermanentFailure("form.\(problem)")
         }
-        if request.knownApproversOnly == true, let stranger = try await stranger(in: request, context: context) {
+        // One read of the groups serves the directory check and the resolution.
+        let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
+        if request.knownApproversOnly == true, let stranger = Self.stranger(in: request, groups: groups) {
             try await refuse(request, reason: "\(stranger) is not a known approver: an agent may name members of approver groups, or groups", context: context)
             return
         }
-        let applied = try await resolve(request.policy, approvers: request.approvers, requester: request.requester, context: context)
+        let applied = try await resolve(request.policy, approvers: request.approvers, requester: request.requester, groups: groups, context: context)
         let deadline = Date().addingTimeInterval(TimeInterval(settings.timeoutSeconds(for: request)))
         let approvers = try JSONColumn.text(applied.assignees)
         let requested = try JSONColumn.text(request.approvers)
@@ -79,8 +81,7 @@ struct ApprovalStore: Sendable {
 
     /// The first person `request` names (as an approver, a vetoer or at an escalation level)
     /// who is not a member of any approver group, or nil. Groups are checked when resolved.
-    private func stranger(in request: ApprovalRequested, context: EventContext) async throws -> String? {
-        let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
+    private static func stranger(in request: ApprovalRequested, groups: [String: [String]]) -> String? {
         let known = Set(groups.values.joined())
         let named = request.approvers + (request.policy?.veto ?? []) + (request.policy?.escalation ?? []).flatMap(\.approvers)
         return named.first { !$0.hasPrefix("group:") && !known.contains($0) }
@@ -103,9 +104,12 @@ struct ApprovalStore: Sendable {
     /// `policy` with `approvers` resolved as of now: groups (configured and from the API) to
     /// their members, people away to their delegates. A group that does not exist is the
     /// request's fault, not a passing one.
-    func resolve(_ policy: ApprovalPolicy?, approvers: [String], requester: String?, context: EventContext) async throws -> AppliedPolicy {
+    /// - Parameter groups: the groups, when the caller read them already.
+    func resolve(
+        _ policy: ApprovalPolicy?, approvers: [String], requester: String?, groups: [String: [String]]? = nil, context: EventContext
+    ) async throws -> AppliedPolicy {
         let delegations = try await Delegations.active(on: context.connection, logger: context.logger)
-        let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
+        let groups = if let groups { groups } else { try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger) }
         do {
             return try AppliedPolicy(policy: policy, approvers: approvers, groups: groups, delegations: delegations, requester: requester)
         } catch let error as PolicyError {

@@ -33,8 +33,7 @@ public struct Database: Service {
         while true {
             attempt += 1
             do {
-                return try await client.withConnection { connection in
-                    try Self.checkOpen(connection)
+                return try await withConnection { connection in
                     try await connection.query("BEGIN", logger: logger)
                     do {
                         let outbox = PendingOutbox(connection: connection)

@@ -1,3 +1,4 @@
+import Contracts
 import Crypto
 import Foundation
 
@@ -109,15 +110,12 @@ public enum Signing {
         step.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? ""
     }
 
-    /// Base64 with the URL alphabet and no padding (RFC 4648 §5), as in JWTs and links.
+    /// Base64 with the URL alphabet and no padding (`Base64URL`).
     public static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Base64URL.encode(bytes)
     }
 
     public static func decodeBase64URL(_ text: Substring) -> [UInt8]? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map(Array.init)
+        Base64URL.decode(text)
     }
 }
