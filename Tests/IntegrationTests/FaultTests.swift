@@ -127,6 +127,10 @@ import Testing
             try await waitUntil("the deadline timer") {
                 try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE key = \("deadline:" + approval) AND status = 'scheduled'") == 1
             }
+            // What doctor reads is for admins only.
+            #expect(try await API.get("\(stack.orchestrator)/v1/ops/waiting", token: TestTokens.agent("agent@bank.example")).status == 403)
+            #expect(try await API.get("\(stack.local.url(of: "timeout"))/v1/ops/timers", token: nil).status == 401)
+            #expect(try await API.get("\(stack.local.url(of: "timeout"))/v1/ops/timers", token: TestTokens.approver("manager@bank.example")).status == 403)
             let urls = ["--approval", stack.approval, "--notifier", stack.local.url(of: "notifier"), "--timeout", stack.local.url(of: "timeout"), "--grace", "0"]
             #expect(try stack.hitl(["doctor"] + urls).contains("nothing found"))
 
