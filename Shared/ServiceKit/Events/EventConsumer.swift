@@ -70,12 +70,15 @@ public final class EventConsumer: Service, Sendable {
     private let backoff: Backoff
     private let batchSize: Int
     private let logger: Logger
+    /// How long one transaction may take before it counts as the database being away.
+    private let transactionDeadline: Duration
 
     public init(
         service: String, kafka: KafkaConfiguration, groupID: String, topics: [Topic],
         database: Database, handlers: [EventType: EventHandler],
-        maxAttempts: Int = 5, backoff: Backoff = .default, batchSize: Int = 32, logger: Logger
+        maxAttempts: Int = 5, backoff: Backoff = .default, batchSize: Int = 32, transactionDeadline: Duration = .seconds(20), logger: Logger
     ) throws {
+        self.transactionDeadline = transactionDeadline
         self.service = service
         self.consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics.map(\.rawValue), logger: logger)
         self.database = database
@@ -106,9 +109,7 @@ public final class EventConsumer: Service, Sendable {
         let afterCommit = AfterCommit()
         let applied: [Bool]
         do {
-            applied = try await database.transaction { connection in
-                try await apply(events, on: connection, logger: logger, afterCommit: afterCommit)
-            }
+            applied = try await boundedTransaction(events, logger: logger, afterCommit: afterCommit)
         } catch {
             logger.debug("Batch failed; applying its events one by one", metadata: ["error": "\(ErrorText.describe(error))", "batch.size": "\(batch.count)"])
             return await sequentially(batch)
@@ -122,6 +123,26 @@ public final class EventConsumer: Service, Sendable {
     /// Claims `events` in the inbox (one statement) and runs each claimed one's handler, in
     /// order, in the caller's transaction; answers per event whether it was applied (not when
     /// it was applied before, a redelivery or a replay, or repeats one earlier in `events`).
+    /// `apply` in one transaction that must answer within `transactionDeadline`. A statement
+    /// written to a connection Postgres cut a moment before is never answered (PostgresNIO),
+    /// and `Database.checkOpen` cannot close that window between two statements of a handler:
+    /// past the deadline the attempt counts as the database being away and the events are
+    /// tried again on a fresh connection. The stuck attempt can never commit (its connection
+    /// is gone); a slow one that does commit first makes the retry a no-op through the inbox.
+    private func boundedTransaction(
+        _ events: [(envelope: EventEnvelope, handler: EventHandler)], logger: Logger, afterCommit: AfterCommit
+    ) async throws -> [Bool] {
+        let outcome = await Deadline.value(within: transactionDeadline) { [self] in
+            try await database.transaction { connection in
+                try await apply(events, on: connection, logger: logger, afterCommit: afterCommit)
+            }
+        }
+        guard let outcome else {
+            throw DatabaseUnavailable(reason: "a transaction did not answer within \(transactionDeadline)")
+        }
+        return try outcome.get()
+    }
+
     private func apply(
         _ events: [(envelope: EventEnvelope, handler: EventHandler)], on connection: PostgresConnection, logger: Logger, afterCommit: AfterCommit
     ) async throws -> [Bool] {
@@ -188,9 +209,7 @@ public final class EventConsumer: Service, Sendable {
             attempt += 1
             do {
                 let afterCommit = AfterCommit()
-                let applied = try await database.transaction { connection in
-                    try await apply([(envelope, handler)], on: connection, logger: logger, afterCommit: afterCommit)[0]
-                }
+                let applied = try await boundedTransaction([(envelope, handler)], logger: logger, afterCommit: afterCommit)[0]
                 if applied { afterCommit.run() }
                 Self.count(envelope, applied: applied, took: ContinuousClock.now - started)
                 return true
