@@ -37,6 +37,8 @@ public final class KafkaConsumer: Sendable {
             // A workflow resumes one consume after its decision: do not let an idle fetch
             // sit on the broker for librdkafka's default 500 ms.
             "fetch.wait.max.ms": "10",
+            // How often `lag()` is brought up to date.
+            "statistics.interval.ms": "2000",
         ] where configuration.properties[name] == nil {
             configuration.properties[name] = value
         }
@@ -47,6 +49,12 @@ public final class KafkaConsumer: Sendable {
             guard let rk, let opaque else { return }
             Unmanaged<ConsumerState>.fromOpaque(opaque).takeUnretainedValue()
                 .rebalance(rk, error: error, partitions: partitions)
+        }
+        rd_kafka_conf_set_stats_cb(conf) { _, json, length, opaque in
+            guard let json, let opaque else { return 0 }
+            Unmanaged<ConsumerState>.fromOpaque(opaque).takeUnretainedValue()
+                .recordStatistics(Data(bytes: json, count: length))
+            return 0  // librdkafka frees the JSON
         }
         self.client = try RDKafkaClient(type: RD_KAFKA_CONSUMER, conf: conf)
         // The client holds `state` by an unretained pointer; we keep it alive as long.
@@ -84,40 +92,63 @@ public final class KafkaConsumer: Sendable {
             // Records that cancellation kept from their handler have no stored offset and are
             // seen again by the group; the bound only guards against a handler that hangs.
             state.waitUntilDrained(timeout: 30)
+            state.closing()
             // Commits the stored offsets (auto commit) and leaves the group.
             rd_kafka_consumer_close(client.pointer)
         }
-        await withTaskCancellationOrGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                var partitions: [String: MessageQueue] = [:]
-                // Every polled record reaches a worker and is answered for, cancelled or not:
-                // a cancelled handler reports it not done and its offset is left alone.
-                while let message = await incoming.next() {
-                    let key = "\(message.topic)/\(message.partition)"
-                    if let worker = partitions[key] {
-                        worker.push(message)
-                        continue
-                    }
-                    let queue = MessageQueue()
-                    partitions[key] = queue
-                    queue.push(message)
-                    group.addTask {
-                        while case let batch = await queue.nextBatch(max: batchSize), !batch.isEmpty {
-                            let done = await handler(batch)
-                            var inOrder = true
-                            for (index, message) in batch.enumerated() {
-                                inOrder = inOrder && index < done.count && done[index]
-                                state.finished(message, storeOffset: inOrder, client: client.pointer)
-                            }
-                        }
-                    }
-                }
-                for worker in partitions.values { worker.finish() }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await handle(incoming, batchSize: batchSize, handler)
+            } onGracefulShutdown: {
+                poller.requestStop()
             }
-        } onCancelOrGracefulShutdown: {
+        } onCancel: {
+            // Cancelled (a restart, or a shutdown past its deadline): the handlers are cancelled
+            // too, and one that does not return soon is left behind, its record not committed.
+            state.abandonInFlight(after: 2)
             poller.requestStop()
         }
         await poller.join()
+    }
+
+    /// Hands each polled record to the worker of its partition, until the queue finishes.
+    private func handle(_ incoming: MessageQueue, batchSize: Int, _ handler: @escaping @Sendable ([KafkaMessage]) async -> [Bool]) async {
+        let client = self.client
+        let state = self.state
+        await withDiscardingTaskGroup { group in
+            var partitions: [String: MessageQueue] = [:]
+            // Every polled record reaches a worker and is answered for, cancelled or not:
+            // a cancelled handler reports it not done and its offset is left alone.
+            while let message = await incoming.next() {
+                let key = "\(message.topic)/\(message.partition)"
+                if let worker = partitions[key] {
+                    worker.push(message)
+                    continue
+                }
+                let queue = MessageQueue()
+                partitions[key] = queue
+                queue.push(message)
+                group.addTask {
+                    while case let batch = await queue.nextBatch(max: batchSize), !batch.isEmpty {
+                        let done = await handler(batch)
+                        var inOrder = true
+                        for (index, message) in batch.enumerated() {
+                            inOrder = inOrder && index < done.count && done[index]
+                            state.finished(message, storeOffset: inOrder, client: client.pointer)
+                        }
+                    }
+                }
+            }
+            for worker in partitions.values { worker.finish() }
+        }
+    }
+
+    /// Records not yet handled, per topic, over the partitions this member is assigned: each
+    /// partition's high watermark minus its stored offset (or the committed one, before this
+    /// member stored any). From librdkafka's statistics, so up to `statistics.interval.ms`
+    /// old; nil before the first statistics arrived.
+    public func lag() -> [String: Int64]? {
+        state.lag
     }
 
     private func subscribe() throws {
@@ -135,6 +166,11 @@ public final class KafkaConsumer: Sendable {
 private final class ConsumerState: @unchecked Sendable {
     private let condition = NSCondition()
     private var inFlight = 0
+    private var lagByTopic: [String: Int64]?
+    /// Set once the run drained what it could: a revoke while closing does not wait again.
+    private var isClosing = false
+    /// Set on cancellation: when drains give up on handlers that have not returned.
+    private var abandonAt: Date?
     private let maxInFlight: Int
     private let logger: Logger
 
@@ -192,11 +228,52 @@ private final class ConsumerState: @unchecked Sendable {
         }
     }
 
+    /// Drains wait no later than `seconds` from now.
+    func abandonInFlight(after seconds: TimeInterval) {
+        condition.withLock {
+            abandonAt = Date().addingTimeInterval(seconds)
+            condition.broadcast()
+        }
+    }
+
+    func closing() {
+        condition.withLock { isClosing = true }
+    }
+
+    var lag: [String: Int64]? {
+        condition.withLock { lagByTopic }
+    }
+
+    /// Reads the lag per topic out of a statistics report (runs on the poll thread).
+    func recordStatistics(_ json: Data) {
+        guard let report = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
+            let topics = report["topics"] as? [String: Any]
+        else { return }
+        var lag: [String: Int64] = [:]
+        for (topic, value) in topics {
+            guard let partitions = (value as? [String: Any])?["partitions"] as? [String: Any] else { continue }
+            var total: Int64 = 0
+            for case let partition as [String: Any] in partitions.values {
+                // -1 is the "unassigned" pseudo-partition; only fetched partitions are this member's.
+                guard let id = partition["partition"] as? Int, id >= 0,
+                    let state = partition["fetch_state"] as? String, ["active", "offset-query", "offset-wait"].contains(state)
+                else { continue }
+                func number(_ key: String) -> Int64 { (partition[key] as? NSNumber)?.int64Value ?? -1 }
+                let stored = number("consumer_lag_stored"), committed = number("consumer_lag")
+                // A group that never committed starts at the earliest record (auto.offset.reset).
+                let fromStart = number("hi_offset") >= 0 && number("lo_offset") >= 0 ? number("hi_offset") - number("lo_offset") : 0
+                total += max(0, stored >= 0 ? stored : committed >= 0 ? committed : fromStart)
+            }
+            lag[topic] = total
+        }
+        condition.withLock { lagByTopic = lag }
+    }
+
     /// Blocks the poll thread until every delivered record was handled, or `timeout` seconds.
     func waitUntilDrained(timeout: TimeInterval) {
         let deadline = Date().addingTimeInterval(timeout)
         condition.lock()
-        while inFlight > 0 && condition.wait(until: deadline) {}
+        while inFlight > 0 && condition.wait(until: min(deadline, abandonAt ?? deadline)) {}
         let left = inFlight
         condition.unlock()
         if left > 0 {
@@ -216,7 +293,7 @@ private final class ConsumerState: @unchecked Sendable {
             // coordinator away (the usual cause of a revoke) a synchronous one would hold the
             // poll thread until it came back; a record committed late is only redone, and the
             // inbox makes that harmless.
-            waitUntilDrained(timeout: 60)
+            waitUntilDrained(timeout: condition.withLock { isClosing } ? 0 : 60)
             _ = rd_kafka_commit(rk, nil, 1)
             logger.info("Kafka partitions revoked", metadata: ["kafka.partitions": "\(partitions?.pointee.cnt ?? 0)"])
             rd_kafka_assign(rk, nil)

@@ -49,13 +49,22 @@ public struct ServiceRuntime: Sendable {
         let consumer = try EventConsumer(
             service: configuration.service, kafka: kafkaConfiguration,
             groupID: configuration.consumerGroup + groupSuffix, topics: topics, database: database,
-            handlers: handlers, logger: logger)
-        return GatedService(gate: ready, service: consumer)
+            handlers: handlers, dependenciesReachable: { [database, producer] in
+                guard await database.isReachable() else { return false }
+                return await producer.isBrokerReachable()
+            }, logger: logger)
+        return supervised(consumer)
     }
 
     /// The pruner of the service's inbox and of its own finished rows (`rules`).
     public func makePruner(rules: [Pruner.Rule] = []) -> some Service {
-        GatedService(gate: ready, service: Pruner(database: database, rules: rules, retentionDays: configuration.retentionDays, logger: logger))
+        supervised(Pruner(database: database, rules: rules, retentionDays: configuration.retentionDays, logger: logger))
+    }
+
+    /// `loop` as a service: started once migrations are applied, restarted by the watchdog
+    /// when it stalls while work waits, and named by readiness meanwhile.
+    public func supervised(_ loop: some SupervisedLoop) -> some Service {
+        GatedService(gate: ready, service: SupervisedService(loop: loop, watchdog: watchdog, logger: logger))
     }
 
     /// A router with `/health/live`, `/health/ready` and `/metrics` already in place.
@@ -115,7 +124,7 @@ public struct ServiceRuntime: Sendable {
                 address: .hostname(configuration.httpHost, port: configuration.httpPort),
                 serverName: "hitl-\(configuration.service)"),
             logger: logger)
-        app.addServices(database, producer, GatedService(gate: ready, service: SupervisedRelay(relay: relay, watchdog: watchdog, stallAfter: .seconds(configuration.readyOutboxAgeSeconds), logger: logger)))
+        app.addServices(database, producer, supervised(RelayLoop(relay: relay, stallAfter: .seconds(configuration.readyOutboxAgeSeconds))))
         app.addServices(services)
         app.beforeServerStarts { [database, migrations, ready, logger] in
             let applied = try await MigrationRunner(database: database, migrations: migrations).apply()
@@ -123,23 +132,6 @@ public struct ServiceRuntime: Sendable {
             ready.open()
         }
         return app
-    }
-}
-
-/// The outbox relay under the watchdog: restarted when it has not beaten for `stallAfter`
-/// while the outbox has a row older than that.
-struct SupervisedRelay: Service {
-    let relay: OutboxRelay
-    let watchdog: LoopWatchdog
-    let stallAfter: Duration
-    let logger: Logger
-
-    func run() async throws {
-        let threshold = Double(stallAfter.components.seconds)
-        await watchdog.supervise(
-            "outbox relay", stallAfter: stallAfter, logger: logger,
-            isWorkWaiting: { [relay] in ((try? await relay.oldestAge()) ?? 0) > threshold },
-            { [relay] heartbeat in try await relay.run(heartbeat: heartbeat) })
     }
 }
 

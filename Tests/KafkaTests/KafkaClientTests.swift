@@ -128,6 +128,35 @@ import Testing
         await producer.shutdown()
     }
 
+    @Test func lagCountsTheRecordsNotYetHandledPerTopic() async throws {
+        let cluster = try cluster(partitions: 2, topic: "t.lag")
+        let producer = try producer(cluster)
+        let records = (0..<12).map { KafkaRecord(topic: "t.lag", key: Array("k\($0)".utf8), value: Array("v\($0)".utf8), headers: []) }
+        #expect(await producer.send(records).allSatisfy { $0 == nil })
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, properties: ["statistics.interval.ms": "200"]),
+            groupID: "lag", topics: ["t.lag"], logger: logger)
+        // A handler held back: nothing is handled, so every record counts, on both partitions.
+        let held = Held()
+        let run = Task {
+            try await consumer.run { _ in
+                while await held.isHeld, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
+                return !Task.isCancelled
+            }
+        }
+        try await waitUntil("a lag of 12") { consumer.lag()?["t.lag"] == 12 }
+        await held.release()
+        try await waitUntil("a lag of 0 once handled") { consumer.lag()?["t.lag"] == 0 }
+        run.cancel()
+        _ = try? await run.value
+        await producer.shutdown()
+    }
+
+    actor Held {
+        var isHeld = true
+        func release() { isHeld = false }
+    }
+
     @Test func brokerDownDelaysButLosesNothing() async throws {
         let cluster = try cluster(topic: "t.down")
         let producer = try producer(cluster)

@@ -56,4 +56,76 @@ import Testing
         supervisor.cancel()
         await supervisor.value
     }
+
+    /// Items to claim, in rounds, and what was handled.
+    actor Work {
+        var rounds: [[String]]
+        var claims = 0
+        var handled: [String] = []
+        var slowReleased = false
+
+        init(_ rounds: [[String]]) { self.rounds = rounds }
+
+        func claim(_ limit: Int) -> [String] {
+            claims += 1
+            guard !rounds.isEmpty else { return [] }
+            let round = rounds.removeFirst()
+            return Array(round.prefix(limit))
+        }
+
+        func handle(_ item: String) { handled.append(item) }
+        func release() { slowReleased = true }
+    }
+
+    /// A leased loop under `LeasedWorkLoop`, as the workers run it.
+    struct LeasedLoop: SupervisedLoop {
+        let work: Work
+        let hangFirstClaim: Bool
+        let starts: Starts
+        var name: String { "leased" }
+        var stallAfter: Duration { .seconds(1) }
+
+        func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
+            let start = await starts.next()
+            await LeasedWorkLoop.run(
+                "test", slots: 4, wakeup: Wakeup(), idle: .milliseconds(50), heartbeat: heartbeat, logger: Logger(label: "test"),
+                claim: { [work] limit in
+                    if hangFirstClaim, start == 1 {
+                        // A statement that is never answered, and ignores cancellation.
+                        await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
+                    }
+                    return await work.claim(limit)
+                },
+                handle: { [work] item in
+                    if item == "slow" {
+                        while await !work.slowReleased, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
+                    }
+                    await work.handle(item)
+                })
+        }
+    }
+
+    @Test func aSlowItemHoldsOnlyItsOwnSlotNotTheNextClaim() async throws {
+        let work = Work([["slow"], ["a", "b"], ["c"]])
+        let loop = LeasedLoop(work: work, hangFirstClaim: false, starts: Starts())
+        let run = Task { try await SupervisedService(loop: loop, watchdog: LoopWatchdog(), logger: Logger(label: "test")).run() }
+        try await waitUntil("the items after the slow one", timeout: .seconds(10)) { await work.handled == ["a", "b", "c"] }
+        await work.release()
+        try await waitUntil("the slow one", timeout: .seconds(10)) { await work.handled.count == 4 }
+        run.cancel()
+        _ = try? await run.value
+    }
+
+    @Test func aLeasedLoopStuckInAClaimIsRestarted() async throws {
+        let work = Work([["a"]])
+        let starts = Starts()
+        let watchdog = LoopWatchdog()
+        let loop = LeasedLoop(work: work, hangFirstClaim: true, starts: starts)
+        let run = Task { try await SupervisedService(loop: loop, watchdog: watchdog, logger: Logger(label: "test")).run() }
+        try await waitUntil("the stuck loop restarted", timeout: .seconds(10)) { await starts.value >= 2 }
+        try await waitUntil("the item handled by the restarted loop", timeout: .seconds(10)) { await work.handled == ["a"] }
+        #expect(await starts.value >= 2)
+        run.cancel()
+        _ = try? await run.value
+    }
 }

@@ -196,12 +196,50 @@ import Testing
         }
     }
 
-    func makeConsumer(_ kit: ServiceKitHarness, handlers: [EventType: EventHandler], groupID: String = "kit-\(UUID().uuidString)") throws -> EventConsumer {
+    func makeConsumer(
+        _ kit: ServiceKitHarness, handlers: [EventType: EventHandler], groupID: String = "kit-\(UUID().uuidString)",
+        transactionDeadline: Duration = .seconds(20), stallAfter: Duration = .seconds(120)
+    ) throws -> EventConsumer {
         try EventConsumer(
-            service: "kit-test", kafka: KafkaConfiguration(bootstrapServers: kit.cluster.bootstrapServers),
+            service: "kit-test", kafka: KafkaConfiguration(bootstrapServers: kit.cluster.bootstrapServers, properties: ["statistics.interval.ms": "500"]),
             groupID: groupID, topics: [Topic(rawValue: "hitl.test.in")], database: kit.database,
             handlers: handlers, maxAttempts: 3, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(50)),
-            logger: kit.logger)
+            transactionDeadline: transactionDeadline, stallAfter: stallAfter, logger: kit.logger)
+    }
+
+    /// A handler that never answers (past any transaction deadline) holds its partition: the
+    /// watchdog sees records waiting and no progress, and a fresh group member applies them.
+    @Test func aConsumerStuckInAHandlerIsRestartedAndItsRecordsApplied() async throws {
+        // The server ends the stuck transaction soon, which frees the inbox row it locked.
+        var configuration = try await TestPostgres.freshDatabase(schema: "kit")
+        configuration.idleTransactionTimeoutSeconds = 2
+        try await ServiceKitHarness.with(configuration: configuration) { kit in
+            let calls = Calls()
+            let consumer = try makeConsumer(kit, handlers: [
+                .timerCancelled: { context in
+                    if await calls.next() == 1 { try? await Task.sleep(for: .seconds(600)) }
+                    try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'x')", logger: context.logger)
+                }
+            ], transactionDeadline: .seconds(600), stallAfter: .seconds(2))
+            let watchdog = LoopWatchdog()
+            try await kit.running(consumer, watchdog: watchdog) {
+                let envelope = try EventEnvelope(Self.sample, source: "test", subject: "wf-stuck")
+                try await kit.produce(envelope)
+                try await waitUntil("the consumer reported stalled") { await watchdog.stalledLoops() == [consumer.name] }
+                try await waitUntil("the event applied by the restarted member", timeout: .seconds(90)) {
+                    try await kit.count("SELECT count(*)::int FROM applied WHERE event_id = \(envelope.id)") == 1
+                }
+                try await waitUntil("the consumer healthy again") { await watchdog.stalledLoops().isEmpty }
+            }
+        }
+    }
+
+    actor Calls {
+        var count = 0
+        func next() -> Int {
+            count += 1
+            return count
+        }
     }
 }
 

@@ -73,6 +73,11 @@ struct ServiceKitHarness: Sendable {
         return await collected.items
     }
 
+    /// Runs `loop` under a watchdog of its own while `body` runs.
+    func running<T: Sendable>(_ loop: some SupervisedLoop, watchdog: LoopWatchdog = LoopWatchdog(), _ body: () async throws -> T) async throws -> T {
+        try await running(SupervisedService(loop: loop, watchdog: watchdog, logger: logger), body)
+    }
+
     /// Runs `service` while `body` runs, then cancels it and waits for it to end.
     func running<T: Sendable>(_ service: some Service, _ body: () async throws -> T) async throws -> T {
         let task = Task { try await service.run() }

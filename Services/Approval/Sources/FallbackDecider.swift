@@ -36,24 +36,28 @@ struct FallbackSettings: Sendable {
 /// records the decision as the fallback's (never a human's) with its reasoning. A failure,
 /// a timeout or an answer that is not exactly that applies the policy's `safe_default`,
 /// and says why. Jobs are leased rows (`fallback_jobs`), so a crash asks again.
-struct FallbackDecider: Service {
+struct FallbackDecider: SupervisedLoop {
     let store: ApprovalStore
     let settings: FallbackSettings
     let client: HTTPClient
 
-    func run() async throws {
+    var name: String { "fallback jobs" }
+    var stallAfter: Duration { .seconds(60) }
+
+    func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
         await LeasedWorkLoop.run(
-            "Fallback", wakeup: store.fallbackWakeup, idle: .seconds(1), logger: store.runtime.logger, claim: lease, handle: decide)
+            "Fallback", slots: 16, wakeup: store.fallbackWakeup, idle: .seconds(1), heartbeat: heartbeat, logger: store.runtime.logger,
+            claim: lease, handle: decide)
     }
 
-    private func lease() async throws -> [UUID] {
+    private func lease(limit: Int) async throws -> [UUID] {
         let lease = Double(settings.timeoutSeconds + 30)
         return try await store.runtime.database.transaction { connection in
             let rows = try await connection.query(
                 """
                 UPDATE fallback_jobs SET leased_until = now() + make_interval(secs => \(lease))
                 WHERE approval_id IN (SELECT approval_id FROM fallback_jobs WHERE leased_until IS NULL OR leased_until < now()
-                                      ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED)
+                                      ORDER BY created_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
                 RETURNING approval_id
                 """, logger: store.runtime.logger)
             var ids: [UUID] = []

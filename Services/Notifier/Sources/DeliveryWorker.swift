@@ -19,7 +19,7 @@ import ServiceLifecycle
 /// - After the last attempt (or a permanent refusal) the delivery is `failed`,
 ///   `hitl.notification.failed.v1` is published, and a dead letter holds a retry request:
 ///   replaying it tries the delivery again.
-struct DeliveryWorker: Service {
+struct DeliveryWorker: SupervisedLoop {
     let runtime: ServiceRuntime
     let settings: NotifierSettings
     let channels: [String: any NotificationChannel]
@@ -46,9 +46,13 @@ struct DeliveryWorker: Service {
         context.afterCommit.add { wakeup.signal() }
     }
 
-    func run() async throws {
+    var name: String { "deliveries" }
+    var stallAfter: Duration { .seconds(60) }
+
+    func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
         await LeasedWorkLoop.run(
-            "Delivery", wakeup: wakeup, idle: .milliseconds(500), logger: runtime.logger, claim: claim, handle: attempt)
+            "Delivery", slots: batchSize, wakeup: wakeup, idle: .milliseconds(500), heartbeat: heartbeat, logger: runtime.logger,
+            claim: claim, handle: attempt)
     }
 
     struct Claimed: Sendable {
@@ -62,7 +66,7 @@ struct DeliveryWorker: Service {
 
     /// Claims due rows of channels whose breaker is closed, and one row (the probe) of each
     /// channel whose breaker's cool-down is over.
-    private func claim() async throws -> [Claimed] {
+    private func claim(limit: Int) async throws -> [Claimed] {
         let leaseSeconds = Double(lease.components.seconds)
         let threshold = settings.breakerThreshold
         let cooldown = Double(settings.breakerCooldown.components.seconds)
@@ -81,9 +85,9 @@ struct DeliveryWorker: Service {
                     "UPDATE channel_state SET open_until = now() + make_interval(secs => \(cooldown)) WHERE channel = ANY(\(probing))",
                     logger: runtime.logger)
             }
-            var claimed = try await take(excluding: tripped, leaseSeconds: leaseSeconds, on: connection)
+            var claimed = try await take(excluding: tripped, limit: limit, leaseSeconds: leaseSeconds, on: connection)
             for channel in probing {
-                claimed += try await take(probe: channel, leaseSeconds: leaseSeconds, on: connection)
+                claimed += try await take(probe: channel, limit: 1, leaseSeconds: leaseSeconds, on: connection)
             }
             return claimed
         }
@@ -91,14 +95,14 @@ struct DeliveryWorker: Service {
 
     /// Leases due pending rows, counting the attempt: up to `batchSize` of the channels not
     /// `tripped`, or the one oldest of `probe`'s.
-    private func take(excluding tripped: [String] = [], probe: String? = nil, leaseSeconds: Double, on connection: PostgresConnection) async throws -> [Claimed] {
+    private func take(excluding tripped: [String] = [], probe: String? = nil, limit: Int, leaseSeconds: Double, on connection: PostgresConnection) async throws -> [Claimed] {
         let rows = try await connection.query(
             """
             UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => \(leaseSeconds))
             WHERE id IN (SELECT id FROM deliveries
                          WHERE status = 'pending' AND next_attempt_at <= now()
                            AND CASE WHEN \(probe)::text IS NULL THEN channel <> ALL(\(tripped)) ELSE channel = \(probe) END
-                         ORDER BY next_attempt_at LIMIT \(probe == nil ? batchSize : 1) FOR UPDATE SKIP LOCKED)
+                         ORDER BY next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
             RETURNING id, channel, recipient, attempts, notification::text
             """, logger: runtime.logger)
         var claimed: [Claimed] = []

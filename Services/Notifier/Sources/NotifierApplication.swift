@@ -40,7 +40,7 @@ public enum Notifier {
                     try await DeliveryWorker.retryDue(context.envelope.decode(TimerFired.self), context: context, wakeup: wakeup)
                 },
             ])
-        let worker = GatedService(gate: runtime.ready, service: DeliveryWorker(runtime: runtime, settings: settings, channels: channels, wakeup: wakeup))
+        let worker = runtime.supervised(DeliveryWorker(runtime: runtime, settings: settings, channels: channels, wakeup: wakeup))
         let pruner = runtime.makePruner(rules: [
             .init(table: "delivery_attempts", timeColumn: "at", finished: "delivery_id IN (SELECT id FROM deliveries WHERE status IN ('delivered', 'failed'))"),
             .init(table: "deliveries", timeColumn: "closed_at", finished: "status IN ('delivered', 'failed') AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = deliveries.id)"),

@@ -113,7 +113,7 @@ public enum Orchestrator {
         GateRoutes(runtime: runtime, gates: gates).register(on: router)
         deadLetters.register(on: router)
         return runtime.makeApplication(
-            router: router, services: [workflowConsumer, deadLetterConsumer, GatedService(gate: runtime.ready, service: httpWorker), runtime.makePruner()])
+            router: router, services: [workflowConsumer, deadLetterConsumer, runtime.supervised(httpWorker), runtime.makePruner()])
     }
 }
 

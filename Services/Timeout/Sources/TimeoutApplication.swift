@@ -36,7 +36,7 @@ public enum Timeout {
                 .timerScheduled: { context in try await store.schedule(context.envelope.decode(TimerScheduled.self), context: context) },
                 .timerCancelled: { context in try await store.cancel(context.envelope.decode(TimerCancelled.self), context: context) },
             ])
-        let firing = GatedService(gate: runtime.ready, service: TimerFiringService(runtime: runtime, wakeup: wakeup))
+        let firing = runtime.supervised(TimerFiringService(runtime: runtime, wakeup: wakeup))
         let pruner = runtime.makePruner(rules: [.init(table: "timers", timeColumn: "closed_at", finished: "status <> 'scheduled'")])
         let router = runtime.makeRouter()
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))

@@ -11,18 +11,23 @@ import ServiceLifecycle
 /// the work and none fires a timer twice, and writes each firing to the owner's topic
 /// through the outbox in the same transaction that marks the timer fired. Only one batch
 /// is in memory at a time, whatever the number of pending timers.
-struct TimerFiringService: Service {
+struct TimerFiringService: SupervisedLoop {
     let runtime: ServiceRuntime
     let wakeup: Wakeup
     var batchSize = 500
     /// The longest sleep, which bounds how late a timer scheduled by another replica fires.
     var maxSleep: Duration = .seconds(1)
 
-    func run() async throws {
+    var name: String { "timer firing" }
+    /// It beats on every pass, and a pass sleeps `maxSleep` at most: late means stuck.
+    var stallAfter: Duration { .seconds(60) }
+
+    func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
         let lag = Timer(label: "hitl_timer_fire_lag_seconds")
         let fired = Counter(label: "hitl_timers_fired_total")
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                await heartbeat.beat()
                 do {
                     let count = try await fireDue(lag: lag)
                     fired.increment(by: count)

@@ -37,6 +37,7 @@ public struct ServiceConfiguration: Sendable {
             url: try env.string("HITL_DATABASE_URL"), variable: "HITL_DATABASE_URL",
             schema: try env.string("HITL_DATABASE_SCHEMA", default: service),
             poolSize: try env.int("HITL_DATABASE_POOL_SIZE", default: 16, in: 1...500))
+        database.idleTransactionTimeoutSeconds = try env.int("HITL_DATABASE_IDLE_TRANSACTION_SECONDS", default: 60, in: 1...86_400)
         kafkaBootstrapServers = try env.string("KAFKA_BOOTSTRAP_SERVERS", default: "127.0.0.1:9092")
         consumerGroup = try env.string("HITL_CONSUMER_GROUP", default: "hitl-\(service)")
         publicURL = try env.string("HITL_PUBLIC_URL", default: "http://\(httpHost):\(httpPort)")

@@ -67,6 +67,14 @@ public struct Database: Service {
         }
     }
 
+    /// Whether the server answers a trivial statement within `timeout` (for readiness and the
+    /// watchdog: a pool waiting for a server that is gone must not hold them).
+    public func isReachable(within timeout: Duration = .seconds(2)) async -> Bool {
+        let answer = await Deadline.value(within: timeout) { [self] in try await query("SELECT 1") }
+        if case .success = answer { return true }
+        return false
+    }
+
     /// Runs one statement outside a transaction.
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {

@@ -11,6 +11,10 @@ public struct DatabaseConfiguration: Sendable {
     /// The schema the service owns; set as the connection's `search_path`.
     public var schema: String
     public var poolSize: Int
+    /// How long the server lets a session sit idle inside a transaction before it ends it
+    /// (`idle_in_transaction_session_timeout`): a client stuck mid-transaction (a hung task,
+    /// a half-open connection) cannot hold its row locks, and so every retry, for longer.
+    public var idleTransactionTimeoutSeconds = 60
 
     /// Parses `postgres://user:password@host:port/database`; `variable` names the
     /// setting in errors.
@@ -42,7 +46,9 @@ public struct DatabaseConfiguration: Sendable {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: .disable)
         configuration.options.maximumConnections = poolSize
-        configuration.options.additionalStartupParameters = [("search_path", schema)]
+        configuration.options.additionalStartupParameters = [
+            ("search_path", schema), ("idle_in_transaction_session_timeout", "\(idleTransactionTimeoutSeconds)s"),
+        ]
         return configuration
     }
 }

@@ -14,7 +14,7 @@ import ServiceLifecycle
 /// (`HITL_RETENTION_DAYS`, 30 by default) must be longer than Kafka keeps records and than
 /// ops would replay a dead letter; business records (workflows, history, approvals, votes)
 /// are never pruned here.
-public struct Pruner: Service {
+public struct Pruner: SupervisedLoop {
     public struct Rule: Sendable {
         let table: String
         let timeColumn: String
@@ -46,11 +46,16 @@ public struct Pruner: Service {
         self.logger = logger
     }
 
-    public func run() async throws {
+    public var name: String { "pruner" }
+    /// A pass beats after each chunk and between passes, so it is late only when stuck.
+    public var stallAfter: Duration { interval + .seconds(600) }
+
+    public func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                await heartbeat.beat()
                 do {
-                    let deleted = try await pruneOnce()
+                    let deleted = try await pruneOnce(heartbeat: heartbeat)
                     Counter(label: "hitl_prune_runs_total", dimensions: [("result", "ok")]).increment()
                     if deleted > 0 { logger.info("Pruned finished rows", metadata: ["rows": "\(deleted)"]) }
                 } catch {
@@ -58,6 +63,7 @@ public struct Pruner: Service {
                     Counter(label: "hitl_prune_runs_total", dimensions: [("result", "failed")]).increment()
                     logger.warning("Pruning failed; trying again later", metadata: ["error": "\(ErrorText.describe(error))"])
                 }
+                await heartbeat.beat()
                 try? await Task.sleep(for: interval)
             }
         }
@@ -65,7 +71,7 @@ public struct Pruner: Service {
 
     /// One pass over every rule; returns how many rows were deleted.
     @discardableResult
-    public func pruneOnce(now: Date = Date()) async throws -> Int {
+    public func pruneOnce(now: Date = Date(), heartbeat: LoopWatchdog.Heartbeat? = nil) async throws -> Int {
         var total = 0
         for rule in rules {
             while !Task.isCancelled {
@@ -79,6 +85,7 @@ public struct Pruner: Service {
                 var deleted = 0
                 for try await _ in try await database.query(PostgresQuery(unsafeSQL: sql + " RETURNING 1", binds: binds)) { deleted += 1 }
                 total += deleted
+                await heartbeat?.beat()
                 if deleted < chunk { break }
             }
         }

@@ -60,9 +60,24 @@ public struct PermanentFailure: Error, CustomStringConvertible {
 /// backoff and jitter up to `maxAttempts`, then written to `hitl.dead-letter` with its full
 /// context, and the partition moves on. While Postgres itself is unreachable, nothing is
 /// dead-lettered: the consumer waits for it.
-public final class EventConsumer: Service, Sendable {
+///
+/// Under the watchdog, the consumer beats after each batch it finished and whenever it has
+/// nothing left to read; it counts as stalled when it has not beaten for `stallAfter` while
+/// its partitions hold records and `dependenciesReachable` (Postgres and Kafka answer), and
+/// is then restarted as a fresh group member. `hitl_consumer_lag{group,topic}` exports
+/// what it has still to read.
+public final class EventConsumer: SupervisedLoop {
     private let service: String
-    private let consumer: KafkaConsumer
+    private let groupID: String
+    private let topics: [Topic]
+    private let kafka: KafkaConfiguration
+    /// The group member made by `init` (so bad settings fail at start), for the first run;
+    /// a restarted run makes a fresh one.
+    private let first: Mutex<KafkaConsumer?>
+    /// The member of the current run, whose lag the watchdog reads.
+    private let current: Mutex<KafkaConsumer?>
+    private let dependenciesReachable: @Sendable () async -> Bool
+    public let stallAfter: Duration
     private let database: Database
     private let outbox: Outbox
     private let handlers: [EventType: EventHandler]
@@ -76,11 +91,18 @@ public final class EventConsumer: Service, Sendable {
     public init(
         service: String, kafka: KafkaConfiguration, groupID: String, topics: [Topic],
         database: Database, handlers: [EventType: EventHandler],
-        maxAttempts: Int = 5, backoff: Backoff = .default, batchSize: Int = 32, transactionDeadline: Duration = .seconds(20), logger: Logger
+        maxAttempts: Int = 5, backoff: Backoff = .default, batchSize: Int = 32, transactionDeadline: Duration = .seconds(20),
+        stallAfter: Duration = .seconds(120), dependenciesReachable: @escaping @Sendable () async -> Bool = { true }, logger: Logger
     ) throws {
         self.transactionDeadline = transactionDeadline
         self.service = service
-        self.consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics.map(\.rawValue), logger: logger)
+        self.groupID = groupID
+        self.topics = topics
+        self.kafka = kafka
+        self.first = Mutex(try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics.map(\.rawValue), logger: logger))
+        self.current = Mutex(nil)
+        self.stallAfter = stallAfter
+        self.dependenciesReachable = dependenciesReachable
         self.database = database
         self.outbox = Outbox(source: service)
         self.handlers = handlers
@@ -90,9 +112,40 @@ public final class EventConsumer: Service, Sendable {
         self.logger = logger
     }
 
-    public func run() async throws {
-        try await consumer.run(batchSize: batchSize) { batch in
-            await self.process(batch: batch)
+    public var name: String { "consumer \(groupID)" }
+
+    public func isWorkWaiting() async -> Bool {
+        guard let lag = current.withLock({ $0 })?.lag(), lag.values.contains(where: { $0 > 0 }) else { return false }
+        return await dependenciesReachable()
+    }
+
+    public func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
+        let consumer = try first.withLock { $0.take() }
+            ?? KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics.map(\.rawValue), logger: logger)
+        current.withLock { $0 = consumer }
+        let gauges = Dictionary(uniqueKeysWithValues: topics.map {
+            ($0.rawValue, Gauge(label: "hitl_consumer_lag", dimensions: [("group", groupID), ("topic", $0.rawValue)]))
+        })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await consumer.run(batchSize: self.batchSize) { batch in
+                    let done = await self.process(batch: batch)
+                    await heartbeat.beat()
+                    return done
+                }
+            }
+            // Exports the lag, and beats while there is nothing to read (idle is not stuck).
+            group.addTask {
+                while !Task.isCancelled {
+                    if let lag = consumer.lag() {
+                        for (topic, gauge) in gauges { gauge.record(lag[topic] ?? 0) }
+                        if lag.values.allSatisfy({ $0 == 0 }) { await heartbeat.beat() }
+                    }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            try await group.next()
+            group.cancelAll()
         }
     }
 

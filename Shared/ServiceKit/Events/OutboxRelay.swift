@@ -132,3 +132,22 @@ public final class OutboxRelay: Service, Sendable {
         return delivered.count
     }
 }
+
+/// The relay under the watchdog: it beats on every pass, leader or standby, and counts as
+/// stalled when late while the outbox holds a row older than `stallAfter`.
+struct RelayLoop: SupervisedLoop {
+    let relay: OutboxRelay
+    let stallAfter: Duration
+
+    var name: String { "outbox relay" }
+
+    func isWorkWaiting() async -> Bool {
+        let age = await Deadline.value(within: .seconds(2)) { [relay] in try await relay.oldestAge() }
+        guard case .success(let age) = age else { return false }
+        return age > Double(stallAfter.components.seconds)
+    }
+
+    func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
+        try await relay.run(heartbeat: heartbeat)
+    }
+}

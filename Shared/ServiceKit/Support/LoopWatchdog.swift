@@ -7,7 +7,12 @@ import ServiceLifecycle
 /// beat is older than `stallAfter` and `isWorkWaiting` says there is work it should have
 /// done, the loop is reported (error log, `hitl_loop_restarts_total{loop}`), its task is
 /// cancelled and a fresh one started without waiting for the old one (a call that never
-/// answers cannot hold the loop), and `/health/ready` names it until it beats again.
+/// answers cannot hold the loop), and `/health/ready` names it until it beats again. Each
+/// restart without a beat since doubles the time the next start is given.
+///
+/// Loops that beat on every pass, idle or not, are stuck when late: they conform to
+/// `SupervisedLoop` with the default `isWorkWaiting`. A loop whose progress is the work
+/// itself (a consumer) answers whether work waits and its dependencies are there.
 ///
 /// The cause found so far (a statement sent on a connection Postgres had cut, which
 /// PostgresNIO never answers) is fixed where it happened; the watchdog is for the next one.
@@ -33,11 +38,10 @@ public final class LoopWatchdog: Sendable {
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: .seconds(1))
             guard await beats.isLate(name), await isWorkWaiting() else { continue }
-            await beats.markStalled(name)
             logger.error("Loop stalled while work waits; restarting it", metadata: ["loop": "\(name)"])
             restarts.increment()
             task.cancel()
-            await heartbeat.beat()
+            await beats.restarted(name)
             task = Task { try await body(heartbeat) }
         }
         task.cancel()
@@ -58,34 +62,80 @@ public final class LoopWatchdog: Sendable {
     }
 }
 
+/// A long-running loop of a service, run under the runtime's watchdog
+/// (`ServiceRuntime.supervised`).
+public protocol SupervisedLoop: Sendable {
+    /// Its name in logs, in `hitl_loop_restarts_total{loop}` and in readiness.
+    var name: String { get }
+    /// How long it may go without a beat before it counts as stalled.
+    var stallAfter: Duration { get }
+    /// Whether work waits that it should be doing; only then is a late loop restarted.
+    func isWorkWaiting() async -> Bool
+    /// Runs until graceful shutdown or cancellation, beating `heartbeat` as it goes.
+    func run(heartbeat: LoopWatchdog.Heartbeat) async throws
+}
+
+extension SupervisedLoop {
+    /// A loop that beats on every pass, idle or not, is stuck whenever it is late.
+    public func isWorkWaiting() async -> Bool { true }
+}
+
+/// Runs a `SupervisedLoop` under a watchdog, as a service.
+public struct SupervisedService<Loop: SupervisedLoop>: Service {
+    let loop: Loop
+    let watchdog: LoopWatchdog
+    let logger: Logger
+
+    public init(loop: Loop, watchdog: LoopWatchdog, logger: Logger) {
+        self.loop = loop
+        self.watchdog = watchdog
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await watchdog.supervise(
+            loop.name, stallAfter: loop.stallAfter, logger: logger, isWorkWaiting: { [loop] in await loop.isWorkWaiting() },
+            { [loop] heartbeat in try await loop.run(heartbeat: heartbeat) })
+    }
+}
+
 private actor Beats {
     struct Entry {
         var last: ContinuousClock.Instant
         var stallAfter: Duration
-        var stalled: Bool
+        var stalled = false
+        /// Restarts since the last beat: each doubles the time the next start is given
+        /// (up to 32 times), so a loop that needs longer to recover is not restarted in a storm.
+        var restarts = 0
+
+        var allowed: Duration { stallAfter * (1 << min(restarts, 5)) }
     }
 
     private var entries: [String: Entry] = [:]
 
     func register(_ name: String, stallAfter: Duration) {
-        entries[name] = Entry(last: .now, stallAfter: stallAfter, stalled: false)
+        entries[name] = Entry(last: .now, stallAfter: stallAfter)
     }
 
     func beat(_ name: String) {
         entries[name]?.last = .now
         entries[name]?.stalled = false
+        entries[name]?.restarts = 0
     }
 
     func isLate(_ name: String) -> Bool {
         guard let entry = entries[name] else { return false }
-        return ContinuousClock.now - entry.last > entry.stallAfter
+        return ContinuousClock.now - entry.last > entry.allowed
     }
 
-    func markStalled(_ name: String) {
+    /// A fresh start after a stall: it stays stalled until it beats.
+    func restarted(_ name: String) {
+        entries[name]?.last = .now
         entries[name]?.stalled = true
+        entries[name]?.restarts += 1
     }
 
     func stalled() -> [String] {
-        entries.filter { $0.value.stalled || ContinuousClock.now - $0.value.last > $0.value.stallAfter * 2 }.keys.sorted()
+        entries.filter { $0.value.stalled || ContinuousClock.now - $0.value.last > $0.value.allowed * 2 }.keys.sorted()
     }
 }

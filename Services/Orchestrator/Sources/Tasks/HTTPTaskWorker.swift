@@ -17,7 +17,7 @@ import ServiceLifecycle
 /// URL, workflow, step, attempt, delivery id and body) under the task key; lifecycle
 /// callbacks like webhooks (`v1`, body) under their own key. A circuit breaker per host
 /// fails calls fast while the host keeps failing.
-struct HTTPTaskWorker: Service {
+struct HTTPTaskWorker: SupervisedLoop {
     let runtime: ServiceRuntime
     let engine: WorkflowEngine
     let wakeup: Wakeup
@@ -29,9 +29,13 @@ struct HTTPTaskWorker: Service {
     let client: HTTPClient
     var batchSize = 32
 
-    func run() async throws {
+    var name: String { "http tasks" }
+    var stallAfter: Duration { .seconds(60) }
+
+    func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
         await LeasedWorkLoop.run(
-            "HTTP task", wakeup: wakeup, idle: .milliseconds(500), logger: runtime.logger, claim: lease, handle: perform)
+            "HTTP task", slots: batchSize, wakeup: wakeup, idle: .milliseconds(500), heartbeat: heartbeat, logger: runtime.logger,
+            claim: lease, handle: perform)
     }
 
     struct Call: Sendable {
@@ -62,13 +66,13 @@ struct HTTPTaskWorker: Service {
             """, logger: logger)
     }
 
-    private func lease() async throws -> [Call] {
+    private func lease(limit: Int) async throws -> [Call] {
         try await runtime.database.transaction { connection in
             let rows = try await connection.query(
                 """
                 UPDATE http_calls SET leased_until = now() + make_interval(secs => ((request->>'timeout_seconds')::int + 30))
                 WHERE id IN (SELECT id FROM http_calls WHERE leased_until IS NULL OR leased_until < now()
-                             ORDER BY id LIMIT \(batchSize) FOR UPDATE SKIP LOCKED)
+                             ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
                 RETURNING id, kind, tries, workflow_id, step, attempt, compensation, request::text
                 """, logger: runtime.logger)
             var calls: [Call] = []
