@@ -22,6 +22,19 @@ import Testing
                 #expect(answer.status == status, "\(name): \(answer.text)")
                 #expect(answer.string("reason")?.contains(reason) == true, "\(name): \(answer.text)")
             }
+            // Most agent SDKs (Python's http.client here) send the whole body before reading:
+            // the 413 must still reach them, rather than a reset or a timeout.
+            let sendsFirst = """
+                import http.client, sys, urllib.parse
+                url = urllib.parse.urlsplit(sys.argv[1])
+                connection = http.client.HTTPConnection(url.hostname, url.port, timeout=20)
+                body = b'{"idempotency_key":"' + b'a' * 8_000_000 + b'"}'
+                connection.request("POST", url.path, body=body, headers={"Content-Type": "application/json", "Authorization": "Bearer " + sys.argv[2]})
+                answer = connection.getresponse()
+                print(answer.status, answer.read().decode())
+                """
+            let printed = try Shell.run(["python3", "-c", sendsFirst, url, TestTokens.admin])
+            #expect(printed.hasPrefix("413 ") && printed.contains("larger than"), "\(printed)")
             let unknownApproval = try await stack.decide(UUID().uuidString.lowercased(), "approve")
             #expect(unknownApproval.status == 404)
             #expect(unknownApproval.string("reason")?.hasPrefix("no approval") == true)

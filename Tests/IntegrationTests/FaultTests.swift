@@ -66,6 +66,51 @@ import Testing
         }
     }
 
+    /// All of it in one run: Postgres restarted, the brokers down and back, and each service
+    /// killed with -9 in turn, with workflows in flight throughout.
+    @Test func postgresKafkaAndEachServiceGoingAwayInOneRunLoseNothing() async throws {
+        try await Stack.with(privatePostgres: true) { stack in
+            let server = try #require(stack.local.postgres)
+            let cluster = try #require(stack.local.kafka)
+            var batch = Batch(prefix: "all")
+            try await batch.submit(to: stack, round: 0, count: 4)
+            try server.stopImmediately()
+            let down = try await API.get("\(stack.orchestrator)/health/ready", token: nil)
+            #expect(down.status == 503 && down.string("reason")?.contains("postgres unreachable") == true, "\(down.text)")
+            try server.startServer()
+            try await batch.submit(to: stack, round: 1, count: 4)
+            for broker in cluster.brokerIDs { try cluster.setBrokerDown(broker) }
+            try await waitUntil("the orchestrator to say Kafka is unreachable") {
+                let ready = try await API.get("\(stack.orchestrator)/health/ready", token: nil)
+                return ready.status == 503 && ready.string("reason")?.contains("kafka unreachable") == true
+            }
+            try await batch.submit(to: stack, round: 2, count: 4)
+            for broker in cluster.brokerIDs { try cluster.setBrokerUp(broker) }
+            for (round, service) in LocalStack.executables.map(\.0).enumerated() {
+                try await batch.submit(to: stack, round: 3 + round, count: 2)
+                stack.local[service].kill9()
+                try stack.local[service].start()
+                try await stack.local[service].waitUntilReady()
+            }
+            for (index, (id, decision)) in batch.decisions.enumerated() {
+                if index == batch.decisions.count / 2 { try server.restartImmediately() }
+                let approvalID = try await stack.pendingApproval(of: id, timeout: .seconds(90))
+                let status = try await CrashRecoveryTests.decideRetrying(stack, approvalID, decision)
+                #expect(status == 200 || status == 409)
+            }
+            try await stack.expectEachEndedOnce(batch.expected)
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == batch.expected.count)
+            // One decision per approval: one vote, and the approval closed by it.
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approval_votes") == batch.expected.count)
+            #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals WHERE status NOT IN ('approved', 'rejected')") == 0)
+            let urls = ["--approval", stack.approval, "--notifier", stack.local.url(of: "notifier"), "--timeout", stack.local.url(of: "timeout"), "--grace", "0"]
+            try await waitUntil("every outbox drained") {
+                try await stack.count("SELECT count(*)::int FROM orchestrator.outbox") == 0
+            }
+            #expect(try stack.hitl(["doctor"] + urls).contains("nothing found"))
+        }
+    }
+
     @Test func sigtermEndsEachServiceInBoundedTimeWithTheBrokerOrPostgresGone() async throws {
         try await Stack.with(environment: ["HITL_SHUTDOWN_TIMEOUT_SECONDS": "4"], privatePostgres: true) { stack in
             // Work in flight, so that something waits on what is about to go.
