@@ -29,6 +29,8 @@ struct Dev: AsyncParsableCommand {
         let sink = try await WebhookSink.start(secret: "hitl-dev-webhook-secret", tokens: AccessTokens(secret: options.jwtSecret))
         options.webhookURL = sink.url
         options.logLevel = logLevel
+        // Its own stand-ins are on loopback; HITL_EGRESS_ALLOW adds what a demo should reach.
+        if let allow = ProcessInfo.processInfo.environment["HITL_EGRESS_ALLOW"] { options.egressAllow += ", " + allow }
         let stack = LocalStack(options: options)
         Console.line("Starting the stack in \(root.path) …")
         do {
@@ -48,7 +50,12 @@ struct Dev: AsyncParsableCommand {
         let adminToken = tokens.issue(subject: "ops@hitl.dev", role: .admin)
         let agentToken = tokens.issue(subject: "agent@bank.example", role: .agent)
         let approverToken = tokens.issue(subject: "manager@bank.example", role: .approver)
-        try Data(try WireCoding.encode(facts)).write(to: root.appendingPathComponent("dev.json"))
+        // It holds the key that mints tokens: readable by its owner only.
+        let factsFile = root.appendingPathComponent("dev.json")
+        try? FileManager.default.removeItem(at: factsFile)
+        guard FileManager.default.createFile(atPath: factsFile.path, contents: Data(try WireCoding.encode(facts)), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("could not write \(factsFile.path)")
+        }
         Console.line("""
             HITL is running.
               orchestrator  \(facts.orchestratorUrl)

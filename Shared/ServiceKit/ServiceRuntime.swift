@@ -17,6 +17,8 @@ public struct ServiceRuntime: Sendable {
     public let relay: OutboxRelay
     public let outbox: Outbox
     public let logger: Logger
+    /// Every outbound HTTP call goes through it (`HITL_EGRESS_ALLOW`).
+    public let egress: EgressClient
     /// Opens once migrations are applied; loops that touch the schema wait for it.
     public let ready = ReadyGate()
     /// Restarts a supervised loop that stalls while work waits; readiness names such loops.
@@ -33,6 +35,7 @@ public struct ServiceRuntime: Sendable {
         producer = try KafkaProducer(configuration: Self.kafkaConfiguration(configuration), logger: logger)
         relay = OutboxRelay(database: database, producer: producer, logger: logger)
         outbox = Outbox(source: configuration.service)
+        egress = EgressClient(policy: configuration.egress)
     }
 
     /// The Kafka client settings of this service.

@@ -35,6 +35,9 @@ public final class LocalStack: @unchecked Sendable {
         /// The key of the per-attempt task tokens (`HITL_TASK_TOKEN_KEY`).
         public var taskTokenKey = "hitl-dev-task-token-key-" + UUID().uuidString
         public var logLevel = "info"
+        /// Where the services' outbound calls may go (`HITL_EGRESS_ALLOW`), unless `environment`
+        /// says: the stand-ins on this machine's loopback.
+        public var egressAllow = "127.0.0.1, ::1"
         /// Extra environment for every service.
         public var environment: [String: String] = [:]
         /// The password of every service role.
@@ -102,6 +105,7 @@ public final class LocalStack: @unchecked Sendable {
             environment["HITL_DECISION_KEYS"] = options.decisionKeys
             environment["HITL_RECEIPT_KEYS"] = options.receiptKeys
             if environment["HITL_APPROVAL_GROUPS"] == nil { environment["HITL_APPROVAL_GROUPS"] = options.approverGroups }
+            if environment["HITL_EGRESS_ALLOW"] == nil { environment["HITL_EGRESS_ALLOW"] = options.egressAllow }
             // Children end with the stack's process, even when it is killed.
             environment["HITL_EXIT_WITH_PARENT"] = "1"
             if service == "orchestrator" {

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ServiceKit
 import Contracts
 import Foundation
 import NIOCore
@@ -29,9 +30,9 @@ public struct SlackClient: Sendable {
     }
 
     let settings: SlackSettings
-    let http: HTTPClient
+    let http: EgressClient
 
-    public init(settings: SlackSettings, http: HTTPClient = .shared) {
+    public init(settings: SlackSettings, http: EgressClient) {
         self.settings = settings
         self.http = http
     }
@@ -59,12 +60,12 @@ public struct SlackClient: Sendable {
         request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
         if authorized { request.headers.add(name: "Authorization", value: "Bearer \(settings.botToken)") }
         request.body = .bytes(ByteBuffer(bytes: try WireCoding.encode(body)))
-        let response = try await http.execute(request, timeout: .seconds(10))
-        let bytes = Array(buffer: try await response.body.collect(upTo: 1 << 20))
-        if response.status.code == 429 {
+        let response = try await http.execute(request, within: .seconds(10))
+        let bytes = response.body
+        if response.status == 429 {
             throw Failure.rateLimited(retryAfter: response.headers.first(name: "Retry-After").flatMap(Int.init) ?? 30)
         }
-        guard (200..<300).contains(response.status.code) else { throw Failure.http(method: name, status: Int(response.status.code)) }
+        guard (200..<300).contains(response.status) else { throw Failure.http(method: name, status: response.status) }
         return (try? WireCoding.decode(JSONObject.self, from: bytes)) ?? [:]
     }
 }

@@ -8,12 +8,27 @@ import Testing
 
 /// Who may call what: bearer tokens with the roles agent, approver and admin.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct AccessTests {
+    /// GET of a path exactly as written (`curl --path-as-is`), without a token; prints the status.
+    static let rawGet = """
+        import http.client, sys, urllib.parse
+        url = urllib.parse.urlsplit(sys.argv[1])
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=20)
+        connection.request("GET", sys.argv[2])
+        print(connection.getresponse().status)
+        """
+
     @Test func rolesSeeAndDoOnlyWhatTheyMay() async throws {
         try await Stack.with { stack in
             let workflows = "\(stack.orchestrator)/v1/workflows"
             #expect(try await API.get(workflows, token: nil).status == 401)
             #expect(try await API.get(workflows, token: "garbage").string("reason") == "the token is not a JWT")
             #expect(try await API.get("\(stack.orchestrator)/health/ready", token: nil).status == 200)
+            // However the path is spelled, the route it reaches has the route's check.
+            for path in ["//v1/templates/x", "/v1//templates/x", "//v1//workflows", "///v1/workflows/"] {
+                let raw = try Shell.run(["python3", "-c", Self.rawGet, stack.orchestrator, path])
+                #expect(raw.hasPrefix("401"), "\(path): \(raw)")
+            }
+            #expect(try await API.get("\(stack.orchestrator)/v1/templates/x", token: TestTokens.approver("manager@bank.example")).status == 403)
 
             let ann = TestTokens.agent("ann-agent"), bob = TestTokens.agent("bob-agent")
             func request(_ key: String, requester: String) -> String {

@@ -101,11 +101,20 @@ import Testing
         #expect(RetryPolicy(nil).maxAttempts == 3)
     }
 
-    @Test func httpBodiesAreRenderedFromTheInput() {
+    @Test func httpBodiesAreRenderedFromTheInput() throws {
         let dispatcher = TaskDispatcher(httpWakeup: .init(), tokens: TaskTokens(key: String(repeating: "k", count: 32)))
         let scope: JSONObject = ["input": .object(["amount": 6000, "payee": "ACME"]), "outputs": .object([:])]
         let body: JSONValue = .object(["amount": "{{input.amount}}", "memo": "pay {{input.payee}} {{input.amount}}", "none": "{{input.missing}}"])
         #expect(dispatcher.render(body, scope: scope) == .object(["amount": 6000, "memo": "pay ACME 6000", "none": .null]))
         #expect(dispatcher.render("https://x.example/{{input.payee}}/pay", scope: scope) == "https://x.example/ACME/pay")
+        // In a URL, what a placeholder writes cannot add a segment, a query, a host or a user.
+        let hostile: JSONObject = ["input": .object(["payee": "../admin?x=1#@127.0.0.1/"]), "outputs": .object([:])]
+        #expect(
+            dispatcher.render("https://x.example/pay/{{input.payee}}", scope: hostile, encode: TaskDispatcher.percentEncoded)
+                == "https://x.example/pay/%2E%2E%2Fadmin%3Fx%3D1%23%40127%2E0%2E0%2E1%2F")
+        let url = #"[{"name":"a","kind":"task","task":{"type":"http","url":"https://x.example?{{input.q}}"}}]"#
+        #expect(try DefinitionValidation.problem(in: steps(url)) == nil)
+        let early = #"[{"name":"a","kind":"task","task":{"type":"http","url":"https://x.example{{input.q}}"}}]"#
+        #expect(try DefinitionValidation.problem(in: steps(early))?.contains("url") == true)
     }
 }

@@ -99,9 +99,9 @@ public enum Approval {
         let jwks = settings.receiptKeys.jwks
         router.get("/.well-known/jwks.json") { _, _ in try JSONResponse.make(jwks) }
         if let slack = settings.slack, let secret = slack.signingSecret {
-            SlackInteractions(store: store, slack: slack, signingSecret: secret, client: SlackClient(settings: slack)).register(on: router)
+            SlackInteractions(store: store, slack: slack, signingSecret: secret, client: SlackClient(settings: slack, http: runtime.egress)).register(on: router)
         }
-        let fallback = FallbackDecider(store: store, settings: settings.fallback, client: HTTPClient.shared)
+        let fallback = FallbackDecider(store: store, settings: settings.fallback)
         // A used link's record must outlive the chance to use it: kept while its approval is open.
         let pruner = runtime.makePruner(rules: [
             .init(table: "used_decision_links", timeColumn: "used_at", finished: "approval_id IN (SELECT id FROM approvals WHERE status <> 'pending')")

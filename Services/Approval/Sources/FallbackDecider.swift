@@ -39,7 +39,6 @@ struct FallbackSettings: Sendable {
 struct FallbackDecider: SupervisedLoop {
     let store: ApprovalStore
     let settings: FallbackSettings
-    let client: HTTPClient
 
     var name: String { "fallback jobs" }
     var stallAfter: Duration { .seconds(60) }
@@ -129,10 +128,9 @@ struct FallbackDecider: SupervisedLoop {
             http.headers.add(name: "Content-Type", value: "application/json")
             if let key = settings.apiKey { http.headers.add(name: "Authorization", value: "Bearer \(key)") }
             http.body = .bytes(ByteBuffer(bytes: try WireCoding.encode(request)))
-            let response = try await client.execute(http, timeout: .seconds(Int64(settings.timeoutSeconds)))
-            let body = Array(buffer: try await response.body.collect(upTo: 1 << 20))
-            guard response.status.code == 200 else { return .failure(Failure(reason: "answered \(response.status.code)")) }
-            return Self.parse(body)
+            let response = try await store.runtime.egress.execute(http, within: .seconds(settings.timeoutSeconds))
+            guard response.status == 200 else { return .failure(Failure(reason: "answered \(response.status)")) }
+            return Self.parse(response.body)
         } catch {
             return .failure(Failure(reason: "could not be reached (\(ErrorText.describe(error)))"))
         }

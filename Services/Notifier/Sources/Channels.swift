@@ -19,7 +19,7 @@ protocol NotificationChannel: Sendable {
 struct WebhookChannel: NotificationChannel {
     let url: URL
     let secret: String
-    let client: HTTPClient
+    let egress: EgressClient
     var perRecipient: Bool { false }
 
     func deliver(_ notification: NotificationRequested, to recipient: String?, attempt: Int) async throws {
@@ -31,9 +31,9 @@ struct WebhookChannel: NotificationChannel {
         for header in Signing.webhookHeaders(secret: secret, body: body) { request.headers.add(name: header.name, value: header.value) }
         request.headers.add(name: "X-HITL-Delivery-Attempt", value: "\(attempt)")
         request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await client.execute(request, timeout: .seconds(10))
-        guard (200..<300).contains(response.status.code) else {
-            throw DeliveryFailure("webhook answered \(response.status.code)")
+        let response = try await egress.execute(request, within: .seconds(10))
+        guard (200..<300).contains(response.status) else {
+            throw DeliveryFailure("webhook answered \(response.status)")
         }
     }
 }

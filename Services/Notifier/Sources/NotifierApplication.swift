@@ -16,13 +16,13 @@ public enum Notifier {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: NotifierMigrations.all, metrics: metrics, logger: logger)
         var channels: [String: any NotificationChannel] = [:]
         if let url = settings.webhookURL, let secret = settings.webhookSecret {
-            channels["webhook"] = WebhookChannel(url: url, secret: secret, client: HTTPClient.shared)
+            channels["webhook"] = WebhookChannel(url: url, secret: secret, egress: runtime.egress)
         }
         if let smtp = settings.smtp, let from = settings.mailFrom {
-            channels["email"] = EmailChannel(client: SMTPClient(settings: smtp), from: from)
+            channels["email"] = EmailChannel(client: SMTPClient(settings: smtp, egress: runtime.egress), from: from)
         }
         if let slack = settings.slack {
-            channels["slack"] = SlackChannel(client: SlackClient(settings: slack), users: slack.users, database: runtime.database, logger: logger)
+            channels["slack"] = SlackChannel(client: SlackClient(settings: slack, http: runtime.egress), users: slack.users, database: runtime.database, logger: logger)
         }
         if channels.isEmpty { channels["log"] = LogChannel(logger: logger) }
         let wakeup = Wakeup()

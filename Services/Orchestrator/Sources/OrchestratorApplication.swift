@@ -101,7 +101,7 @@ public enum Orchestrator {
         let httpWorker = HTTPTaskWorker(
             runtime: runtime, engine: engine, wakeup: httpWakeup,
             breaker: CircuitBreaker(failureThreshold: settings.circuitFailureThreshold, openDuration: .seconds(settings.circuitOpenSeconds)),
-            signingSecret: settings.taskSigningSecret, callbackSecret: settings.callbackSigningSecret, client: HTTPClient.shared)
+            signingSecret: settings.taskSigningSecret, callbackSecret: settings.callbackSigningSecret)
 
         let router = runtime.makeRouter()
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))

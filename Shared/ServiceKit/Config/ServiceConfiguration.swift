@@ -15,6 +15,7 @@ import Foundation
 /// | `HITL_LOG_LEVEL` | `info` | `trace` … `critical` |
 /// | `HITL_SHUTDOWN_TIMEOUT_SECONDS` | `10` | after SIGTERM or SIGINT, the process ends within this long whatever hangs (exit code 1 when it had to be forced); unfinished work stays for the next start |
 /// | `HITL_READY_OUTBOX_AGE_SECONDS` | `60` | `/health/ready` fails when the oldest outbox row waits longer; the relay is restarted when it stalls that long with rows waiting |
+/// | `HITL_EGRESS_ALLOW` | empty: no outbound call | where outbound calls may go: host names, `.suffixes`, addresses and CIDR ranges (see `EgressPolicy`) |
 /// | `HITL_RETENTION_DAYS` | `30` | how long finished bookkeeping (inbox ids, fired timers, deliveries) is kept; see `Pruner` |
 public struct ServiceConfiguration: Sendable {
     public var service: String
@@ -28,6 +29,7 @@ public struct ServiceConfiguration: Sendable {
     public var retentionDays: Int
     public var shutdownTimeoutSeconds: Int
     public var readyOutboxAgeSeconds: Int
+    public var egress: EgressPolicy
 
     public init(service: String, defaultPort: Int, environment env: EnvironmentReader) throws {
         self.service = service
@@ -45,6 +47,7 @@ public struct ServiceConfiguration: Sendable {
         retentionDays = try env.int("HITL_RETENTION_DAYS", default: 30, in: 1...3650)
         shutdownTimeoutSeconds = try env.int("HITL_SHUTDOWN_TIMEOUT_SECONDS", default: 10, in: 1...3600)
         readyOutboxAgeSeconds = try env.int("HITL_READY_OUTBOX_AGE_SECONDS", default: 60, in: 2...86_400)
+        egress = try EgressPolicy(parsing: try env.string("HITL_EGRESS_ALLOW", default: ""))
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw ConfigurationError(variable: "HITL_LOG_LEVEL", reason: "must be one of trace, debug, info, notice, warning, error, critical")
         }

@@ -180,7 +180,11 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
+        // The route the router matched (its pattern, e.g. `/v1/templates/{name}`), never the
+        // path as the client spelled it: the router collapses `//`, so `//v1/templates/x`
+        // reaches the same route and must meet the same check. Runs after routing, because
+        // Hummingbird wraps each route added after this middleware in it.
+        let path = context.endpointPath ?? request.uri.path
         guard path.hasPrefix("/v1/") || path == "/v1", !openPrefixes.contains(where: { path.hasPrefix($0) }) else {
             return try await next(request, context)
         }

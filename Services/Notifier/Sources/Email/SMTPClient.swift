@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
+import ServiceKit
 
 /// Sends one message over SMTP (RFC 5321): greeting, EHLO, STARTTLS (RFC 3207) and EHLO
 /// again over TLS, AUTH PLAIN (RFC 4954), MAIL FROM, RCPT TO, DATA, QUIT. TLS is required
@@ -28,11 +29,15 @@ struct SMTPClient: Sendable {
     }
 
     let settings: Settings
+    /// The SMTP host is reached only where the egress policy allows, at the address checked.
+    let egress: EgressClient
 
     func send(from: String, to recipients: [String], message: String) async throws {
+        let addresses = try await egress.policy.addresses(for: settings.host, resolver: SystemResolver())
+        let address = addresses.first(where: \.isIPv4) ?? addresses[0]
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(settings.timeout)
-            .connect(host: settings.host, port: settings.port) { channel in
+            .connect(host: address.description, port: settings.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPReplyDecoder()))
                     return try NIOAsyncChannel<SMTPReply, ByteBuffer>(wrappingChannelSynchronously: channel)

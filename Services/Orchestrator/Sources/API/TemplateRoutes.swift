@@ -41,7 +41,9 @@ struct TemplateRoutes: Sendable {
         }
     }
 
+    /// Agents submit from templates and admins write them; approvers have no use for them.
     private func show(_ name: String, version: Int?, context: BasicRequestContext) async throws -> Response {
+        _ = try Principal.require(.agent, .admin)
         let found = try await runtime.database.withConnection { connection in
             try await templates.get(name: name, version: version, on: connection, logger: context.logger)
         }

@@ -131,6 +131,12 @@ enum DefinitionValidation {
         }
         if task.type == "http" {
             guard let url = task.url, isHTTPURL(url) else { return "url must be an absolute http or https URL" }
+            // What a placeholder writes is percent-encoded, and it may not choose the scheme or the host.
+            if let open = url.range(of: "{{"),
+                url[..<open.lowerBound].range(of: #"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#{}]+[/?#]"#, options: .regularExpression) == nil
+            {
+                return "url may have {{placeholders}} only after the host, in the path, query or fragment"
+            }
             if let method = task.method, !httpMethods.contains(method) {
                 return "method must be one of \(httpMethods.sorted().joined(separator: ", "))"
             }

@@ -26,7 +26,6 @@ struct HTTPTaskWorker: SupervisedLoop {
     let signingSecret: String?
     /// Signs lifecycle callbacks (`HITL_CALLBACK_SIGNING_SECRET`).
     let callbackSecret: String?
-    let client: HTTPClient
     var batchSize = 32
 
     var name: String { "http tasks" }
@@ -131,7 +130,8 @@ struct HTTPTaskWorker: SupervisedLoop {
     }
 
     /// A delivered callback is done; a failed one is tried again later with a doubling
-    /// wait, and given up after `callbackAttempts` with a note in the history.
+    /// wait, and given up after `callbackAttempts` with a note in the history (at once when
+    /// retrying cannot help: the egress policy refused it, or the receiver answered 4xx).
     private func settleCallback(_ call: Call, answer: Answer) async {
         let tries = call.tries + 1
         let logger = runtime.logger
@@ -140,7 +140,7 @@ struct HTTPTaskWorker: SupervisedLoop {
                 switch answer {
                 case .succeeded:
                     try await connection.query("DELETE FROM http_calls WHERE id = \(call.id)", logger: logger)
-                case .failed(let error, _) where tries >= Self.callbackAttempts:
+                case .failed(let error, let retryable) where tries >= Self.callbackAttempts || !retryable:
                     try await connection.query("DELETE FROM http_calls WHERE id = \(call.id)", logger: logger)
                     let detail = try JSONColumn.text(["url": JSONValue.string(call.request.url), "error": .string(error), "attempts": .number(Double(tries))])
                     try await connection.query(
@@ -191,9 +191,9 @@ struct HTTPTaskWorker: SupervisedLoop {
                 request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
                 request.body = .bytes(ByteBuffer(bytes: body))
             }
-            let response = try await client.execute(request, timeout: .seconds(Int64(task.timeoutSeconds)))
-            let data = Array(buffer: try await response.body.collect(upTo: 1 << 20))
-            let code = Int(response.status.code)
+            let response = try await runtime.egress.execute(request, within: .seconds(task.timeoutSeconds))
+            let data = response.body
+            let code = response.status
             if code >= 500 {
                 breaker.recordFailure(for: key)
                 return .failed("\(task.method) \(task.url) answered \(code)", retryable: true)
@@ -204,8 +204,14 @@ struct HTTPTaskWorker: SupervisedLoop {
             }
             let output = (try? WireCoding.decode(JSONObject.self, from: data)) ?? (data.isEmpty ? [:] : ["body": .string(String(decoding: data, as: UTF8.self))])
             return .succeeded(output)
+        } catch let refused as EgressRefused {
+            // Policy, not the host's health: no retry, and the breaker is left alone.
+            return .failed("\(task.method) \(task.url): \(refused)", retryable: false)
         } catch {
             breaker.recordFailure(for: key)
+            if let failed = error as? EgressCallFailed {
+                runtime.logger.info("HTTP call failed", metadata: ["url": "\(task.url)", "error": "\(failed.detail)"])
+            }
             return .failed("\(task.method) \(task.url) failed: \(ErrorText.describe(error))", retryable: true)
         }
     }

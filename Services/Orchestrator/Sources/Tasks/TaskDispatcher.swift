@@ -66,7 +66,7 @@ struct TaskDispatcher: Sendable {
             }
         case "http":
             let request = HTTPTaskRequest(
-                url: render(task.url ?? "", scope: session.scope), method: task.method ?? "POST",
+                url: render(task.url ?? "", scope: session.scope, encode: Self.percentEncoded), method: task.method ?? "POST",
                 headers: task.headers ?? [:], body: task.body.map { render($0, scope: session.scope) },
                 timeoutSeconds: timeout ?? 30, taskToken: token, approvalReceipt: receipt)
             let requestJSON = try JSONColumn.text(request)
@@ -149,16 +149,24 @@ struct TaskDispatcher: Sendable {
         }
     }
 
-    func render(_ text: String, scope: JSONObject) -> String {
+    /// A value written into a URL: every byte but letters, digits, `-`, `_` and `~`
+    /// percent-encoded, so it cannot add a path segment, a query or a fragment.
+    static func percentEncoded(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: urlSafe) ?? ""
+    }
+
+    private static let urlSafe = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_~")
+
+    func render(_ text: String, scope: JSONObject, encode: (String) -> String = { $0 }) -> String {
         var result = ""
         var rest = Substring(text)
         while let open = rest.range(of: "{{"), let close = rest[open.upperBound...].range(of: "}}") {
             result += rest[..<open.lowerBound]
             let source = String(rest[open.upperBound..<close.lowerBound])
             switch (try? Expression(source))?.value(in: scope) ?? .null {
-            case .string(let value): result += value
+            case .string(let value): result += encode(value)
             case .null: break
-            case let other: result += (try? String(decoding: WireCoding.encode(other), as: UTF8.self)) ?? ""
+            case let other: result += encode((try? String(decoding: WireCoding.encode(other), as: UTF8.self)) ?? "")
             }
             rest = rest[close.upperBound...]
         }
