@@ -16,6 +16,9 @@ import Testing
         let redirectTarget = Mutex("")
         let standIn = LocalHTTPServer(label: "egress", host: "127.0.0.2") { router in
             router.post("/ok") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"done":true}"#))) }
+            router.post("/big") { _, _ in
+                Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"blob":""# + String(repeating: "b", count: 100_000) + #""}"#)))
+            }
             router.post("/redirect") { _, _ in Response(status: .found, headers: [.location: redirectTarget.withLock { $0 }]) }
             router.post("/trickle") { _, _ in
                 Response(status: .ok, body: ResponseBody { writer in
@@ -37,6 +40,8 @@ import Testing
                 ("name", "http://localhost:\(port)/metrics", "GET", 10, "egress refused: localhost resolves to a loopback address"),
                 ("redirect", standIn.url("/redirect"), "POST", 10, "answered 302"),
                 ("trickle", standIn.url("/trickle"), "POST", 2, "no complete answer within 2"),
+                // Allowed, but an output that would make later events too large fails the step for good.
+                ("big", standIn.url("/big"), "POST", 10, "a step's output is at most 65536"),
             ]
             for (key, url, method, timeout, reason) in cases {
                 let steps = #"""

@@ -38,6 +38,37 @@ import Testing
         }
     }
 
+    /// An event too large for Kafka is refused before commit; a row Kafka refuses anyway (one
+    /// written before the check) is parked on the dead-letter topic, and the rows behind it go.
+    @Test func aRecordKafkaRefusesIsParkedAndDoesNotBlockTheRowsBehindIt() async throws {
+        try await ServiceKitHarness.with(relayRunning: false) { kit in
+            let outbox = Outbox(source: "test")
+            let huge = TimerCancelled(owner: .approval, key: String(repeating: "k", count: 1_000_000), workflowId: "wf-huge")
+            await #expect(throws: PermanentFailure.self) {
+                try await kit.database.transaction { connection in
+                    try await outbox.publish(huge, to: Topic(rawValue: "hitl.test.out"), subject: "wf-huge", on: connection, logger: kit.logger)
+                }
+            }
+            #expect(try await kit.count("SELECT count(*)::int FROM outbox") == 0)
+
+            let tooLarge = ByteBuffer(repeating: UInt8(ascii: "x"), count: 1_200_000)
+            _ = try await kit.database.query(
+                "INSERT INTO outbox (topic, key, headers, value) VALUES ('hitl.test.out', 'wf-1', '[[\"ce_id\",\"big-1\"]]'::jsonb, \(tooLarge))")
+            let behind = try await kit.database.transaction { connection in
+                try await outbox.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1", on: connection, logger: kit.logger)
+            }
+            try await kit.running(kit.relay) {
+                let out = try await kit.read("hitl.test.out") { !$0.isEmpty }
+                #expect(out.count == 1 && out.first?.headers.first { $0.name == "ce_id" }?.text == behind.id)
+                let letters = try await kit.read(Topic.deadLetter.rawValue) { !$0.isEmpty }
+                let letter = try EventEnvelope(letters[0]).decode(DeadLettered.self)
+                #expect(letter.originalTopic == "hitl.test.out" && letter.eventId == "big-1" && letter.valueBase64.isEmpty)
+                #expect(letter.error.contains("Kafka refused the record (1200000 bytes)"), "\(letter.error)")
+                try await waitUntil("the outbox empty") { try await kit.count("SELECT count(*)::int FROM outbox") == 0 }
+            }
+        }
+    }
+
     @Test func aTransactionsEventsAreInsertedTogetherAtCommitInOrder() async throws {
         try await ServiceKitHarness.with(relayRunning: false) { kit in
             let outbox = Outbox(source: "test")

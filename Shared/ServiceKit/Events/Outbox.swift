@@ -57,7 +57,16 @@ public struct OutboxRow: Sendable {
     public let headers: String
     public let value: ByteBuffer
 
+    /// The largest record an event may become: under the producer's `message.max.bytes`
+    /// (1,000,000) with room for the record's framing. A larger one could never leave.
+    public static let maxRecordBytes = 900_000
+
     public init(topic: String, key: String, headers: [(String, String)], value: [UInt8]) throws {
+        let size = value.count + key.utf8.count + headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count }
+        guard size <= Self.maxRecordBytes else {
+            // Refused before commit: a consumer dead-letters its cause at once, nothing jams the relay.
+            throw PermanentFailure("the event for \(topic) would be \(size) bytes; Kafka records are at most \(Self.maxRecordBytes)")
+        }
         self.topic = topic
         self.key = key
         self.headers = try JSONColumn.text(headers.map { [$0.0, $0.1] })

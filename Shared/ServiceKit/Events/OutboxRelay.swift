@@ -1,13 +1,19 @@
+import Contracts
 import Foundation
 import Kafka
 import Logging
 import Metrics
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// Publishes outbox rows to Kafka in insertion order and deletes each row once its
 /// delivery report arrived. A crash after the publish and before the delete publishes
 /// that row again on restart; consumers' inboxes make the repeat a no-op.
+///
+/// A row Kafka refuses for what it is (too large, malformed) would block every row behind
+/// it forever: after `refusalsBeforeParking` refusals it is replaced, in one statement, by
+/// a dead letter that says why (without the value, which is what Kafka refused).
 ///
 /// One relay per service is active at a time (a session advisory lock); the others wait
 /// as standbys. The active one wakes when a `Database.transaction` of its own process wrote
@@ -20,6 +26,9 @@ public final class OutboxRelay: Service, Sendable {
     private let batchSize: Int
     private let logger: Logger
     private let published: Counter
+    /// Refusals per outbox row while this relay leads.
+    private let refusals = Mutex<[Int64: Int]>([:])
+    static let refusalsBeforeParking = 3
 
     public init(database: Database, producer: KafkaProducer, pollInterval: Duration = .milliseconds(250), batchSize: Int = 500, logger: Logger) {
         self.database = database
@@ -114,9 +123,12 @@ public final class OutboxRelay: Service, Sendable {
         guard !records.isEmpty else { return 0 }
         let results = await producer.send(records)
         var delivered: [Int64] = []
-        for (id, error) in zip(ids, results) {
+        for (index, (id, error)) in zip(ids, results).enumerated() {
             if let error {
                 logger.warning("Outbox record not delivered; will retry", metadata: ["outbox.id": "\(id)", "error": "\(error)"])
+                if error.isRecordRefused, refused(id) >= Self.refusalsBeforeParking {
+                    try await park(id, records[index], error: error, on: connection)
+                }
             } else {
                 delivered.append(id)
             }
@@ -130,6 +142,36 @@ public final class OutboxRelay: Service, Sendable {
             try await Task.sleep(for: .milliseconds(200))
         }
         return delivered.count
+    }
+
+    /// Counts a refusal of row `id`; how many so far.
+    private func refused(_ id: Int64) -> Int {
+        refusals.withLock { counts in
+            counts[id, default: 0] += 1
+            return counts[id]!
+        }
+    }
+
+    /// Replaces row `id` by a dead letter naming what Kafka said, in one statement.
+    private func park(_ id: Int64, _ record: KafkaRecord, error: KafkaError, on connection: PostgresConnection) async throws {
+        let header = { (name: String) in record.headers.first { $0.name == name }.map { String(decoding: $0.value, as: UTF8.self) } }
+        let key = String(decoding: record.key ?? [], as: UTF8.self)
+        let letter = DeadLettered(
+            deadLetterId: UUID().uuidString.lowercased(), service: database.schema, originalTopic: record.topic, partition: -1, offset: -1,
+            key: key, headers: record.headers.map { [$0.name, String(decoding: $0.value, as: UTF8.self)] }, valueBase64: "",
+            eventId: header(EventEnvelope.Header.id), originalEventType: header(EventEnvelope.Header.type),
+            error: "Kafka refused the record (\(record.value.count) bytes): \(error.reason); its value is not kept",
+            attempts: Self.refusalsBeforeParking, firstAttemptAt: Date(), deadLetteredAt: Date())
+        let row = try OutboxRow(EventEnvelope(letter, source: database.schema, subject: key.isEmpty ? letter.deadLetterId : key), to: .deadLetter)
+        try Database.checkOpen(connection)
+        try await connection.query(
+            """
+            WITH gone AS (DELETE FROM outbox WHERE id = \(id) RETURNING id)
+            INSERT INTO outbox (topic, key, headers, value) SELECT \(row.topic), \(row.key), \(row.headers)::jsonb, \(row.value) FROM gone
+            """, logger: logger)
+        refusals.withLock { _ = $0.removeValue(forKey: id) }
+        logger.error("Outbox record refused by Kafka; parked on the dead-letter topic", metadata: ["outbox.id": "\(id)", "error": "\(error)"])
+        Counter(label: "hitl_outbox_parked_total", dimensions: [("schema", database.schema)]).increment()
     }
 }
 

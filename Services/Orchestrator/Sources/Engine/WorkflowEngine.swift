@@ -1,4 +1,5 @@
 import Contracts
+import Forms
 import Foundation
 import Logging
 import PostgresNIO
@@ -412,7 +413,20 @@ struct WorkflowEngine: Sendable {
 
     /// Applies an agent's (or the http worker's) answer to the attempt it belongs to.
     /// A failed answer is retried per the step's policy unless `retryable` is false.
+    /// The largest output a step may give: it is carried on to later steps' events and shown
+    /// in the history, so it is bounded like the input (`FormLimits.maxInputBytes`).
+    static let maxOutputBytes = FormLimits.maxInputBytes
+
     func applyTaskResult(_ result: TaskResult, actor: String, retryable: Bool = true, session: WorkflowSession) async throws {
+        var result = result
+        var retryable = retryable
+        if result.outcome == .succeeded, let output = result.output, let size = try? WireCoding.encode(output).count, size > Self.maxOutputBytes {
+            // Kept whole, it would make later events too large to leave; the attempt fails, for good.
+            result.outcome = .failed
+            result.output = nil
+            result.error = "the output is \(size) bytes as JSON; a step's output is at most \(Self.maxOutputBytes)"
+            retryable = false
+        }
         guard let position = session.position(of: result.step) else {
             throw PermanentFailure("workflow \(result.workflowId) has no step \(result.step)")
         }
