@@ -159,6 +159,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts"], swiftSettings: swiftSettings),

@@ -64,6 +64,11 @@ public struct ServiceRuntime: Sendable {
         supervised(Pruner(database: database, rules: rules, retentionDays: configuration.retentionDays, logger: logger))
     }
 
+    /// What keeps `tokens`' identity provider's key set current, when it comes from a URL.
+    public func keySetServices(for tokens: AccessTokens) -> [any Service] {
+        tokens.keySetRefresher(egress: egress, logger: logger).map { [supervised($0)] } ?? []
+    }
+
     /// `loop` as a service: started once migrations are applied, restarted by the watchdog
     /// when it stalls while work waits, and named by readiness meanwhile.
     public func supervised(_ loop: some SupervisedLoop) -> some Service {

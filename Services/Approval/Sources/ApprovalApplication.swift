@@ -106,7 +106,7 @@ public enum Approval {
         let pruner = runtime.makePruner(rules: [
             .init(table: "used_decision_links", timeColumn: "used_at", finished: "approval_id IN (SELECT id FROM approvals WHERE status <> 'pending')")
         ])
-        return runtime.makeApplication(router: router, services: [consumer, runtime.supervised(fallback), pruner])
+        return runtime.makeApplication(router: router, services: [consumer, runtime.supervised(fallback), pruner] + runtime.keySetServices(for: settings.accessTokens))
     }
 }
 

@@ -12,6 +12,9 @@ import ServiceKit
 /// |---|---|---|
 /// | `HITL_JWT_SECRET` | — (this or the next required) | HS256 key of the API's bearer tokens (at least 32 characters) |
 /// | `HITL_JWT_PUBLIC_KEY_FILE` | — | PEM public key of an identity provider: P-256 verifies ES256 tokens, RSA (≥ 2048 bits) RS256 |
+/// | `HITL_JWT_JWKS_URL` | — | or the provider's key set, fetched at start, every `HITL_JWT_JWKS_REFRESH_SECONDS` and after an unknown `kid` |
+/// | `HITL_JWT_ISSUER`, `HITL_JWT_AUDIENCE` | — (required with a provider) | what its tokens' `iss` and `aud` must say |
+/// | `HITL_JWT_MAX_LIFETIME_SECONDS` | `86400` | the longest a provider's token may live, `iat` to `exp` |
 /// | `HITL_TASK_SIGNING_SECRET` | — | HMAC-SHA256 key of the `X-HITL-Signature` header (`v2`) on http task calls; without it calls go unsigned (a warning at start-up) |
 /// | `HITL_CALLBACK_SIGNING_SECRET` | — | its own key for lifecycle callbacks (`v1`, like the webhook); without it callbacks go unsigned (a warning) |
 /// | `HITL_TASK_TOKEN_KEY` | — (required) | HMAC-SHA256 key of the per-attempt task tokens (at least 32 characters); a task result needs its attempt's token |
@@ -113,7 +116,9 @@ public enum Orchestrator {
         GateRoutes(runtime: runtime, gates: gates).register(on: router)
         deadLetters.register(on: router)
         return runtime.makeApplication(
-            router: router, services: [workflowConsumer, deadLetterConsumer, runtime.supervised(httpWorker), runtime.makePruner()])
+            router: router,
+            services: [workflowConsumer, deadLetterConsumer, runtime.supervised(httpWorker), runtime.makePruner()]
+                + runtime.keySetServices(for: settings.accessTokens))
     }
 }
 

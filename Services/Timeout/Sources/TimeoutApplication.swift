@@ -55,7 +55,7 @@ public enum Timeout {
             }
             return try JSONResponse.make(["items": items])
         }
-        return runtime.makeApplication(router: router, services: [consumer, firing, pruner])
+        return runtime.makeApplication(router: router, services: [consumer, firing, pruner] + runtime.keySetServices(for: settings.accessTokens))
     }
 }
 

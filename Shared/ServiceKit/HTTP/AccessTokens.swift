@@ -2,6 +2,7 @@ import Crypto
 import _CryptoExtras
 import Foundation
 import Hummingbird
+import Logging
 
 /// Who may call the `/v1` APIs: `agent`s submit and follow their own workflows,
 /// `approver`s see and decide what they are assigned to, `admin`s see everything and run
@@ -37,9 +38,11 @@ public struct Principal: Sendable, Equatable {
 }
 
 /// JSON Web Tokens: signed with HMAC-SHA256 (`HS256`) under `HITL_JWT_SECRET`, or by an
-/// identity provider whose public key is in `HITL_JWT_PUBLIC_KEY_FILE` (PEM: a P-256 key
-/// verifies `ES256`, an RSA key of 2048 bits or more `RS256`). Claims `sub`, `role` (agent,
-/// approver, admin) and `exp` are required, `nbf` is honoured. Each key verifies only its
+/// identity provider (`IdentityProvider`: a PEM key in `HITL_JWT_PUBLIC_KEY_FILE` or a key
+/// set at `HITL_JWT_JWKS_URL`; a P-256 key verifies `ES256`, an RSA key of 2048 bits or more
+/// `RS256`). Claims `sub`, `role` (agent, approver, admin) and `exp` are required, `nbf` is
+/// honoured; a provider's tokens must also carry its `iss`, its `aud` and a lifetime within
+/// its maximum. Each key verifies only its
 /// own algorithm, any other is refused (so `none`, or an HS256 token "signed" with the public
 /// key, never passes); signatures are compared in constant time.
 public struct AccessTokens: Sendable {
@@ -83,34 +86,35 @@ public struct AccessTokens: Sendable {
     }
 
     private let secret: [UInt8]?
-    private let publicKey: PublicKey?
+    public let provider: IdentityProvider?
 
     public init(secret: String) {
         self.secret = Array(secret.utf8)
-        publicKey = nil
+        provider = nil
     }
 
-    public init(secret: String?, publicKey: PublicKey?) {
+    public init(secret: String?, provider: IdentityProvider?) {
         self.secret = secret.map { Array($0.utf8) }
-        self.publicKey = publicKey
+        self.provider = provider
     }
 
-    /// Reads `HITL_JWT_SECRET` (at least 32 characters) and `HITL_JWT_PUBLIC_KEY_FILE`; at
-    /// least one is required.
+    /// Reads `HITL_JWT_SECRET` (at least 32 characters) and the identity provider's settings
+    /// (`IdentityProvider.from`); at least one of them is required.
     public init(environment env: EnvironmentReader) throws {
         let secret = env.optionalString("HITL_JWT_SECRET")
         if let secret, secret.count < 32 { throw ConfigurationError(variable: "HITL_JWT_SECRET", reason: "must be at least 32 characters") }
-        var publicKey: PublicKey?
-        if let path = env.optionalString("HITL_JWT_PUBLIC_KEY_FILE") {
-            guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw ConfigurationError(variable: "HITL_JWT_PUBLIC_KEY_FILE", reason: "\(path) is not a readable file")
-            }
-            publicKey = try PublicKey(pem: pem)
+        let provider = try IdentityProvider.from(env)
+        guard secret != nil || provider != nil else {
+            throw ConfigurationError(
+                variable: "HITL_JWT_SECRET", reason: "is required (or HITL_JWT_PUBLIC_KEY_FILE or HITL_JWT_JWKS_URL): the APIs need a key to check bearer tokens")
         }
-        guard secret != nil || publicKey != nil else {
-            throw ConfigurationError(variable: "HITL_JWT_SECRET", reason: "is required (or HITL_JWT_PUBLIC_KEY_FILE): the APIs need a key to check bearer tokens")
-        }
-        self.init(secret: secret, publicKey: publicKey)
+        self.init(secret: secret, provider: provider)
+    }
+
+    /// The loop that keeps the provider's key set current, when it comes from a URL.
+    public func keySetRefresher(egress: EgressClient, logger: Logger) -> JWKSRefresher? {
+        guard let provider, provider.jwksURL != nil else { return nil }
+        return JWKSRefresher(provider: provider, egress: egress, logger: logger)
     }
 
     struct Claims: Codable {
@@ -119,6 +123,27 @@ public struct AccessTokens: Sendable {
         let exp: Int
         var nbf: Int?
         var iat: Int?
+        var iss: String?
+        var aud: Audience?
+    }
+
+    /// `aud`: one string or an array of them (RFC 7519).
+    struct Audience: Codable {
+        let values: [String]
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let many = try? container.decode([String].self) {
+                values = many
+            } else {
+                values = [try container.decode(String.self)]
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(values)
+        }
     }
 
     /// A token for `subject` in `role`, valid for `lifetime` (HS256: needs the secret).
@@ -137,19 +162,24 @@ public struct AccessTokens: Sendable {
         guard parts.count == 3, let headerBytes = Signing.decodeBase64URL(parts[0]), let payloadBytes = Signing.decodeBase64URL(parts[1]),
             let signature = Signing.decodeBase64URL(parts[2])
         else { throw Self.refusal("the token is not a JWT") }
-        let algorithms = (secret == nil ? [] : ["HS256"]) + (publicKey.map { [$0.algorithm] } ?? [])
+        let algorithms = (secret == nil ? [] : ["HS256"]) + (provider == nil ? [] : ["ES256", "RS256"])
         guard let header = try? JSONDecoder().decode([String: String].self, from: Data(headerBytes)), let algorithm = header["alg"],
             algorithms.contains(algorithm)
         else {
             throw Self.refusal("the token must be signed with \(algorithms.joined(separator: " or "))")
         }
         let signingInput = Array("\(parts[0]).\(parts[1])".utf8)
-        let genuine = if algorithm == "HS256", let secret {
-            HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: SymmetricKey(data: secret))
-        } else {
-            publicKey?.isValid(signature, for: signingInput) ?? false
+        let fromProvider = algorithm != "HS256"
+        if fromProvider {
+            // Each key verifies its own algorithm only.
+            guard let key = provider?.keys.key(for: header["kid"]) else { throw Self.refusal("the token's key is not one of the identity provider's") }
+            guard key.algorithm == algorithm else { throw Self.refusal("the token must be signed with \(key.algorithm)") }
+            guard key.isValid(signature, for: signingInput) else { throw Self.refusal("the token's signature is not valid") }
+        } else if let secret {
+            guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: SymmetricKey(data: secret)) else {
+                throw Self.refusal("the token's signature is not valid")
+            }
         }
-        guard genuine else { throw Self.refusal("the token's signature is not valid") }
         guard let claims = try? JSONDecoder().decode(Claims.self, from: Data(payloadBytes)) else {
             throw Self.refusal("the token needs the claims sub, role (agent, approver or admin) and exp")
         }
@@ -157,6 +187,14 @@ public struct AccessTokens: Sendable {
         guard claims.exp > seconds else { throw Self.refusal("the token expired") }
         if let nbf = claims.nbf, nbf > seconds { throw Self.refusal("the token is not valid yet") }
         guard !claims.sub.isEmpty else { throw Self.refusal("the token names no subject") }
+        if fromProvider, let provider {
+            guard claims.iss == provider.issuer else { throw Self.refusal("the token is not from the expected issuer") }
+            guard claims.aud?.values.contains(provider.audience) == true else { throw Self.refusal("the token is not meant for this audience") }
+            let lifetime = claims.exp - (claims.iat ?? seconds)
+            guard Double(lifetime) <= provider.maxLifetime else {
+                throw Self.refusal("the token lives \(lifetime) s; at most \(Int(provider.maxLifetime)) s are accepted")
+            }
+        }
         return Principal(subject: claims.sub, role: claims.role)
     }
 
