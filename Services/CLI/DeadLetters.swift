@@ -68,12 +68,16 @@ struct DeadLetters: AsyncParsableCommand {
         @OptionGroup var target: OrchestratorTarget
         @OptionGroup var filter: Filter
         @Argument(help: "Dead letter ids.") var ids: [String] = []
-        @Flag(help: "Replay every dead letter.") var all = false
+        @Flag(help: "Replay every dead letter (with --yes; without it, only says how many).") var all = false
+        @Flag(help: "Confirms --all.") var yes = false
+        @Flag(help: "Replay dead letters that were replayed before, too.") var force = false
         @Flag(help: "Only say what would be replayed.") var dryRun = false
         @Option(help: "Who replays (recorded with each replay).") var by = ProcessInfo.processInfo.environment["USER"] ?? "ops"
 
         func run() async throws {
-            var body: JSONObject = ["dry_run": .bool(dryRun), "replayed_by": .string(by)]
+            // --all without --yes only counts: replaying everything is not done by a slip.
+            let counting = all && ids.isEmpty && filter.pairs.isEmpty && !yes
+            var body: JSONObject = ["dry_run": .bool(dryRun || counting), "replayed_by": .string(by), "force": .bool(force)]
             if !ids.isEmpty {
                 body["ids"] = .array(ids.map(JSONValue.string))
             } else if !filter.pairs.isEmpty {
@@ -84,6 +88,13 @@ struct DeadLetters: AsyncParsableCommand {
                 throw ValidationError("say what to replay: ids, a filter, or --all")
             }
             let answer = try await target.call("POST", "/v1/dead-letters/replay", body: body)
+            if counting {
+                guard case .array(let chosen)? = answer["replayed"], case .array(let skipped)? = answer["skipped_as_replayed"] else {
+                    throw ValidationError("unexpected answer: \(try JSONColumn.text(answer))")
+                }
+                throw ValidationError(
+                    "--all would replay \(chosen.count) dead letters (\(skipped.count) more were replayed before; --force includes them); add --yes to replay them")
+            }
             print(try JSONColumn.text(answer))
         }
     }

@@ -46,8 +46,17 @@ import Testing
             #expect(history.count == 1)
             #expect(history.first?.objectValue?["replayed_by"] == .string("ops@bank.example"))
 
-            // Replaying the processed event again changes nothing.
-            _ = try stack.hitl(["dlq", "replay", "--all", "--by", "ops@bank.example"])
+            // Replayed before: not again, unless forced; --all only counts without --yes.
+            let again = try stack.hitl(["dlq", "replay", letterID, "--by", "ops@bank.example"])
+            #expect(again.contains(#""replayed":[]"#) && again.contains(letterID), "\(again)")
+            do {
+                _ = try stack.hitl(["dlq", "replay", "--all", "--by", "ops@bank.example"])
+                Issue.record("--all replayed without --yes")
+            } catch let failure as Shell.Failure {
+                #expect(failure.output.contains("--all would replay 0 dead letters (1 more were replayed before"), "\(failure.output)")
+            }
+            // Replaying the processed event again, forced, changes nothing: the inbox knows it.
+            _ = try stack.hitl(["dlq", "replay", "--all", "--yes", "--force", "--by", "ops@bank.example"])
             try await Task.sleep(for: .seconds(3))
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == 1)
             #expect(try await stack.count("SELECT count(*)::int FROM approval.outbox") == 0)
@@ -56,6 +65,19 @@ import Testing
 
             #expect(try await stack.decide(approvalID, "approve").status == 200)
             try await stack.waitForStatus(id, "completed")
+
+            // A dead letter naming a topic outside the contracts is never replayed there.
+            let forged = DeadLettered(
+                deadLetterId: UUID().uuidString.lowercased(), service: "forger", originalTopic: "hitl.elsewhere", partition: 0, offset: 0,
+                key: "k", headers: [], valueBase64: Data("{}".utf8).base64EncodedString(), eventId: nil, originalEventType: nil,
+                error: "made up", attempts: 1, firstAttemptAt: Date(), deadLetteredAt: Date())
+            try await stack.publish(forged, to: .deadLetter, subject: "k")
+            try await waitUntil("the forged dead letter indexed") {
+                try await API.get("\(stack.orchestrator)/v1/dead-letters/\(forged.deadLetterId)").status == 200
+            }
+            let refused = try await API.post(
+                "\(stack.orchestrator)/v1/dead-letters/replay", #"{"ids":["\#(forged.deadLetterId)"],"replayed_by":"ops"}"#)
+            #expect(refused.status == 422 && refused.string("error") == "not_a_contract_topic", "\(refused.text)")
         }
     }
 }

@@ -97,10 +97,23 @@ struct DeadLetterIndex: Sendable {
             let missing = ids.filter { !found.contains($0.lowercased()) }
             throw APIError.notFound("no dead letter \(missing.joined(separator: ", "))")
         }
-        let items = chosen.map { ReplayItem(id: $0.deadLetter.deadLetterId, topic: $0.deadLetter.originalTopic, eventId: $0.deadLetter.eventId) }
-        guard body.dryRun != true else { return ReplayAnswer(dryRun: true, replayed: items) }
+        // A replay goes only where the contracts say events go: a forged dead letter naming
+        // some other topic must not become a way to publish there.
+        let topics = Set(Topic.all.map(\.rawValue)).subtracting([Topic.deadLetter.rawValue])
+        if let stray = chosen.first(where: { !topics.contains($0.deadLetter.originalTopic) }) {
+            throw APIError(
+                .unprocessableContent, "not_a_contract_topic",
+                "dead letter \(stray.deadLetter.deadLetterId) came from \(stray.deadLetter.originalTopic), which is not a topic of the contracts")
+        }
+        // Replayed before: not again unless forced (the record of replays is kept for good,
+        // so this holds after the inbox that would make a repeat harmless was pruned).
+        let (again, fresh) = (chosen.filter { !$0.replays.isEmpty }, chosen.filter { $0.replays.isEmpty })
+        let toReplay = body.force == true ? chosen : fresh
+        let skipped = body.force == true ? [] : again.map(ReplayItem.init)
+        let items = toReplay.map(ReplayItem.init)
+        guard body.dryRun != true else { return ReplayAnswer(dryRun: true, replayed: items, skippedAsReplayed: skipped) }
         try await runtime.database.transaction { connection in
-            for view in chosen {
+            for view in toReplay {
                 let dead = view.deadLetter
                 guard let value = Data(base64Encoded: dead.valueBase64) else { throw APIError.badRequest("dead letter \(dead.deadLetterId) holds no readable value") }
                 let headers = dead.headers.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
@@ -113,7 +126,7 @@ struct DeadLetterIndex: Sendable {
                     logger: logger)
             }
         }
-        return ReplayAnswer(dryRun: false, replayed: items)
+        return ReplayAnswer(dryRun: false, replayed: items, skippedAsReplayed: skipped)
     }
 }
 
@@ -178,15 +191,25 @@ struct ReplayRequest: Decodable {
     let all: Bool?
     let dryRun: Bool?
     let replayedBy: String?
+    /// Replays dead letters replayed before, too.
+    let force: Bool?
 }
 
 struct ReplayItem: Encodable {
     let id: String
     let topic: String
     let eventId: String?
+
+    init(_ view: DeadLetterView) {
+        id = view.deadLetter.deadLetterId
+        topic = view.deadLetter.originalTopic
+        eventId = view.deadLetter.eventId
+    }
 }
 
 struct ReplayAnswer: Encodable {
     let dryRun: Bool
     let replayed: [ReplayItem]
+    /// Chosen, but replayed before (and not forced).
+    let skippedAsReplayed: [ReplayItem]
 }
