@@ -17,17 +17,23 @@ struct DatabaseCommand: AsyncParsableCommand {
         @Option(help: "Administrator URL, postgres://user:password@host:port/any-database (default: HITL_ADMIN_DATABASE_URL).")
         var adminURL: String?
         @Option(help: "The database to provision.") var database = "hitl"
-        @Option(help: "Password of the service roles (default: HITL_ROLE_PASSWORD).")
+        @Option(help: "Password of the service roles that have none of their own (default: HITL_ROLE_PASSWORD).")
         var rolePassword: String?
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
             guard let adminURL = adminURL ?? environment["HITL_ADMIN_DATABASE_URL"] else { throw ValidationError("pass --admin-url or set HITL_ADMIN_DATABASE_URL") }
-            guard let rolePassword = rolePassword ?? environment["HITL_ROLE_PASSWORD"], rolePassword.count >= 8 else {
-                throw ValidationError("pass --role-password or set HITL_ROLE_PASSWORD (8 characters at least)")
+            // One password per role (HITL_ROLE_PASSWORD_ORCHESTRATOR, …), or the shared one.
+            var passwords: [String: String] = [:]
+            for service in Provisioning.services {
+                let own = "HITL_ROLE_PASSWORD_\(service.uppercased())"
+                guard let password = environment[own] ?? rolePassword ?? environment["HITL_ROLE_PASSWORD"], password.count >= 8 else {
+                    throw ValidationError("set \(own), or pass --role-password or HITL_ROLE_PASSWORD (8 characters at least)")
+                }
+                passwords[service] = password
             }
             let admin = try DatabaseConfiguration(url: adminURL, variable: "--admin-url", schema: "public")
-            try await TestDatabase.create(database, admin: admin, rolePassword: rolePassword)
+            try await TestDatabase.create(database, admin: admin, rolePasswords: passwords)
             print("Provisioned \(database): roles \(Provisioning.services.map(Provisioning.role(of:)).joined(separator: ", "))")
         }
     }

@@ -28,8 +28,10 @@ public struct KafkaConfiguration: Sendable {
             let result = rd_kafka_conf_set(conf, name, value, &errorText, errorText.count)
             guard result == RD_KAFKA_CONF_OK else {
                 rd_kafka_conf_destroy(conf)
+                // librdkafka's reason may quote the value; a secret's is not repeated.
                 let reason = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                throw KafkaError(.configuration, "property \(name): \(reason)")
+                let secret = name.contains("password") || name.contains("secret") || name.contains("key")
+                throw KafkaError(.configuration, secret ? "property \(name) was refused" : "property \(name): \(reason)")
             }
         }
         return conf

@@ -44,7 +44,7 @@ public struct ServiceRuntime: Sendable {
     static func kafkaConfiguration(_ configuration: ServiceConfiguration) -> KafkaConfiguration {
         KafkaConfiguration(
             bootstrapServers: configuration.kafkaBootstrapServers,
-            properties: ["client.id": "hitl-\(configuration.service)"])
+            properties: configuration.kafkaSecurity.merging(["client.id": "hitl-\(configuration.service)"]) { $1 })
     }
 
     /// A consumer of `topics` in the service's group, applying `handlers`.

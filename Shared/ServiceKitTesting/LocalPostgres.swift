@@ -14,6 +14,9 @@ public final class LocalPostgres: Sendable {
     public let adminUser = "hitl_admin"
     private let binDirectory: String
     private let runAs: [String]
+    /// With TLS: the server's self-signed certificate (for `localhost` and 127.0.0.1), which
+    /// is also the CA a client checks it with.
+    public let certificate: URL?
 
     /// The administrator URL for `database`.
     public func url(database: String = "postgres", user: String? = nil, password: String? = nil) -> String {
@@ -21,14 +24,24 @@ public final class LocalPostgres: Sendable {
         return "postgres://\(credentials)@127.0.0.1:\(port)/\(database)"
     }
 
-    /// Initialises (once) and starts a server in `directory`.
-    public init(directory: URL, port: Int = FreePort.find()) throws {
+    /// Initialises (once) and starts a server in `directory`; with `tls`, it also takes TLS
+    /// connections, with a certificate made for it.
+    public init(directory: URL, port: Int = FreePort.find(), tls: Bool = false) throws {
         self.directory = directory
         self.port = port
         binDirectory = try Self.findBinDirectory()
         runAs = getuid() == 0 ? ["runuser", "-u", "postgres", "--"] : []
         let data = directory.appendingPathComponent("data").path
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        certificate = tls ? directory.appendingPathComponent("server.crt") : nil
+        if tls {
+            try Shell.run([
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", directory.appendingPathComponent("server.key").path,
+                "-out", directory.appendingPathComponent("server.crt").path,
+            ])
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: directory.appendingPathComponent("server.key").path)
+        }
         if getuid() == 0 { try Shell.run(["chown", "-R", "postgres:postgres", directory.path]) }
         if !FileManager.default.fileExists(atPath: data + "/PG_VERSION") {
             try Shell.run(runAs + ["\(binDirectory)/initdb", "-D", data, "-U", adminUser, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
@@ -58,7 +71,8 @@ public final class LocalPostgres: Sendable {
         try Shell.run(runAs + [
             "\(binDirectory)/pg_ctl", "-D", directory.appendingPathComponent("data").path, "-l", directory.appendingPathComponent("postgres.log").path,
             "-w", "-t", "60",
-            "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=256MB",
+            "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=256MB"
+                + (certificate == nil ? "" : " -c ssl=on -c ssl_cert_file=\(directory.path)/server.crt -c ssl_key_file=\(directory.path)/server.key"),
             "start",
         ])
     }

@@ -154,6 +154,11 @@ public final class LocalStack: @unchecked Sendable {
 public enum TestDatabase {
     /// Creates `name` (when missing) and provisions the service roles and schemas in it.
     public static func create(_ name: String, admin: DatabaseConfiguration, rolePassword: String) async throws {
+        try await create(name, admin: admin, rolePasswords: Dictionary(uniqueKeysWithValues: Provisioning.services.map { ($0, rolePassword) }))
+    }
+
+    /// Creates `name` (when missing) and provisions each service role with its own password.
+    public static func create(_ name: String, admin: DatabaseConfiguration, rolePasswords: [String: String]) async throws {
         let logger = Logger(label: "hitl.stack")
         try await withClient(admin) { client in
             var exists = false
@@ -167,7 +172,7 @@ public enum TestDatabase {
         let target = copy
         try await roleLock.run {
             try await withClient(target) { client in
-                try await Provisioning.run(on: client, password: rolePassword, logger: logger)
+                try await Provisioning.run(on: client, passwords: rolePasswords, logger: logger)
             }
         }
     }

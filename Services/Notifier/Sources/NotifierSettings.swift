@@ -54,7 +54,7 @@ public struct NotifierSettings: Sendable {
             default: throw ConfigurationError(variable: "HITL_SMTP_TLS", reason: "must be starttls or none")
             }
             if let caFile = env.optionalString("HITL_SMTP_CA_FILE") {
-                guard FileManager.default.isReadableFile(atPath: caFile) else { throw ConfigurationError(variable: "HITL_SMTP_CA_FILE", reason: "\(caFile) is not a readable file") }
+                guard FileManager.default.isReadableFile(atPath: caFile) else { throw ConfigurationError(variable: "HITL_SMTP_CA_FILE", reason: "is not a readable file") }
                 smtp.caFile = caFile
             }
             let from = try env.string("HITL_SMTP_FROM")

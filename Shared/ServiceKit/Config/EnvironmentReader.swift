@@ -26,10 +26,10 @@ public struct EnvironmentReader: Sendable {
     public func int(_ name: String, default defaultValue: Int, in range: ClosedRange<Int> = Int.min...Int.max) throws -> Int {
         guard let text = optionalString(name) else { return defaultValue }
         guard let value = Int(text) else {
-            throw ConfigurationError(variable: name, reason: "must be an integer, got \"\(text)\"")
+            throw ConfigurationError(variable: name, reason: "must be an integer")
         }
         guard range.contains(value) else {
-            throw ConfigurationError(variable: name, reason: "must be in \(range.lowerBound)...\(range.upperBound), got \(value)")
+            throw ConfigurationError(variable: name, reason: "must be in \(range.lowerBound)...\(range.upperBound)")
         }
         return value
     }
@@ -38,7 +38,7 @@ public struct EnvironmentReader: Sendable {
     public func url(_ name: String, default defaultValue: String? = nil) throws -> URL {
         let text = try string(name, default: defaultValue)
         guard let url = URL(string: text), url.scheme != nil, url.host != nil else {
-            throw ConfigurationError(variable: name, reason: "must be a URL with a scheme and host, got \"\(text)\"")
+            throw ConfigurationError(variable: name, reason: "must be a URL with a scheme and host")
         }
         return url
     }

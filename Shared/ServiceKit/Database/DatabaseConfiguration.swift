@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import PostgresNIO
 
 /// Where a service's Postgres is and which schema it owns.
@@ -15,6 +16,18 @@ public struct DatabaseConfiguration: Sendable {
     /// (`idle_in_transaction_session_timeout`): a client stuck mid-transaction (a hung task,
     /// a half-open connection) cannot hold its row locks, and so every retry, for longer.
     public var idleTransactionTimeoutSeconds = 60
+    /// TLS to the server, as libpq's `sslmode`, with the CA of `sslrootcert`.
+    public var sslMode: SSLMode
+    public var sslRootCertificate: String?
+
+    /// libpq's modes: `disable`; `prefer` and `require` encrypt without checking the server
+    /// (`require` with `sslrootcert` checks the CA, as libpq does); `verify-ca` checks the
+    /// chain; `verify-full` the chain and the host name.
+    public enum SSLMode: String, Sendable {
+        case disable, prefer, require
+        case verifyCA = "verify-ca"
+        case verifyFull = "verify-full"
+    }
 
     /// Parses `postgres://user:password@host:port/database`; `variable` names the
     /// setting in errors.
@@ -24,6 +37,18 @@ public struct DatabaseConfiguration: Sendable {
         else {
             throw ConfigurationError(variable: variable, reason: "must look like postgres://user:password@host:port/database")
         }
+        let query = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { $1 }
+        guard let mode = SSLMode(rawValue: query["sslmode"] ?? "prefer") else {
+            throw ConfigurationError(variable: variable, reason: "sslmode must be disable, prefer, require, verify-ca or verify-full")
+        }
+        if let root = query["sslrootcert"], !FileManager.default.isReadableFile(atPath: root) {
+            throw ConfigurationError(variable: variable, reason: "sslrootcert is not a readable file")
+        }
+        if let unknown = query.keys.first(where: { !["sslmode", "sslrootcert"].contains($0) }) {
+            throw ConfigurationError(variable: variable, reason: "has the parameter \(unknown); only sslmode and sslrootcert are read")
+        }
+        self.sslMode = mode
+        self.sslRootCertificate = query["sslrootcert"]
         let database = url.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         guard !database.isEmpty else {
             throw ConfigurationError(variable: variable, reason: "names no database")
@@ -40,15 +65,36 @@ public struct DatabaseConfiguration: Sendable {
         self.poolSize = poolSize
     }
 
-    /// The PostgresNIO client configuration: plain TCP on loopback and in the compose
-    /// network, `search_path` pinned to the service's schema.
+    /// The PostgresNIO client configuration: TLS as `sslMode` says, `search_path` pinned to
+    /// the service's schema.
     public var clientConfiguration: PostgresClient.Configuration {
         var configuration = PostgresClient.Configuration(
-            host: host, port: port, username: username, password: password, database: database, tls: .disable)
+            host: host, port: port, username: username, password: password, database: database, tls: tls)
         configuration.options.maximumConnections = poolSize
         configuration.options.additionalStartupParameters = [
             ("search_path", schema), ("idle_in_transaction_session_timeout", "\(idleTransactionTimeoutSeconds)s"),
         ]
         return configuration
+    }
+
+    var tls: PostgresClient.Configuration.TLS {
+        var settings = TLSConfiguration.makeClientConfiguration()
+        if let root = sslRootCertificate { settings.trustRoots = .file(root) }
+        switch sslMode {
+        case .disable:
+            return .disable
+        case .prefer:
+            settings.certificateVerification = .none
+            return .prefer(settings)
+        case .require:
+            settings.certificateVerification = sslRootCertificate == nil ? .none : .noHostnameVerification
+            return .require(settings)
+        case .verifyCA:
+            settings.certificateVerification = .noHostnameVerification
+            return .require(settings)
+        case .verifyFull:
+            settings.certificateVerification = .fullVerification
+            return .require(settings)
+        }
     }
 }

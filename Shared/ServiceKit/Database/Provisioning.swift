@@ -11,13 +11,14 @@ public enum Provisioning {
     /// The role name of a service, e.g. `hitl_orchestrator`.
     public static func role(of service: String) -> String { "hitl_\(service)" }
 
-    /// The statements that provision `services` in the current database. Identifiers
-    /// come from the fixed list above; the password is quoted as a literal.
-    public static func statements(password: String) -> [String] {
-        let literal = "'" + password.replacingOccurrences(of: "'", with: "''") + "'"
+    /// The statements that provision `services` in the current database, each role with its
+    /// own password (`passwords` by service). Identifiers come from the fixed list above;
+    /// passwords are quoted as literals.
+    public static func statements(passwords: [String: String]) -> [String] {
         var statements = ["REVOKE ALL ON SCHEMA public FROM PUBLIC"]
         for service in services {
             let role = role(of: service)
+            let literal = "'" + (passwords[service] ?? "").replacingOccurrences(of: "'", with: "''") + "'"
             statements += [
                 """
                 DO $$ BEGIN
@@ -35,8 +36,8 @@ public enum Provisioning {
     }
 
     /// Runs the statements over an administrator connection.
-    public static func run(on client: PostgresClient, password: String, logger: Logger) async throws {
-        for statement in statements(password: password) {
+    public static func run(on client: PostgresClient, passwords: [String: String], logger: Logger) async throws {
+        for statement in statements(passwords: passwords) {
             try await client.query(PostgresQuery(unsafeSQL: statement), logger: logger)
         }
     }
