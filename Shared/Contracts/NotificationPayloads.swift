@@ -13,8 +13,12 @@ public struct NotificationRequested: EventPayload {
     public var recipients: [String]
     public var subject: String
     public var text: String
-    /// Named actions, e.g. `approve` → a URL that decides.
+    /// Named links anyone on the topic may read (the approval's API URLs).
     public var links: [String: String]
+    /// The personal links (`web:<approver>` sign-in links, `approve:<approver>` and
+    /// `reject:<approver>` decision links), which are credentials: sealed for the notifier
+    /// (`LinkSeal`), never in clear on Kafka.
+    public var sealedLinks: String?
     /// For approval requests: the form and the facts, so each channel renders its own way.
     public var form: ApprovalForm?
     public var facts: JSONObject?
@@ -24,8 +28,9 @@ public struct NotificationRequested: EventPayload {
 
     public init(
         reason: String, notificationId: String, workflowId: String, approvalId: String?, recipients: [String], subject: String, text: String,
-        links: [String: String], form: ApprovalForm? = nil, facts: JSONObject? = nil, markdown: String? = nil
+        links: [String: String], sealedLinks: String? = nil, form: ApprovalForm? = nil, facts: JSONObject? = nil, markdown: String? = nil
     ) {
+        self.sealedLinks = sealedLinks
         self.markdown = markdown
         self.form = form
         self.facts = facts

@@ -34,6 +34,8 @@ public final class LocalStack: @unchecked Sendable {
         public var taskSigningSecret = "hitl-dev-task-signing-secret"
         /// The key of the per-attempt task tokens (`HITL_TASK_TOKEN_KEY`).
         public var taskTokenKey = "hitl-dev-task-token-key-" + UUID().uuidString
+        /// The key the approval service seals the approvers' links with for the notifier.
+        public var notificationKey = "hitl-dev-notification-key-" + UUID().uuidString
         public var logLevel = "info"
         /// Where the services' outbound calls may go (`HITL_EGRESS_ALLOW`), unless `environment`
         /// says: the stand-ins on this machine's loopback.
@@ -106,6 +108,7 @@ public final class LocalStack: @unchecked Sendable {
             environment["HITL_RECEIPT_KEYS"] = options.receiptKeys
             if environment["HITL_APPROVAL_GROUPS"] == nil { environment["HITL_APPROVAL_GROUPS"] = options.approverGroups }
             if environment["HITL_EGRESS_ALLOW"] == nil { environment["HITL_EGRESS_ALLOW"] = options.egressAllow }
+            if service == "approval" || service == "notifier" { environment["HITL_NOTIFICATION_KEY"] = options.notificationKey }
             // Children end with the stack's process, even when it is killed.
             environment["HITL_EXIT_WITH_PARENT"] = "1"
             if service == "orchestrator" {
@@ -117,6 +120,8 @@ public final class LocalStack: @unchecked Sendable {
             if service == "notifier", let webhook = options.webhookURL {
                 environment["HITL_WEBHOOK_URL"] = webhook
                 environment["HITL_WEBHOOK_SECRET"] = options.webhookSecret
+                // The local sink stands for an approver's own inbox: it gets their links.
+                environment["HITL_WEBHOOK_LINKS"] = "1"
             }
             services[name] = ServiceProcess(
                 name: name, executable: Shell.packageExecutable(executable), environment: environment,

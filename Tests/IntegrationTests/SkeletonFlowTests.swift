@@ -23,6 +23,18 @@ import Testing
             #expect(notification.approvalId == approvalID && notification.recipients == ["manager@bank.example"])
             #expect(notification.links["decision"]?.hasSuffix("/v1/approvals/\(approvalID)/decision") == true)
             #expect(await stack.webhook.refused.count == 0)
+            // The approver's own links reach the (approver's) webhook, opened by the notifier;
+            // on Kafka they travel sealed: no sign-in or decision link can be read off a topic.
+            #expect(notification.links["web:manager@bank.example"]?.contains("/ui/sign-in/") == true)
+            #expect(notification.links["approve:manager@bank.example"]?.contains("/ui/links/") == true)
+            for topic in Topic.all {
+                for event in try await stack.events(on: topic, settle: .milliseconds(200)) {
+                    let raw = String(decoding: event.data, as: UTF8.self)
+                    #expect(!raw.contains("/ui/sign-in/") && !raw.contains("/ui/links/") && !raw.contains("/v1/links/"), "\(topic): \(raw)")
+                }
+            }
+            let onKafka = try await stack.events(on: .notifications).first { $0.type == .notificationRequested }
+            #expect(try onKafka?.decode(NotificationRequested.self).sealedLinks?.hasPrefix("v1.") == true)
 
             let decided = try await stack.decide(approvalID, "approve")
             #expect(decided.status == 200)

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import ServiceKit
 import Slack
 import Testing
 
@@ -70,5 +71,34 @@ import Testing
         #expect(text.contains("<http://x/ui/sign-in/ann|Open in the browser>"))
         let closed = SlackChannel.closedMessage(channel: "D1", ts: "1.2", text: "Approved by bob via slack")
         #expect(closed["ts"] == "1.2" && String(describing: closed["blocks"]).contains("Approved by bob via slack"))
+    }
+}
+
+/// The personal links are credentials: sealed on Kafka, and on the shared webhook only when
+/// the deployment asks for them.
+@Suite struct LinkSealTests {
+    @Test func sealedLinksOpenOnlyUnderTheSameKeyAndUnchanged() throws {
+        let links = ["web:ann@bank.example": "https://hitl.example/ui/sign-in/abc", "approve:ann@bank.example": "https://hitl.example/ui/links/def"]
+        let seal = LinkSeal(secret: String(repeating: "k", count: 32))
+        let sealed = try seal.seal(links)
+        #expect(sealed.hasPrefix("v1.") && !sealed.contains("sign-in") && !sealed.contains("hitl.example"))
+        #expect(try seal.open(sealed) == links)
+        #expect(throws: (any Error).self) { try LinkSeal(secret: String(repeating: "x", count: 32)).open(sealed) }
+        var tampered = Array(sealed)
+        tampered[10] = tampered[10] == "A" ? "B" : "A"
+        #expect(throws: (any Error).self) { try seal.open(String(tampered)) }
+    }
+
+    @Test func theSharedWebhookGetsPersonalLinksOnlyWhenAskedTo() throws {
+        let notification = NotificationRequested(
+            reason: "approval_requested", notificationId: "n", workflowId: "w", approvalId: "a", recipients: ["ann@bank.example"], subject: "s", text: "t",
+            links: ["decision": "https://hitl.example/v1/approvals/a/decision", "web:ann@bank.example": "https://hitl.example/ui/sign-in/abc"],
+            sealedLinks: "v1.xyz")
+        let url = try #require(URL(string: "http://127.0.0.1:1/hook"))
+        let egress = EgressClient(policy: .denyAll)
+        let plain = WebhookChannel(url: url, secret: "secret-0123456789", includeLinks: false, egress: egress).payload(notification)
+        #expect(plain.links == ["decision": "https://hitl.example/v1/approvals/a/decision"] && plain.sealedLinks == nil)
+        let asked = WebhookChannel(url: url, secret: "secret-0123456789", includeLinks: true, egress: egress).payload(notification)
+        #expect(asked.links["web:ann@bank.example"] != nil && asked.sealedLinks == nil)
     }
 }

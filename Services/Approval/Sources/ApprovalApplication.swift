@@ -18,6 +18,7 @@ import Slack
 /// | `HITL_APPROVAL_DEFAULT_TIMEOUT_SECONDS` | `86400` | deadline of an approval whose request names neither a timeout nor a priority; no approval is without one |
 /// | `HITL_APPROVAL_PRIORITY_DEADLINES` | `high=7200,normal=28800,low=86400` | seconds to the deadline per priority, when the request names no timeout |
 /// | `HITL_SLACK_BOT_TOKEN`, `HITL_SLACK_SIGNING_SECRET`, `HITL_SLACK_API_URL`, `HITL_SLACK_USERS` | — | Slack interactivity (see `SlackSettings`); the signing secret is required with a token |
+/// | `HITL_NOTIFICATION_KEY` | — (required) | seals the approvers' sign-in and decision links for the notifier, which holds the same key |
 /// | `HITL_APPROVAL_GROUPS` | — | groups approvers may be named by (`group:<name>`): `finance=ann@x,bob@x;risk=cy@x` |
 public struct ApprovalSettings: Sendable {
     public var accessTokens: AccessTokens
@@ -28,8 +29,14 @@ public struct ApprovalSettings: Sendable {
     public var priorityDeadlines: [ApprovalPolicy.Priority: Int]
     public var groups: [String: [String]]
     var slack: SlackSettings?
+    /// Seals the approvers' links for the notifier (`HITL_NOTIFICATION_KEY`, shared with it).
+    var linkSeal: LinkSeal
 
     public init(environment env: EnvironmentReader) throws {
+        guard let seal = try LinkSeal(environment: env) else {
+            throw ConfigurationError(variable: "HITL_NOTIFICATION_KEY", reason: "is required: the approvers' links travel sealed to the notifier under it")
+        }
+        linkSeal = seal
         accessTokens = try AccessTokens(environment: env)
         decisionTokens = try DecisionTokens(environment: env)
         receiptKeys = try ReceiptKeys(environment: env)

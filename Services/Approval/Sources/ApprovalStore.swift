@@ -22,7 +22,7 @@ struct ApprovalStore: Sendable {
     }
 
     var links: ApprovalLinks {
-        ApprovalLinks(publicURL: runtime.configuration.publicURL, tokens: settings.decisionTokens, sessions: sessions)
+        ApprovalLinks(publicURL: runtime.configuration.publicURL, tokens: settings.decisionTokens, sessions: sessions, seal: settings.linkSeal)
     }
 
     // MARK: - Creation
@@ -63,7 +63,7 @@ struct ApprovalStore: Sendable {
         for try await _ in inserted { created = true }
         guard created else { return }
 
-        let links = self.links.links(
+        let links = try self.links.sealed(
             approvalID: request.approvalId, recipients: applied.assignees, form: form, policy: applied.policy, deadline: deadline)
         let rendering = FormRendering(form: form, facts: request.context)
         let intro = "\(request.requester) asks for approval of \(request.workflowType) (step \(request.step))."
@@ -73,7 +73,7 @@ struct ApprovalStore: Sendable {
             NotificationRequested(
                 reason: "approval_requested", notificationId: "approval-requested:\(request.approvalId)",
                 workflowId: request.workflowId, approvalId: request.approvalId, recipients: applied.assignees,
-                subject: "Approval needed: \(request.workflowType)", text: text, links: links, form: form, facts: request.context,
+                subject: "Approval needed: \(request.workflowType)", text: text, links: links.clear, sealedLinks: links.sealed, form: form, facts: request.context,
                 markdown: FormRendering.escapeMarkdown(intro) + "\n\n" + rendering.markdown() + "\n\n" + FormRendering.escapeMarkdown(due)),
             to: .notifications)
         try await scheduleTimers(for: request, policy: applied.policy, deadline: deadline, context: context)

@@ -103,12 +103,12 @@ extension ApprovalStore {
     }
 
     private func notify(_ approval: ApprovalView, reason: String, id: String, to recipients: [String], subject: String, text: String, context: EventContext) async throws {
-        let links = self.links.links(
+        let links = try self.links.sealed(
             approvalID: approval.id, recipients: recipients, form: approval.form, policy: approval.policy.policy, deadline: approval.deadline)
         try await context.publish(
             NotificationRequested(
                 reason: reason, notificationId: id, workflowId: approval.workflowId, approvalId: approval.id, recipients: recipients,
-                subject: subject, text: text, links: links, form: approval.form, facts: approval.context),
+                subject: subject, text: text, links: links.clear, sealedLinks: links.sealed, form: approval.form, facts: approval.context),
             to: .notifications, subject: approval.workflowId)
     }
 

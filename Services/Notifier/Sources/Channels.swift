@@ -16,14 +16,25 @@ protocol NotificationChannel: Sendable {
 
 /// Posts the notification as JSON to a URL, signed (see `Signing.webhookSignature`).
 /// A 2xx answer is a delivery; anything else, or no answer in 10 s, is a failed attempt.
+/// One webhook receives every approver's notifications, so it gets their personal links
+/// (credentials) only when the deployment says so (`includeLinks`).
 struct WebhookChannel: NotificationChannel {
     let url: URL
     let secret: String
+    let includeLinks: Bool
     let egress: EgressClient
     var perRecipient: Bool { false }
 
+    /// What is posted: the notification, without personal links unless `includeLinks`.
+    func payload(_ notification: NotificationRequested) -> NotificationRequested {
+        var shown = notification
+        shown.sealedLinks = nil
+        if !includeLinks { shown.links = notification.links.filter { !$0.key.contains(":") } }
+        return shown
+    }
+
     func deliver(_ notification: NotificationRequested, to recipient: String?, attempt: Int) async throws {
-        let body = try WireCoding.encode(notification)
+        let body = try WireCoding.encode(payload(notification))
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

@@ -114,11 +114,24 @@ struct DeliveryWorker: SupervisedLoop {
         return claimed
     }
 
+    /// The notification with its sealed personal links opened, for the channel to use.
+    private func opened(_ notification: NotificationRequested) throws -> NotificationRequested {
+        guard let sealed = notification.sealedLinks else { return notification }
+        guard let seal = settings.linkSeal, let personal = try? seal.open(sealed) else {
+            throw DeliveryFailure("its links are sealed, and HITL_NOTIFICATION_KEY does not open them", permanent: true)
+        }
+        var opened = notification
+        opened.links.merge(personal) { current, _ in current }
+        opened.sealedLinks = nil
+        return opened
+    }
+
     private func attempt(_ delivery: Claimed) async {
         var failure: DeliveryFailure?
         if let channel = channels[delivery.channel] {
             do {
-                try await channel.deliver(delivery.notification, to: delivery.recipient.isEmpty ? nil : delivery.recipient, attempt: delivery.attempt)
+                let notification = try opened(delivery.notification)
+                try await channel.deliver(notification, to: delivery.recipient.isEmpty ? nil : delivery.recipient, attempt: delivery.attempt)
             } catch let error as DeliveryFailure {
                 failure = error
             } catch {

@@ -16,7 +16,7 @@ public enum Notifier {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: NotifierMigrations.all, metrics: metrics, logger: logger)
         var channels: [String: any NotificationChannel] = [:]
         if let url = settings.webhookURL, let secret = settings.webhookSecret {
-            channels["webhook"] = WebhookChannel(url: url, secret: secret, egress: runtime.egress)
+            channels["webhook"] = WebhookChannel(url: url, secret: secret, includeLinks: settings.webhookLinks, egress: runtime.egress)
         }
         if let smtp = settings.smtp, let from = settings.mailFrom {
             channels["email"] = EmailChannel(client: SMTPClient(settings: smtp, egress: runtime.egress), from: from)

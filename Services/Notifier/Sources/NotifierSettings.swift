@@ -9,6 +9,8 @@ import Slack
 /// |---|---|---|
 /// | `HITL_WEBHOOK_URL` | — | where the signed webhook channel posts |
 /// | `HITL_WEBHOOK_SECRET` | — (required with a URL) | HMAC-SHA256 key of the `X-HITL-Signature` header |
+/// | `HITL_WEBHOOK_LINKS` | `0` | `1`: the webhook gets the approvers' personal sign-in and decision links too (only for a receiver that delivers to each approver privately) |
+/// | `HITL_NOTIFICATION_KEY` | — | opens the approvers' links the approval service sealed (the same key); without it, notifications carrying links fail |
 /// | `HITL_SMTP_HOST` | — | the mail server; turns the email channel on (recipients are addresses) |
 /// | `HITL_SMTP_PORT` | `587` | its submission port |
 /// | `HITL_SMTP_FROM` | — (required with a host) | the sender address |
@@ -23,6 +25,8 @@ import Slack
 public struct NotifierSettings: Sendable {
     public var webhookURL: URL?
     public var webhookSecret: String?
+    var webhookLinks: Bool
+    var linkSeal: LinkSeal?
     var smtp: SMTPClient.Settings?
     var mailFrom: String?
     var slack: SlackSettings?
@@ -32,6 +36,8 @@ public struct NotifierSettings: Sendable {
     var breakerCooldown: Duration
 
     public init(environment env: EnvironmentReader) throws {
+        linkSeal = try LinkSeal(environment: env)
+        webhookLinks = env.optionalString("HITL_WEBHOOK_LINKS") == "1"
         if env.optionalString("HITL_WEBHOOK_URL") != nil {
             webhookURL = try env.url("HITL_WEBHOOK_URL")
             webhookSecret = try env.string("HITL_WEBHOOK_SECRET")
