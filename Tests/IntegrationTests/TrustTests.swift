@@ -377,13 +377,16 @@ import Testing
             let id = try #require(try await API.post(workflows, form(shown, input: #"{"amount":6000,"payee":\#(text)}"#, key: "shown"), token: Self.agent).string("id"))
             let approval = try await stack.pendingApproval(of: id)
             let link = try await stack.webLink(approval)
-            // A post that repeats decision is refused and decides nothing.
-            let web = try await WebClient.signIn(link)
-            let page = "\(stack.approval)/ui/approvals/\(approval)"
+            // A post that repeats decision is refused and decides nothing (on a second one, since
+            // a sign-in link opens one session and the browser below takes this one's).
+            let probeID = try #require(try await API.post(workflows, form(shown, input: #"{"amount":6000,"payee":\#(text)}"#, key: "shown-2"), token: Self.agent).string("id"))
+            let probe = try await stack.pendingApproval(of: probeID)
+            let web = try await WebClient.signIn(try await stack.webLink(probe))
+            let page = "\(stack.approval)/ui/approvals/\(probe)"
             let csrf = try #require(try await web.csrfToken(page))
             let repeated = try await web.post(page, body: "csrf_token=\(csrf)&decision=reject&decision=approve")
             #expect(repeated.status == 400 && repeated.html.contains("more than once"))
-            #expect(try await API.get("\(stack.approval)/v1/approvals/\(approval)").string("status") == "pending")
+            #expect(try await API.get("\(stack.approval)/v1/approvals/\(probe)").string("status") == "pending")
 
             let shot = WebPageTests.packageRoot.appendingPathComponent(".build/screenshots/web/smuggled.png").path
             let script = WebPageTests.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/web_reject.py").path

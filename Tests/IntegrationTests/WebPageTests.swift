@@ -47,6 +47,31 @@ import Testing
         }
     }
 
+    /// A sign-in link is a credential carried by mail or chat: it opens one browser session,
+    /// once, for its approval's workflow only.
+    @Test func aSignInLinkOpensOneSessionForItsWorkflowOnly() async throws {
+        try await Stack.with { stack in
+            let first = try #require(try await stack.submit(API.workflow(key: "scope-1")).string("id"))
+            let second = try #require(try await stack.submit(API.workflow(key: "scope-2")).string("id"))
+            let (mine, other) = (try await stack.pendingApproval(of: first), try await stack.pendingApproval(of: second))
+            let link = try await stack.webLink(mine)
+            let web = try await WebClient.signIn(link)
+            #expect(web.cookie.hasPrefix("hitl_session="))
+            // Used: another browser (or whoever found the link later) is refused.
+            let reused = try await WebClient().get(link)
+            #expect(reused.status == 410 && reused.html.contains("used already"), "\(reused.status) \(reused.html.prefix(300))")
+            // The browser that used it comes back through it without trouble.
+            #expect(try await web.get(link).status == 303)
+            // The session is for its workflow: the other approval of the same approver is not there.
+            #expect(try await web.get("\(stack.approval)/ui/approvals/\(mine)").status == 200)
+            #expect(try await web.get("\(stack.approval)/ui/approvals/\(other)").status == 404)
+            let inbox = try await web.get("\(stack.approval)/ui/inbox").html
+            #expect(inbox.contains(mine) && !inbox.contains(other))
+            #expect(try await web.get("\(stack.approval)/ui/workflows/\(second)/timeline").status == 404)
+            #expect(try await web.get("\(stack.approval)/ui/workflows/\(first)/timeline").status == 200)
+        }
+    }
+
     @Test func anApproverSignsInThroughTheLinkAndDecidesByClicking() async throws {
         try await Stack.with { stack in
             let form = #"{"title":"Wire transfer","facts":["amount"],"fields":[{"name":"reason","type":"select","label":"Reason","required":true,"options":["budget","risk"]},{"name":"limit","type":"number","label":"Limit","max":10000}]}"#

@@ -137,5 +137,16 @@ enum ApprovalMigrations {
                 // The gate that required the approval, and the signed receipt of its decision.
                 "ALTER TABLE approvals ADD COLUMN rule text, ADD COLUMN receipt text"
             ]),
+        Migration(
+            version: 11, name: "used sign-in links",
+            statements: [
+                // A sign-in link opens one session; kept while its approval is open.
+                """
+                CREATE TABLE used_sign_ins (
+                    token_id text PRIMARY KEY,
+                    approval_id uuid NOT NULL REFERENCES approvals (id),
+                    used_at timestamptz NOT NULL DEFAULT now())
+                """
+            ]),
     ]
 }

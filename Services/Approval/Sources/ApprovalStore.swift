@@ -25,6 +25,18 @@ struct ApprovalStore: Sendable {
         ApprovalLinks(publicURL: runtime.configuration.publicURL, tokens: settings.decisionTokens, sessions: sessions, seal: settings.linkSeal)
     }
 
+    /// Records the first use of sign-in link `tokenID`; false when it was used before.
+    func useSignIn(_ tokenID: String, approvalID: String, logger: Logger) async throws -> Bool {
+        guard let id = UUID(uuidString: approvalID) else { return false }
+        var first = false
+        for try await _ in try await runtime.database.query(
+            "INSERT INTO used_sign_ins (token_id, approval_id) VALUES (\(tokenID), \(id)) ON CONFLICT DO NOTHING RETURNING 1")
+        {
+            first = true
+        }
+        return first
+    }
+
     // MARK: - Creation
 
     /// Creates the pending approval, asks the notifier to tell the approvers and the

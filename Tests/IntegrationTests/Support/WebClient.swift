@@ -9,7 +9,8 @@ struct WebClient: Sendable {
     static let client = HTTPClient(
         eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(redirectConfiguration: .disallow))
 
-    let cookie: String
+    /// The session cookie; empty for a browser that has none.
+    var cookie = ""
 
     static func signIn(_ link: String) async throws -> WebClient {
         let response = try await client.execute(HTTPClientRequest(url: link), timeout: .seconds(10))
@@ -19,7 +20,7 @@ struct WebClient: Sendable {
 
     func get(_ url: String) async throws -> (status: Int, html: String) {
         var request = HTTPClientRequest(url: url)
-        request.headers.add(name: "Cookie", value: cookie)
+        if !cookie.isEmpty { request.headers.add(name: "Cookie", value: cookie) }
         let response = try await Self.client.execute(request, timeout: .seconds(10))
         return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
     }

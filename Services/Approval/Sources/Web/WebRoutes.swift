@@ -23,7 +23,7 @@ struct WebRoutes: Sendable {
     let links: DecisionTokens
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/ui/sign-in/{token}") { _, context in
+        router.get("/ui/sign-in/{token}") { request, context in
             try await page {
                 let token = try context.parameters.require("token")
                 let signIn: WebSessions.SignIn
@@ -34,14 +34,26 @@ struct WebRoutes: Sendable {
                 } catch {
                     throw APIError(.unauthorized, "invalid_link", error.reason)
                 }
-                let started = sessions.start(approver: signIn.approver)
+                let approval = try await find(signIn.approvalID, logger: context.logger)
+                // The same browser coming back through the link it used keeps its session.
+                if let current = sessions.session(cookieHeader: request.headers[.cookie]), current.approver == signIn.approver,
+                    current.workflowID == approval.workflowId
+                {
+                    return HTMLResponse.seeOther("/ui/approvals/\(signIn.approvalID)")
+                }
+                guard try await store.useSignIn(signIn.tokenID, approvalID: approval.id, logger: context.logger) else {
+                    throw APIError(
+                        .gone, "link_used",
+                        "this sign-in link was used already, and a link opens one browser session; use the browser you opened it in, or the API")
+                }
+                let started = sessions.start(approver: signIn.approver, workflowID: approval.workflowId)
                 return HTMLResponse.seeOther("/ui/approvals/\(signIn.approvalID)", headers: [.setCookie: started.setCookie])
             }
         }
         router.get("/ui/inbox") { request, _ in
             try await page {
                 let session = try signedIn(request)
-                let pending = try await store.list(status: "pending", workflowID: nil, assignee: session.approver, requester: nil, limit: 200)
+                let pending = try await store.list(status: "pending", workflowID: session.workflowID, assignee: session.approver, requester: nil, limit: 200)
                 return HTMLResponse.make(WebPages.inbox(approver: session.approver, pending: pending))
             }
         }
@@ -71,6 +83,7 @@ struct WebRoutes: Sendable {
             try await page {
                 let session = try signedIn(request)
                 let workflowID = try context.parameters.require("id")
+                guard workflowID == session.workflowID else { throw APIError.notFound("this session is for another workflow; open the link in its notification") }
                 let approvals = try await store.list(status: nil, workflowID: workflowID, assignee: nil, requester: nil, limit: 1000)
                 guard approvals.contains(where: { $0.approvers.contains(session.approver) }) else {
                     throw APIError.notFound("no workflow \(workflowID) with an approval of yours")
@@ -195,7 +208,7 @@ struct WebRoutes: Sendable {
 
     private func visibleApproval(_ id: String, to session: WebSessions.Session, logger: Logger) async throws -> ApprovalView {
         let approval = try await find(id, logger: logger)
-        guard approval.isVisible(to: Principal(subject: session.approver, role: .approver)) else {
+        guard approval.workflowId == session.workflowID, approval.isVisible(to: Principal(subject: session.approver, role: .approver)) else {
             throw APIError.notFound("no approval \(id) assigned to \(session.approver)")
         }
         return approval

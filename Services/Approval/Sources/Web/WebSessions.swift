@@ -4,10 +4,12 @@ import ServiceKit
 /// Who is looking at the web pages, and proof that a form came from our own page.
 ///
 /// An approver arrives through a signed sign-in link (`/ui/sign-in/{token}`), one per
-/// approver and approval, valid until the approval's deadline. Opening it changes nothing
-/// but the browser's session: a `hitl_session` cookie holding the sealed line
-/// `s1|<key id>|<session id>|<approver>|<expiry>` (HttpOnly, SameSite=Lax, Path=/ui, Secure
-/// when the public URL is https). Every form carries a CSRF token, an HMAC of the session
+/// approver and approval, valid until the approval's deadline and good for one sign-in
+/// (`used_sign_ins`). Opening it changes nothing but the browser's session: a `hitl_session`
+/// cookie holding the sealed line `s2|<key id>|<session id>|<approver>|<workflow>|<expiry>`
+/// (HttpOnly, SameSite=Lax, Path=/ui, Secure when the public URL is https). The session is
+/// for that approval's workflow only: a link that leaks opens one workflow's approvals, once,
+/// not the approver's whole inbox. Every form carries a CSRF token, an HMAC of the session
 /// id and the approval id under the session's key: good for one session and one approval,
 /// and unknown to any other site. Both are signed with the decision-link keys, so a
 /// rotation retires them together.
@@ -18,16 +20,20 @@ struct WebSessions: Sendable {
     let tokens: DecisionTokens
     let secureCookies: Bool
     /// How long a browser stays signed in.
-    var sessionLength: TimeInterval = 12 * 3600
+    var sessionLength: TimeInterval = 2 * 3600
 
     struct Session: Sendable {
         let keyID: String
         let id: String
         let approver: String
         let expiresAt: Date
+        /// The workflow whose approvals the session may see and decide.
+        let workflowID: String
     }
 
     struct SignIn: Sendable {
+        /// Recorded on first use: a link opens one session.
+        let tokenID: String
         let approvalID: String
         let approver: String
     }
@@ -42,15 +48,19 @@ struct WebSessions: Sendable {
 
     func signIn(_ token: String, now: Date = Date()) throws(DecisionTokens.Refusal) -> SignIn {
         let fields = try tokens.open(token, kind: "w1", count: 6, now: now).fields
-        return SignIn(approvalID: fields[3], approver: fields[4])
+        return SignIn(tokenID: fields[2], approvalID: fields[3], approver: fields[4])
     }
 
     // MARK: - Sessions
 
-    /// A new session for `approver` and the `Set-Cookie` header value that starts it.
-    func start(approver: String, now: Date = Date()) -> (session: Session, setCookie: String) {
-        let session = Session(keyID: tokens.currentKeyID, id: UUID().uuidString.lowercased(), approver: approver, expiresAt: now.addingTimeInterval(sessionLength))
-        let value = tokens.seal(["s1", session.keyID, session.id, approver, "\(Int(session.expiresAt.timeIntervalSince1970))"].joined(separator: "|"))
+    /// A new session for `approver` on `workflowID`'s approvals, and the `Set-Cookie` header
+    /// value that starts it.
+    func start(approver: String, workflowID: String, now: Date = Date()) -> (session: Session, setCookie: String) {
+        let session = Session(
+            keyID: tokens.currentKeyID, id: UUID().uuidString.lowercased(), approver: approver, expiresAt: now.addingTimeInterval(sessionLength),
+            workflowID: workflowID)
+        let value = tokens.seal(
+            ["s2", session.keyID, session.id, approver, workflowID, "\(Int(session.expiresAt.timeIntervalSince1970))"].joined(separator: "|"))
         let secure = secureCookies ? "; Secure" : ""
         return (session, "\(Self.cookieName)=\(value); Path=/ui; Max-Age=\(Int(sessionLength)); HttpOnly; SameSite=Lax\(secure)")
     }
@@ -60,9 +70,9 @@ struct WebSessions: Sendable {
         guard let cookieHeader else { return nil }
         for pair in cookieHeader.split(separator: ";") {
             let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, parts[0] == Self.cookieName, let (fields, expiresAt) = try? tokens.open(parts[1], kind: "s1", count: 5, now: now)
+            guard parts.count == 2, parts[0] == Self.cookieName, let (fields, expiresAt) = try? tokens.open(parts[1], kind: "s2", count: 6, now: now)
             else { continue }
-            return Session(keyID: fields[1], id: fields[2], approver: fields[3], expiresAt: expiresAt)
+            return Session(keyID: fields[1], id: fields[2], approver: fields[3], expiresAt: expiresAt, workflowID: fields[4])
         }
         return nil
     }
