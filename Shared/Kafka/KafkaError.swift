@@ -36,6 +36,6 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     public var isRecordRefused: Bool {
         guard case .broker(let raw) = code else { return false }
         return [RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR__BAD_MSG, RD_KAFKA_RESP_ERR__INVALID_ARG].map(\.rawValue).contains(raw)
+                RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR__BAD_MSG].map(\.rawValue).contains(raw)
     }
 }

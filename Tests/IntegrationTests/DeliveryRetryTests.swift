@@ -61,13 +61,14 @@ import Testing
             #expect(await stack.webhook.accepted.items.isEmpty)
 
             await stack.webhook.outage.set(0)
-            _ = try stack.hitl(["dlq", "replay", "--all", "--by", "ops@bank.example"])
+            _ = try stack.hitl(["dlq", "replay", "--all", "--yes", "--by", "ops@bank.example"])
             try await waitUntil("the replayed retry delivers") { await !stack.webhook.accepted.items.isEmpty }
             try await waitUntil("the delivery is recorded") {
                 try await stack.count("SELECT count(*)::int FROM notifier.deliveries WHERE status = 'delivered' AND attempts = 1") == 1
             }
-            // Replaying again changes nothing: the retry request was already processed.
-            _ = try stack.hitl(["dlq", "replay", "--all", "--by", "ops@bank.example"])
+            // Replaying again, forced past the record of replays, changes nothing: the retry
+            // request was already processed.
+            _ = try stack.hitl(["dlq", "replay", "--all", "--yes", "--force", "--by", "ops@bank.example"])
             try await Task.sleep(for: .seconds(2))
             #expect(await stack.webhook.accepted.items.filter { $0.workflowId == id }.count == 1)
         }

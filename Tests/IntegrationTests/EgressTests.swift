@@ -37,7 +37,7 @@ import Testing
             let port = try #require(URL(string: metrics)?.port)
             let cases: [(key: String, url: String, method: String, timeout: Int, reason: String)] = [
                 ("loopback", metrics, "GET", 10, "egress refused: 127.0.0.1 is a loopback address"),
-                ("name", "http://localhost:\(port)/metrics", "GET", 10, "egress refused: localhost resolves to a loopback address"),
+                ("name", "http://localhost:\(port)/metrics", "GET", 10, "egress refused: localhost is not in HITL_EGRESS_ALLOW"),
                 ("redirect", standIn.url("/redirect"), "POST", 10, "answered 302"),
                 ("trickle", standIn.url("/trickle"), "POST", 2, "no complete answer within 2"),
                 // Allowed, but an output that would make later events too large fails the step for good.

@@ -100,10 +100,37 @@ import Testing
         }
     }
 
+    /// Event streams are fed by one shared reader and bounded per token subject: past the
+    /// limit a new one gets 429, the open ones still see every entry, and an ended one frees
+    /// its slot.
+    @Test func eventStreamsAreBoundedPerPrincipalAndAllSeeEveryEntry() async throws {
+        try await Stack.with(environment: ["HITL_STREAMS_PER_PRINCIPAL": "2"]) { stack in
+            let id = try #require(try await stack.submit(API.workflow(key: "streams-1")).string("id"))
+            let approvalID = try await stack.pendingApproval(of: id)
+            let url = "\(stack.orchestrator)/v1/workflows/\(id)/events"
+            let streams = (0..<2).map { _ in Task { try await Self.readEventStream(url) } }
+            try await Task.sleep(for: .seconds(1))
+            let third = try await API.get(url)
+            #expect(third.status == 429 && third.string("error") == "too_many_streams", "\(third.text)")
+            // Another subject has its own allowance.
+            let agent = TestTokens.agent("agent@bank.example")
+            let theirs = Task { try await Self.readEventStream(url, token: agent) }
+            #expect(try await stack.decide(approvalID, "approve").status == 200)
+            var seen: [[String]] = []
+            for stream in streams { seen.append(try await stream.value) }
+            seen.append(try await theirs.value)
+            let expected = try await stack.events(id)
+            #expect(expected.last == "completed")
+            for streamed in seen { #expect(streamed == expected) }
+            // Ended streams gave their slots back.
+            #expect(try await Self.readEventStream(url) == expected)
+        }
+    }
+
     /// The `event:` names of a server-sent event stream, read until the server ends it.
-    static func readEventStream(_ url: String, lastEventID: Int? = nil) async throws -> [String] {
+    static func readEventStream(_ url: String, lastEventID: Int? = nil, token: String = TestTokens.admin) async throws -> [String] {
         var request = HTTPClientRequest(url: url)
-        request.headers.add(name: "Authorization", value: "Bearer \(TestTokens.admin)")
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
         if let lastEventID { request.headers.add(name: "Last-Event-ID", value: "\(lastEventID)") }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         guard response.headers.first(name: "Content-Type") == "text/event-stream" else { return [] }

@@ -114,6 +114,8 @@ import Testing
                 == "https://x.example/pay/%2E%2E%2Fadmin%3Fx%3D1%23%40127%2E0%2E0%2E1%2F")
         let url = #"[{"name":"a","kind":"task","task":{"type":"http","url":"https://x.example?{{input.q}}"}}]"#
         #expect(try DefinitionValidation.problem(in: steps(url)) == nil)
+        let host = #"[{"name":"a","kind":"task","task":{"type":"http","url":"https://x.example/","headers":{"HOST":"internal.example"}}}]"#
+        #expect(try DefinitionValidation.problem(in: steps(host))?.contains("may not set HOST") == true)
         let early = #"[{"name":"a","kind":"task","task":{"type":"http","url":"https://x.example{{input.q}}"}}]"#
         #expect(try DefinitionValidation.problem(in: steps(early))?.contains("url") == true)
     }

@@ -95,6 +95,10 @@ import Testing
         #expect(reason(tokens, try Self.es256(provider, claims: Self.claims(aud: #""other-app""#))) == "the token is not meant for this audience")
         #expect(reason(tokens, try Self.es256(provider, claims: Self.claims(iss: "https://id.evil.example"))) == "the token is not from the expected issuer")
         #expect(reason(tokens, try Self.es256(provider, claims: Self.claims(lifetime: 7200)))?.contains("at most 3600 s are accepted") == true)
+        // An iat in the future cannot make a long-lived token look short.
+        let now = Int(Date().timeIntervalSince1970)
+        let lateIat = #"{"sub":"ann","role":"admin","iss":"https://id.bank.example","aud":"hitl","iat":\#(now + 86_000),"exp":\#(now + 86_400)}"#
+        #expect(reason(tokens, try Self.es256(provider, claims: lateIat)) == "the token was issued in the future")
         let noAudience = #"{"sub":"ann","role":"admin","iss":"https://id.bank.example","exp":\#(Int(Date().timeIntervalSince1970) + 60)}"#
         #expect(reason(tokens, try Self.es256(provider, claims: noAudience)) == "the token is not meant for this audience")
     }

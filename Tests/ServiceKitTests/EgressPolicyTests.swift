@@ -33,6 +33,28 @@ import Testing
         }
     }
 
+    /// Counts lookups: a name the policy cannot allow is not even resolved.
+    final class CountingResolver: HostResolver, @unchecked Sendable {
+        let lock = NSLock()
+        var lookups = 0
+        func addresses(of host: String) async throws -> [IPAddress] {
+            lock.withLock { lookups += 1 }
+            return [IPAddress("10.0.0.5")!]
+        }
+    }
+
+    @Test func aNameNoEntryListsIsNotLookedUpAndIsRefusedAlike() async throws {
+        let counting = CountingResolver()
+        let names = try EgressPolicy(parsing: "api.partner.example")
+        await #expect(throws: EgressRefused.self) { try await names.addresses(for: "intranet.corp", resolver: counting) }
+        #expect(counting.lookups == 0)
+        // With ranges listed a name must be looked up, but an unlisted one gets the same reason
+        // whatever it resolves to: nothing about the inside's DNS comes back.
+        let ranges = try EgressPolicy(parsing: "203.0.113.0/24")
+        #expect(await refusal("internal.partner.example", ranges) == "egress refused: internal.partner.example is not in HITL_EGRESS_ALLOW")
+        #expect(await refusal("no-such-name.example", ranges) == "egress refused: no-such-name.example is not in HITL_EGRESS_ALLOW")
+    }
+
     @Test func nothingIsAllowedByDefault() async throws {
         #expect(await refusal("api.partner.example", .denyAll) == "egress refused: api.partner.example is not in HITL_EGRESS_ALLOW")
         #expect(await refusal("93.184.216.34", .denyAll) != nil)

@@ -38,6 +38,30 @@ import Testing
         }
     }
 
+    /// A failing record too large to travel whole in a dead letter is dead-lettered without
+    /// its value, and the partition moves on (it used to wait forever on that dead letter).
+    @Test func aHugePoisonRecordIsDeadLetteredWithoutItsValueAndTheNextIsApplied() async throws {
+        try await ServiceKitHarness.with { kit in
+            let consumer = try makeConsumer(kit, handlers: [
+                .timerCancelled: { context in
+                    let payload = try context.envelope.decode(TimerCancelled.self)
+                    if payload.key.count > 1000 { throw PermanentFailure("too much") }
+                    try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'ok')", logger: context.logger)
+                }
+            ])
+            try await kit.running(consumer) {
+                let huge = try EventEnvelope(TimerCancelled(owner: .approval, key: String(repeating: "k", count: 800_000), workflowId: "wf-h"), source: "test", subject: "wf-h")
+                let good = try EventEnvelope(TimerCancelled(owner: .approval, key: "good", workflowId: "wf-h"), source: "test", subject: "wf-h")
+                try await kit.produce(huge)
+                try await kit.produce(good)
+                try await waitUntil("the event behind it") { try await kit.count("SELECT count(*)::int FROM applied WHERE event_id = \(good.id)") == 1 }
+                let letters = try await kit.read(Topic.deadLetter.rawValue) { !$0.isEmpty }
+                let letter = try EventEnvelope(letters[0]).decode(DeadLettered.self)
+                #expect(letter.eventId == huge.id && letter.valueBase64.isEmpty && letter.error.contains("are not kept"), "\(letter.error)")
+            }
+        }
+    }
+
     /// An event too large for Kafka is refused before commit; a row Kafka refuses anyway (one
     /// written before the check) is parked on the dead-letter topic, and the rows behind it go.
     @Test func aRecordKafkaRefusesIsParkedAndDoesNotBlockTheRowsBehindIt() async throws {

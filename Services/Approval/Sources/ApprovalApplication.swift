@@ -112,7 +112,8 @@ public enum Approval {
         // A used link's record must outlive the chance to use it: kept while its approval is open.
         let pruner = runtime.makePruner(rules: [
             .init(table: "used_decision_links", timeColumn: "used_at", finished: "approval_id IN (SELECT id FROM approvals WHERE status <> 'pending')"),
-            .init(table: "used_sign_ins", timeColumn: "used_at", finished: "approval_id IN (SELECT id FROM approvals WHERE status <> 'pending')"),
+            // Its link is valid until the approval's deadline: the record of its use outlives that.
+            .init(table: "used_sign_ins", timeColumn: "used_at", finished: "approval_id IN (SELECT id FROM approvals WHERE deadline < now())"),
         ])
         return runtime.makeApplication(router: router, services: [consumer, runtime.supervised(fallback), pruner] + runtime.keySetServices(for: settings.accessTokens))
     }

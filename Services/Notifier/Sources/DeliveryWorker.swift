@@ -120,8 +120,10 @@ struct DeliveryWorker: SupervisedLoop {
         guard let seal = settings.linkSeal, let personal = try? seal.open(sealed) else {
             throw DeliveryFailure("its links are sealed, and HITL_NOTIFICATION_KEY does not open them", permanent: true)
         }
+        // Personal links come only from the seal: a clear one (written by whoever could write
+        // the topic) is dropped, never sent in place of the real one.
         var opened = notification
-        opened.links.merge(personal) { current, _ in current }
+        opened.links = notification.links.filter { !$0.key.contains(":") }.merging(personal) { _, sealed in sealed }
         opened.sealedLinks = nil
         return opened
     }

@@ -22,6 +22,8 @@ import ServiceKit
 /// | `HITL_AGENT_DEFINITIONS` | `inline` | `inline`: agents list their own steps or name a template; `templates`: agents may only name an admin's template. Admins' gates apply either way |
 /// | `HITL_CIRCUIT_FAILURE_THRESHOLD` | `5` | consecutive failures of one host that open its circuit |
 /// | `HITL_CIRCUIT_OPEN_SECONDS` | `30` | how long an open circuit fails calls fast before one probe goes through |
+/// | `HITL_STREAMS_PER_PRINCIPAL` | `10` | event streams (`/v1/workflows/{id}/events`) one token subject may have open |
+/// | `HITL_STREAMS_MAX` | `1000` | event streams open in all |
 public struct OrchestratorSettings: Sendable {
     public var accessTokens: AccessTokens
     public var taskSigningSecret: String?
@@ -31,6 +33,7 @@ public struct OrchestratorSettings: Sendable {
     var agentDefinitions: AgentDefinitions
     public var circuitFailureThreshold: Int
     public var circuitOpenSeconds: Int
+    var streamLimits: HistoryFeed.Limits
 
     public init(environment env: EnvironmentReader) throws {
         accessTokens = try AccessTokens(environment: env)
@@ -58,6 +61,9 @@ public struct OrchestratorSettings: Sendable {
             throw ConfigurationError(variable: "HITL_AGENT_DEFINITIONS", reason: "must be inline or templates")
         }
         self.agentDefinitions = agentDefinitions
+        streamLimits = HistoryFeed.Limits(
+            perPrincipal: try env.int("HITL_STREAMS_PER_PRINCIPAL", default: 10, in: 1...10_000),
+            total: try env.int("HITL_STREAMS_MAX", default: 1000, in: 1...100_000))
         circuitFailureThreshold = try env.int("HITL_CIRCUIT_FAILURE_THRESHOLD", default: 5, in: 1...1000)
         circuitOpenSeconds = try env.int("HITL_CIRCUIT_OPEN_SECONDS", default: 30, in: 1...86_400)
     }
@@ -110,14 +116,18 @@ public enum Orchestrator {
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))
         let workflows = WorkflowRoutes(runtime: runtime, engine: engine, submissions: submissions, tokens: tokens)
         workflows.register(on: router)
-        EventStreamRoute(workflows: workflows).register(on: router)
+        let feed = HistoryFeed(workflows: workflows, limits: settings.streamLimits)
+        EventStreamRoute(workflows: workflows, feed: feed).register(on: router)
         ConversationRoutes(runtime: runtime, workflows: workflows).register(on: router)
         TemplateRoutes(runtime: runtime, templates: templates).register(on: router)
         GateRoutes(runtime: runtime, gates: gates).register(on: router)
         deadLetters.register(on: router)
         return runtime.makeApplication(
             router: router,
-            services: [workflowConsumer, deadLetterConsumer, runtime.supervised(httpWorker), runtime.makePruner()]
+            services: [
+                workflowConsumer, deadLetterConsumer, runtime.supervised(httpWorker), runtime.makePruner(),
+                runtime.supervised(HistoryFeedLoop(feed: feed, logger: logger)),
+            ]
                 + runtime.keySetServices(for: settings.accessTokens))
     }
 }

@@ -43,8 +43,18 @@ public struct EgressClient: Sendable {
         return addresses.first(where: \.isIPv4) ?? addresses[0]
     }
 
-    /// Makes the call, within `deadline` from start to the end of the body.
+    /// Makes the call, within `deadline` from start (the name's lookup included) to the end
+    /// of the body. A call past it is cancelled and not waited for.
     public func execute(_ request: HTTPClientRequest, within deadline: Duration) async throws -> Response {
+        let call = Task { try await self.call(request, within: deadline) }
+        guard let outcome = await Deadline.value(within: deadline, { try await call.value }) else {
+            call.cancel()
+            throw EgressCallFailed("no complete answer within \(deadline)", detail: "deadline")
+        }
+        return try outcome.get()
+    }
+
+    private func call(_ request: HTTPClientRequest, within deadline: Duration) async throws -> Response {
         let address = try await check(request.url)
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         configuration.timeout = .init(connect: .init(deadline), read: .init(deadline))
@@ -55,21 +65,9 @@ public struct EgressClient: Sendable {
         let limit = maxBodyBytes
         let outcome: Result<Response, any Error>
         do {
-            let response = try await withThrowingTaskGroup(of: Response?.self) { group in
-                group.addTask {
-                    let response = try await client.execute(request, timeout: .init(deadline))
-                    let body = try await response.body.collect(upTo: limit)
-                    return Response(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body))
-                }
-                group.addTask {
-                    try await Task.sleep(for: deadline)
-                    return nil
-                }
-                let first = try await group.next() ?? nil
-                group.cancelAll()
-                return first
-            }
-            outcome = response.map { .success($0) } ?? .failure(EgressCallFailed("no complete answer within \(deadline)", detail: "deadline"))
+            let response = try await client.execute(request, timeout: .init(deadline))
+            let body = try await response.body.collect(upTo: limit)
+            outcome = .success(Response(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body)))
         } catch {
             outcome = .failure(Self.describe(error, deadline: deadline, limit: limit))
         }

@@ -52,21 +52,15 @@ public struct EgressPolicy: Sendable {
 
     /// The addresses `host` may be reached at, in the resolver's order; throws `EgressRefused`
     /// with the reason when the policy does not allow it.
+    ///
+    /// A name no entry lists is not even looked up unless ranges are listed (it could only
+    /// pass by resolving into one), and a name that is not listed is refused with one and the
+    /// same reason whatever it resolves to, so an agent cannot map the inside's DNS through
+    /// the reasons. Only for a listed name, or an address the caller wrote, does the reason
+    /// say what kind of address it is.
     public func addresses(for host: String, resolver: any HostResolver) async throws -> [IPAddress] {
         let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
         let literal = IPAddress(name)
-        let addresses: [IPAddress]
-        if let literal {
-            addresses = [literal]
-        } else {
-            guard Self.isHostName(name) else { throw EgressRefused("\(host) is not a host name") }
-            do {
-                addresses = try await resolver.addresses(of: name)
-            } catch {
-                throw EgressRefused("\(name) could not be resolved")
-            }
-            guard !addresses.isEmpty else { throw EgressRefused("\(name) could not be resolved") }
-        }
         let nameAllowed = literal == nil && rules.contains { rule in
             switch rule {
             case .host(let allowed): name == allowed
@@ -74,11 +68,22 @@ public struct EgressPolicy: Sendable {
             case .network: false
             }
         }
+        let notListed = EgressRefused("\(name) is not in HITL_EGRESS_ALLOW")
+        let addresses: [IPAddress]
+        if let literal {
+            addresses = [literal]
+        } else {
+            guard Self.isHostName(name) else { throw EgressRefused("the URL's host is not a host name") }
+            guard nameAllowed || rules.contains(where: { if case .network = $0 { true } else { false } }) else { throw notListed }
+            let resolved = try? await resolver.addresses(of: name)
+            guard let resolved, !resolved.isEmpty else { throw nameAllowed ? EgressRefused("\(name) could not be resolved") : notListed }
+            addresses = resolved
+        }
         for address in addresses where !isInAllowedRange(address) {
-            if let range = address.specialRange {
+            if let range = address.specialRange, nameAllowed || literal != nil {
                 throw EgressRefused("\(literal == nil ? "\(name) resolves to" : "\(name) is") a \(range) address, which HITL_EGRESS_ALLOW does not allow")
             }
-            if !nameAllowed { throw EgressRefused("\(name) is not in HITL_EGRESS_ALLOW") }
+            if !nameAllowed { throw notListed }
         }
         return addresses
     }

@@ -301,13 +301,18 @@ public final class EventConsumer: SupervisedLoop {
             logger.error("Dead letter could not be processed; dropped", metadata: ["error": "\(error)"])
             return true
         }
+        // The value goes along base64-encoded (a third larger): one too large to make a
+        // dead letter Kafka takes is left out, and the error says so, or the partition
+        // would wait forever on a dead letter that can never be written.
+        let keepsValue = message.value.count * 4 / 3 + 64 * 1024 < OutboxRow.maxRecordBytes
         let record = DeadLettered(
             deadLetterId: UUID().uuidString.lowercased(), service: service, originalTopic: message.topic,
             partition: Int(message.partition), offset: message.offset,
             key: message.key.map { String(decoding: $0, as: UTF8.self) },
             headers: message.headers.map { [$0.name, $0.text] },
-            valueBase64: Data(message.value).base64EncodedString(), eventId: envelope?.id,
-            originalEventType: envelope?.type.rawValue, error: error, attempts: attempts,
+            valueBase64: keepsValue ? Data(message.value).base64EncodedString() : "", eventId: envelope?.id,
+            originalEventType: envelope?.type.rawValue,
+            error: keepsValue ? error : error + " (the record's \(message.value.count) bytes are not kept: too large for a dead letter)", attempts: attempts,
             firstAttemptAt: firstAttemptAt, deadLetteredAt: Date())
         let subject = envelope?.subject ?? record.key ?? record.deadLetterId
         while !Task.isCancelled {

@@ -190,7 +190,10 @@ public struct AccessTokens: Sendable {
         if fromProvider, let provider {
             guard claims.iss == provider.issuer else { throw Self.refusal("the token is not from the expected issuer") }
             guard claims.aud?.values.contains(provider.audience) == true else { throw Self.refusal("the token is not meant for this audience") }
-            let lifetime = claims.exp - (claims.iat ?? seconds)
+            // An `iat` in the future would shorten the lifetime it claims: it is refused, and
+            // the lifetime counts from now at the latest.
+            if let iat = claims.iat, iat > seconds + 60 { throw Self.refusal("the token was issued in the future") }
+            let lifetime = claims.exp - min(claims.iat ?? seconds, seconds)
             guard Double(lifetime) <= provider.maxLifetime else {
                 throw Self.refusal("the token lives \(lifetime) s; at most \(Int(provider.maxLifetime)) s are accepted")
             }

@@ -52,8 +52,15 @@ public struct IdentityProvider: Sendable {
                 throw ConfigurationError(variable: "HITL_JWT_PUBLIC_KEY_FILE", reason: "is not a readable file")
             }
             keys.replace([nil: try AccessTokens.PublicKey(pem: pem)])
-        } else if let url, URL(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
-            throw ConfigurationError(variable: "HITL_JWT_JWKS_URL", reason: "must be an http or https URL")
+        } else if let url, let parsed = URL(string: url) {
+            // Whoever could change the key set in transit could mint tokens: https, or plain
+            // http to this machine only.
+            let loopback = parsed.host.flatMap(IPAddress.init)?.specialRange == "loopback"
+            guard parsed.scheme == "https" || (parsed.scheme == "http" && loopback) else {
+                throw ConfigurationError(variable: "HITL_JWT_JWKS_URL", reason: "must be an https URL (http only to a loopback address)")
+            }
+        } else if url != nil {
+            throw ConfigurationError(variable: "HITL_JWT_JWKS_URL", reason: "must be an https URL")
         }
         var provider = IdentityProvider(issuer: issuer, audience: audience, maxLifetime: TimeInterval(lifetime), keys: keys, jwksURL: url)
         provider.refreshInterval = .seconds(try env.int("HITL_JWT_JWKS_REFRESH_SECONDS", default: 300, in: 60...86_400))

@@ -9,36 +9,54 @@ import ServiceKit
 /// one event (`id:` its sequence, `event:` its name, `data:` the entry as JSON); the stream
 /// starts after `Last-Event-ID` when a client reconnects, and ends once the workflow has
 /// ended and everything was sent. A comment line every 15 s keeps proxies from closing it.
+/// Live entries come from the shared `HistoryFeed` (one poll for all streams), which also
+/// bounds how many streams are open (429 past its limits).
 struct EventStreamRoute: Sendable {
     let workflows: WorkflowRoutes
-    var pollInterval: Duration = .milliseconds(200)
+    let feed: HistoryFeed
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/workflows/{id}/events") { request, context in
             let id = try workflows.parseID(context.parameters.require("id"))
             try await workflows.authorize(id)
+            let principal = try Principal.require(Role.allCases).subject
             let start = request.headers[.lastEventID].flatMap { Int64($0) } ?? 0
-            // Answer 404 before the stream starts when there is no such workflow.
-            let first = try await workflows.history(of: id, after: start)
-            let body = ResponseBody { [workflows, pollInterval] writer in
+            // Answer 404 (or 429) before the stream starts.
+            try await workflows.requireWorkflow(id)
+            let subscription = try await feed.subscribe(id, principal: principal, after: start)
+            let first: [HistoryEntry]
+            do {
+                first = try await workflows.entries(of: id, after: start)
+            } catch {
+                await feed.unsubscribe(subscription.id)
+                throw error
+            }
+            let body = ResponseBody { [feed] writer in
                 var last = start
-                var pending = first
-                var quietSince = ContinuousClock.now
-                while !Task.isCancelled {
-                    for entry in pending {
+                func send(_ entries: [HistoryEntry]) async throws -> Bool {
+                    for entry in entries where entry.sequence > last {
                         try await writer.write(ByteBuffer(bytes: try Self.frame(entry)))
                         last = entry.sequence
-                        quietSince = .now
+                        if entry.toStatus.flatMap(WorkflowStatus.init(rawValue:))?.isFinal == true { return true }
                     }
-                    if pending.contains(where: { $0.toStatus.flatMap(WorkflowStatus.init(rawValue:))?.isFinal == true }) { break }
-                    if ContinuousClock.now - quietSince > .seconds(15) {
-                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                        quietSince = .now
-                    }
-                    try await Task.sleep(for: pollInterval)
-                    pending = try await workflows.entries(of: id, after: last)
+                    return false
                 }
-                try await writer.finish(nil)
+                do {
+                    var ended = try await send(first)
+                    var live = subscription.entries.makeAsyncIterator()
+                    while !ended, !Task.isCancelled, let batch = await live.next() {
+                        if batch.isEmpty {
+                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        } else {
+                            ended = try await send(batch)
+                        }
+                    }
+                    await feed.unsubscribe(subscription.id)
+                    try await writer.finish(nil)
+                } catch {
+                    await feed.unsubscribe(subscription.id)
+                    throw error
+                }
             }
             return Response(
                 status: .ok,

@@ -194,6 +194,24 @@ struct WorkflowRoutes: Sendable {
         throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
     }
 
+    /// The history entries of several workflows, each after its own sequence, in one query.
+    func entries(of ids: [UUID], after sequences: [Int64]) async throws -> [UUID: [HistoryEntry]] {
+        let rows = try await runtime.database.query(
+            """
+            SELECT h.workflow_id, h.id, h.at, h.event, h.from_status, h.to_status, h.step, h.actor, h.detail::text
+            FROM workflow_history h JOIN unnest(\(ids)::uuid[], \(sequences)::int8[]) AS w(id, after) ON h.workflow_id = w.id AND h.id > w.after
+            ORDER BY h.id LIMIT 5000
+            """)
+        var found: [UUID: [HistoryEntry]] = [:]
+        for try await (workflow, seq, at, event, from, to, step, actor, detail) in rows.decode(
+            (UUID, Int64, Date, String, String?, String?, String?, String, String).self)
+        {
+            found[workflow, default: []].append(HistoryEntry(
+                sequence: seq, at: at, event: event, fromStatus: from, toStatus: to, step: step, actor: actor, detail: JSONColumn.object(detail)))
+        }
+        return found
+    }
+
     /// The history entries after `sequence`, of a workflow known to exist.
     func entries(of id: UUID, after sequence: Int64) async throws -> [HistoryEntry] {
         let rows = try await runtime.database.query(

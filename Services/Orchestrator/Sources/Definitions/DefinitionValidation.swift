@@ -141,6 +141,9 @@ enum DefinitionValidation {
                 return "method must be one of \(httpMethods.sorted().joined(separator: ", "))"
             }
             if (task.headers?.count ?? 0) > 50 { return "headers may list at most 50 headers" }
+            if let reserved = task.headers?.keys.sorted().first(where: HTTPTaskWorker.isReservedHeader) {
+                return "headers may not set \(reserved): the call's framing, host and signature are the orchestrator's"
+            }
         } else if task.url != nil || task.method != nil || task.headers != nil || task.body != nil {
             return "url, method, headers and body belong to http tasks only"
         }

@@ -48,6 +48,15 @@ struct HTTPTaskWorker: SupervisedLoop {
         let request: HTTPTaskRequest
     }
 
+    /// Headers a task may not set: `Host` would send the call to another site behind the
+    /// address the egress policy checked; the others are the request's framing, or the
+    /// signature and tokens the orchestrator adds itself.
+    static func isReservedHeader(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return ["host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "expect", "keep-alive", "proxy-connection"].contains(lower)
+            || lower.hasPrefix("x-hitl-") || lower.hasPrefix("hitl-")
+    }
+
     /// Attempts of one lifecycle callback before it is given up (and noted in the history).
     static let callbackAttempts = 8
 
@@ -177,7 +186,7 @@ struct HTTPTaskWorker: SupervisedLoop {
             let body: [UInt8] = try task.body.map { try WireCoding.encode($0) } ?? []
             var request = HTTPClientRequest(url: task.url)
             request.method = .init(rawValue: task.method)
-            for (name, value) in task.headers { request.headers.add(name: name, value: value) }
+            for (name, value) in task.headers where !Self.isReservedHeader(name) { request.headers.add(name: name, value: value) }
             request.headers.replaceOrAdd(name: "User-Agent", value: "hitl-orchestrator")
             if let token = task.taskToken { request.headers.replaceOrAdd(name: TaskTokens.header, value: token) }
             if let receipt = task.approvalReceipt { request.headers.replaceOrAdd(name: "HITL-Approval-Receipt", value: receipt) }
