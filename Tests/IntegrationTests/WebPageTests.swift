@@ -55,10 +55,12 @@ import Testing
             let second = try #require(try await stack.submit(API.workflow(key: "scope-2")).string("id"))
             let (mine, other) = (try await stack.pendingApproval(of: first), try await stack.pendingApproval(of: second))
             let link = try await stack.webLink(mine)
+            // Fetching the link (a mail scanner does) shows a page and uses nothing up.
+            for _ in 0..<2 { #expect(try await WebClient().get(link).html.contains("Sign in as manager@bank.example")) }
             let web = try await WebClient.signIn(link)
-            #expect(web.cookie.hasPrefix("hitl_session="))
+            #expect(web.cookie.hasPrefix("hitl_s_" + first.replacingOccurrences(of: "-", with: "") + "="), "\(web.cookie)")
             // Used: another browser (or whoever found the link later) is refused.
-            let reused = try await WebClient().get(link)
+            let reused = try await WebClient().post(link, [:])
             #expect(reused.status == 410 && reused.html.contains("used already"), "\(reused.status) \(reused.html.prefix(300))")
             // The browser that used it comes back through it without trouble.
             #expect(try await web.get(link).status == 303)
@@ -69,6 +71,10 @@ import Testing
             #expect(inbox.contains(mine) && !inbox.contains(other))
             #expect(try await web.get("\(stack.approval)/ui/workflows/\(second)/timeline").status == 404)
             #expect(try await web.get("\(stack.approval)/ui/workflows/\(first)/timeline").status == 200)
+            // Signing in for the second workflow in the same browser keeps the first session.
+            let both = WebClient(cookie: web.cookie + "; " + (try await WebClient.signIn(try await stack.webLink(other))).cookie)
+            #expect(try await both.get("\(stack.approval)/ui/approvals/\(mine)").status == 200)
+            #expect(try await both.get("\(stack.approval)/ui/approvals/\(other)").status == 200)
         }
     }
 

@@ -12,8 +12,13 @@ struct WebClient: Sendable {
     /// The session cookie; empty for a browser that has none.
     var cookie = ""
 
+    /// Opens the link's page, then presses its button, as a person would.
     static func signIn(_ link: String) async throws -> WebClient {
-        let response = try await client.execute(HTTPClientRequest(url: link), timeout: .seconds(10))
+        let page = try await WebClient().get(link)
+        guard page.status == 200, page.html.contains("Sign in as") else { return WebClient() }
+        var request = HTTPClientRequest(url: link)
+        request.method = .POST
+        let response = try await client.execute(request, timeout: .seconds(10))
         let setCookie = response.headers.first(name: "Set-Cookie") ?? ""
         return WebClient(cookie: String(setCookie.split(separator: ";").first ?? ""))
     }

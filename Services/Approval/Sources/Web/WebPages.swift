@@ -87,6 +87,15 @@ enum WebPages {
         return page(title: "Confirm", body: body)
     }
 
+    /// The page a sign-in link opens: its button signs in (a fetch of the link does not).
+    static func signIn(_ approval: ApprovalView, approver: String, action: String) -> String {
+        var body = "<h1>\(e(approval.form?.title ?? approval.workflowType))</h1>"
+        body += "<p>\(e(approval.requester)) asks \(e(approver)) for approval · decide before \(time(approval.deadline))</p>"
+        body += "<p>This link signs in once, in this browser, for this workflow's approvals.</p>"
+        body += "<form method=\"post\" action=\"\(e(action))\"><button type=\"submit\" class=\"primary\">Sign in as \(e(approver))</button></form>"
+        return page(title: "Sign in", body: body)
+    }
+
     /// - Parameter back: where the reader can go on from (nothing when not signed in).
     static func problem(title: String, message: String, back: (label: String, path: String)? = nil) -> String {
         let link = back.map { "<p><a href=\"\(e($0.path))\">\(e($0.label))</a></p>" } ?? ""

@@ -26,21 +26,19 @@ struct WebRoutes: Sendable {
         router.get("/ui/sign-in/{token}") { request, context in
             try await page {
                 let token = try context.parameters.require("token")
-                let signIn: WebSessions.SignIn
-                do throws(DecisionTokens.Refusal) {
-                    signIn = try sessions.signIn(token)
-                } catch .expired {
-                    throw APIError(.gone, "link_expired", "this sign-in link expired; the approval's deadline has passed")
-                } catch {
-                    throw APIError(.unauthorized, "invalid_link", error.reason)
-                }
-                let approval = try await find(signIn.approvalID, logger: context.logger)
-                // The same browser coming back through the link it used keeps its session.
-                if let current = sessions.session(cookieHeader: request.headers[.cookie]), current.approver == signIn.approver,
-                    current.workflowID == approval.workflowId
-                {
+                let (signIn, approval) = try await signInLink(token, logger: context.logger)
+                // The browser that used it comes back through it; anything else gets a page
+                // whose button signs in, so fetching the link does not use it up.
+                if sessions.session(for: approval.workflowId, cookieHeader: request.headers[.cookie])?.approver == signIn.approver {
                     return HTMLResponse.seeOther("/ui/approvals/\(signIn.approvalID)")
                 }
+                return HTMLResponse.make(WebPages.signIn(approval, approver: signIn.approver, action: "/ui/sign-in/\(token)"))
+            }
+        }
+        router.post("/ui/sign-in/{token}") { _, context in
+            try await page {
+                let token = try context.parameters.require("token")
+                let (signIn, approval) = try await signInLink(token, logger: context.logger)
                 guard try await store.useSignIn(signIn.tokenID, approvalID: approval.id, logger: context.logger) else {
                     throw APIError(
                         .gone, "link_used",
@@ -52,15 +50,17 @@ struct WebRoutes: Sendable {
         }
         router.get("/ui/inbox") { request, _ in
             try await page {
-                let session = try signedIn(request)
-                let pending = try await store.list(status: "pending", workflowID: session.workflowID, assignee: session.approver, requester: nil, limit: 200)
-                return HTMLResponse.make(WebPages.inbox(approver: session.approver, pending: pending))
+                let signed = try signedIn(request)
+                var pending: [ApprovalView] = []
+                for session in signed {
+                    pending += try await store.list(status: "pending", workflowID: session.workflowID, assignee: session.approver, requester: nil, limit: 200)
+                }
+                return HTMLResponse.make(WebPages.inbox(approver: Set(signed.map(\.approver)).sorted().joined(separator: ", "), pending: pending))
             }
         }
         router.get("/ui/approvals/{id}") { request, context in
             try await page {
-                let session = try signedIn(request)
-                let approval = try await visibleApproval(context.parameters.require("id"), to: session, logger: context.logger)
+                let (approval, session) = try await visibleApproval(context.parameters.require("id"), request: request, logger: context.logger)
                 let thread = try await store.thread(of: approval.workflowId)
                 guard approval.status == "pending" else { return HTMLResponse.make(WebPages.decided(approval, thread: thread)) }
                 let csrf = sessions.csrfToken(for: session, approvalID: approval.id)
@@ -69,10 +69,9 @@ struct WebRoutes: Sendable {
         }
         router.post("/ui/approvals/{id}") { request, context in
             try await page {
-                let session = try signedIn(request)
+                let (approval, session) = try await visibleApproval(context.parameters.require("id"), request: request, logger: context.logger)
                 var request = request
                 let submitted = try URLEncodedForm.parse(String(decoding: try await request.rawBody(), as: UTF8.self))
-                let approval = try await visibleApproval(context.parameters.require("id"), to: session, logger: context.logger)
                 guard sessions.checkCSRF(submitted["csrf_token"], session: session, approvalID: approval.id) else {
                     throw APIError(.forbidden, "csrf_failed", "this form did not come from this site or is from an earlier session; reload the page and try again")
                 }
@@ -81,9 +80,10 @@ struct WebRoutes: Sendable {
         }
         router.get("/ui/workflows/{id}/timeline") { request, context in
             try await page {
-                let session = try signedIn(request)
                 let workflowID = try context.parameters.require("id")
-                guard workflowID == session.workflowID else { throw APIError.notFound("this session is for another workflow; open the link in its notification") }
+                guard let session = try signedIn(request).first(where: { $0.workflowID == workflowID }) else {
+                    throw APIError.notFound("no session for workflow \(workflowID) here; open the link in its notification")
+                }
                 let approvals = try await store.list(status: nil, workflowID: workflowID, assignee: nil, requester: nil, limit: 1000)
                 guard approvals.contains(where: { $0.approvers.contains(session.approver) }) else {
                     throw APIError.notFound("no workflow \(workflowID) with an approval of yours")
@@ -192,11 +192,26 @@ struct WebRoutes: Sendable {
         }
     }
 
-    private func signedIn(_ request: Request) throws -> WebSessions.Session {
-        guard let session = sessions.session(cookieHeader: request.headers[.cookie]) else {
+    /// The browser's sessions (one per workflow); 401 when it has none.
+    private func signedIn(_ request: Request) throws -> [WebSessions.Session] {
+        let found = sessions.sessions(cookieHeader: request.headers[.cookie])
+        guard !found.isEmpty else {
             throw APIError(.unauthorized, "unauthorized", "open the link in your notification to sign in; sessions last \(Int(sessions.sessionLength / 3600)) hours")
         }
-        return session
+        return found
+    }
+
+    /// A sign-in link's claims and its approval; 410 once expired, 401 when not genuine.
+    private func signInLink(_ token: String, logger: Logger) async throws -> (WebSessions.SignIn, ApprovalView) {
+        let signIn: WebSessions.SignIn
+        do throws(DecisionTokens.Refusal) {
+            signIn = try sessions.signIn(token)
+        } catch .expired {
+            throw APIError(.gone, "link_expired", "this sign-in link expired; the approval's deadline has passed")
+        } catch {
+            throw APIError(.unauthorized, "invalid_link", error.reason)
+        }
+        return (signIn, try await find(signIn.approvalID, logger: logger))
     }
 
     private func find(_ id: String, logger: Logger) async throws -> ApprovalView {
@@ -206,11 +221,15 @@ struct WebRoutes: Sendable {
         return approval
     }
 
-    private func visibleApproval(_ id: String, to session: WebSessions.Session, logger: Logger) async throws -> ApprovalView {
+    /// Approval `id` and the session that may see it: the browser's session for its workflow.
+    private func visibleApproval(_ id: String, request: Request, logger: Logger) async throws -> (ApprovalView, WebSessions.Session) {
+        let all = try signedIn(request)
         let approval = try await find(id, logger: logger)
-        guard approval.workflowId == session.workflowID, approval.isVisible(to: Principal(subject: session.approver, role: .approver)) else {
-            throw APIError.notFound("no approval \(id) assigned to \(session.approver)")
+        guard let session = all.first(where: { $0.workflowID == approval.workflowId }),
+            approval.isVisible(to: Principal(subject: session.approver, role: .approver))
+        else {
+            throw APIError.notFound("no approval \(id) in this browser's sessions")
         }
-        return approval
+        return (approval, session)
     }
 }

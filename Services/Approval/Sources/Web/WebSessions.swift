@@ -5,16 +5,19 @@ import ServiceKit
 ///
 /// An approver arrives through a signed sign-in link (`/ui/sign-in/{token}`), one per
 /// approver and approval, valid until the approval's deadline and good for one sign-in
-/// (`used_sign_ins`). Opening it changes nothing but the browser's session: a `hitl_session`
-/// cookie holding the sealed line `s2|<key id>|<session id>|<approver>|<workflow>|<expiry>`
-/// (HttpOnly, SameSite=Lax, Path=/ui, Secure when the public URL is https). The session is
-/// for that approval's workflow only: a link that leaks opens one workflow's approvals, once,
-/// not the approver's whole inbox. Every form carries a CSRF token, an HMAC of the session
+/// (`used_sign_ins`). Opening it shows a page whose button signs in: a link scanner that
+/// fetches every link in a mail does not use it up. Signing in changes nothing but the
+/// browser's session: a `hitl_s_<workflow>` cookie holding the sealed line
+/// `s2|<key id>|<session id>|<approver>|<workflow>|<expiry>` (HttpOnly, SameSite=Lax,
+/// Path=/ui, Secure when the public URL is https), one per workflow, so signing in for a
+/// second one keeps the first. A session is for that approval's workflow only: a link that
+/// leaks opens one workflow's approvals, once, not the approver's whole inbox. Every form carries a CSRF token, an HMAC of the session
 /// id and the approval id under the session's key: good for one session and one approval,
 /// and unknown to any other site. Both are signed with the decision-link keys, so a
 /// rotation retires them together.
 struct WebSessions: Sendable {
-    static let cookieName = "hitl_session"
+    /// Followed by the workflow id's 32 hex digits.
+    static let cookiePrefix = "hitl_s_"
     static let signInPrefix = "/ui/sign-in/"
 
     let tokens: DecisionTokens
@@ -62,19 +65,30 @@ struct WebSessions: Sendable {
         let value = tokens.seal(
             ["s2", session.keyID, session.id, approver, workflowID, "\(Int(session.expiresAt.timeIntervalSince1970))"].joined(separator: "|"))
         let secure = secureCookies ? "; Secure" : ""
-        return (session, "\(Self.cookieName)=\(value); Path=/ui; Max-Age=\(Int(sessionLength)); HttpOnly; SameSite=Lax\(secure)")
+        return (session, "\(Self.cookieName(workflowID))=\(value); Path=/ui; Max-Age=\(Int(sessionLength)); HttpOnly; SameSite=Lax\(secure)")
     }
 
-    /// The session a `Cookie` header carries, if genuine and unexpired.
-    func session(cookieHeader: String?, now: Date = Date()) -> Session? {
-        guard let cookieHeader else { return nil }
+    static func cookieName(_ workflowID: String) -> String {
+        cookiePrefix + workflowID.lowercased().filter(\.isHexDigit)
+    }
+
+    /// The genuine, unexpired sessions a `Cookie` header carries, one per workflow.
+    func sessions(cookieHeader: String?, now: Date = Date()) -> [Session] {
+        guard let cookieHeader else { return [] }
+        var found: [Session] = []
         for pair in cookieHeader.split(separator: ";") {
             let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, parts[0] == Self.cookieName, let (fields, expiresAt) = try? tokens.open(parts[1], kind: "s2", count: 6, now: now)
+            guard parts.count == 2, parts[0].hasPrefix(Self.cookiePrefix), let (fields, expiresAt) = try? tokens.open(parts[1], kind: "s2", count: 6, now: now),
+                parts[0] == Self.cookieName(fields[4])
             else { continue }
-            return Session(keyID: fields[1], id: fields[2], approver: fields[3], expiresAt: expiresAt, workflowID: fields[4])
+            found.append(Session(keyID: fields[1], id: fields[2], approver: fields[3], expiresAt: expiresAt, workflowID: fields[4]))
         }
-        return nil
+        return found
+    }
+
+    /// The session for `workflowID` a `Cookie` header carries, if any.
+    func session(for workflowID: String, cookieHeader: String?, now: Date = Date()) -> Session? {
+        sessions(cookieHeader: cookieHeader, now: now).first { $0.workflowID == workflowID }
     }
 
     // MARK: - CSRF
