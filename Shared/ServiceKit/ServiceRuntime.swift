@@ -79,6 +79,7 @@ public struct ServiceRuntime: Sendable {
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: RequestLoggingMiddleware())
+        router.add(middleware: UnstorableInputMiddleware())
         router.get("/health/live") { _, _ in
             try JSONResponse.make(["status": "live"])
         }

@@ -35,6 +35,9 @@ import Testing
                 """
             let printed = try Shell.run(["python3", "-c", sendsFirst, url, TestTokens.admin])
             #expect(printed.hasPrefix("413 ") && printed.contains("larger than"), "\(printed)")
+            // A value Postgres cannot hold (a NUL) is the client's mistake: 400, not a 500.
+            let nul = try await API.get("\(stack.orchestrator)/v1/dead-letters?event_type=a%00b")
+            #expect(nul.status == 400 && nul.string("reason")?.contains("cannot store") == true, "\(nul.text)")
             let unknownApproval = try await stack.decide(UUID().uuidString.lowercased(), "approve")
             #expect(unknownApproval.status == 404)
             #expect(unknownApproval.string("reason")?.hasPrefix("no approval") == true)

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Hummingbird
+import PostgresNIO
 
 /// An HTTP API error with a reason. The body is
 /// `{"error": "<code>", "reason": "<why>", …details}` so that clients can branch on the code
@@ -53,6 +54,31 @@ extension Request {
             return try WireCoding.decode(T.self, from: bytes)
         } catch {
             throw APIError.badRequest(ContractError.describe(error))
+        }
+    }
+}
+
+/// A value the client sent that Postgres cannot hold (a NUL character, a number out of
+/// range, text that is not valid in the column's type) is the client's mistake: 400 with
+/// that reason, where it would otherwise surface as a 500. Statements take values only as
+/// bound parameters, so these codes can only come from such a value.
+struct UnstorableInputMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    static let clientCodes: [String: String] = [
+        "22P05": "a value holds a character Postgres cannot store (a NUL)",
+        "22021": "a value holds a character Postgres cannot store (a NUL or invalid UTF-8)",
+        "22003": "a number is out of range",
+        "22P02": "a value is not valid for its type",
+        "22001": "a value is too long",
+    ]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as PSQLError {
+            guard let state = error.serverInfo?[.sqlState], let reason = Self.clientCodes[state] else { throw error }
+            throw APIError.badRequest(reason)
         }
     }
 }

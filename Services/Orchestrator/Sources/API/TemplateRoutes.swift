@@ -36,7 +36,10 @@ struct TemplateRoutes: Sendable {
             try await show(context.parameters.require("name"), version: nil, context: context)
         }
         router.get("/v1/templates/{name}/versions/{version}") { _, context in
-            guard let version = Int(try context.parameters.require("version")) else { throw APIError.notFound("versions are numbers") }
+            // The column is an int4: a larger number is no version, not a failed query.
+            guard let version = Int32(try context.parameters.require("version")).map(Int.init), version > 0 else {
+                throw APIError.notFound("versions are numbers from 1")
+            }
             return try await show(context.parameters.require("name"), version: version, context: context)
         }
     }
