@@ -6,5 +6,5 @@ struct HITL: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hitl",
         abstract: "Human-in-the-loop workflow orchestration: local stack, benchmark and operations.",
-        subcommands: [Dev.self, Doctor.self, Submit.self, Bench.self, DeadLetters.self, DatabaseCommand.self, Receipts.self])
+        subcommands: [Dev.self, Doctor.self, Submit.self, Bench.self, DeadLetters.self, DatabaseCommand.self, Receipts.self, MCPCommand.self])
 }

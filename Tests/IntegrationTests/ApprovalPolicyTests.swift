@@ -115,7 +115,8 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(10))) struct EscalationTests {
     @Test func anUnansweredApprovalRemindsThenEscalatesAndTheNextLevelDecides() async throws {
         try await Stack.with { stack in
-            let policy = #"{"reminder_seconds":1,"escalation":[{"after_seconds":3,"approvers":["boss@bank.example"]}]}"#
+            // The escalation comes well after the first reminder, so that "not yet" holds on a loaded machine.
+            let policy = #"{"reminder_seconds":1,"escalation":[{"after_seconds":6,"approvers":["boss@bank.example"]}]}"#
             let steps = #"""
                 [{"name":"approve","kind":"approval","approval":{"approvers":["ann@bank.example"],"timeout_seconds":60,"policy":\#(policy)}},
                  {"name":"execute","kind":"task","task":{"type":"noop"}}]

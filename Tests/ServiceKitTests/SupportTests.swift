@@ -54,7 +54,7 @@ import Testing
         #expect(statements.contains("ALTER ROLE hitl_timeout PASSWORD 't-pass'"))
     }
 
-    @Test func kafkaSecuritySettingsReachTheClientAndAreCheckedByName() throws {
+    @Test func kafkaSecuritySettingsReachTheClientAndAreCheckedByName() async throws {
         let base = ["HITL_DATABASE_URL": "postgres://u:p@h:5432/db"]
         let sasl = try ServiceConfiguration(
             service: "approval", defaultPort: 1,
@@ -67,7 +67,7 @@ import Testing
         // librdkafka takes them (it is built with TLS and SASL): a producer is made, nothing is dialled yet.
         let producer = try KafkaProducer(
             configuration: KafkaConfiguration(bootstrapServers: "127.0.0.1:1", properties: sasl.kafkaSecurity), logger: Logger(label: "test"))
-        _ = producer
+        await producer.shutdown()
         for (variable, value, reason) in [
             ("KAFKA_SECURITY_PROTOCOL", "tls", "must be plaintext"), ("KAFKA_SASL_MECHANISM", "GSSAPI", "must be SCRAM-SHA-512"),
             ("KAFKA_SSL_CA_LOCATION", "/nonexistent/ca.pem", "is not a readable file"),
