@@ -89,7 +89,8 @@ let package = Package(
         .target(
             name: "OrchestratorService",
             dependencies: [
-                "ServiceKit", "Contracts", "Forms",
+                "ServiceKit", "Contracts", "Forms", "AgentMCP",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -128,10 +129,20 @@ let package = Package(
             path: "Services/Timeout/Sources", swiftSettings: swiftSettings
         ),
         .executableTarget(name: "TimeoutApp", dependencies: ["TimeoutService", "ServiceKit"], path: "Services/Timeout/App", swiftSettings: swiftSettings),
+        .target(
+            name: "AgentMCP",
+            dependencies: [
+                "Contracts",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Services/AgentMCP", swiftSettings: swiftSettings),
         .executableTarget(
             name: "HITLCLI",
             dependencies: [
-                "ServiceKit", "Contracts", "Kafka", "ServiceKitTesting",
+                "ServiceKit", "Contracts", "Kafka", "ServiceKitTesting", "AgentMCP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

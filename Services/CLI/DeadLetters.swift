@@ -1,8 +1,7 @@
+import AgentMCP
 import ArgumentParser
-import AsyncHTTPClient
 import Contracts
 import Foundation
-import NIOCore
 import ServiceKit
 
 /// `hitl dlq list | show | replay`, over the orchestrator's dead-letter API.
@@ -138,21 +137,10 @@ struct OrchestratorTarget: ParsableArguments {
 
     /// Calls the API; answers the status and the body of a 2xx answer.
     func call(_ method: String, _ path: String, body: JSONObject? = nil, returningStatus: Bool) async throws -> (Int, JSONObject) {
-        var request = HTTPClientRequest(url: try baseURL + path)
-        request.method = .init(rawValue: method)
-        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try WireCoding.encode(body)))
+        do {
+            return try await APIClient(baseURL: try baseURL, token: bearer).send(method, path, body: body)
+        } catch let refused as ToolFailure {
+            throw ValidationError(refused.description)
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let bytes = Array(buffer: try await response.body.collect(upTo: 64 << 20))
-        let object = (try? WireCoding.decode(JSONObject.self, from: bytes)) ?? [:]
-        guard (200..<300).contains(response.status.code) else {
-            var reason = String(decoding: bytes, as: UTF8.self)
-            if case .string(let text)? = object["reason"] { reason = text }
-            throw ValidationError("the orchestrator answered \(response.status.code): \(reason)")
-        }
-        return (Int(response.status.code), object)
     }
 }

@@ -2,22 +2,27 @@ import Foundation
 import ServiceKitTesting
 import Testing
 
-/// `hitl mcp` with the official Python MCP client as the agent, over stdio: tools listed,
+/// `hitl mcp` (stdio) and the orchestrator's `/mcp` (Streamable HTTP) with the official
+/// Python MCP client as the agent: tools listed,
 /// approvals requested and followed to approved and rejected, a timeout that says pending,
 /// progress while waiting, and nothing allowed over MCP that the agent's token may not do
 /// over HTTP (the script, Scripts/mcp_agent.py, says what it checks).
 @Suite(.serialized, .timeLimit(.minutes(10))) struct MCPTests {
-    @Test func anAgentRequestsApprovalsAndWaitsForTheHumanOverMCP() async throws {
+    @Test(arguments: ["stdio", "http"]) func anAgentRequestsApprovalsAndWaitsForTheHumanOverMCP(transport: String) async throws {
         try await Stack.with { stack in
             let script = WebPageTests.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/mcp_agent.py").path
             do {
                 let printed = try await Shell.runDetached([
-                    "python3", script, Shell.packageExecutable("hitl").path, stack.orchestrator, stack.approval,
+                    "python3", script, transport, Shell.packageExecutable("hitl").path, stack.orchestrator, stack.approval,
                     TestTokens.agent("agent@bank.example"), TestTokens.approver("manager@bank.example"),
                 ])
                 #expect(printed.contains("OK"), "\(printed)")
             } catch let failure as Shell.Failure {
-                Issue.record("the MCP agent failed: \(failure.output)")
+                Issue.record("the MCP agent (\(transport)) failed: \(failure.output)")
+            }
+            if transport == "http" {
+                // Without a token, /mcp answers 401 before any MCP is spoken.
+                #expect(try await API.post("\(stack.orchestrator)/mcp", #"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, token: nil).status == 401)
             }
         }
     }

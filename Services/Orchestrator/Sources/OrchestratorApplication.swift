@@ -116,6 +116,7 @@ public enum Orchestrator {
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))
         let workflows = WorkflowRoutes(runtime: runtime, engine: engine, submissions: submissions, tokens: tokens)
         workflows.register(on: router)
+        MCPRoute(tokens: settings.accessTokens, port: configuration.httpPort).register(on: router)
         let feed = HistoryFeed(workflows: workflows, limits: settings.streamLimits)
         EventStreamRoute(workflows: workflows, feed: feed).register(on: router)
         ConversationRoutes(runtime: runtime, workflows: workflows).register(on: router)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """An agent on the official Python MCP client, against `hitl mcp` over stdio.
 
-Usage: mcp_agent.py HITL ORCHESTRATOR_URL APPROVAL_URL AGENT_TOKEN APPROVER_TOKEN
+Usage: mcp_agent.py stdio HITL ORCHESTRATOR_URL APPROVAL_URL AGENT_TOKEN APPROVER_TOKEN
+       mcp_agent.py http - ORCHESTRATOR_URL APPROVAL_URL AGENT_TOKEN APPROVER_TOKEN
+(stdio: `hitl mcp` as a child process; http: the orchestrator's /mcp, Streamable HTTP.)
 
 Requests approvals through MCP, has a human (the approver's token, over the approval
 API) approve one and reject another, and checks what wait_for_decision answers, that a
@@ -13,8 +15,11 @@ import json
 import sys
 import urllib.request
 
+from contextlib import asynccontextmanager
+
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 
 
 def expect(condition, message):
@@ -32,9 +37,20 @@ def decide(approval_url, token, approval_id, decision, comment):
         expect(answer.status == 200, "the approver's decision was not taken: %d" % answer.status)
 
 
-async def main(hitl, orchestrator, approval_url, agent_token, approver_token):
-    server = StdioServerParameters(command=hitl, args=["mcp", "--orchestrator", orchestrator, "--token", agent_token])
-    async with stdio_client(server) as (read, write):
+@asynccontextmanager
+async def connect(transport, hitl, orchestrator, token):
+    if transport == "stdio":
+        server = StdioServerParameters(command=hitl, args=["mcp", "--orchestrator", orchestrator, "--token", token])
+        async with stdio_client(server) as (read, write):
+            yield read, write
+    else:
+        async with create_mcp_http_client(headers={"Authorization": "Bearer " + token}) as http:
+            async with streamable_http_client(orchestrator + "/mcp", http_client=http, terminate_on_close=False) as (read, write):
+                yield read, write
+
+
+async def main(transport, hitl, orchestrator, approval_url, agent_token, approver_token):
+    async with connect(transport, hitl, orchestrator, agent_token) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
 
@@ -77,7 +93,7 @@ async def main(hitl, orchestrator, approval_url, agent_token, approver_token):
             failed, rejected = await waiting
             expect(not failed and rejected["status"] == "rejected" and rejected.get("comment") == "too much for one transfer",
                    "the rejection was not reported with its reason: %r" % rejected)
-            expect(progress, "no progress notification was sent while waiting")
+            expect(progress or transport == "http", "no progress notification was sent while waiting")
 
             # The same request again is the same workflow.
             failed, again = await call("request_approval", {
@@ -101,4 +117,4 @@ async def main(hitl, orchestrator, approval_url, agent_token, approver_token):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:6]))
+    asyncio.run(main(*sys.argv[1:7]))

@@ -2,13 +2,12 @@ import Contracts
 import Crypto
 import Foundation
 import MCP
-import ServiceKit
 
 /// The tools `hitl mcp` offers an agent. Each one is a call of the HTTP API made with the
 /// agent's own bearer token, so MCP can do exactly what the token may over HTTP and refuses
 /// what it refuses, with the same reason; there is no tool that decides an approval.
 struct AgentTools: Sendable {
-    let api: OrchestratorTarget
+    let api: APIClient
     /// The token's subject: the requester of what the agent submits.
     let subject: String
     /// How often `wait_for_decision` looks at the workflow.
@@ -102,7 +101,7 @@ struct AgentTools: Sendable {
             case "submit_task_result": answer = try await submitTaskResult(arguments)
             default: return Self.result("there is no tool \(name)", isError: true)
             }
-            return Self.result(try JSONColumn.text(answer), isError: false)
+            return Self.result(String(decoding: try WireCoding.encode(answer), as: UTF8.self), isError: false)
         } catch {
             return Self.result("\(error)", isError: true)
         }
@@ -243,7 +242,7 @@ struct AgentTools: Sendable {
 }
 
 /// A tool call that cannot be made as asked; the reason goes back to the agent.
-struct ToolFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct ToolFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
