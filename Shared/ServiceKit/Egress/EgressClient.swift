@@ -8,8 +8,9 @@ import NIOHTTP1
 ///
 /// - the URL must be `http` or `https` with a host and no user info;
 /// - the host is resolved once and checked against the `EgressPolicy`, and the connection is
-///   made to the address that was checked (AsyncHTTPClient's `dnsOverride`; TLS still
-///   verifies the name), so a name that resolves elsewhere a moment later gains nothing;
+///   made to the address that was checked (in the URL, with the name in `Host`, for plain
+///   http; through AsyncHTTPClient's `dnsOverride` for https, so TLS still verifies the
+///   name), so a name that resolves elsewhere a moment later gains nothing;
 /// - redirects are not followed: a 3xx is the answer;
 /// - one deadline covers the whole call, head and body, so a server that trickles its body
 ///   cannot hold the caller; the body is bounded (`maxBodyBytes`, 1 MiB);
@@ -54,15 +55,34 @@ public struct EgressClient: Sendable {
         return try outcome.get()
     }
 
+    /// One client for every call that can name its checked address in the URL itself: hosts
+    /// that are addresses, and plain-http names (the URL then carries the address and the
+    /// `Host` header the name). Its connections are kept alive between calls.
+    private static let shared = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10))))
+
     private func call(_ request: HTTPClientRequest, within deadline: Duration) async throws -> Response {
         let address = try await check(request.url)
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
-        configuration.timeout = .init(connect: .init(deadline), read: .init(deadline))
-        if let host = URL(string: request.url)?.host, IPAddress(host) == nil {
-            configuration.dnsOverride = [host: address.description, host.lowercased(): address.description]
-        }
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         let limit = maxBodyBytes
+        var request = request
+        var client = Self.shared
+        var own: HTTPClient?
+        if var parts = URLComponents(string: request.url), let host = parts.host, IPAddress(host) == nil {
+            if parts.scheme?.lowercased() == "http", address.isIPv4 {
+                request.headers.replaceOrAdd(name: "Host", value: parts.port.map { "\(host):\($0)" } ?? host)
+                parts.host = address.description
+                request.url = parts.string ?? request.url
+            } else {
+                // https to a name: TLS must see the name, so a client of its own connects to
+                // the checked address (dnsOverride) while verifying the name.
+                var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+                configuration.timeout = .init(connect: .init(deadline), read: .init(deadline))
+                configuration.dnsOverride = [host: address.description, host.lowercased(): address.description]
+                own = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+                client = own!
+            }
+        }
         let outcome: Result<Response, any Error>
         do {
             let response = try await client.execute(request, timeout: .init(deadline))
@@ -71,7 +91,7 @@ public struct EgressClient: Sendable {
         } catch {
             outcome = .failure(Self.describe(error, deadline: deadline, limit: limit))
         }
-        try? await client.shutdown()
+        if let own { try? await own.shutdown() }
         return try outcome.get()
     }
 

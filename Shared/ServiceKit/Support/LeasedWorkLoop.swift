@@ -9,6 +9,9 @@ import Synchronization
 /// logged and retried a second later; the loop ends on graceful shutdown or cancellation,
 /// which cancels the items in hand (their leases make them come back, as a crash would).
 ///
+/// While items are in hand it claims again only once half the slots are free, so claims
+/// stay batches (one transaction for many rows) rather than one per finished item.
+///
 /// The loop beats `heartbeat` on every pass, idle or busy, so a late loop is one stuck in
 /// a claim that never answers, and the watchdog restarts it.
 public enum LeasedWorkLoop {
@@ -22,8 +25,9 @@ public enum LeasedWorkLoop {
             await withDiscardingTaskGroup { group in
                 while !Task.isCancelled {
                     await heartbeat.beat()
-                    let free = slots - inHand.count.load(ordering: .acquiring)
-                    guard free > 0 else {
+                    let held = inHand.count.load(ordering: .acquiring)
+                    let free = slots - held
+                    guard free > 0, held == 0 || free * 2 >= slots else {
                         await freed.wait(timeout: idle)
                         continue
                     }
