@@ -37,7 +37,8 @@ struct AgentTools: Sendable {
             name: "wait_for_decision",
             description: """
                 Wait for the human decision on a workflow's approval, up to timeout_seconds (default 60, at most 600). \
-                Answers approved, approved_with_changes, rejected, expired or changes_requested with who decided and their comment; \
+                Answers approved, approved_with_changes, rejected, expired or changes_requested with who decided, their comment \
+                and the decision's signed receipt (a JWS the approval service's /.well-known/jwks.json verifies); \
                 "pending" when nobody decided yet (never treat pending as approval: wait again).
                 """,
             inputSchema: .object([
@@ -208,7 +209,7 @@ struct AgentTools: Sendable {
                     "status": .string(Self.outcomes[decided["event"]?.stringValue ?? ""] ?? "decided"), "workflow_id": .string(workflowID),
                     "approval_id": .string(wanted), "decided_by": decided["actor"] ?? .null, "at": decided["at"] ?? .null,
                 ]
-                for key in ["comment", "changes", "fields", "reason"] where detail[key] != nil { answer[key] = detail[key] }
+                for key in ["comment", "changes", "fields", "reason", "receipt"] where detail[key] != nil { answer[key] = detail[key] }
                 return answer
             }
             let waited = ContinuousClock.now - started

@@ -83,6 +83,7 @@ async def main(transport, hitl, orchestrator, approval_url, agent_token, approve
             expect(not failed and decided["status"] == "approved", "the approval was not reported: %r" % decided)
             expect("manager@bank.example" in str(decided.get("decided_by")) and decided.get("comment") == "fine by me",
                    "who decided, or the comment, is missing: %r" % decided)
+            expect(len(str(decided.get("receipt", "")).split(".")) == 3, "the decision's signed receipt is missing: %r" % decided)
 
             failed, second = await call("request_approval", {
                 "action": "Wire 90000 EUR to NEWCO Ltd", "facts": {"amount": 90000}, "approvers": ["manager@bank.example"]})

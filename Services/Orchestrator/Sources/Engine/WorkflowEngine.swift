@@ -284,6 +284,9 @@ struct WorkflowEngine: Sendable {
         let step = session.steps[position]
         let actor = actor(of: decision)
         var detail: JSONObject = ["approval_id": .string(decision.approvalId), "decision": .string(decision.decision.rawValue)]
+        // The signed receipt goes with the decision into the history, where the requester
+        // (an agent following its workflow, over HTTP or MCP) can pass it on to be verified.
+        if let receipt = decision.receipt { detail["receipt"] = .string(receipt) }
         if let comment = decision.comment {
             detail["comment"] = .string(comment)
             try await session.addMessage(kind: "approver", author: decision.approver, step: step.name, text: comment)
