@@ -19,6 +19,7 @@ import Testing
             router.post("/big") { _, _ in
                 Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"blob":""# + String(repeating: "b", count: 100_000) + #""}"#)))
             }
+            router.post("/huge") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(repeating: UInt8(ascii: "x"), count: 1_200_000))) }
             router.post("/redirect") { _, _ in Response(status: .found, headers: [.location: redirectTarget.withLock { $0 }]) }
             router.post("/trickle") { _, _ in
                 Response(status: .ok, body: ResponseBody { writer in
@@ -59,6 +60,14 @@ import Testing
                 #expect(output == nil || output == .null, "\(key): \(String(describing: output))")
                 #expect(!errors.joined().contains("hitl_") && !errors.joined().contains("Connection refused"), "\(key): \(errors)")
             }
+            // An answer over 1 MiB fails the step at once: asking again would get the same.
+            let huge = try await stack.submit(
+                key: "egress-huge", input: "{}",
+                steps: #"[{"name":"fetch","kind":"task","retry":{"max_attempts":3,"backoff_seconds":0.2},"task":{"type":"http","url":"\#(standIn.url("/huge"))"}}]"#)
+            try await stack.waitForStatus(huge, "failed")
+            let hugeHistory = try await stack.history(huge)
+            #expect(!hugeHistory.contains { $0.event == "attempt_failed" })
+            #expect(hugeHistory.first { $0.event == "step_failed" }?.detail["error"]?.stringValue?.contains("larger than 1048576 bytes") == true)
             // A placeholder may not choose the host.
             let smuggled = try await stack.submit(
                 #"{"idempotency_key":"egress-host","type":"t","requester":"agent@bank.example","input":{"host":"127.0.0.1"},"steps":[{"name":"fetch","kind":"task","task":{"type":"http","url":"http://h{{input.host}}/metrics"}}]}"#)

@@ -99,7 +99,7 @@ public struct EgressClient: Sendable {
         if error is EgressRefused || error is EgressCallFailed { return error }
         let detail = String(describing: error)
         if error is NIOTooManyBytesError {
-            return EgressCallFailed("the answer is larger than \(limit) bytes", detail: detail)
+            return EgressCallFailed("the answer is larger than \(limit) bytes", detail: detail, retryable: false)
         }
         if let error = error as? HTTPClientError {
             switch error {
@@ -120,10 +120,13 @@ public struct EgressCallFailed: Error, CustomStringConvertible {
     public let reason: String
     /// The transport's own words, for the service's log.
     public let detail: String
+    /// Whether asking again may go otherwise (not for an answer that was too large).
+    public let retryable: Bool
 
-    public init(_ reason: String, detail: String) {
+    public init(_ reason: String, detail: String, retryable: Bool = true) {
         self.reason = reason
         self.detail = detail
+        self.retryable = retryable
     }
 
     public var description: String { reason }

@@ -216,6 +216,9 @@ struct HTTPTaskWorker: SupervisedLoop {
         } catch let refused as EgressRefused {
             // Policy, not the host's health: no retry, and the breaker is left alone.
             return .failed("\(task.method) \(task.url): \(refused)", retryable: false)
+        } catch let failed as EgressCallFailed where !failed.retryable {
+            // The host answered, too much: the same again next time, and no sign of ill health.
+            return .failed("\(task.method) \(task.url) failed: \(failed.reason)", retryable: false)
         } catch {
             breaker.recordFailure(for: key)
             if let failed = error as? EgressCallFailed {
