@@ -45,6 +45,15 @@ public struct NotificationRequested: EventPayload {
     }
 }
 
+extension NotificationRequested {
+    /// Whether a link's key names its recipient (`web:<approver>`, `approve:<approver>`):
+    /// a personal link, a credential that travels only in `sealedLinks`.
+    public static func isPersonal(linkKey key: String) -> Bool { key.contains(":") }
+
+    /// The links anyone may read: those of `links` that are not personal.
+    public var sharedLinks: [String: String] { links.filter { !Self.isPersonal(linkKey: $0.key) } }
+}
+
 /// A notification reached its channel (`hitl.notification.outcomes`).
 public struct NotificationDelivered: EventPayload {
     public static let acceptedTypes: Set<EventType> = [.notificationDelivered]

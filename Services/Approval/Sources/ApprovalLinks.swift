@@ -20,8 +20,8 @@ struct ApprovalLinks: Sendable {
     /// The links as a notification carries them: the API URLs in clear, the personal ones sealed.
     func sealed(approvalID: String, recipients: [String], form: ApprovalForm?, policy: ApprovalPolicy, deadline: Date) throws -> (clear: [String: String], sealed: String) {
         let all = links(approvalID: approvalID, recipients: recipients, form: form, policy: policy, deadline: deadline)
-        let personal = all.filter { $0.key.contains(":") }
-        return (all.filter { !$0.key.contains(":") }, try seal.seal(personal))
+        let personal = all.filter { NotificationRequested.isPersonal(linkKey: $0.key) }
+        return (all.filter { !NotificationRequested.isPersonal(linkKey: $0.key) }, try seal.seal(personal))
     }
 
     func links(approvalID: String, recipients: [String], form: ApprovalForm?, policy: ApprovalPolicy, deadline: Date) -> [String: String] {

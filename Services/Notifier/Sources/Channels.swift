@@ -29,7 +29,7 @@ struct WebhookChannel: NotificationChannel {
     func payload(_ notification: NotificationRequested) -> NotificationRequested {
         var shown = notification
         shown.sealedLinks = nil
-        if !includeLinks { shown.links = notification.links.filter { !$0.key.contains(":") } }
+        if !includeLinks { shown.links = notification.sharedLinks }
         return shown
     }
 

@@ -123,7 +123,7 @@ struct DeliveryWorker: SupervisedLoop {
         // Personal links come only from the seal: a clear one (written by whoever could write
         // the topic) is dropped, never sent in place of the real one.
         var opened = notification
-        opened.links = notification.links.filter { !$0.key.contains(":") }.merging(personal) { _, sealed in sealed }
+        opened.links = notification.sharedLinks.merging(personal) { _, sealed in sealed }
         opened.sealedLinks = nil
         return opened
     }

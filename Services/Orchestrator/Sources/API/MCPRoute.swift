@@ -40,11 +40,13 @@ struct MCPRoute: Sendable {
     }
 }
 
-/// The MCP server behind `/mcp`, started on first use.
+/// The MCP server behind `/mcp`, started on first use. The start is one task that every
+/// early request awaits: the actor is reentrant across its awaits, so checking a stored
+/// transport alone would let two first requests start two servers.
 actor MCPEndpoint {
     let selfURL: String
-    private var transport: StatelessHTTPServerTransport?
-    private var server: Server?
+    /// Its result holds the server too, which keeps it alive.
+    private var starting: Task<(StatelessHTTPServerTransport, Server), any Error>?
 
     init(selfURL: String) {
         self.selfURL = selfURL
@@ -59,9 +61,14 @@ actor MCPEndpoint {
     }
 
     private func started() async throws -> StatelessHTTPServerTransport {
-        if let transport { return transport }
+        if let starting { return try await starting.value.0 }
+        let task = Task { [selfURL] in try await Self.start(selfURL: selfURL) }
+        starting = task
+        return try await task.value.0
+    }
+
+    private static func start(selfURL: String) async throws -> (StatelessHTTPServerTransport, Server) {
         let transport = StatelessHTTPServerTransport()
-        let selfURL = self.selfURL
         let server = await AgentServer.make {
             // The token of the HTTP request this call came in.
             let headers = Server.currentHandlerContext?.httpContext?.headers ?? [:]
@@ -69,8 +76,6 @@ actor MCPEndpoint {
             return APIClient(baseURL: selfURL, token: String(value.dropFirst("Bearer ".count)))
         }
         try await server.start(transport: transport)
-        self.transport = transport
-        self.server = server
-        return transport
+        return (transport, server)
     }
 }
