@@ -91,6 +91,30 @@ import Testing
         #expect(names.count == Topic.all.count)
     }
 
+    /// The kafka-topics job grants exactly `TopicAccess`: each principal reads and writes
+    /// what the services check of themselves before they subscribe or publish.
+    @Test func composeGrantsExactlyTheContractACLs() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let compose = try String(contentsOf: root.appendingPathComponent("docker-compose.yml"), encoding: .utf8)
+        var granted: Set<String> = []
+        for line in compose.split(separator: "\n") {
+            let words = line.split(separator: " ").map(String.init)
+            guard words.first == "allow", words.count > 3 else { continue }
+            for topic in words.dropFirst(3) { granted.insert("\(words[1]) \(words[2]) \(topic)") }
+        }
+        var expected: Set<String> = []
+        for topic in Topic.all {
+            for principal in TopicAccess.writers(of: topic) { expected.insert("\(principal.rawValue) Write \(topic)") }
+            for principal in TopicAccess.readers(of: topic) { expected.insert("\(principal.rawValue) Read \(topic)") }
+        }
+        #expect(granted == expected, "missing: \(expected.subtracting(granted).sorted()), extra: \(granted.subtracting(expected).sorted())")
+        // Agents write requests and task results only; decisions come from the approval service.
+        #expect(!TopicAccess.writers(of: .approvalDecisions).contains(.agent))
+        #expect(TopicAccess.writers(of: .timerFirings(for: .approval)) == [.timeout, .orchestrator])
+        #expect(TopicAccess.may("notifier", write: Topic.approvalDecisions.rawValue) == false)
+        #expect(TopicAccess.may("approval", read: .workflowRequests) == false)
+    }
+
     /// The AsyncAPI document the services serve describes exactly `Topic.all`.
     @Test func asyncAPIDescribesExactlyTheContractTopics() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -94,6 +94,9 @@ public final class EventConsumer: SupervisedLoop {
         maxAttempts: Int = 5, backoff: Backoff = .default, batchSize: Int = 32, transactionDeadline: Duration = .seconds(20),
         stallAfter: Duration = .seconds(120), dependenciesReachable: @escaping @Sendable () async -> Bool = { true }, logger: Logger
     ) throws {
+        for topic in topics where !TopicAccess.may(service, read: topic) {
+            throw PermanentFailure("the \(service) service may not consume \(topic) (Contracts' TopicAccess)")
+        }
         self.transactionDeadline = transactionDeadline
         self.service = service
         self.groupID = groupID

@@ -41,6 +41,10 @@ public struct Outbox: Sendable {
     }
 
     private func insert(_ rows: [OutboxRow], on connection: PostgresConnection, logger: Logger) async throws {
+        // The broker's ACLs would refuse the record after commit; refuse it before.
+        for row in rows where !TopicAccess.may(source, write: row.topic) {
+            throw PermanentFailure("the \(source) service may not publish to \(row.topic)")
+        }
         if let pending = PendingOutbox.current, pending.connection === connection {
             try pending.add(rows)
         } else {
