@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
+        // The file descriptors of the MCP gateway's upstream process (the SDK's stdio transport takes them).
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         // MARK: - Shared
@@ -134,6 +136,8 @@ let package = Package(
             dependencies: [
                 "Contracts",
                 .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -179,6 +183,7 @@ let package = Package(
         .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "ApprovalTests", dependencies: ["ApprovalService", "Contracts", "ServiceKit"], swiftSettings: swiftSettings),
         .testTarget(name: "FormsTests", dependencies: ["Forms", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(name: "AgentMCPTests", dependencies: ["AgentMCP", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "NotifierTests", dependencies: ["NotifierService", "Contracts", "Slack"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

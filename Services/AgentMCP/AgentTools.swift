@@ -37,7 +37,7 @@ struct AgentTools: Sendable {
             name: "wait_for_decision",
             description: """
                 Wait for the human decision on a workflow's approval, up to timeout_seconds (default 60, at most 600). \
-                Answers approved, approved_with_changes, rejected, expired or changes_requested with who decided, their comment \
+                Answers approved, approved_with_changes, rejected, expired, changes_requested or cancelled with who decided, their comment \
                 and the decision's signed receipt (a JWS the approval service's /.well-known/jwks.json verifies); \
                 "pending" when nobody decided yet (never treat pending as approval: wait again).
                 """,
@@ -178,26 +178,35 @@ struct AgentTools: Sendable {
     /// History events that end an approval, and what the agent is told.
     static let outcomes: [String: String] = [
         "approved": "approved", "approved_with_changes": "approved_with_changes", "rejected_step": "rejected",
-        "approval_expired": "expired", "changes_requested": "changes_requested",
+        "approval_expired": "expired", "changes_requested": "changes_requested", "step_cancelled": "cancelled",
     ]
 
-    /// The history entry that ended approval `id`: a decision naming it, or the expiry of its
-    /// step after it was asked.
+    /// The history entry that ended approval `id`: a decision naming it, or the expiry or
+    /// cancellation of its step after it was asked.
     static func outcome(of id: String, in entries: [JSONObject]) -> JSONObject? {
         func approvalID(_ entry: JSONObject) -> String? { entry["detail"]?.objectValue?["approval_id"]?.stringValue }
         guard let asked = entries.lastIndex(where: { $0["event"] == "approval_requested" && approvalID($0) == id }) else { return nil }
         let step = entries[asked]["step"]
         return entries[(asked + 1)...].first { entry in
             guard let event = entry["event"]?.stringValue, outcomes[event] != nil else { return false }
-            return approvalID(entry) == id || (event == "approval_expired" && entry["step"] == step)
+            return approvalID(entry) == id || ((event == "approval_expired" || event == "step_cancelled") && entry["step"] == step)
         }
     }
 
     private func waitForDecision(_ arguments: [String: Value], progress: @escaping @Sendable (Double, String) async -> Void) async throws -> JSONObject {
-        let workflowID = try Self.id(arguments["workflow_id"])
         let timeout = min(600, max(1, arguments["timeout_seconds"]?.intValue ?? 60))
+        return try await decision(
+            workflowID: try Self.id(arguments["workflow_id"]), approvalID: arguments["approval_id"]?.stringValue, timeout: .seconds(timeout), progress: progress)
+    }
+
+    /// Waits up to `timeout` for approval `approvalID` of the workflow (its latest when nil)
+    /// to end. Answers its status (`outcomes`), who decided, when, and what the decision
+    /// carried; or status "pending", which is never an approval.
+    func decision(
+        workflowID: String, approvalID: String?, timeout: Duration, progress: @escaping @Sendable (Double, String) async -> Void
+    ) async throws -> JSONObject {
         let started = ContinuousClock.now
-        var wanted = arguments["approval_id"]?.stringValue
+        var wanted = approvalID
         while true {
             let entries = try await history(workflowID)
             if wanted == nil {
@@ -213,10 +222,10 @@ struct AgentTools: Sendable {
                 return answer
             }
             let waited = ContinuousClock.now - started
-            if waited >= .seconds(timeout) {
+            if waited >= timeout {
                 return [
                     "status": "pending", "workflow_id": .string(workflowID), "approval_id": wanted.map(JSONValue.string) ?? .null,
-                    "note": .string("nobody decided within \(timeout) s; this is not an approval: wait again"),
+                    "note": .string("nobody decided within \(timeout.components.seconds) s; this is not an approval: wait again"),
                 ]
             }
             await progress(Double(waited.components.seconds), "waiting for a human decision")

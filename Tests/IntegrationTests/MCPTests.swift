@@ -26,4 +26,24 @@ import Testing
             }
         }
     }
+
+    /// `hitl mcp gate` in front of a Python MCP server (Scripts/mcp_upstream.py), with the
+    /// Python client as the agent; Scripts/mcp_gate.py says what it checks.
+    @Test func theGatewayMakesAGatedToolCallOnceAndOnlyAfterAHumanApproved() async throws {
+        try await Stack.with { stack in
+            let workdir = FileManager.default.temporaryDirectory.appendingPathComponent("hitl-gate-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: workdir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: workdir) }
+            let script = WebPageTests.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/mcp_gate.py").path
+            do {
+                let printed = try await Shell.runDetached([
+                    "python3", script, Shell.packageExecutable("hitl").path, stack.orchestrator, stack.approval,
+                    TestTokens.agent("agent@bank.example"), TestTokens.approver("manager@bank.example"), workdir.path,
+                ])
+                #expect(printed.contains("OK"), "\(printed)")
+            } catch let failure as Shell.Failure {
+                Issue.record("the gateway run failed: \(failure.output)")
+            }
+        }
+    }
 }

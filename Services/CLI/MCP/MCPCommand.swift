@@ -10,7 +10,8 @@ import MCP
 /// carries the protocol only. The orchestrator serves the same tools at `/mcp`.
 struct MCPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "mcp", abstract: "An MCP server over stdio for an agent: request approvals, wait for decisions, follow workflows.")
+        commandName: "mcp", abstract: "An MCP server over stdio for an agent: request approvals, wait for decisions, follow workflows.",
+        subcommands: [GateCommand.self])
 
     @OptionGroup var target: OrchestratorTarget
 

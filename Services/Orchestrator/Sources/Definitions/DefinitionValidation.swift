@@ -2,6 +2,9 @@ import Contracts
 import Forms
 import Foundation
 
+/// The workflow condition language (Foundation has a type of the same name).
+typealias Expression = Contracts.Expression
+
 /// Checks a submission before anything is stored, answering with the field or step at fault.
 enum DefinitionValidation {
     static let taskTypes: Set<String> = ["noop", "agent", "http"]

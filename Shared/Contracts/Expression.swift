@@ -1,5 +1,3 @@
-import Contracts
-
 /// The small, safe condition language of `when` and `auto_approve_when`.
 ///
 ///     input.amount < 5000 and input.currency in ["EUR", "USD"]
@@ -7,7 +5,8 @@ import Contracts
 ///
 /// - Values: numbers, 'single' or "double" quoted strings, `true`, `false`, `null`,
 ///   lists `[a, b]`, and paths rooted at `input` (the workflow's input) or `outputs`
-///   (earlier steps' outputs by step name): `outputs.check.score`, `input.items[0]`.
+///   (earlier steps' outputs by step name): `outputs.check.score`, `input.items[0]`. Other
+///   users name their own roots (the MCP gateway's policies: `args`, `tool`, `caller`).
 /// - Operators: `==`, `!=`, `<`, `<=`, `>`, `>=`, `in` (list membership or substring),
 ///   `not in`, `and`, `or`, `not`, parentheses.
 /// - A path that leads nowhere is `null`; ordering comparisons hold only between two numbers
@@ -15,11 +14,12 @@ import Contracts
 ///   fails and never runs code.
 /// - Hostile input is refused at parse time: at most `maxLength` characters, `maxDepth`
 ///   levels of nesting, `maxListItems` list items, and finite numbers.
-struct Expression: Sendable, Equatable {
+public struct Expression: Sendable, Equatable {
     static let maxLength = 2000
     static let maxDepth = 32
     static let maxListItems = 100
-    static let roots: Set<String> = ["input", "outputs"]
+    /// The roots of a workflow definition's conditions.
+    public static let workflowRoots: Set<String> = ["input", "outputs"]
 
     indirect enum Node: Sendable, Equatable {
         case literal(JSONValue)
@@ -41,26 +41,27 @@ struct Expression: Sendable, Equatable {
         case contains = "in", notContains = "not in"
     }
 
-    let source: String
+    public let source: String
     let root: Node
 
-    /// Parses `source`; throws `ExpressionError` saying what is wrong and where.
-    init(_ source: String) throws {
+    /// Parses `source`, whose paths may start with the names in `roots`; throws
+    /// `ExpressionError` saying what is wrong and where.
+    public init(_ source: String, roots: Set<String> = Expression.workflowRoots) throws {
         guard source.count <= Self.maxLength else {
             throw ExpressionError("is longer than \(Self.maxLength) characters")
         }
-        var parser = Parser(tokens: try Lexer.tokens(of: source))
+        var parser = Parser(tokens: try Lexer.tokens(of: source), roots: roots)
         self.source = source
         self.root = try parser.parseAll()
     }
 
     /// Whether the expression holds for `scope` (`input` and `outputs`).
-    func holds(in scope: JSONObject) -> Bool {
+    public func holds(in scope: JSONObject) -> Bool {
         Self.evaluate(root, in: scope) == .bool(true)
     }
 
     /// The value of the expression in `scope`.
-    func value(in scope: JSONObject) -> JSONValue {
+    public func value(in scope: JSONObject) -> JSONValue {
         Self.evaluate(root, in: scope)
     }
 
@@ -70,7 +71,7 @@ struct Expression: Sendable, Equatable {
     /// unknown propagates through `and`, `or` and `not` (Kleene's logic). A gate applies
     /// unless its condition surely fails, so `"amount": "900000"` or a missing amount cannot
     /// slip under `input.amount > 5000`.
-    func surelyFails(in scope: JSONObject) -> Bool {
+    public func surelyFails(in scope: JSONObject) -> Bool {
         Self.decide(root, in: scope) == false
     }
 
@@ -175,8 +176,8 @@ struct Expression: Sendable, Equatable {
 }
 
 /// Why an expression was refused.
-struct ExpressionError: Error, Equatable, CustomStringConvertible {
-    let description: String
+public struct ExpressionError: Error, Equatable, CustomStringConvertible {
+    public let description: String
     init(_ description: String) { self.description = description }
 }
 
@@ -253,11 +254,13 @@ private enum Lexer {
 
 private struct Parser {
     let tokens: [(token: Token, at: Int)]
+    let roots: Set<String>
     var position = 0
     var depth = 0
 
-    init(tokens: [(token: Token, at: Int)]) {
+    init(tokens: [(token: Token, at: Int)], roots: Set<String>) {
         self.tokens = tokens
+        self.roots = roots
     }
 
     mutating func parseAll() throws -> Expression.Node {
@@ -374,8 +377,8 @@ private struct Parser {
             position += 1
             return .literal(.null)
         case .word(let name) where !["and", "or", "not", "in"].contains(name):
-            guard Expression.roots.contains(name) else {
-                throw ExpressionError("unknown name \(name) at character \(tokens[position].at + 1) (paths start with input or outputs)")
+            guard roots.contains(name) else {
+                throw ExpressionError("unknown name \(name) at character \(tokens[position].at + 1) (paths start with \(roots.sorted().joined(separator: " or ")))")
             }
             position += 1
             var elements: [Expression.PathElement] = [.member(name)]

@@ -1,0 +1,122 @@
+import Contracts
+import Foundation
+
+/// The workflow condition language (Foundation has a type of the same name).
+typealias Expression = Contracts.Expression
+
+/// Which tool calls `hitl mcp gate` holds for a human, read from the operator's policy file:
+///
+///     {
+///       "approvers": ["ops@bank.example"],
+///       "hold_seconds": 45,
+///       "rules": [
+///         {"tool": "transfer", "when": "args.amount > 1000", "approvers": ["cfo@bank.example"],
+///          "timeout_seconds": 86400},
+///         {"tool": "refund", "grant": {"minutes": 30, "when": "args.amount <= 100"}}
+///       ]
+///     }
+///
+/// A call is gated by the first rule that names its tool and whose `when` (the workflow
+/// condition language, over `args`, `tool` and `caller`) does not surely fail: as with the
+/// admins' gates, a condition that cannot be decided (a missing argument) gates. Tools no
+/// rule names pass straight through.
+///
+/// The policy is the operator's, not the agent's, but it runs where the agent does: the
+/// orchestrator's gates on the workflow type (`mcp_tool_call` unless a rule says otherwise)
+/// are what an agent cannot edit.
+public struct GatePolicy: Decodable, Sendable {
+    public struct Rule: Decodable, Sendable {
+        /// The tool's name as the upstream lists it.
+        public var tool: String
+        public var when: String?
+        /// Who may approve; the policy's `approvers` when absent.
+        public var approvers: [String]?
+        /// An admin's template to run instead of a one-step approval (the call becomes its input).
+        public var template: String?
+        /// The workflow type, which the orchestrator's gates match on.
+        public var type: String?
+        /// The approval's deadline; the call is refused as expired after it.
+        public var timeoutSeconds: Int?
+        public var grant: Grant?
+
+        var condition: Expression? { get throws { try when.map { try Expression($0, roots: GatePolicy.roots) } } }
+    }
+
+    /// An approval that also lets later calls through: calls of the same tool by the same
+    /// caller for `minutes` after the decision, with the same arguments (`same_arguments`)
+    /// or where `when` holds. The approver sees the window before deciding.
+    public struct Grant: Decodable, Sendable {
+        public var minutes: Int
+        public var sameArguments: Bool?
+        public var when: String?
+
+        var condition: Expression? { get throws { try when.map { try Expression($0, roots: GatePolicy.roots) } } }
+
+        /// What the approver is told the approval allows besides this call.
+        func describe(tool: String, caller: String) -> String {
+            var text = "approving also lets \(caller) call \(tool) for \(minutes) minutes"
+            if let when { text += " where \(when)" } else { text += " with the same arguments" }
+            return text
+        }
+    }
+
+    public var approvers: [String]?
+    /// How long a call is held waiting for the decision before the client is told "pending":
+    /// under the 60 s most MCP clients give a tool call.
+    public var holdSeconds: Int?
+    /// How long an identical call after a finished one gets that call's answer again (the
+    /// client retrying after a lost answer) instead of asking for a new approval.
+    public var replayMinutes: Int?
+    public var rules: [Rule]
+
+    static let roots: Set<String> = ["args", "tool", "caller"]
+
+    public static func load(from path: String) throws -> GatePolicy {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ToolFailure("cannot read the policy file \(path)") }
+        let policy: GatePolicy
+        do {
+            policy = try WireCoding.decode(GatePolicy.self, from: Array(data))
+        } catch {
+            throw ToolFailure("the policy file \(path): \(ContractError.describe(error))")
+        }
+        try policy.validate()
+        return policy
+    }
+
+    /// Refuses a policy that would fail later, with the reason.
+    func validate() throws {
+        if let hold = holdSeconds, !(1...300).contains(hold) { throw ToolFailure("hold_seconds must be 1 to 300") }
+        if let replay = replayMinutes, !(0...10_080).contains(replay) { throw ToolFailure("replay_minutes must be 0 to 10080") }
+        for (index, rule) in rules.enumerated() {
+            let name = "rule \(index + 1) (\(rule.tool))"
+            do { _ = try rule.condition } catch { throw ToolFailure("\(name): when \(error)") }
+            if rule.template == nil, (rule.approvers ?? approvers ?? []).isEmpty {
+                throw ToolFailure("\(name) names no approvers and the policy has none")
+            }
+            if let grant = rule.grant {
+                guard (1...10_080).contains(grant.minutes) else { throw ToolFailure("\(name): grant.minutes must be 1 to 10080") }
+                if grant.when != nil, grant.sameArguments == true {
+                    throw ToolFailure("\(name): a grant is scoped to the same arguments or to a condition, not both")
+                }
+                do { _ = try grant.condition } catch { throw ToolFailure("\(name): grant.when \(error)") }
+            }
+        }
+    }
+
+    /// Whether some rule names `tool` (its listing then offers `hitl_reason`).
+    func names(_ tool: String) -> Bool { rules.contains { $0.tool == tool } }
+
+    /// The rule that gates this call, if any.
+    func rule(for tool: String, arguments: JSONObject, caller: String) -> Rule? {
+        let scope = Self.scope(tool: tool, arguments: arguments, caller: caller)
+        return rules.first { rule in
+            guard rule.tool == tool else { return false }
+            guard let condition = try? rule.condition else { return true }
+            return !condition.surelyFails(in: scope)
+        }
+    }
+
+    static func scope(tool: String, arguments: JSONObject, caller: String) -> JSONObject {
+        ["args": .object(arguments), "tool": .string(tool), "caller": .string(caller)]
+    }
+}

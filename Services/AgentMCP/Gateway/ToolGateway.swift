@@ -1,0 +1,264 @@
+import Contracts
+import Crypto
+import Foundation
+import MCP
+
+/// `hitl mcp gate`: an MCP server in front of another one. It lists the upstream's tools as
+/// its own and passes calls straight through, except those its policy gates: such a call
+/// becomes a HITL workflow whose approval shows the tool, the arguments and the agent's
+/// reason, and is made upstream only once a human approved it, exactly once, with the
+/// approved (or the approver's changed) arguments and the decision's signed receipt.
+///
+/// A held call answers within `hold` (under common client timeouts, with progress
+/// notifications); undecided by then it answers "pending", and the same call again (same
+/// tool, arguments and caller) picks up where it was, after a restart too (`GateLedger`).
+public struct ToolGateway: Sendable {
+    /// The argument a gated tool gains in the listing: the agent's reason, for the approver.
+    static let reasonArgument = "hitl_reason"
+    /// Input keys the approval shows besides the arguments.
+    static let toolKey = "mcp_tool", reasonKey = "mcp_reason", grantKey = "mcp_grant"
+
+    let upstream: GateUpstream
+    let policy: GatePolicy
+    let ledger: GateLedger
+    let api: APIClient
+    /// The agent the token names: the requester of every approval and the caller grants are for.
+    let caller: String
+    var pollInterval: Duration = .seconds(1)
+
+    public init(upstream: GateUpstream, policy: GatePolicy, statePath: String, api: APIClient) throws {
+        guard let caller = api.subject else { throw ToolFailure("the token is not a JWT with a sub claim") }
+        self.upstream = upstream
+        self.policy = policy
+        self.ledger = try GateLedger(path: statePath)
+        self.api = api
+        self.caller = caller
+    }
+
+    private var hold: Duration { .seconds(policy.holdSeconds ?? 45) }
+    private var replayWindow: TimeInterval { TimeInterval((policy.replayMinutes ?? 10) * 60) }
+
+    /// The server the agent's client talks to.
+    public func server() async -> Server {
+        let server = Server(name: "hitl-gate", version: "1.0.0", capabilities: .init(tools: .init(listChanged: false)))
+        await server.withMethodHandler(ListTools.self) { _ in .init(tools: try await tools()) }
+        await server.withMethodHandler(CallTool.self) { [server] params in
+            let progressToken = params._meta?.progressToken
+            return await call(params.name, params.arguments ?? [:]) { progress, message in
+                guard let progressToken else { return }
+                try? await server.notify(ProgressNotification.message(.init(progressToken: progressToken, progress: progress, message: message)))
+            }
+        }
+        return server
+    }
+
+    /// The upstream's tools; those the policy names take the agent's reason too.
+    func tools() async throws -> [Tool] {
+        try await upstream.tools().map { tool in
+            guard policy.names(tool.name), case .object(var schema) = tool.inputSchema else { return tool }
+            var properties = schema["properties"]?.objectValue ?? [:]
+            properties[Self.reasonArgument] = .object([
+                "type": "string",
+                "description": "Why you make this call, for the human who may have to approve it first.",
+            ])
+            schema["properties"] = .object(properties)
+            return Tool(
+                name: tool.name, title: tool.title,
+                description: (tool.description ?? "")
+                    + " (Some calls need a human's approval first; they answer \"pending\" until then: call again with the same arguments.)",
+                inputSchema: .object(schema), annotations: tool.annotations, outputSchema: tool.outputSchema, icons: tool.icons, _meta: tool._meta)
+        }
+    }
+
+    /// Handles one call: straight through, or held for a human.
+    func call(_ name: String, _ given: [String: Value], progress: @escaping @Sendable (Double, String) async -> Void) async -> CallTool.Result {
+        var arguments = given
+        let reason = arguments.removeValue(forKey: Self.reasonArgument)?.stringValue
+        do {
+            let json = try arguments.mapValues(AgentTools.json)
+            guard let rule = policy.rule(for: name, arguments: json, caller: caller) else {
+                return try await upstream.call(name, arguments: arguments, meta: nil)
+            }
+            let id = callID(name, json)
+            await ledger.acquire(id)
+            do {
+                let result = try await gated(id: id, tool: name, arguments: arguments, json: json, reason: reason, rule: rule, progress: progress)
+                await ledger.release(id)
+                return result
+            } catch {
+                await ledger.release(id)
+                throw error
+            }
+        } catch {
+            return AgentTools.result("\(error)", isError: true)
+        }
+    }
+
+    /// Same tool, same arguments, same caller: the same call.
+    func callID(_ tool: String, _ arguments: JSONObject) -> String {
+        let canonical = (try? WireCoding.encode(JSONValue.object(arguments))) ?? []
+        let digest = SHA256.hash(data: Array(caller.utf8) + [0] + Array(tool.utf8) + [0] + canonical)
+        return digest.map { String(format: "%02x", $0) }.joined()
+    }
+
+    private func gated(
+        id: String, tool: String, arguments: [String: Value], json: JSONObject, reason: String?, rule: GatePolicy.Rule,
+        progress: @escaping @Sendable (Double, String) async -> Void
+    ) async throws -> CallTool.Result {
+        let now = Date()
+        try await ledger.prune(finishedBefore: now.addingTimeInterval(-replayWindow), now: now)
+        var call: GateLedger.Call
+        if let known = await ledger.call(id) {
+            call = known
+            switch call.state {
+            case .done, .refused:
+                // The client asking again for an answer it lost.
+                var result = call.result ?? AgentTools.result("no answer was kept", isError: true)
+                result._meta = Metadata(additionalFields: (result._meta?.fields ?? [:]).merging(["hitl/replayed": true]) { $1 })
+                return result
+            case .executing:
+                throw ToolFailure(
+                    "the gateway stopped while it was making this call upstream (workflow \(call.workflowId ?? "?")); whether it happened is unknown, so it is not made again: check with the upstream")
+            case .requested, .waiting: break
+            }
+        } else {
+            if let grant = await liveGrant(for: id, tool: tool, json: json, now: now) {
+                try await ledger.recordGranted(.init(callId: id, workflowId: grant.workflowId, at: now))
+                var result = try await upstream.call(tool, arguments: arguments, meta: Metadata(additionalFields: ["hitl/granted_by": .string(grant.workflowId), "hitl/call_id": .string(id)]))
+                result._meta = Metadata(additionalFields: (result._meta?.fields ?? [:]).merging(["hitl/granted_by": .string(grant.workflowId)]) { $1 })
+                return result
+            }
+            call = GateLedger.Call(
+                id: id, tool: tool, caller: caller, arguments: arguments,
+                submission: Data(try WireCoding.encode(JSONValue.object(submission(id: id, tool: tool, json: json, reason: reason, rule: rule)))),
+                workflowId: nil, state: .requested, result: nil, finishedAt: nil)
+            try await ledger.save(call)
+        }
+        if call.state == .requested {
+            let body = try WireCoding.decode(JSONObject.self, from: Array(call.submission))
+            let submitted = try await api.call("POST", "/v1/workflows", body: body)
+            guard case .string(let workflowID)? = submitted["id"] else { throw ToolFailure("the orchestrator answered without a workflow id") }
+            call.workflowId = workflowID
+            call.state = .waiting
+            try await ledger.save(call)
+        }
+        let workflowID = call.workflowId ?? ""
+        guard let workflow = try await finished(workflowID, progress: progress) else {
+            return try pending(call)
+        }
+        let history: [JSONObject]
+        if case .array(let items)? = try await api.call("GET", "/v1/workflows/\(workflowID)/history")["items"] {
+            history = items.compactMap(\.objectValue)
+        } else {
+            history = []
+        }
+        let decision = history.last { AgentTools.outcomes[$0["event"]?.stringValue ?? ""] != nil }
+        let decidedBy = decision?["actor"]?.stringValue ?? "nobody"
+        guard workflow["status"] == "completed" else {
+            let detail = decision?["detail"]?.objectValue ?? [:]
+            let why = detail["comment"]?.stringValue ?? detail["reason"]?.stringValue ?? "no reason given"
+            let status = workflow["status"]?.stringValue ?? "ended"
+            call.result = AgentTools.result("the call of \(tool) was not made: the approval workflow \(workflowID) ended \(status) (decided by \(decidedBy): \(why))", isError: true)
+            call.state = .refused
+            call.finishedAt = Date()
+            try await ledger.save(call)
+            return call.result!
+        }
+        // Approved: the arguments as the approver left them, then the call, once.
+        var approved = arguments
+        let input = workflow["input"]?.objectValue ?? [:]
+        for key in arguments.keys {
+            if let value = input[key] { approved[key] = try JSONDecoder().decode(Value.self, from: Data(WireCoding.encode(value))) }
+        }
+        call.state = .executing
+        try await ledger.save(call)
+        var meta: [String: Value] = ["hitl/workflow_id": .string(workflowID), "hitl/call_id": .string(id), "hitl/approved_by": .string(decidedBy)]
+        if let receipt = decision?["detail"]?.objectValue?["receipt"]?.stringValue { meta["hitl/receipt"] = .string(receipt) }
+        var result: CallTool.Result
+        do {
+            result = try await upstream.call(tool, arguments: approved, meta: Metadata(additionalFields: meta))
+        } catch {
+            result = AgentTools.result("the upstream call of \(tool) failed after approval (\(error)); it is not made again", isError: true)
+        }
+        result._meta = Metadata(additionalFields: (result._meta?.fields ?? [:]).merging(meta) { $1 })
+        call.result = result
+        call.state = .done
+        call.finishedAt = Date()
+        try await ledger.save(call)
+        if let grant = rule.grant {
+            let decidedAt = decision?["at"].flatMap { at in try? WireCoding.decode(Date.self, from: WireCoding.encode(at)) } ?? Date()
+            try await ledger.addGrant(.init(
+                tool: tool, caller: caller, callId: grant.when == nil ? id : nil, when: grant.when,
+                until: decidedAt.addingTimeInterval(TimeInterval(grant.minutes * 60)), workflowId: workflowID))
+        }
+        return result
+    }
+
+    /// A grant that covers this call, if any.
+    private func liveGrant(for id: String, tool: String, json: JSONObject, now: Date) async -> GateLedger.Grant? {
+        let scope = GatePolicy.scope(tool: tool, arguments: json, caller: caller)
+        return await ledger.grants(tool: tool, caller: caller, at: now).first { grant in
+            if let when = grant.when { return (try? Expression(when, roots: GatePolicy.roots))?.holds(in: scope) == true }
+            return grant.callId == id
+        }
+    }
+
+    /// The workflow that asks the approvers: the call's arguments as its input, beside the
+    /// tool, the agent's reason and any grant the approval would give.
+    private func submission(id: String, tool: String, json: JSONObject, reason: String?, rule: GatePolicy.Rule) throws -> JSONObject {
+        var input = json
+        for key in [Self.toolKey, Self.reasonKey, Self.grantKey] where input[key] != nil {
+            throw ToolFailure("an argument is named \(key), which the approval uses itself; the call cannot be gated")
+        }
+        input[Self.toolKey] = .string(tool)
+        input[Self.reasonKey] = .string(reason ?? "(the agent gave no reason)")
+        if let grant = rule.grant { input[Self.grantKey] = .string(grant.describe(tool: tool, caller: caller)) }
+        // A new key for each approval asked: an identical call after this one finished is a new request.
+        var body: JSONObject = [
+            "idempotency_key": .string("mcp-gate-\(id.prefix(24))-\(UUID().uuidString.lowercased())"),
+            "type": .string(rule.type ?? "mcp_tool_call"), "requester": .string(caller), "input": .object(input),
+        ]
+        if let template = rule.template {
+            body["template"] = .string(template)
+            return body
+        }
+        var approval: JSONObject = [
+            "approvers": .array((rule.approvers ?? policy.approvers ?? []).map(JSONValue.string)),
+            "form": .object([
+                "title": .string(String("\(caller) asks to call \(tool)".prefix(200))),
+                "description": .string(String((reason ?? "The agent gave no reason.").prefix(2000))),
+                "buttons": .array([
+                    .object(["decision": "approve", "label": "make the call"]),
+                    .object(["decision": "approve_with_changes", "label": "make it with my changes"]),
+                    .object(["decision": "reject", "label": "do not make it"]),
+                ]),
+            ]),
+        ]
+        if let timeout = rule.timeoutSeconds { approval["timeout_seconds"] = .number(Double(timeout)) }
+        body["steps"] = .array([.object(["name": "approve", "kind": "approval", "approval": .object(approval)])])
+        return body
+    }
+
+    /// The workflow once it has ended, or nil if it is still going after `hold`.
+    private func finished(_ workflowID: String, progress: @escaping @Sendable (Double, String) async -> Void) async throws -> JSONObject? {
+        let started = ContinuousClock.now
+        while true {
+            let workflow = try await api.call("GET", "/v1/workflows/\(workflowID)")
+            if let status = workflow["status"]?.stringValue.flatMap(WorkflowStatus.init(rawValue:)), status.isFinal { return workflow }
+            let waited = ContinuousClock.now - started
+            if waited >= hold { return nil }
+            await progress(Double(waited.components.seconds), "waiting for a human to approve the call")
+            try await Task.sleep(for: pollInterval)
+        }
+    }
+
+    private func pending(_ call: GateLedger.Call) throws -> CallTool.Result {
+        let answer: JSONObject = [
+            "status": "pending", "call_id": .string(call.id), "workflow_id": .string(call.workflowId ?? ""),
+            "note": .string(
+                "nothing was called yet: a human must approve this call first and has been asked (their HITL inbox, Slack or email). "
+                    + "Call \(call.tool) again with the same arguments to get its result once approved; do not treat this as success."),
+        ]
+        return AgentTools.result(String(decoding: try WireCoding.encode(answer), as: UTF8.self), isError: true)
+    }
+}
