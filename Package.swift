@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "hitl-approval", targets: ["ApprovalApp"]),
         .executable(name: "hitl-notifier", targets: ["NotifierApp"]),
         .executable(name: "hitl-timeout", targets: ["TimeoutApp"]),
+        // The typed client of the HTTP APIs, for agents written in Swift.
+        .library(name: "HITLClient", targets: ["HITLClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -32,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
         // The file descriptors of the MCP gateway's upstream process (the SDK's stdio transport takes them).
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client.git", from: "1.5.0"),
     ],
     targets: [
         // MARK: - Shared
@@ -132,9 +136,18 @@ let package = Package(
         ),
         .executableTarget(name: "TimeoutApp", dependencies: ["TimeoutService", "ServiceKit"], path: "Services/Timeout/App", swiftSettings: swiftSettings),
         .target(
+            name: "HITLClient",
+            dependencies: [
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Shared/HITLClient", exclude: ["openapi-generator-config.yaml", "Generated/openapi.sha256"], swiftSettings: swiftSettings),
+        .target(
             name: "AgentMCP",
             dependencies: [
-                "Contracts",
+                "Contracts", "HITLClient",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
@@ -146,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "HITLCLI",
             dependencies: [
-                "ServiceKit", "Contracts", "Kafka", "ServiceKitTesting", "AgentMCP",
+                "ServiceKit", "Contracts", "Kafka", "ServiceKitTesting", "AgentMCP", "HITLClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -183,12 +196,14 @@ let package = Package(
         .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "ApprovalTests", dependencies: ["ApprovalService", "Contracts", "ServiceKit"], swiftSettings: swiftSettings),
         .testTarget(name: "FormsTests", dependencies: ["Forms", "Contracts"], swiftSettings: swiftSettings),
-        .testTarget(name: "AgentMCPTests", dependencies: ["AgentMCP", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AgentMCPTests", dependencies: ["AgentMCP", "Contracts", "HITLClient", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "NotifierTests", dependencies: ["NotifierService", "Contracts", "Slack"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ServiceKitTesting", "Contracts", "ServiceKit", "Kafka", "OrchestratorService", "ApprovalService", "Slack",
+                "ServiceKitTesting", "Contracts", "ServiceKit", "Kafka", "OrchestratorService", "ApprovalService", "Slack", "HITLClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -24,8 +24,8 @@ public enum AgentServer {
         }
         await server.withMethodHandler(ListResources.self) { _ in
             guard let client = api() else { return .init(resources: []) }
-            let mine = try await client.call("GET", "/v1/workflows?limit=50")
-            guard case .array(let items)? = mine["items"] else { return .init(resources: []) }
+            let mine = try await client.orchestrator.listWorkflows(query: .init(limit: 50)).ok.body.json
+            guard case .array(let items)? = try JSONBridge.object(mine)["items"] else { return .init(resources: []) }
             return .init(resources: items.compactMap(\.objectValue).compactMap { item in
                 guard let id = item["id"]?.stringValue else { return nil }
                 return Resource(name: "history of \(item["type"]?.stringValue ?? "workflow") \(id)", uri: "hitl://workflows/\(id)/history", mimeType: "application/json")
@@ -37,7 +37,7 @@ public enum AgentServer {
                 throw MCPError.invalidParams("resources are hitl://workflows/<id>/history")
             }
             guard let client = api() else { throw MCPError.invalidRequest("no bearer token") }
-            let history = try await client.call("GET", "/v1/workflows/\(id.uuidString.lowercased())/history")
+            let history: JSONValue = .object(["items": .array(try await client.history(id.uuidString.lowercased()).map(JSONValue.object))])
             return .init(contents: [.text(String(decoding: try WireCoding.encode(history), as: UTF8.self), uri: params.uri, mimeType: "application/json")])
         }
         return server

@@ -1,6 +1,7 @@
 import Contracts
 import Crypto
 import Foundation
+import HITLClient
 import MCP
 
 /// The tools `hitl mcp` offers an agent. Each one is a call of the HTTP API made with the
@@ -90,21 +91,26 @@ struct AgentTools: Sendable {
             switch name {
             case "request_approval": answer = try await requestApproval(arguments)
             case "wait_for_decision": answer = try await waitForDecision(arguments, progress: progress)
-            case "get_workflow": answer = try await api.call("GET", "/v1/workflows/\(try Self.id(arguments["workflow_id"]))")
+            case "get_workflow": answer = try await api.workflow(try Self.id(arguments["workflow_id"]))
             case "list_my_workflows":
-                var query = "limit=\(arguments["limit"]?.intValue ?? 50)"
-                if let status = arguments["status"]?.stringValue { query += "&status=\(status.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
-                answer = try await api.call("GET", "/v1/workflows?\(query)")
+                var status: Components.Schemas.Status?
+                if let text = arguments["status"]?.stringValue {
+                    guard let known = Components.Schemas.Status(rawValue: text) else { throw ToolFailure("status \(text) is not a workflow status") }
+                    status = known
+                }
+                let page = try await api.orchestrator.listWorkflows(query: .init(status: status, limit: arguments["limit"]?.intValue ?? 50))
+                answer = try JSONBridge.object(try page.ok.body.json)
             case "post_message":
                 var body: JSONObject = ["text": .string(arguments["text"]?.stringValue ?? "")]
                 if let step = arguments["step"]?.stringValue { body["step"] = .string(step) }
-                answer = try await api.call("POST", "/v1/workflows/\(try Self.id(arguments["workflow_id"]))/messages", body: body)
+                let posted = try await api.orchestrator.postMessage(path: .init(id: try Self.id(arguments["workflow_id"])), body: .json(JSONBridge.typed(body)))
+                answer = try JSONBridge.object(try posted.created.body.json)
             case "submit_task_result": answer = try await submitTaskResult(arguments)
             default: return Self.result("there is no tool \(name)", isError: true)
             }
             return Self.result(String(decoding: try WireCoding.encode(answer), as: UTF8.self), isError: false)
         } catch {
-            return Self.result("\(error)", isError: true)
+            return Self.result(HITLClient.describe(error), isError: true)
         }
     }
 
@@ -148,9 +154,8 @@ struct AgentTools: Sendable {
                 ])
             ])
         }
-        let submitted = try await api.call("POST", "/v1/workflows", body: body)
-        guard case .string(let workflowID)? = submitted["id"] else { throw ToolFailure("the orchestrator answered without a workflow id") }
-        var answer: JSONObject = ["workflow_id": .string(workflowID), "status": submitted["status"] ?? .null]
+        let (workflowID, status) = try await api.submit(body)
+        var answer: JSONObject = ["workflow_id": .string(workflowID), "status": status.map(JSONValue.string) ?? .null]
         // The approval is asked within moments of the submission; its id lets the agent follow it.
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
@@ -164,15 +169,8 @@ struct AgentTools: Sendable {
         return answer
     }
 
-    /// The history entries of a workflow.
-    private func history(_ workflowID: String) async throws -> [JSONObject] {
-        let answer = try await api.call("GET", "/v1/workflows/\(workflowID)/history")
-        guard case .array(let items)? = answer["items"] else { return [] }
-        return items.compactMap(\.objectValue)
-    }
-
     private func latestApproval(_ workflowID: String) async throws -> String? {
-        try await history(workflowID).last { $0["event"] == "approval_requested" }?["detail"]?.objectValue?["approval_id"]?.stringValue
+        try await api.history(workflowID).last { $0["event"] == "approval_requested" }?["detail"]?.objectValue?["approval_id"]?.stringValue
     }
 
     /// History events that end an approval, and what the agent is told.
@@ -208,7 +206,7 @@ struct AgentTools: Sendable {
         let started = ContinuousClock.now
         var wanted = approvalID
         while true {
-            let entries = try await history(workflowID)
+            let entries = try await api.history(workflowID)
             if wanted == nil {
                 wanted = entries.last { $0["event"] == "approval_requested" }?["detail"]?.objectValue?["approval_id"]?.stringValue
             }
@@ -241,8 +239,8 @@ struct AgentTools: Sendable {
         var body: JSONObject = ["attempt": .number(Double(attempt)), "outcome": .string(outcome), "token": .string(token)]
         if let output = arguments["output"] { body["output"] = try Self.json(output) }
         if let error = arguments["error"]?.stringValue { body["error"] = .string(error) }
-        let path = "/v1/workflows/\(workflowID)/steps/\(step.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? step)/result"
-        return try await api.call("POST", path, body: body)
+        let answer = try await api.orchestrator.submitTaskResult(path: .init(id: workflowID, name: step), body: .json(JSONBridge.typed(body)))
+        return try JSONBridge.object(try answer.ok.body.json)
     }
 
     /// An MCP value as JSON.

@@ -2,6 +2,7 @@ import AgentMCP
 import ArgumentParser
 import Contracts
 import Foundation
+import HITLClient
 import ServiceKit
 
 /// `hitl dlq list | show | replay`, over the orchestrator's dead-letter API.
@@ -17,6 +18,18 @@ struct DeadLetters: AsyncParsableCommand {
         @Option(help: "Only errors containing this text.") var error: String?
         @Option(help: "Only dead letters at or after this RFC 3339 time.") var since: String?
         @Option(help: "Only dead letters before this RFC 3339 time.") var until: String?
+
+        /// The filter as the list operation's query.
+        func query(limit: Int) throws -> Operations.ListDeadLetters.Input.Query {
+            func time(_ text: String?, _ option: String) throws -> Date? {
+                guard let text else { return nil }
+                guard let date = WireCoding.parseTime(text) else { throw ValidationError("--\(option) \(text) is not an RFC 3339 time") }
+                return date
+            }
+            return .init(
+                topic: topic, eventType: eventType, service: service, error: error,
+                since: try time(since, "since"), until: try time(until, "until"), limit: limit)
+        }
 
         var pairs: [String: String] {
             var pairs: [String: String] = [:]
@@ -37,12 +50,8 @@ struct DeadLetters: AsyncParsableCommand {
         @Option(help: "At most this many.") var limit = 100
 
         func run() async throws {
-            var pairs = filter.pairs
-            pairs["limit"] = "\(limit)"
-            let query = pairs.sorted { $0.key < $1.key }
-                .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0.value)" }
-                .joined(separator: "&")
-            let answer = try await target.call("GET", "/v1/dead-letters?\(query)")
+            let query = try filter.query(limit: limit)
+            let answer = try await target.api { try JSONBridge.object(try await $0.listDeadLetters(query: query).ok.body.json) }
             guard case .array(let items)? = answer["items"] else { return }
             for item in items {
                 print(try JSONColumn.text(item))
@@ -56,7 +65,7 @@ struct DeadLetters: AsyncParsableCommand {
         @Argument(help: "The dead letter's id.") var id: String
 
         func run() async throws {
-            let answer = try await target.call("GET", "/v1/dead-letters/\(id)")
+            let answer = try await target.api { try JSONBridge.object(try await $0.getDeadLetter(path: .init(id: id)).ok.body.json) }
             print(try JSONColumn.text(answer))
         }
     }
@@ -86,7 +95,7 @@ struct DeadLetters: AsyncParsableCommand {
             } else {
                 throw ValidationError("say what to replay: ids, a filter, or --all")
             }
-            let answer = try await target.call("POST", "/v1/dead-letters/replay", body: body)
+            let answer = try await target.api { try JSONBridge.object(try await $0.replayDeadLetters(body: .json(JSONBridge.typed(body))).ok.body.json) }
             if counting {
                 guard case .array(let chosen)? = answer["replayed"], case .array(let skipped)? = answer["skipped_as_replayed"] else {
                     throw ValidationError("unexpected answer: \(try JSONColumn.text(answer))")
@@ -130,17 +139,14 @@ struct OrchestratorTarget: ParsableArguments {
         }
     }
 
-    /// Calls the API; a non-2xx answer becomes an error carrying the API's reason.
-    func call(_ method: String, _ path: String, body: JSONObject? = nil) async throws -> JSONObject {
-        try await call(method, path, body: body, returningStatus: true).1
-    }
-
-    /// Calls the API; answers the status and the body of a 2xx answer.
-    func call(_ method: String, _ path: String, body: JSONObject? = nil, returningStatus: Bool) async throws -> (Int, JSONObject) {
+    /// Runs `body` with the typed client of the orchestrator; a refusal of the API, or a
+    /// request that does not fit it, becomes an error carrying the reason.
+    func api<T>(_ body: (HITLClient.Client) async throws -> T) async throws -> T {
+        let client = try APIClient(baseURL: try baseURL, token: bearer)
         do {
-            return try await APIClient(baseURL: try baseURL, token: bearer).send(method, path, body: body)
-        } catch let refused as ToolFailure {
-            throw ValidationError(refused.description)
+            return try await body(client.orchestrator)
+        } catch {
+            throw ValidationError(HITLClient.describe(error))
         }
     }
 }

@@ -1,3 +1,4 @@
+import AgentMCP
 import ArgumentParser
 import Contracts
 import Foundation
@@ -52,8 +53,8 @@ struct Submit: AsyncParsableCommand {
                 counts["failed", default: 0] += 1
             case .success(let body):
                 do {
-                    let (status, answer) = try await target.submit(body)
-                    let outcome = status == 201 ? "created" : "existing"
+                    let (created, answer) = try await target.submit(body)
+                    let outcome = created ? "created" : "existing"
                     line = "row \(row): \(outcome) \(answer["id"]?.text ?? "?") \(answer["status"]?.text ?? "?")"
                     counts[outcome, default: 0] += 1
                 } catch {
@@ -115,10 +116,15 @@ struct SubmitRowError: Error {
 }
 
 extension OrchestratorTarget {
-    /// Submits one workflow request; answers the status (201 or 200) and the body.
-    func submit(_ body: JSONObject) async throws -> (Int, JSONObject) {
-        let answer = try await call("POST", "/v1/workflows", body: body, returningStatus: true)
-        return answer
+    /// Submits one workflow request; answers whether it is new (201, not 200) and the answer.
+    func submit(_ body: JSONObject) async throws -> (created: Bool, answer: JSONObject) {
+        try await api { orchestrator in
+            switch try await orchestrator.submitWorkflow(body: .json(JSONBridge.typed(body))) {
+            case .created(let created): (true, try JSONBridge.object(try created.body.json))
+            case .ok(let existing): (false, try JSONBridge.object(try existing.body.json))
+            default: throw ValidationError("the orchestrator answered the submission with neither 201 nor 200")
+            }
+        }
     }
 }
 

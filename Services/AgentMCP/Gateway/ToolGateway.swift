@@ -1,6 +1,7 @@
 import Contracts
 import Crypto
 import Foundation
+import HITLClient
 import MCP
 
 /// `hitl mcp gate`: an MCP server in front of another one. It lists the upstream's tools as
@@ -90,7 +91,7 @@ public struct ToolGateway: Sendable {
                 throw error
             }
         } catch {
-            return AgentTools.result("\(error)", isError: true)
+            return AgentTools.result(HITLClient.describe(error), isError: true)
         }
     }
 
@@ -136,9 +137,7 @@ public struct ToolGateway: Sendable {
         }
         if call.state == .requested {
             let body = try WireCoding.decode(JSONObject.self, from: Array(call.submission))
-            let submitted = try await api.call("POST", "/v1/workflows", body: body)
-            guard case .string(let workflowID)? = submitted["id"] else { throw ToolFailure("the orchestrator answered without a workflow id") }
-            call.workflowId = workflowID
+            call.workflowId = try await api.submit(body).id
             call.state = .waiting
             try await ledger.save(call)
         }
@@ -146,12 +145,7 @@ public struct ToolGateway: Sendable {
         guard let workflow = try await finished(workflowID, progress: progress) else {
             return try pending(call)
         }
-        let history: [JSONObject]
-        if case .array(let items)? = try await api.call("GET", "/v1/workflows/\(workflowID)/history")["items"] {
-            history = items.compactMap(\.objectValue)
-        } else {
-            history = []
-        }
+        let history = try await api.history(workflowID)
         let decision = history.last { AgentTools.outcomes[$0["event"]?.stringValue ?? ""] != nil }
         let decidedBy = decision?["actor"]?.stringValue ?? "nobody"
         guard workflow["status"] == "completed" else {
@@ -243,7 +237,7 @@ public struct ToolGateway: Sendable {
     private func finished(_ workflowID: String, progress: @escaping @Sendable (Double, String) async -> Void) async throws -> JSONObject? {
         let started = ContinuousClock.now
         while true {
-            let workflow = try await api.call("GET", "/v1/workflows/\(workflowID)")
+            let workflow = try await api.workflow(workflowID)
             if let status = workflow["status"]?.stringValue.flatMap(WorkflowStatus.init(rawValue:)), status.isFinal { return workflow }
             let waited = ContinuousClock.now - started
             if waited >= hold { return nil }

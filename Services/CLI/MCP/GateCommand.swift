@@ -27,7 +27,7 @@ struct GateCommand: AsyncParsableCommand {
         case (nil, let url?): connection = try await GateUpstream.connect(url: url)
         default: throw ValidationError("give the upstream server: --upstream 'command args…' or --upstream-url URL (one of them)")
         }
-        let gateway = try ToolGateway(upstream: connection, policy: rules, statePath: state, api: APIClient(baseURL: try target.baseURL, token: token))
+        let gateway = try ToolGateway(upstream: connection, policy: rules, statePath: state, api: try APIClient(baseURL: try target.baseURL, token: token))
         let server = await gateway.server()
         try await server.start(transport: StdioTransport())
         await server.waitUntilCompleted()

@@ -20,7 +20,7 @@ struct MCPCommand: AsyncParsableCommand {
         guard let token = target.token ?? ProcessInfo.processInfo.environment["HITL_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) else {
             throw ValidationError("pass --token or set HITL_TOKEN: the agent's bearer token")
         }
-        let api = APIClient(baseURL: try target.baseURL, token: token)
+        let api = try APIClient(baseURL: try target.baseURL, token: token)
         guard api.subject != nil else { throw ValidationError("the token is not a JWT with a sub claim") }
         let server = await AgentServer.make { api }
         try await server.start(transport: StdioTransport())

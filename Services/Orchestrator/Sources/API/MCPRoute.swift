@@ -73,7 +73,7 @@ actor MCPEndpoint {
             // The token of the HTTP request this call came in.
             let headers = Server.currentHandlerContext?.httpContext?.headers ?? [:]
             guard let value = headers.first(where: { $0.key.lowercased() == "authorization" })?.value, value.hasPrefix("Bearer ") else { return nil }
-            return APIClient(baseURL: selfURL, token: String(value.dropFirst("Bearer ".count)))
+            return try? APIClient(baseURL: selfURL, token: String(value.dropFirst("Bearer ".count)))
         }
         try await server.start(transport: transport)
         return (transport, server)
