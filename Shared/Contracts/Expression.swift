@@ -98,12 +98,17 @@ public struct Expression: Sendable, Equatable {
                 break
             case (.less, _, _), (.lessOrEqual, _, _), (.greater, _, _), (.greaterOrEqual, _, _):
                 return nil
-            case (.contains, _, .array), (.contains, .string, .string), (.notContains, _, .array), (.notContains, .string, .string):
+            case (.contains, _, .array(let items)), (.notContains, _, .array(let items)):
+                // Membership among values of another kind says nothing (a "true" among booleans).
+                if !items.isEmpty, !items.contains(where: { kind(of: $0) == kind(of: a) }) { return nil }
+            case (.contains, .string, .string), (.notContains, .string, .string):
                 break
             case (.contains, _, _), (.notContains, _, _):
                 return nil
-            default:
-                break
+            case (.equal, _, _), (.notEqual, _, _):
+                // `args.force == true` does not surely fail for "true" or 1, which a lax
+                // reader of the value may still take as true.
+                if kind(of: a) != kind(of: b) { return nil }
             }
             return compare(comparison, a, b)
         case .literal, .path, .list:
@@ -111,6 +116,19 @@ public struct Expression: Sendable, Equatable {
             case .bool(let value): return value
             default: return nil
             }
+        }
+    }
+
+    private enum Kind { case null, bool, number, string, array, object }
+
+    private static func kind(of value: JSONValue) -> Kind {
+        switch value {
+        case .null: .null
+        case .bool: .bool
+        case .number: .number
+        case .string: .string
+        case .array: .array
+        case .object: .object
         }
     }
 

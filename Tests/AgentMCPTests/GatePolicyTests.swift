@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import MCP
 import Testing
 
 @testable import AgentMCP
@@ -22,6 +23,32 @@ import Testing
         #expect(policy.rule(for: "ping", arguments: [:], caller: "agent") == nil)
     }
 
+    /// A value of another type than the condition compares with does not prove the call
+    /// harmless: an upstream that reads "true" or 1 as true would act on it.
+    @Test func anEqualityOnAnotherTypeGates() throws {
+        let policy = try Self.policy(#"{"approvers":["a@x"],"rules":[{"tool":"deploy","when":"args.force == true or args.env in ['prod']"}]}"#)
+        #expect(policy.rule(for: "deploy", arguments: ["force": false, "env": "dev"], caller: "agent") == nil)
+        #expect(policy.rule(for: "deploy", arguments: ["force": "true", "env": "dev"], caller: "agent") != nil)
+        #expect(policy.rule(for: "deploy", arguments: ["force": false, "env": 1], caller: "agent") != nil)
+    }
+
+    @Test func aGrantServesOnlyTheRuleThatMadeIt() throws {
+        let first = try Self.policy(#"{"approvers":["a@x"],"rules":[{"tool":"t","when":"args.n > 10","approvers":["cfo"]},{"tool":"t","grant":{"minutes":5}}]}"#)
+        let big = try #require(first.rule(for: "t", arguments: ["n": 50], caller: "agent"))
+        let small = try #require(first.rule(for: "t", arguments: ["n": 5], caller: "agent"))
+        #expect(big.fingerprint != small.fingerprint)
+        // The same rule edited is another rule.
+        let edited = try Self.policy(#"{"approvers":["a@x"],"rules":[{"tool":"t","when":"args.n > 10","approvers":["cfo"]},{"tool":"t","grant":{"minutes":500}}]}"#)
+        #expect(try #require(edited.rule(for: "t", arguments: ["n": 5], caller: "agent")).fingerprint != small.fingerprint)
+        #expect(try #require(first.rule(for: "t", arguments: ["n": 6], caller: "agent")).fingerprint == small.fingerprint)
+    }
+
+    @Test func integersAnApproverCannotSeeExactlyAreRefused() {
+        #expect(ToolGateway.holdsInexactInteger(.int(1 << 53 + 1)))
+        #expect(ToolGateway.holdsInexactInteger(.object(["ids": .array([.int(1), .int(-(1 << 60))])])))
+        #expect(!ToolGateway.holdsInexactInteger(.object(["amount": .int(6000), "rate": .double(0.5)])))
+    }
+
     @Test func aBadPolicyIsRefusedWithTheReason() {
         let cases = [
             (#"{"rules":[{"tool":"t"}]}"#, "names no approvers"),
@@ -30,6 +57,8 @@ import Testing
             (#"{"approvers":["a"],"rules":[{"tool":"t","grant":{"minutes":5,"same_arguments":true,"when":"args.a == 1"}}]}"#, "not both"),
             (#"{"approvers":["a"],"hold_seconds":900,"rules":[]}"#, "hold_seconds"),
             (#"{"approvers":["a"]}"#, "rules"),
+            (#"{"approvers":["a"],"rules":[{"tool":"t","approver":["b"]}]}"#, "unknown key approver"),
+            (#"{"approvers":["a"],"rules":[{"tool":"t","grant":{"minutes":5,"When":"args.a == 1"}}]}"#, "unknown key When"),
         ]
         for (json, reason) in cases {
             #expect(throws: ToolFailure.self, "\(json)") { try Self.policy(json) }

@@ -46,6 +46,8 @@ actor GateLedger {
     struct Grant: Codable, Sendable {
         var tool: String
         var caller: String
+        /// The fingerprint of the policy rule that granted it (`GatePolicy.MatchedRule`).
+        var rule: String
         /// The call the approval was for, when the grant is for the same arguments.
         var callId: String?
         var when: String?
@@ -53,17 +55,9 @@ actor GateLedger {
         var workflowId: String
     }
 
-    /// A call let through by a grant, kept for the record.
-    struct GrantedCall: Codable, Sendable {
-        var callId: String
-        var workflowId: String
-        var at: Date
-    }
-
     private struct Contents: Codable {
         var calls: [String: Call] = [:]
         var grants: [Grant] = []
-        var granted: [GrantedCall] = []
     }
 
     let path: String
@@ -77,7 +71,7 @@ actor GateLedger {
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent,
             withIntermediateDirectories: true)
-        lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lock >= 0 else { throw ToolFailure("cannot open \(path).lock: \(String(cString: strerror(errno)))") }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
             close(lock)
@@ -126,38 +120,39 @@ actor GateLedger {
         try flush()
     }
 
-    func recordGranted(_ entry: GrantedCall) throws {
-        contents.granted.append(entry)
-        try flush()
-    }
-
     /// The live grants of `tool` for `caller`.
     func grants(tool: String, caller: String, at now: Date) -> [Grant] {
         contents.grants.filter { $0.tool == tool && $0.caller == caller && $0.until > now }
     }
 
     /// Drops what no longer matters: finished calls older than `cutoff` (an identical call
-    /// asks afresh anyway, under a new idempotency key), lapsed grants, and the record of
-    /// granted calls after a week.
+    /// asks afresh anyway, under a new idempotency key) and lapsed grants.
     func prune(finishedBefore cutoff: Date, now: Date) throws {
-        let before = (contents.calls.count, contents.grants.count, contents.granted.count)
+        let before = (contents.calls.count, contents.grants.count)
         contents.grants.removeAll { $0.until <= now }
-        contents.granted.removeAll { $0.at < now.addingTimeInterval(-7 * 86_400) }
         contents.calls = contents.calls.filter { _, call in call.finishedAt.map { $0 >= cutoff } ?? true }
-        if before != (contents.calls.count, contents.grants.count, contents.granted.count) { try flush() }
+        if before != (contents.calls.count, contents.grants.count) { try flush() }
     }
 
     /// Writes the whole ledger to a new file, flushes it and renames it over the old one.
     private func flush() throws {
         let data = try JSONEncoder().encode(contents)
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
+        // A new file of our own each time (never one planted there, nor a symlink), 0600.
+        let temporary = path + ".tmp-\(UUID().uuidString.lowercased())"
+        let fd = open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw ToolFailure("cannot write \(temporary): \(String(cString: strerror(errno)))") }
         let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)
+        let failure = errno
         close(fd)
-        guard written == data.count, synced == 0, rename(temporary, path) == 0 else {
-            throw ToolFailure("cannot write the gateway's state \(path): \(String(cString: strerror(errno)))")
+        guard written == data.count, synced == 0 else {
+            unlink(temporary)
+            throw ToolFailure("cannot write the gateway's state \(path): \(String(cString: strerror(failure)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            let failure = errno
+            unlink(temporary)
+            throw ToolFailure("cannot replace the gateway's state \(path): \(String(cString: strerror(failure)))")
         }
         // The rename itself is durable once the directory is.
         let directory = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)

@@ -1,4 +1,5 @@
 import Contracts
+import Crypto
 import Foundation
 
 /// The workflow condition language (Foundation has a type of the same name).
@@ -67,7 +68,17 @@ public struct GatePolicy: Decodable, Sendable {
     /// How long an identical call after a finished one gets that call's answer again (the
     /// client retrying after a lost answer) instead of asking for a new approval.
     public var replayMinutes: Int?
+    /// How long after the decision an approved call may still be made (a day): an agent
+    /// that comes back later asks again.
+    public var executeWithinMinutes: Int?
     public var rules: [Rule]
+
+    /// The rule that gates a call, with what identifies it: a grant serves only calls its
+    /// own rule gates, and none after the rule was edited.
+    struct MatchedRule {
+        let rule: Rule
+        let fingerprint: String
+    }
 
     static let roots: Set<String> = ["args", "tool", "caller"]
 
@@ -75,7 +86,10 @@ public struct GatePolicy: Decodable, Sendable {
         guard let data = FileManager.default.contents(atPath: path) else { throw ToolFailure("cannot read the policy file \(path)") }
         let policy: GatePolicy
         do {
+            try refuseUnknownKeys(try WireCoding.decode(JSONObject.self, from: Array(data)))
             policy = try WireCoding.decode(GatePolicy.self, from: Array(data))
+        } catch let failure as ToolFailure {
+            throw ToolFailure("the policy file \(path): \(failure)")
         } catch {
             throw ToolFailure("the policy file \(path): \(ContractError.describe(error))")
         }
@@ -83,10 +97,28 @@ public struct GatePolicy: Decodable, Sendable {
         return policy
     }
 
+    /// A misspelt key would quietly widen a rule (`approver` falling back to the policy's
+    /// approvers, a grant's `When` becoming a same-arguments grant): every key must be known.
+    private static func refuseUnknownKeys(_ object: JSONObject) throws {
+        func check(_ object: JSONObject, _ known: Set<String>, _ place: String) throws {
+            if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+                throw ToolFailure("\(place) has an unknown key \(unknown) (known: \(known.sorted().joined(separator: ", ")))")
+            }
+        }
+        try check(object, ["approvers", "hold_seconds", "replay_minutes", "execute_within_minutes", "rules"], "the policy")
+        guard case .array(let rules)? = object["rules"] else { return }
+        for (index, rule) in rules.enumerated() {
+            guard case .object(let rule) = rule else { continue }
+            try check(rule, ["tool", "when", "approvers", "template", "type", "timeout_seconds", "grant"], "rule \(index + 1)")
+            if case .object(let grant)? = rule["grant"] { try check(grant, ["minutes", "same_arguments", "when"], "rule \(index + 1)'s grant") }
+        }
+    }
+
     /// Refuses a policy that would fail later, with the reason.
     func validate() throws {
         if let hold = holdSeconds, !(1...300).contains(hold) { throw ToolFailure("hold_seconds must be 1 to 300") }
         if let replay = replayMinutes, !(0...10_080).contains(replay) { throw ToolFailure("replay_minutes must be 0 to 10080") }
+        if let within = executeWithinMinutes, !(1...43_200).contains(within) { throw ToolFailure("execute_within_minutes must be 1 to 43200") }
         for (index, rule) in rules.enumerated() {
             let name = "rule \(index + 1) (\(rule.tool))"
             do { _ = try rule.condition } catch { throw ToolFailure("\(name): when \(error)") }
@@ -107,13 +139,18 @@ public struct GatePolicy: Decodable, Sendable {
     func names(_ tool: String) -> Bool { rules.contains { $0.tool == tool } }
 
     /// The rule that gates this call, if any.
-    func rule(for tool: String, arguments: JSONObject, caller: String) -> Rule? {
+    func rule(for tool: String, arguments: JSONObject, caller: String) -> MatchedRule? {
         let scope = Self.scope(tool: tool, arguments: arguments, caller: caller)
-        return rules.first { rule in
+        guard let index = rules.firstIndex(where: { rule in
             guard rule.tool == tool else { return false }
             guard let condition = try? rule.condition else { return true }
             return !condition.surelyFails(in: scope)
-        }
+        }) else { return nil }
+        let rule = rules[index]
+        let grant = rule.grant.map { "\($0.minutes)|\($0.sameArguments ?? false)|\($0.when ?? "")" } ?? ""
+        let identity = [String(index), rule.tool, rule.when ?? "", (rule.approvers ?? approvers ?? []).joined(separator: ","), rule.template ?? "", rule.type ?? "", grant]
+        let fingerprint = SHA256.hash(data: Array(identity.joined(separator: "\u{0}").utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        return MatchedRule(rule: rule, fingerprint: fingerprint)
     }
 
     static func scope(tool: String, arguments: JSONObject, caller: String) -> JSONObject {

@@ -36,6 +36,15 @@ public struct ToolGateway: Sendable {
         self.caller = caller
     }
 
+    static func holdsInexactInteger(_ value: Value) -> Bool {
+        switch value {
+        case .int(let number): abs(number) > 1 << 53
+        case .array(let items): items.contains(where: holdsInexactInteger)
+        case .object(let members): members.values.contains(where: holdsInexactInteger)
+        default: false
+        }
+    }
+
     private var hold: Duration { .seconds(policy.holdSeconds ?? 45) }
     private var replayWindow: TimeInterval { TimeInterval((policy.replayMinutes ?? 10) * 60) }
 
@@ -80,7 +89,11 @@ public struct ToolGateway: Sendable {
             guard let rule = policy.rule(for: name, arguments: json, caller: caller) else {
                 return try await upstream.call(name, arguments: arguments, meta: nil)
             }
-            let id = callID(name, json)
+            // Numbers become doubles on the way to the approval: a larger integer would not be shown, or told apart, as it is.
+            if let key = arguments.first(where: { Self.holdsInexactInteger($0.value) })?.key {
+                throw ToolFailure("argument \(key) holds an integer beyond ±2^53, which cannot be shown to an approver exactly; pass it as a string")
+            }
+            let id = try callID(name, json)
             await ledger.acquire(id)
             do {
                 let result = try await gated(id: id, tool: name, arguments: arguments, json: json, reason: reason, rule: rule, progress: progress)
@@ -96,14 +109,14 @@ public struct ToolGateway: Sendable {
     }
 
     /// Same tool, same arguments, same caller: the same call.
-    func callID(_ tool: String, _ arguments: JSONObject) -> String {
-        let canonical = (try? WireCoding.encode(JSONValue.object(arguments))) ?? []
+    func callID(_ tool: String, _ arguments: JSONObject) throws -> String {
+        let canonical = try WireCoding.encode(JSONValue.object(arguments))
         let digest = SHA256.hash(data: Array(caller.utf8) + [0] + Array(tool.utf8) + [0] + canonical)
         return digest.map { String(format: "%02x", $0) }.joined()
     }
 
     private func gated(
-        id: String, tool: String, arguments: [String: Value], json: JSONObject, reason: String?, rule: GatePolicy.Rule,
+        id: String, tool: String, arguments: [String: Value], json: JSONObject, reason: String?, rule: GatePolicy.MatchedRule,
         progress: @escaping @Sendable (Double, String) async -> Void
     ) async throws -> CallTool.Result {
         let now = Date()
@@ -114,25 +127,21 @@ public struct ToolGateway: Sendable {
             switch call.state {
             case .done, .refused:
                 // The client asking again for an answer it lost.
-                var result = call.result ?? AgentTools.result("no answer was kept", isError: true)
-                result._meta = Metadata(additionalFields: (result._meta?.fields ?? [:]).merging(["hitl/replayed": true]) { $1 })
-                return result
+                return Self.adding(["hitl/replayed": true], to: call.result ?? AgentTools.result("no answer was kept", isError: true))
             case .executing:
                 throw ToolFailure(
                     "the gateway stopped while it was making this call upstream (workflow \(call.workflowId ?? "?")); whether it happened is unknown, so it is not made again: check with the upstream")
             case .requested, .waiting: break
             }
         } else {
-            if let grant = await liveGrant(for: id, tool: tool, json: json, now: now) {
-                try await ledger.recordGranted(.init(callId: id, workflowId: grant.workflowId, at: now))
-                var result = try await upstream.call(tool, arguments: arguments, meta: Metadata(additionalFields: ["hitl/granted_by": .string(grant.workflowId), "hitl/call_id": .string(id)]))
-                result._meta = Metadata(additionalFields: (result._meta?.fields ?? [:]).merging(["hitl/granted_by": .string(grant.workflowId)]) { $1 })
-                return result
-            }
             call = GateLedger.Call(
-                id: id, tool: tool, caller: caller, arguments: arguments,
-                submission: Data(try WireCoding.encode(JSONValue.object(submission(id: id, tool: tool, json: json, reason: reason, rule: rule)))),
-                workflowId: nil, state: .requested, result: nil, finishedAt: nil)
+                id: id, tool: tool, caller: caller, arguments: arguments, submission: Data(), workflowId: nil, state: .requested, result: nil, finishedAt: nil)
+            if let grant = await liveGrant(for: id, tool: tool, json: json, rule: rule, now: now) {
+                // Recorded like an approved call, so a retry is answered, not made again.
+                call.workflowId = grant.workflowId
+                return try await execute(&call, arguments: arguments, meta: ["hitl/granted_by": .string(grant.workflowId), "hitl/call_id": .string(id)])
+            }
+            call.submission = Data(try WireCoding.encode(JSONValue.object(submission(id: id, tool: tool, json: json, reason: reason, rule: rule.rule))))
             try await ledger.save(call)
         }
         if call.state == .requested {
@@ -145,53 +154,102 @@ public struct ToolGateway: Sendable {
         guard let workflow = try await finished(workflowID, progress: progress) else {
             return try pending(call)
         }
-        let history = try await api.history(workflowID)
-        let decision = history.last { AgentTools.outcomes[$0["event"]?.stringValue ?? ""] != nil }
-        let decidedBy = decision?["actor"]?.stringValue ?? "nobody"
-        guard workflow["status"] == "completed" else {
-            let detail = decision?["detail"]?.objectValue ?? [:]
-            let why = detail["comment"]?.stringValue ?? detail["reason"]?.stringValue ?? "no reason given"
-            let status = workflow["status"]?.stringValue ?? "ended"
-            call.result = AgentTools.result("the call of \(tool) was not made: the approval workflow \(workflowID) ended \(status) (decided by \(decidedBy): \(why))", isError: true)
+        switch try await verdict(on: workflow, of: call, json: json) {
+        case .refused(let why):
+            call.result = AgentTools.result("the call of \(tool) was not made: \(why)", isError: true)
             call.state = .refused
             call.finishedAt = Date()
             try await ledger.save(call)
             return call.result!
+        case .approved(let approved, let decidedAt, var meta, let grantKept):
+            meta["hitl/workflow_id"] = .string(workflowID)
+            meta["hitl/call_id"] = .string(id)
+            let result = try await execute(&call, arguments: approved, meta: meta)
+            if let grant = rule.rule.grant, grantKept {
+                // A same-arguments grant covers the arguments the approver approved.
+                let approvedID = try callID(tool, try approved.mapValues(AgentTools.json))
+                try await ledger.addGrant(.init(
+                    tool: tool, caller: caller, rule: rule.fingerprint, callId: grant.when == nil ? approvedID : nil, when: grant.when,
+                    until: decidedAt.addingTimeInterval(TimeInterval(grant.minutes * 60)), workflowId: workflowID))
+            }
+            return result
         }
-        // Approved: the arguments as the approver left them, then the call, once.
-        var approved = arguments
-        let input = workflow["input"]?.objectValue ?? [:]
-        for key in arguments.keys {
-            if let value = input[key] { approved[key] = try JSONDecoder().decode(Value.self, from: Data(WireCoding.encode(value))) }
-        }
+    }
+
+    /// Makes the call upstream, once: the ledger says "executing" on disk before the call
+    /// is begun and "done", with the answer, after it.
+    private func execute(_ call: inout GateLedger.Call, arguments: [String: Value], meta: [String: Value]) async throws -> CallTool.Result {
         call.state = .executing
         try await ledger.save(call)
-        var meta: [String: Value] = ["hitl/workflow_id": .string(workflowID), "hitl/call_id": .string(id), "hitl/approved_by": .string(decidedBy)]
-        if let receipt = decision?["detail"]?.objectValue?["receipt"]?.stringValue { meta["hitl/receipt"] = .string(receipt) }
         var result: CallTool.Result
         do {
-            result = try await upstream.call(tool, arguments: approved, meta: Metadata(additionalFields: meta))
+            result = try await upstream.call(call.tool, arguments: arguments, meta: Metadata(additionalFields: meta))
         } catch {
-            result = AgentTools.result("the upstream call of \(tool) failed after approval (\(error)); it is not made again", isError: true)
+            result = AgentTools.result("the upstream call of \(call.tool) failed after approval (\(error)); it is not made again", isError: true)
         }
-        result._meta = Metadata(additionalFields: (result._meta?.fields ?? [:]).merging(meta) { $1 })
+        result = Self.adding(meta, to: result)
         call.result = result
         call.state = .done
         call.finishedAt = Date()
         try await ledger.save(call)
-        if let grant = rule.grant {
-            let decidedAt = decision?["at"].flatMap { at in try? WireCoding.decode(Date.self, from: WireCoding.encode(at)) } ?? Date()
-            try await ledger.addGrant(.init(
-                tool: tool, caller: caller, callId: grant.when == nil ? id : nil, when: grant.when,
-                until: decidedAt.addingTimeInterval(TimeInterval(grant.minutes * 60)), workflowId: workflowID))
-        }
         return result
     }
 
-    /// A grant that covers this call, if any.
-    private func liveGrant(for id: String, tool: String, json: JSONObject, now: Date) async -> GateLedger.Grant? {
+    enum Verdict {
+        /// The arguments as approved, when the decision was taken, what the upstream is told,
+        /// and whether the grant the approver was shown stands.
+        case approved([String: Value], decidedAt: Date, meta: [String: Value], grantKept: Bool)
+        case refused(String)
+    }
+
+    /// What the ended workflow says of the call. Only a human's approval of this very call
+    /// counts: a workflow that completed on a rule, a policy or without an approval step
+    /// (an admin's template may) is a refusal, and so is one that is not this call's.
+    func verdict(on workflow: JSONObject, of call: GateLedger.Call, json: JSONObject) async throws -> Verdict {
+        let workflowID = call.workflowId ?? ""
+        let history = try await api.history(workflowID)
+        let decision = history.last { AgentTools.outcomes[$0["event"]?.stringValue ?? ""] != nil }
+        let decidedBy = decision?["actor"]?.stringValue ?? "nobody"
+        let detail = decision?["detail"]?.objectValue ?? [:]
+        let input = workflow["input"]?.objectValue ?? [:]
+        guard workflow["status"] == "completed" else {
+            let why = detail["comment"]?.stringValue ?? detail["reason"]?.stringValue ?? "no reason given"
+            return .refused("the approval workflow \(workflowID) ended \(workflow["status"]?.stringValue ?? "?") (decided by \(decidedBy): \(why))")
+        }
+        guard input[Self.toolKey] == .string(call.tool), workflow["requester"] == .string(caller) else {
+            return .refused("workflow \(workflowID) is not an approval of this call")
+        }
+        guard let event = decision?["event"]?.stringValue, event == "approved" || event == "approved_with_changes", decidedBy.hasPrefix("approver:") else {
+            return .refused("workflow \(workflowID) completed without a human's approval (last decision: \(decidedBy))")
+        }
+        let decidedAt = decision?["at"].flatMap { at in try? WireCoding.decode(Date.self, from: WireCoding.encode(at)) } ?? Date()
+        if Date().timeIntervalSince(decidedAt) > TimeInterval((policy.executeWithinMinutes ?? 1440) * 60) {
+            return .refused("it was approved at \(WireCoding.formatTime(decidedAt)), longer ago than the policy lets an approval be used; ask again")
+        }
+        // The arguments as the approver left them; every difference from the call must be a change they made.
+        let changed = detail["changes"]?.objectValue ?? [:]
+        var approved = call.arguments
+        for (key, original) in json where input[key] != original {
+            guard changed[key] != nil, let value = input[key] else { return .refused("argument \(key) differs from the call and no approver changed it") }
+            approved[key] = try JSONDecoder().decode(Value.self, from: Data(WireCoding.encode(value)))
+        }
+        var meta: [String: Value] = ["hitl/approved_by": .string(decidedBy)]
+        if let receipt = detail["receipt"]?.stringValue { meta["hitl/receipt"] = .string(receipt) }
+        let submitted = (try? WireCoding.decode(JSONObject.self, from: Array(call.submission)))?["input"]?.objectValue?[Self.grantKey]
+        return .approved(approved, decidedAt: decidedAt, meta: meta, grantKept: changed[Self.grantKey] == nil && input[Self.grantKey] == submitted)
+    }
+
+    static func adding(_ meta: [String: Value], to result: CallTool.Result) -> CallTool.Result {
+        var result = result
+        result._meta = Metadata(additionalFields: (result._meta?.fields ?? [:]).merging(meta) { $1 })
+        return result
+    }
+
+    /// A grant from the same rule that covers this call, if any.
+    private func liveGrant(for id: String, tool: String, json: JSONObject, rule: GatePolicy.MatchedRule, now: Date) async -> GateLedger.Grant? {
         let scope = GatePolicy.scope(tool: tool, arguments: json, caller: caller)
         return await ledger.grants(tool: tool, caller: caller, at: now).first { grant in
+            guard grant.rule == rule.fingerprint else { return false }
             if let when = grant.when { return (try? Expression(when, roots: GatePolicy.roots))?.holds(in: scope) == true }
             return grant.callId == id
         }

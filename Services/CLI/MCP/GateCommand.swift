@@ -14,7 +14,16 @@ struct GateCommand: AsyncParsableCommand {
     @Option(help: "The upstream MCP server's command, started with stdio (e.g. 'python3 server.py --flag').") var upstream: String?
     @Option(help: "The upstream MCP server's URL (Streamable HTTP), instead of --upstream.") var upstreamURL: String?
     @Option(help: "The policy file (JSON): which tools, under which conditions, need whose approval.") var policy: String
-    @Option(help: "Where the gateway keeps what it must not forget across restarts (mode 0600).") var state = ".hitl/gate-state.json"
+    @Option(help: "Where the gateway keeps what it must not forget across restarts (mode 0600); somewhere the agent cannot write.")
+    var state = GateCommand.defaultState
+
+    /// Outside the agent's workspace by default: an agent that could edit the ledger could
+    /// mark a used approval unused.
+    static var defaultState: String {
+        let environment = ProcessInfo.processInfo.environment
+        let base = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.local/state")
+        return base + "/hitl/gate-state.json"
+    }
 
     func run() async throws {
         guard let token = target.token ?? ProcessInfo.processInfo.environment["HITL_TOKEN"].flatMap({ $0.isEmpty ? nil : $0 }) else {
