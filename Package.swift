@@ -193,11 +193,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts", "ServiceKit"], swiftSettings: swiftSettings),
         .testTarget(name: "ApprovalTests", dependencies: ["ApprovalService", "Contracts", "ServiceKit"], swiftSettings: swiftSettings),
         .testTarget(name: "FormsTests", dependencies: ["Forms", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "AgentMCPTests", dependencies: ["AgentMCP", "Contracts", "HITLClient", .product(name: "Crypto", package: "swift-crypto")],
+            name: "AgentMCPTests",
+            dependencies: ["AgentMCP", "Contracts", "HITLClient", .product(name: "Crypto", package: "swift-crypto"), .product(name: "MCP", package: "swift-sdk")],
             swiftSettings: swiftSettings),
         .testTarget(name: "NotifierTests", dependencies: ["NotifierService", "Contracts", "Slack"], swiftSettings: swiftSettings),
         .testTarget(

@@ -139,10 +139,12 @@ struct ApprovalRoutes: Sendable {
             for (key, _) in query where !["status", "workflow_id", "limit"].contains(String(key)) {
                 throw APIError.badRequest("unknown filter \(key) (known: status, workflow_id, limit)")
             }
-            let status = query["status"].map(String.init)
-            let statuses = ["pending", "approved", "rejected", "changes_requested", "expired", "cancelled"]
-            if let status, !statuses.contains(status) {
-                throw APIError.badRequest("status must be one of \(statuses.joined(separator: ", "))")
+            var status: ApprovalStatus?
+            if let text = query["status"] {
+                guard let known = ApprovalStatus(rawValue: String(text)) else {
+                    throw APIError.badRequest("status must be one of \(ApprovalStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                status = known
             }
             var limit = 100
             if let text = query["limit"] {
@@ -194,7 +196,7 @@ struct ApprovalRoutes: Sendable {
                 linkTokenID: nil,
                 logger: context.logger)
             // 202: the vote counts, but the quorum is not reached yet.
-            return try JSONResponse.make(status: view.status == "pending" ? .accepted : .ok, view)
+            return try JSONResponse.make(status: view.status == .pending ? .accepted : .ok, view)
         }
     }
 

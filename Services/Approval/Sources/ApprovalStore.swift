@@ -156,7 +156,7 @@ struct ApprovalStore: Sendable {
                 }
                 guard fresh else { throw APIError(.conflict, "link_used", "this link was already used") }
             }
-            if current.status != "pending" {
+            if current.status != .pending {
                 throw alreadyClosed(current)
             }
             // Expiry before status: a late decision does not win even if the timer is slow.
@@ -203,14 +203,14 @@ struct ApprovalStore: Sendable {
             guard let outcome = current.policy.outcome(of: votes) else { return current }
             Counter(label: "hitl_approval_decisions_total", dimensions: [("decided_by", "human")]).increment()
 
-            let status = Self.status(after: outcome)
+            let status = ApprovalStatus(after: outcome)
             let decidedAt = Date()
             let receipt = try receipt(
                 for: current, outcome: outcome, by: approver, onBehalfOf: onBehalfOf, channel: channel, at: decidedAt, changes: changes)
             var remindersSent = 0
             for try await sent in try await connection.query(
                 """
-                UPDATE approvals SET status = \(status), decision = \(outcome.rawValue), changes = \(changesJSON)::jsonb, fields = \(fieldsJSON)::jsonb,
+                UPDATE approvals SET status = \(status.rawValue), decision = \(outcome.rawValue), changes = \(changesJSON)::jsonb, fields = \(fieldsJSON)::jsonb,
                        decided_by = \(approver), comment = \(comment), channel = \(channel), decided_at = \(decidedAt), receipt = \(receipt)
                 WHERE id = \(id) RETURNING reminders_sent
                 """, logger: logger).decode(Int.self)
@@ -234,7 +234,7 @@ struct ApprovalStore: Sendable {
                 NotificationRequested(
                     reason: "approval_decided", notificationId: "approval-decided:\(current.id)", workflowId: current.workflowId,
                     approvalId: current.id, recipients: current.approvers, subject: "Decided: \(current.workflowType)",
-                    text: "\(status.capitalized) by \(approver) via \(channel) at \(WireCoding.formatTime(decidedAt)); no action is needed any more.",
+                    text: "\(status.rawValue.capitalized) by \(approver) via \(channel) at \(WireCoding.formatTime(decidedAt)); no action is needed any more.",
                     links: [:]),
                 to: .notifications, subject: subject, on: connection, logger: logger)
             current.status = status
@@ -261,29 +261,21 @@ struct ApprovalStore: Sendable {
             channel: channel, decidedAt: decidedAt, rule: current.rule, shown: current.context, changes: outcome == .approveWithChanges ? changes : nil))
     }
 
-    static func status(after decision: Decision) -> String {
-        switch decision {
-        case .approve, .approveWithChanges: "approved"
-        case .reject: "rejected"
-        case .requestChanges: "changes_requested"
-        }
-    }
-
     private func alreadyClosed(_ current: ApprovalView) -> APIError {
-        if current.status == "cancelled" {
-            return APIError(.conflict, "approval_cancelled", "the approval is no longer needed: its workflow was cancelled", details: ["status": .string(current.status)])
+        if current.status == .cancelled {
+            return APIError(.conflict, "approval_cancelled", "the approval is no longer needed: its workflow was cancelled", details: ["status": .string(current.status.rawValue)])
         }
-        if current.status == "expired" {
+        if current.status == .expired {
             return APIError(
                 .conflict, "approval_expired", "the approval expired at \(WireCoding.formatTime(current.deadline))",
-                details: ["status": .string(current.status)])
+                details: ["status": .string(current.status.rawValue)])
         }
         let when = current.decidedAt.map(WireCoding.formatTime) ?? "?"
         return APIError(
             .conflict, "already_decided",
-            "already \(current.status) by \(current.decidedBy ?? "?") via \(current.channel ?? "?") at \(when)",
+            "already \(current.status.rawValue) by \(current.decidedBy ?? "?") via \(current.channel ?? "?") at \(when)",
             details: [
-                "status": .string(current.status), "decided_by": .string(current.decidedBy ?? ""),
+                "status": .string(current.status.rawValue), "decided_by": .string(current.decidedBy ?? ""),
                 "channel": .string(current.channel ?? ""), "decided_at": .string(when),
             ])
     }
@@ -295,7 +287,7 @@ struct ApprovalStore: Sendable {
     /// approval expires.
     func expire(id: UUID, context: EventContext) async throws {
         guard let current = try await load(id: id, lock: true, on: context.connection, logger: context.logger),
-            current.status == "pending", current.deadline <= Date()
+            current.status == .pending, current.deadline <= Date()
         else { return }
         switch current.policy.policy.onExpiry ?? .expire {
         case .fallback:
@@ -330,7 +322,7 @@ struct ApprovalStore: Sendable {
                 for: current, outcome: decision, by: by, onBehalfOf: nil, channel: ApprovalDecided.policyChannel, at: decidedAt, changes: nil)
             try await connection.query(
                 """
-                UPDATE approvals SET status = \(Self.status(after: decision)), decision = \(decision.rawValue), decided_by = \(by),
+                UPDATE approvals SET status = \(ApprovalStatus(after: decision).rawValue), decision = \(decision.rawValue), decided_by = \(by),
                        comment = \(comment), channel = \(ApprovalDecided.policyChannel), decided_at = \(decidedAt), receipt = \(receipt)
                 WHERE id = \(current.id)::uuid
                 """, logger: logger)
@@ -339,7 +331,7 @@ struct ApprovalStore: Sendable {
                     approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: decision, approver: by,
                     comment: comment, channel: ApprovalDecided.policyChannel, decidedAt: decidedAt, receipt: receipt),
                 to: .approvalDecisions, subject: current.workflowId, causedBy: cause, on: connection, logger: logger)
-            text = "Nobody decided before \(deadline); the request was \(Self.status(after: decision)) by \(by). No action is needed any more."
+            text = "Nobody decided before \(deadline); the request was \(ApprovalStatus(after: decision).rawValue) by \(by). No action is needed any more."
         } else {
             try await connection.query(
                 "UPDATE approvals SET status = 'expired', comment = \(reason), decided_at = now() WHERE id = \(current.id)::uuid", logger: logger)
@@ -419,11 +411,11 @@ struct ApprovalStore: Sendable {
         return try await Self.views(rows).first
     }
 
-    func list(status: String?, workflowID: String?, assignee: String?, requester: String?, limit: Int) async throws -> [ApprovalView] {
+    func list(status: ApprovalStatus?, workflowID: String?, assignee: String?, requester: String?, limit: Int) async throws -> [ApprovalView] {
         let rows = try await runtime.database.query(
             """
             \(unescaped: Self.selectColumns)
-            WHERE (\(status)::text IS NULL OR status = \(status))
+            WHERE (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
               AND (\(workflowID)::text IS NULL OR workflow_id = \(workflowID))
               AND (\(assignee)::text IS NULL OR approvers ? \(assignee))
               AND (\(requester)::text IS NULL OR requester = \(requester))
@@ -449,9 +441,9 @@ struct ApprovalStore: Sendable {
                 try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?, String?, String?, String, String?, String?, String?, String?, String).self)
             views.append(ApprovalView(
                 id: id.uuidString.lowercased(), workflowId: workflowID, workflowType: type, step: step, requester: requester,
-                approvers: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
+                approvers: try WireCoding.decode([String].self, from: Array(approvers.utf8)),
                 context: JSONColumn.object(facts),
-                status: status, deadline: deadline, createdAt: created, decidedBy: decidedBy, comment: comment,
+                status: try ApprovalStatus(stored: status, column: "approvals.status"), deadline: deadline, createdAt: created, decidedBy: decidedBy, comment: comment,
                 channel: channel, decidedAt: decidedAt, decision: decision, changes: changes.map(JSONColumn.object),
                 policy: try WireCoding.decode(AppliedPolicy.self, from: Array(policy.utf8)),
                 form: try form.map { try WireCoding.decode(ApprovalForm.self, from: Array($0.utf8)) }, fields: fields.map(JSONColumn.object),
@@ -470,7 +462,7 @@ struct ApprovalView: Codable, Sendable {
     var requester: String
     var approvers: [String]
     var context: JSONObject
-    var status: String
+    var status: ApprovalStatus
     var deadline: Date
     var createdAt: Date
     var decidedBy: String?

@@ -59,7 +59,7 @@ extension ApprovalStore {
     /// Adds the level's approvers (groups and delegations resolved now) to a pending
     /// approval and notifies them; the earlier assignees may still decide.
     private func escalate(id: UUID, level: Int, context: EventContext) async throws {
-        guard let current = try await load(id: id, lock: true, on: context.connection, logger: context.logger), current.status == "pending",
+        guard let current = try await load(id: id, lock: true, on: context.connection, logger: context.logger), current.status == .pending,
             let escalation = current.policy.policy.escalation?[safe: level]
         else { return }
         let added = try await resolve(nil, approvers: escalation.approvers, requester: current.requester, context: context)
@@ -80,7 +80,7 @@ extension ApprovalStore {
 
     /// Reminds every assignee of a pending approval, and plans the next reminder.
     private func remind(id: UUID, number: Int, context: EventContext) async throws {
-        guard let current = try await load(id: id, lock: false, on: context.connection, logger: context.logger), current.status == "pending",
+        guard let current = try await load(id: id, lock: false, on: context.connection, logger: context.logger), current.status == .pending,
             current.deadline > Date()
         else { return }
         // Counted under the row lock, so a decision in between sees it (and cancels the next one).

@@ -35,7 +35,7 @@ struct DecisionLinkRoutes: Sendable {
             else { throw APIError.notFound("no approval \(claims.approvalID)") }
             return try JSONResponse.make(Preview(
                 approvalId: approval.id, workflowType: approval.workflowType, step: approval.step, approver: claims.approver,
-                decision: claims.decision, expiresAt: claims.expiresAt, status: approval.status, context: approval.context,
+                decision: claims.decision, expiresAt: claims.expiresAt, status: approval.status.rawValue, context: approval.context,
                 confirm: "POST this link to \(claims.decision.rawValue) as \(claims.approver)"))
         }
         router.post("/v1/links/{token}") { request, context in
@@ -47,7 +47,7 @@ struct DecisionLinkRoutes: Sendable {
             let view = try await store.decide(
                 id: id, decision: claims.decision, approver: claims.approver, comment: body.comment, changes: nil, channel: "link",
                 linkTokenID: claims.tokenID, logger: context.logger)
-            return try JSONResponse.make(status: view.status == "pending" ? .accepted : .ok, view)
+            return try JSONResponse.make(status: view.status == .pending ? .accepted : .ok, view)
         }
     }
 }

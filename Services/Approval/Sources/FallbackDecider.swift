@@ -72,7 +72,7 @@ struct FallbackDecider: SupervisedLoop {
             let answer = await ask(about: approval)
             try await store.runtime.database.transaction { connection in
                 try await connection.query("DELETE FROM fallback_jobs WHERE approval_id = \(id)", logger: logger)
-                guard let current = try await store.load(id: id, lock: true, on: connection, logger: logger), current.status == "pending" else { return }
+                guard let current = try await store.load(id: id, lock: true, on: connection, logger: logger), current.status == .pending else { return }
                 switch answer {
                 case .success(let (decision, reasoning)):
                     try await store.endWithoutHuman(

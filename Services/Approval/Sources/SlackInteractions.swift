@@ -56,7 +56,7 @@ struct SlackInteractions: Sendable {
             return Response(status: .ok)
         }
         let approval = try await store.find(id: approvalID, logger: logger)
-        if let approval, let form = approval.form, form.requiresInput, decision != .reject, approval.status == "pending",
+        if let approval, let form = approval.form, form.requiresInput, decision != .reject, approval.status == .pending,
             let trigger = payload["trigger_id"]?.stringValue
         {
             let label = form.buttons?.first { $0.decision == decision }.map(FormRendering.text(of:)) ?? FormRendering.decisionName(decision)

@@ -45,10 +45,10 @@ enum WebPages {
         var body = nav(approval)
         if let notice { body += "<p class=\"notice\" role=\"status\">\(e(notice))</p>" }
         body += "<h1>\(e(approval.form?.title ?? approval.workflowType))</h1>"
-        body += "<p class=\"outcome \(e(approval.status))\">\(e(outcome(of: approval)))</p>"
+        body += "<p class=\"outcome \(e(approval.status.rawValue))\">\(e(outcome(of: approval)))</p>"
         if let comment = approval.comment, !comment.isEmpty { body += "<blockquote>\(e(comment))</blockquote>" }
         body += facts(approval) + conversation(messages) + thread(approval)
-        return page(title: "\(approval.status.capitalized): \(approval.workflowType)", body: body)
+        return page(title: "\(approval.status.rawValue.capitalized): \(approval.workflowType)", body: body)
     }
 
     /// Every approval of one workflow, oldest first, as a list of what happened when.
@@ -66,7 +66,7 @@ enum WebPages {
                 let comment = vote.comment.map { ": “\($0)”" } ?? ""
                 entries.append((vote.votedAt, "\(vote.approver)\(behalf) voted \(vote.decision) via \(vote.channel)\(comment)"))
             }
-            if approval.status != "pending" { entries.append((approval.decidedAt ?? approval.deadline, outcome(of: approval))) }
+            if approval.status != .pending { entries.append((approval.decidedAt ?? approval.deadline, outcome(of: approval))) }
         }
         var body = "<nav><a href=\"/ui/inbox\">Inbox</a></nav><h1>Workflow \(e(workflowID))</h1><p class=\"muted\">\(e(approvals.first?.workflowType ?? ""))</p><ol class=\"timeline\">"
         for (at, text) in entries.sorted(by: { $0.0 < $1.0 }) {
@@ -106,14 +106,14 @@ enum WebPages {
 
     static func outcome(of approval: ApprovalView) -> String {
         switch approval.status {
-        case "pending": return "Waiting for a decision"
-        case "expired": return "Expired at \(time(approval.deadline)) without a decision"
-        case "cancelled": return "No longer needed: the workflow was cancelled"
-        default:
+        case .pending: return "Waiting for a decision"
+        case .expired: return "Expired at \(time(approval.deadline)) without a decision"
+        case .cancelled: return "No longer needed: the workflow was cancelled"
+        case .approved, .rejected, .changesRequested:
             let by = approval.decidedBy ?? "?"
             let via = approval.channel.map { " via \(channelName($0))" } ?? ""
             let at = approval.decidedAt.map { " at \(time($0))" } ?? ""
-            return "\(approval.status.replacingOccurrences(of: "_", with: " ").capitalized) by \(by)\(via)\(at)"
+            return "\(approval.status.rawValue.replacingOccurrences(of: "_", with: " ").capitalized) by \(by)\(via)\(at)"
         }
     }
 

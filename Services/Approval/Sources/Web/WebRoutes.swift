@@ -53,7 +53,7 @@ struct WebRoutes: Sendable {
                 let signed = try signedIn(request)
                 var pending: [ApprovalView] = []
                 for session in signed {
-                    pending += try await store.list(status: "pending", workflowID: session.workflowID, assignee: session.approver, requester: nil, limit: 200)
+                    pending += try await store.list(status: .pending, workflowID: session.workflowID, assignee: session.approver, requester: nil, limit: 200)
                 }
                 return HTMLResponse.make(WebPages.inbox(approver: Set(signed.map(\.approver)).sorted().joined(separator: ", "), pending: pending))
             }
@@ -62,7 +62,7 @@ struct WebRoutes: Sendable {
             try await page {
                 let (approval, session) = try await visibleApproval(context.parameters.require("id"), request: request, logger: context.logger)
                 let thread = try await store.thread(of: approval.workflowId)
-                guard approval.status == "pending" else { return HTMLResponse.make(WebPages.decided(approval, thread: thread)) }
+                guard approval.status == .pending else { return HTMLResponse.make(WebPages.decided(approval, thread: thread)) }
                 let csrf = sessions.csrfToken(for: session, approvalID: approval.id)
                 return HTMLResponse.make(WebPages.approval(approval, thread: thread, viewer: session.approver, csrfToken: csrf))
             }
@@ -96,7 +96,7 @@ struct WebRoutes: Sendable {
                 let token = try context.parameters.require("token")
                 let claims = try links.checked(token)
                 let approval = try await find(claims.approvalID, logger: context.logger)
-                guard approval.status == "pending" else { return HTMLResponse.make(WebPages.decided(approval)) }
+                guard approval.status == .pending else { return HTMLResponse.make(WebPages.decided(approval)) }
                 return HTMLResponse.make(WebPages.confirm(approval, decision: claims.decision, approver: claims.approver, action: "/ui/links/\(token)"))
             }
         }
@@ -165,7 +165,7 @@ struct WebRoutes: Sendable {
                 id: id, decision: decision, approver: approver, comment: comment?.isEmpty == true ? nil : comment, changes: changes, fields: fields,
                 channel: channel, linkTokenID: linkTokenID, logger: logger)
             if linkTokenID == nil { return HTMLResponse.seeOther("/ui/approvals/\(approval.id)") }
-            let notice = view.status == "pending" ? "Your vote (\(decision.rawValue)) is recorded; the approval waits for the others." : nil
+            let notice = view.status == .pending ? "Your vote (\(decision.rawValue)) is recorded; the approval waits for the others." : nil
             return HTMLResponse.make(WebPages.decided(view, notice: notice))
         } catch let error as APIError where ["already_decided", "approval_expired", "approval_cancelled", "link_used", "already_voted"].contains(error.code) {
             let current = try await find(approval.id, logger: logger)

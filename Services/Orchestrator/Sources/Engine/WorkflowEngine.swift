@@ -231,7 +231,7 @@ struct WorkflowEngine: Sendable {
 
     /// Keeps a decision on its step until the step can take it.
     private func hold(_ decision: ApprovalDecided, session: WorkflowSession, at position: Int, why: String) async throws {
-        session.steps[position].held = ["decided": .object(try WireCoding.decode(JSONObject.self, from: WireCoding.encode(decision)))]
+        session.steps[position].held = .decided(decision)
         try await session.note(
             "decision_held", actor: actor(of: decision), step: position, detail: ["decision": .string(decision.decision.rawValue), "why": .string(why)])
     }
@@ -247,29 +247,28 @@ struct WorkflowEngine: Sendable {
             return
         }
         if session.status == .paused {
-            session.steps[position].held = ["expired": .string(WireCoding.formatTime(expiry.deadline))]
+            session.steps[position].held = .expired(deadline: expiry.deadline)
             try await session.note("expiry_held", actor: "timer", step: position, detail: ["why": "paused"])
             return
         }
-        try await expire(session, at: position, deadline: WireCoding.formatTime(expiry.deadline))
+        try await expire(session, at: position, deadline: expiry.deadline)
         try await drive(session)
     }
 
-    private func expire(_ session: WorkflowSession, at position: Int, deadline: String) async throws {
+    private func expire(_ session: WorkflowSession, at position: Int, deadline: Date) async throws {
         session.steps[position].held = nil
-        try await session.change("approval_expired", actor: "timer", step: position, stepStatus: StepStatus.expired, detail: ["deadline": .string(deadline)])
-        try await startRollback(session, outcome: .timedOut, reason: "no decision on \(session.steps[position].name) before \(deadline)", actor: "timer")
+        let time = WireCoding.formatTime(deadline)
+        try await session.change("approval_expired", actor: "timer", step: position, stepStatus: .expired, detail: ["deadline": .string(time)])
+        try await startRollback(session, outcome: .timedOut, reason: "no decision on \(session.steps[position].name) before \(time)", actor: "timer")
     }
 
     private func applyHeld(_ session: WorkflowSession, at position: Int) async throws {
         guard let held = session.steps[position].held else { return }
         session.steps[position].held = nil
-        if case .string(let deadline)? = held["expired"] {
-            try await expire(session, at: position, deadline: deadline)
+        guard case .decided(var decision) = held else {
+            if case .expired(let deadline) = held { try await expire(session, at: position, deadline: deadline) }
             return
         }
-        guard case .object(let object)? = held["decided"] else { return }
-        var decision = try WireCoding.decode(ApprovalDecided.self, from: WireCoding.encode(object))
         decision.approvalId = session.steps[position].approvalID?.uuidString.lowercased() ?? decision.approvalId
         try await applyNow(decision, session: session, at: position)
     }
@@ -435,7 +434,7 @@ struct WorkflowEngine: Sendable {
         }
         let step = session.steps[position]
         let current = result.compensation
-            ? step.compensationStatus == StepStatus.running && step.compensationAttempt == result.attempt
+            ? step.compensationStatus == .running && step.compensationAttempt == result.attempt
             : step.status == StepStatus.running && step.attempt == result.attempt
         guard current else {
             try await session.note(
@@ -450,7 +449,7 @@ struct WorkflowEngine: Sendable {
         switch result.outcome {
         case .succeeded:
             if result.compensation {
-                session.steps[position].compensationStatus = "compensated"
+                session.steps[position].compensationStatus = .compensated
                 try await session.change("compensated", actor: actor, step: position, detail: ["attempt": .number(Double(result.attempt))])
             } else {
                 session.steps[position].output = result.output ?? [:]
@@ -477,7 +476,7 @@ struct WorkflowEngine: Sendable {
             let due = Date().addingTimeInterval(policy.delay(afterTry: tries))
             detail["retry_at"] = .string(WireCoding.formatTime(due))
             if compensation {
-                session.steps[position].compensationStatus = StepStatus.retryWait
+                session.steps[position].compensationStatus = .retryWait
                 try await session.change("compensation_attempt_failed", actor: actor, step: position, detail: detail)
             } else {
                 try await session.change("attempt_failed", actor: actor, step: position, stepStatus: StepStatus.retryWait, detail: detail)
@@ -486,7 +485,7 @@ struct WorkflowEngine: Sendable {
             return
         }
         if compensation {
-            session.steps[position].compensationStatus = StepStatus.failed
+            session.steps[position].compensationStatus = .failed
             try await session.change(
                 "compensation_failed", actor: actor, step: position, status: .compensationFailed, detail: detail,
                 reason: "compensation of \(step.name) failed: \(error)")
@@ -502,18 +501,19 @@ struct WorkflowEngine: Sendable {
         guard let position = session.position(of: timer.step) else { return }
         let step = session.steps[position]
         let attempt = timer.compensation ? step.compensationAttempt : step.attempt
-        let status = timer.compensation ? step.compensationStatus : step.status
+        let waitingForRetry = timer.compensation ? step.compensationStatus == .retryWait : step.status == .retryWait
+        let running = timer.compensation ? step.compensationStatus == .running : step.status == .running
         guard attempt == timer.attempt else { return }
         switch timer.kind {
-        case .retry where status == StepStatus.retryWait:
+        case .retry where waitingForRetry:
             if timer.compensation {
-                session.steps[position].compensationStatus = StepStatus.retryDue
+                session.steps[position].compensationStatus = .retryDue
                 session.saveStep(position)
             } else {
                 try await session.change("retry_due", actor: "timer", step: position, stepStatus: StepStatus.retryDue)
             }
             try await drive(session)
-        case .timeout where status == StepStatus.running:
+        case .timeout where running:
             try await tasks.abandon(session, at: position, compensation: timer.compensation)
             try await attemptFailed(
                 session, at: position, compensation: timer.compensation,
@@ -543,7 +543,7 @@ struct WorkflowEngine: Sendable {
     private func compensate(_ session: WorkflowSession) async throws {
         while session.status == .compensating {
             let next = session.steps.lastIndex { step in
-                step.status == StepStatus.completed && step.definition.compensate != nil && step.compensationStatus != "compensated"
+                step.status == StepStatus.completed && step.definition.compensate != nil && step.compensationStatus != .compensated
             }
             guard let position = next else {
                 let outcome = session.workflow.outcome ?? .failed
@@ -551,9 +551,9 @@ struct WorkflowEngine: Sendable {
                 return
             }
             switch session.steps[position].compensationStatus {
-            case nil, StepStatus.retryDue:
+            case nil, .retryDue?:
                 try await tasks.start(session, at: position, compensation: true)
-                if session.steps[position].compensationStatus != "compensated" { return }
+                if session.steps[position].compensationStatus != .compensated { return }
             default:
                 return  // in flight, or waiting for its retry
             }
@@ -575,10 +575,10 @@ struct WorkflowEngine: Sendable {
             case .paused:
                 try await session.change("resumed", actor: actor, status: .running, reason: reason)
             case .compensationFailed:
-                guard let position = session.steps.lastIndex(where: { $0.compensationStatus == StepStatus.failed }) else {
+                guard let position = session.steps.lastIndex(where: { $0.compensationStatus == .failed }) else {
                     return .unchanged(session.status)
                 }
-                session.steps[position].compensationStatus = StepStatus.retryDue
+                session.steps[position].compensationStatus = .retryDue
                 session.steps[position].compensationTries = 0
                 try await session.change("compensation_retried", actor: actor, step: position, status: .compensating, reason: reason)
             case .running, .waitingApproval:

@@ -49,7 +49,7 @@ final class WorkflowSession {
 
     var outputs: JSONObject {
         var outputs: JSONObject = [:]
-        for step in steps where step.status == StepStatus.completed || (step.status == StepStatus.approved && step.output != nil) {
+        for step in steps where step.status == .completed || (step.status == .approved && step.output != nil) {
             outputs[step.name] = .object(step.output ?? [:])
         }
         return outputs
@@ -66,7 +66,7 @@ final class WorkflowSession {
     /// step's row as it stands; announces a status
     /// change on `hitl.workflow.events` and notes it in the conversation.
     func change(
-        _ event: String, actor: String, step position: Int? = nil, stepStatus: String? = nil,
+        _ event: String, actor: String, step position: Int? = nil, stepStatus: StepStatus? = nil,
         status newStatus: WorkflowStatus? = nil, detail: JSONObject = [:], reason: String? = nil
     ) async throws {
         let from = workflow.status
@@ -80,7 +80,7 @@ final class WorkflowSession {
         if let position {
             if let stepStatus {
                 steps[position].status = stepStatus
-                detail["step_status"] = .string(stepStatus)
+                detail["step_status"] = .string(stepStatus.rawValue)
             }
             saveStep(position)
         }
@@ -149,14 +149,14 @@ final class WorkflowSession {
     private func changedStepColumns() throws -> String {
         func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
         func number(_ value: Int) -> JSONValue { .number(Double(value)) }
-        let rows: [JSONValue] = changedSteps.sorted().map { position in
+        let rows: [JSONValue] = try changedSteps.sorted().map { position in
             let step = steps[position]
             return .object([
-                "position": number(position), "status": .string(step.status),
+                "position": number(position), "status": .string(step.status.rawValue),
                 "approval_id": text(step.approvalID?.uuidString.lowercased()),
-                "output": step.output.map(JSONValue.object) ?? .null, "held": step.held.map(JSONValue.object) ?? .null,
+                "output": step.output.map(JSONValue.object) ?? .null, "held": try step.held.map { .object(try $0.stored) } ?? .null,
                 "attempt": number(step.attempt), "tries": number(step.tries), "round": number(step.round),
-                "feedback": text(step.feedback), "error": text(step.error), "compensation_status": text(step.compensationStatus),
+                "feedback": text(step.feedback), "error": text(step.error), "compensation_status": text(step.compensationStatus?.rawValue),
                 "compensation_attempt": number(step.compensationAttempt), "compensation_tries": number(step.compensationTries),
             ])
         }
@@ -229,8 +229,8 @@ final class WorkflowSession {
         {
             workflow = WorkflowRow(
                 id: id, type: type, requester: requester, input: JSONColumn.object(input),
-                status: WorkflowStatus(rawValue: status) ?? .failed, currentStep: current, version: version,
-                outcome: outcome.flatMap(WorkflowStatus.init(rawValue:)), reason: reason, callbackURL: callback)
+                status: try WorkflowStatus(stored: status, column: "workflows.status"), currentStep: current, version: version,
+                outcome: try outcome.map { try WorkflowStatus(stored: $0, column: "workflows.outcome") }, reason: reason, callbackURL: callback)
         }
         guard let workflow else { return nil }
         let stepRows = try await connection.query(
@@ -245,8 +245,9 @@ final class WorkflowSession {
                 try row.decode((Int, String, String, String, UUID?, String?, Int, Int, Int, String?, String?, String?, String?, Int, Int).self)
             steps.append(StepRow(
                 position: position, name: name, definition: try WireCoding.decode(StepDefinition.self, from: Array(definition.utf8)),
-                status: status, approvalID: approval, output: output.map(JSONColumn.object), attempt: attempt, tries: tries, round: round,
-                held: held.map(JSONColumn.object), feedback: feedback, error: error, compensationStatus: compensation,
+                status: try StepStatus(stored: status, column: "workflow_steps.status"), approvalID: approval, output: output.map(JSONColumn.object),
+                attempt: attempt, tries: tries, round: round, held: try held.map { try HeldDecision(stored: JSONColumn.object($0)) },
+                feedback: feedback, error: error, compensationStatus: try compensation.map { try CompensationStatus(stored: $0, column: "workflow_steps.compensation_status") },
                 compensationAttempt: compensationAttempt, compensationTries: compensationTries))
         }
         return WorkflowSession(
@@ -255,22 +256,51 @@ final class WorkflowSession {
     }
 }
 
-/// Step statuses, as stored and shown.
-enum StepStatus {
-    static let pending = "pending"
-    static let running = "running"
-    static let retryWait = "retry_wait"
-    static let retryDue = "retry_due"
-    static let waiting = "waiting"
-    static let completed = "completed"
-    static let skipped = "skipped"
-    static let approved = "approved"
-    static let rejected = "rejected"
-    static let expired = "expired"
-    static let failed = "failed"
-    static let cancelled = "cancelled"
+/// Step statuses, as stored (`workflow_steps.status`) and shown.
+enum StepStatus: String, Sendable, CaseIterable {
+    case pending, running
+    case retryWait = "retry_wait"
+    case retryDue = "retry_due"
+    case waiting, completed, skipped, approved, rejected, expired, failed, cancelled
+
     /// Steps done with, whose successor may run.
-    static let passed: Set<String> = [completed, skipped, approved]
+    var hasPassed: Bool { self == .completed || self == .skipped || self == .approved }
+}
+
+/// Where a completed step's compensation stands (`workflow_steps.compensation_status`; nil
+/// until it starts).
+enum CompensationStatus: String, Sendable, CaseIterable {
+    case running
+    case retryWait = "retry_wait"
+    case retryDue = "retry_due"
+    case failed, compensated
+}
+
+/// A decision or expiry that reached a step before it could take it (paused, or the
+/// approval not yet recorded as asked), kept in `workflow_steps.held` until it can.
+enum HeldDecision: Sendable {
+    case decided(ApprovalDecided)
+    case expired(deadline: Date)
+
+    /// Stored as `{"decided": <ApprovalDecided>}` or `{"expired": "<RFC 3339 time>"}`.
+    init(stored object: JSONObject) throws {
+        if case .string(let text)? = object["expired"], let deadline = WireCoding.parseTime(text) {
+            self = .expired(deadline: deadline)
+        } else if case .object(let decided)? = object["decided"] {
+            self = .decided(try WireCoding.decode(ApprovalDecided.self, from: WireCoding.encode(decided)))
+        } else {
+            throw CorruptRow(column: "workflow_steps.held", value: (try? JSONColumn.text(object)) ?? "?")
+        }
+    }
+
+    var stored: JSONObject {
+        get throws {
+            switch self {
+            case .decided(let decision): ["decided": .object(try WireCoding.decode(JSONObject.self, from: WireCoding.encode(decision)))]
+            case .expired(let deadline): ["expired": .string(WireCoding.formatTime(deadline))]
+            }
+        }
+    }
 }
 
 /// A workflow row as the engine works on it.
@@ -296,7 +326,7 @@ struct StepRow: Sendable {
     var position: Int
     var name: String
     var definition: StepDefinition
-    var status: String
+    var status: StepStatus
     var approvalID: UUID?
     var output: JSONObject?
     /// The number of the latest attempt; it only grows, so each attempt is told apart.
@@ -306,10 +336,10 @@ struct StepRow: Sendable {
     /// Approval rounds (a `request_changes` starts another).
     var round: Int = 1
     /// A decision or expiry kept until the step can take it.
-    var held: JSONObject?
+    var held: HeldDecision?
     var feedback: String?
     var error: String?
-    var compensationStatus: String?
+    var compensationStatus: CompensationStatus?
     var compensationAttempt: Int = 0
     var compensationTries: Int = 0
 }

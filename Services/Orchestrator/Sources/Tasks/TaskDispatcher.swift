@@ -35,7 +35,7 @@ struct TaskDispatcher: Sendable {
         var detail: JSONObject = ["attempt": .number(Double(attempt)), "task_type": .string(task.type)]
         if task.type == "noop" {
             if compensation {
-                session.steps[position].compensationStatus = "compensated"
+                session.steps[position].compensationStatus = .compensated
                 try await session.change("compensated", actor: "orchestrator", step: position, detail: detail)
             } else {
                 session.steps[position].output = [:]
@@ -44,7 +44,7 @@ struct TaskDispatcher: Sendable {
             return
         }
         if compensation {
-            session.steps[position].compensationStatus = StepStatus.running
+            session.steps[position].compensationStatus = .running
             detail["compensation"] = true
             try await session.change("compensation_attempt_started", actor: "orchestrator", step: position, detail: detail)
         } else {
