@@ -2,6 +2,7 @@ import CRdKafka
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// An idempotent Kafka producer whose `send` returns when the broker acknowledged the
 /// record (its delivery report), or throws the delivery error.
@@ -138,25 +139,26 @@ private final class DeliveryReport: Sendable {
 }
 
 /// Collects the reports of one batch and resumes its caller when the last one arrived.
-private final class BatchReports: @unchecked Sendable {
-    // All state behind `lock`.
-    private let lock = NSLock()
-    private var reports: [KafkaError?]
-    private var remaining: Int
-    private var waiter: CheckedContinuation<[KafkaError?], Never>?
+private final class BatchReports: Sendable {
+    private struct State {
+        var reports: [KafkaError?]
+        var remaining: Int
+        var waiter: CheckedContinuation<[KafkaError?], Never>?
+    }
+
+    private let state: Mutex<State>
 
     init(count: Int) {
-        reports = Array(repeating: nil, count: count)
-        remaining = count
+        state = Mutex(State(reports: Array(repeating: nil, count: count), remaining: count))
     }
 
     func complete(_ index: Int, _ error: KafkaError?) {
-        let done = lock.withLock { () -> (CheckedContinuation<[KafkaError?], Never>, [KafkaError?])? in
-            reports[index] = error
-            remaining -= 1
-            guard remaining == 0, let waiter else { return nil }
-            self.waiter = nil
-            return (waiter, reports)
+        let done = state.withLock { state -> (CheckedContinuation<[KafkaError?], Never>, [KafkaError?])? in
+            state.reports[index] = error
+            state.remaining -= 1
+            guard state.remaining == 0, let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return (waiter, state.reports)
         }
         if let (waiter, reports) = done { waiter.resume(returning: reports) }
     }
@@ -164,9 +166,9 @@ private final class BatchReports: @unchecked Sendable {
     /// Every record's report, once all arrived.
     func results() async -> [KafkaError?] {
         await withCheckedContinuation { continuation in
-            let ready = lock.withLock { () -> [KafkaError?]? in
-                if remaining == 0 { return reports }
-                waiter = continuation
+            let ready = state.withLock { state -> [KafkaError?]? in
+                if state.remaining == 0 { return state.reports }
+                state.waiter = continuation
                 return nil
             }
             if let ready { continuation.resume(returning: ready) }

@@ -1,5 +1,7 @@
 import CRdKafka
 import Foundation
+import NIOPosix
+import Synchronization
 
 /// Owns one `rd_kafka_t` and destroys it when the last reference goes. Every C call the
 /// producer, consumer and mock cluster make goes through a handle of this type.
@@ -33,45 +35,63 @@ struct UnsafeHandle: @unchecked Sendable {
 }
 
 /// Runs a blocking loop on its own thread, never on Swift's cooperative pool.
-final class BlockingLoopThread: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stopRequested = false
-    private let finished = DispatchSemaphore(value: 0)
+final class BlockingLoopThread: Sendable {
+    private struct State {
+        var stopRequested = false
+        var finished = false
+        var joiners: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
 
     /// Starts `body` on a new thread; `body` is called with a check that turns true once
     /// `requestStop()` was called, and must return soon after.
     init(name: String, body: @escaping @Sendable (_ shouldStop: @Sendable () -> Bool) -> Void) {
         let thread = Thread { [self] in
-            body { self.isStopRequested }
-            self.finished.signal()
+            body { self.state.withLock { $0.stopRequested } }
+            let joiners = self.state.withLock { state in
+                state.finished = true
+                defer { state.joiners = [] }
+                return state.joiners
+            }
+            for joiner in joiners { joiner.resume() }
         }
         thread.name = name
         thread.start()
     }
 
-    private var isStopRequested: Bool {
-        lock.withLock { stopRequested }
-    }
-
     func requestStop() {
-        lock.withLock { stopRequested = true }
+        state.withLock { $0.stopRequested = true }
     }
 
-    /// Waits for the loop to end without blocking a cooperative thread.
+    /// Waits for the loop to end; no thread is blocked meanwhile.
     func join() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                self.finished.wait()
-                self.finished.signal()  // later joins return at once too
-                continuation.resume()
+            let done = state.withLock { state in
+                if !state.finished { state.joiners.append(continuation) }
+                return state.finished
             }
+            if done { continuation.resume() }
         }
     }
 }
 
-/// Runs one blocking C call on a Dispatch thread and awaits its result.
+/// Blocking librdkafka calls (a flush, a metadata request) run on a small pool of their
+/// own: a call that blocks for its whole timeout holds neither a cooperative thread nor a
+/// thread of NIO's shared pool, which file I/O and DNS use.
+private let blockingPool: NIOThreadPool = {
+    let pool = NIOThreadPool(numberOfThreads: 2)
+    pool.start()
+    return pool
+}()
+
+/// Runs one blocking C call on the blocking pool and awaits its result.
 func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(returning: body()) }
+    do {
+        return try await blockingPool.runIfActive(body)
+    } catch {
+        // The pool is never shut down, so this is not reached; if it were, the call
+        // still has to be made.
+        return body()
     }
 }

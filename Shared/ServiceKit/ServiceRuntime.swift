@@ -144,7 +144,8 @@ public struct ServiceRuntime: Sendable {
     }
 }
 
-/// Runs a service once the gate is open.
+/// Runs a service once the gate is open; ends without running it when the service group
+/// is cancelled (a failed migration) or shuts down (a SIGTERM) first.
 public struct GatedService<Wrapped: Service>: Service {
     let gate: ReadyGate
     let service: Wrapped
@@ -155,7 +156,11 @@ public struct GatedService<Wrapped: Service>: Service {
     }
 
     public func run() async throws {
-        await gate.wait()
+        do {
+            try await cancelWhenGracefulShutdown { try await gate.wait() }
+        } catch is CancellationError {
+            return
+        }
         try await service.run()
     }
 }
@@ -203,10 +208,18 @@ struct RequestLoggingMiddleware: RouterMiddleware {
 /// The checked-in API descriptions (`Resources/openapi.yaml`, `Resources/asyncapi.yaml`),
 /// served by every service.
 public enum APIDocuments {
+    /// Read once, at first use.
+    private static let loaded: [String: [UInt8]] = {
+        var documents: [String: [UInt8]] = [:]
+        for name in ["openapi.yaml", "asyncapi.yaml"] {
+            if let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Resources"), let data = try? Data(contentsOf: url) {
+                documents[name] = Array(data)
+            }
+        }
+        return documents
+    }()
+
     public static func bytes(of name: String) -> [UInt8]? {
-        guard let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Resources"),
-            let data = try? Data(contentsOf: url)
-        else { return nil }
-        return Array(data)
+        loaded[name]
     }
 }

@@ -23,6 +23,11 @@ public final class ServiceProcess: @unchecked Sendable {
 
     public var pid: Int32? { process?.processIdentifier }
     public var isRunning: Bool { process?.isRunning ?? false }
+    /// The exit status once the process has ended.
+    public var exitStatus: Int32? {
+        guard let process, !process.isRunning else { return nil }
+        return process.terminationStatus
+    }
 
     /// Starts the process (again, after a stop or kill).
     public func start() throws {

@@ -97,3 +97,24 @@ import Testing
         return byService.values.compactMap { if case .number(let pid) = $0 { Int32(pid) } else { nil } }
     }
 }
+
+/// A service that cannot come up ends, instead of hanging with its loops waiting for
+/// migrations that will never be applied.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct FailedStartTests {
+    @Test func aServiceWhoseMigrationFailsExits() async throws {
+        try await Stack.with { stack in
+            let timeout = stack.local["timeout"]
+            await timeout.stop()
+            // The bookkeeping forgets the migrations, so the next start tries to create
+            // tables that exist, and fails.
+            _ = try await stack.sql("DELETE FROM timeout.schema_migrations")
+            try timeout.start()
+            let started = ContinuousClock.now
+            try await waitUntil("the timeout service to exit", timeout: .seconds(60)) { !timeout.isRunning }
+            #expect(ContinuousClock.now - started < .seconds(60))
+            #expect(timeout.exitStatus != 0, "a service that could not start exited as if all was well")
+            let log = try String(contentsOf: timeout.logFile, encoding: .utf8)
+            #expect(log.contains("already exists"), "\(log.suffix(2000))")
+        }
+    }
+}

@@ -93,6 +93,27 @@ import Testing
         }
     }
 
+    /// A row whose headers cannot be read is never published bare: it is parked, its value
+    /// kept for ops, and the rows behind it go.
+    @Test func aRowWithUnreadableHeadersIsParkedNotPublishedBare() async throws {
+        try await ServiceKitHarness.with(relayRunning: false) { kit in
+            let outbox = Outbox(source: "test")
+            _ = try await kit.database.query(
+                "INSERT INTO outbox (topic, key, headers, value) VALUES ('hitl.test.out', 'wf-1', '{\"ce_id\": 1}'::jsonb, \(ByteBuffer(string: "{}")))")
+            let behind = try await kit.database.transaction { connection in
+                try await outbox.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1", on: connection, logger: kit.logger)
+            }
+            try await kit.running(kit.relay) {
+                let out = try await kit.read("hitl.test.out") { !$0.isEmpty }
+                #expect(out.count == 1 && out.first?.headers.first { $0.name == "ce_id" }?.text == behind.id, "a bare record was published")
+                let letters = try await kit.read(Topic.deadLetter.rawValue) { !$0.isEmpty }
+                let letter = try EventEnvelope(letters[0]).decode(DeadLettered.self)
+                #expect(letter.originalTopic == "hitl.test.out" && letter.error.contains("headers cannot be read") && letter.valueBase64 == "e30=")
+                try await waitUntil("the outbox empty") { try await kit.count("SELECT count(*)::int FROM outbox") == 0 }
+            }
+        }
+    }
+
     @Test func aTransactionsEventsAreInsertedTogetherAtCommitInOrder() async throws {
         try await ServiceKitHarness.with(relayRunning: false) { kit in
             let outbox = Outbox(source: "test")

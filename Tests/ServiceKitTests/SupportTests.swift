@@ -148,4 +148,25 @@ import Testing
             #expect(try await MigrationRunner(database: database, migrations: migrations).apply().isEmpty)
         }
     }
+
+    /// A wait on the migrations' gate ends when its task is cancelled, and an open gate
+    /// lets everyone through at once.
+    @Test func aWaitOnTheReadyGateEndsWhenCancelled() async throws {
+        let gate = ReadyGate()
+        let waiting = Task { try await gate.wait() }
+        try await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        let cancelledFirst = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await gate.wait()
+        }
+        await #expect(throws: CancellationError.self) { try await cancelledFirst.value }
+        let released = Task { try await gate.wait() }
+        try await Task.sleep(for: .milliseconds(50))
+        gate.open()
+        try await released.value
+        try await gate.wait()
+        #expect(gate.isOpen)
+    }
 }

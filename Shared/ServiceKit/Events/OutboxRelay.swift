@@ -111,23 +111,34 @@ public final class OutboxRelay: Service, Sendable {
     func relayBatch(on connection: PostgresConnection) async throws -> Int {
         var ids: [Int64] = []
         var records: [KafkaRecord] = []
+        var unreadable: [(id: Int64, record: KafkaRecord, headers: String)] = []
         try Database.checkOpen(connection)  // after the wait for work
         let rows = try await connection.query(
             "SELECT id, topic, key, headers::text, value FROM outbox ORDER BY id LIMIT \(batchSize)", logger: logger)
         for try await (id, topic, key, headerJSON, value) in rows.decode((Int64, String, String, String, ByteBuffer).self) {
-            let pairs = (try? JSONDecoder().decode([[String]].self, from: Data(headerJSON.utf8))) ?? []
-            let headers = pairs.compactMap { $0.count == 2 ? KafkaHeader(name: $0[0], text: $0[1]) : nil }
+            // A record without its headers (its CloudEvents attributes) is no event: a row
+            // whose headers cannot be read is parked for ops, never published bare.
+            guard let pairs = try? JSONDecoder().decode([[String]].self, from: Data(headerJSON.utf8)), pairs.allSatisfy({ $0.count == 2 }) else {
+                unreadable.append((id, KafkaRecord(topic: topic, key: Array(key.utf8), value: Array(buffer: value), headers: []), headerJSON))
+                continue
+            }
+            let headers = pairs.map { KafkaHeader(name: $0[0], text: $0[1]) }
             ids.append(id)
             records.append(KafkaRecord(topic: topic, key: Array(key.utf8), value: Array(buffer: value), headers: headers))
         }
-        guard !records.isEmpty else { return 0 }
+        for row in unreadable {
+            try await park(row.id, row.record, reason: "its headers cannot be read (\(row.headers.prefix(200)))", keepValue: true, attempts: 1, on: connection)
+        }
+        guard !records.isEmpty else { return unreadable.count }
         let results = await producer.send(records)
         var delivered: [Int64] = []
         for (index, (id, error)) in zip(ids, results).enumerated() {
             if let error {
                 logger.warning("Outbox record not delivered; will retry", metadata: ["outbox.id": "\(id)", "error": "\(error)"])
                 if error.isRecordRefused, refused(id) >= Self.refusalsBeforeParking {
-                    try await park(id, records[index], error: error, on: connection)
+                    try await park(
+                        id, records[index], reason: "Kafka refused the record (\(records[index].value.count) bytes): \(error.reason); its value is not kept",
+                        keepValue: false, attempts: Self.refusalsBeforeParking, on: connection)
                 }
             } else {
                 delivered.append(id)
@@ -152,16 +163,16 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
-    /// Replaces row `id` by a dead letter naming what Kafka said, in one statement.
-    private func park(_ id: Int64, _ record: KafkaRecord, error: KafkaError, on connection: PostgresConnection) async throws {
+    /// Replaces row `id` by a dead letter saying why it cannot be published, in one statement.
+    private func park(_ id: Int64, _ record: KafkaRecord, reason: String, keepValue: Bool, attempts: Int, on connection: PostgresConnection) async throws {
         let header = { (name: String) in record.headers.first { $0.name == name }.map { String(decoding: $0.value, as: UTF8.self) } }
         let key = String(decoding: record.key ?? [], as: UTF8.self)
         let letter = DeadLettered(
             deadLetterId: UUID().uuidString.lowercased(), service: database.schema, originalTopic: record.topic, partition: -1, offset: -1,
-            key: key, headers: record.headers.map { [$0.name, String(decoding: $0.value, as: UTF8.self)] }, valueBase64: "",
+            key: key, headers: record.headers.map { [$0.name, String(decoding: $0.value, as: UTF8.self)] },
+            valueBase64: keepValue ? Data(record.value).base64EncodedString() : "",
             eventId: header(EventEnvelope.Header.id), originalEventType: header(EventEnvelope.Header.type),
-            error: "Kafka refused the record (\(record.value.count) bytes): \(error.reason); its value is not kept",
-            attempts: Self.refusalsBeforeParking, firstAttemptAt: Date(), deadLetteredAt: Date())
+            error: reason, attempts: attempts, firstAttemptAt: Date(), deadLetteredAt: Date())
         let row = try OutboxRow(EventEnvelope(letter, source: database.schema, subject: key.isEmpty ? letter.deadLetterId : key), to: .deadLetter)
         try Database.checkOpen(connection)
         try await connection.query(
@@ -170,7 +181,7 @@ public final class OutboxRelay: Service, Sendable {
             INSERT INTO outbox (topic, key, headers, value) SELECT \(row.topic), \(row.key), \(row.headers)::jsonb, \(row.value) FROM gone
             """, logger: logger)
         refusals.withLock { _ = $0.removeValue(forKey: id) }
-        logger.error("Outbox record refused by Kafka; parked on the dead-letter topic", metadata: ["outbox.id": "\(id)", "error": "\(error)"])
+        logger.error("Outbox record cannot be published; parked on the dead-letter topic", metadata: ["outbox.id": "\(id)", "reason": "\(reason)"])
         Counter(label: "hitl_outbox_parked_total", dimensions: [("schema", database.schema)]).increment()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Waits for an operation at most so long, without waiting for it to end: a task group would
 /// wait for a child that never answers (PostgresNIO's wait for a server that is gone cannot
@@ -23,19 +24,17 @@ public enum Deadline {
 }
 
 /// Resumes a continuation the first time only.
-private final class ResumeOnce<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, Never>?
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, Never>?>
 
     init(_ continuation: CheckedContinuation<T, Never>) {
-        self.continuation = continuation
+        self.continuation = Mutex(continuation)
     }
 
     func resume(returning value: T) {
-        lock.lock()
-        let pending = continuation
-        continuation = nil
-        lock.unlock()
-        pending?.resume(returning: value)
+        continuation.withLock { pending in
+            defer { pending = nil }
+            return pending
+        }?.resume(returning: value)
     }
 }

@@ -1,46 +1,46 @@
 import Foundation
+import Synchronization
 
 /// A one-way gate: `wait()` returns once `open()` was called (immediately after that).
-/// Loops that need the migrated schema wait on it.
+/// Loops that need the migrated schema wait on it. A wait ends early, with
+/// `CancellationError`, when its task is cancelled: a service whose migrations failed, or
+/// that was asked to stop while starting, must end rather than wait for ever.
 public final class ReadyGate: Sendable {
-    private let state = GateState()
+    private struct State {
+        var opened = false
+        var waiters: [UUID: CheckedContinuation<Void, any Error>] = [:]
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
     public func open() {
-        for waiter in state.open() { waiter.resume() }
-    }
-
-    public var isOpen: Bool { state.isOpen }
-
-    public func wait() async {
-        await withCheckedContinuation { continuation in
-            if !state.enqueue(continuation) { continuation.resume() }
+        let waiters = state.withLock { state in
+            state.opened = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
         }
-    }
-}
-
-private final class GateState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var opened = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    var isOpen: Bool { lock.withLock { opened } }
-
-    func open() -> [CheckedContinuation<Void, Never>] {
-        lock.withLock {
-            opened = true
-            defer { waiters = [] }
-            return waiters
-        }
+        for waiter in waiters { waiter.resume() }
     }
 
-    /// False when the gate is already open (the caller resumes at once).
-    func enqueue(_ waiter: CheckedContinuation<Void, Never>) -> Bool {
-        lock.withLock {
-            guard !opened else { return false }
-            waiters.append(waiter)
-            return true
+    public var isOpen: Bool { state.withLock { $0.opened } }
+
+    public func wait() async throws {
+        let id = UUID()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                // Decided under the lock: open, cancelled already, or wait.
+                let now: Result<Void, any Error>? = state.withLock { state in
+                    if state.opened { return .success(()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let now { continuation.resume(with: now) }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
         }
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
+import Synchronization
 
 /// A coalescing wake-up signal: any number of `signal()` calls before a `wait` wake it once.
 /// Lets a loop sleep until there is work, with a timeout as a safety net.
 public final class Wakeup: Sendable {
-    private let state = WakeupState()
+    private let state = Mutex(WakeupState())
 
     public init() {}
 
@@ -56,17 +57,7 @@ public final class Wakeup: Sendable {
     }
 }
 
-private final class WakeupState: @unchecked Sendable {
-    struct State {
-        var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
-    }
-    private let lock = NSLock()
-    private var state = State()
-
-    func withLock<T>(_ body: (inout State) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&state)
-    }
+private struct WakeupState {
+    var pending = false
+    var waiter: CheckedContinuation<Void, Never>?
 }

@@ -116,13 +116,16 @@ struct DeadLetterIndex: Sendable {
             for view in toReplay {
                 let dead = view.deadLetter
                 guard let value = Data(base64Encoded: dead.valueBase64) else { throw APIError.badRequest("dead letter \(dead.deadLetterId) holds no readable value") }
+                guard let deadLetterID = UUID(uuidString: dead.deadLetterId) else {
+                    throw APIError.badRequest("dead letter \(dead.deadLetterId.prefix(100)) has no valid id")
+                }
                 let headers = dead.headers.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
                     .filter { $0.0 != EventEnvelope.Header.replayOf } + [(EventEnvelope.Header.replayOf, dead.deadLetterId)]
                 try await runtime.outbox.appendRaw(
                     topic: dead.originalTopic, key: dead.key ?? "", headers: headers, value: Array(value),
                     on: connection, logger: logger)
                 try await connection.query(
-                    "INSERT INTO dead_letter_replays (dead_letter_id, replayed_by) VALUES (\(UUID(uuidString: dead.deadLetterId)!), \(replayedBy))",
+                    "INSERT INTO dead_letter_replays (dead_letter_id, replayed_by) VALUES (\(deadLetterID), \(replayedBy))",
                     logger: logger)
             }
         }
