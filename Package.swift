@@ -45,7 +45,11 @@ let package = Package(
         .target(name: "Forms", dependencies: ["Contracts"], path: "Shared/Forms", swiftSettings: swiftSettings),
         .target(
             name: "Slack",
-            dependencies: ["Contracts", "ServiceKit", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: [
+                "Contracts", "ServiceKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Shared/Slack", swiftSettings: swiftSettings),
         .systemLibrary(
             name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
@@ -77,6 +81,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Shared/ServiceKit", resources: [.copy("Resources")], swiftSettings: swiftSettings
         ),
@@ -101,6 +107,12 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Orchestrator/Sources", swiftSettings: swiftSettings
         ),
@@ -114,6 +126,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Approval/Sources", swiftSettings: swiftSettings
         ),
@@ -127,12 +144,26 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Notifier/Sources", swiftSettings: swiftSettings
         ),
         .executableTarget(name: "NotifierApp", dependencies: ["NotifierService", "ServiceKit"], path: "Services/Notifier/App", swiftSettings: swiftSettings),
         .target(
-            name: "TimeoutService", dependencies: ["ServiceKit", "Contracts"],
+            name: "TimeoutService",
+            dependencies: [
+                "ServiceKit", "Contracts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Services/Timeout/Sources", swiftSettings: swiftSettings
         ),
         .executableTarget(name: "TimeoutApp", dependencies: ["TimeoutService", "ServiceKit"], path: "Services/Timeout/App", swiftSettings: swiftSettings),
@@ -176,7 +207,9 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ContractsTests", dependencies: ["Contracts", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "KafkaTests",
             dependencies: ["Kafka", "ServiceKitTesting", .product(name: "Logging", package: "swift-log")],
@@ -201,11 +234,13 @@ let package = Package(
             name: "AgentMCPTests",
             dependencies: ["AgentMCP", "Contracts", "HITLClient", .product(name: "Crypto", package: "swift-crypto"), .product(name: "MCP", package: "swift-sdk")],
             swiftSettings: swiftSettings),
-        .testTarget(name: "NotifierTests", dependencies: ["NotifierService", "Contracts", "Slack"], swiftSettings: swiftSettings),
+        .testTarget(name: "NotifierTests", dependencies: ["NotifierService", "Contracts", "Slack", "ServiceKit"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "ServiceKitTesting", "Contracts", "ServiceKit", "Kafka", "OrchestratorService", "ApprovalService", "Slack", "HITLClient",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

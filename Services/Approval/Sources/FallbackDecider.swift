@@ -86,7 +86,7 @@ struct FallbackDecider: SupervisedLoop {
                 }
             }
         } catch {
-            logger.warning("Fallback decision not recorded; it is asked again", metadata: ["error": "\(ErrorText.describe(error))"])
+            logger.warning("Fallback decision not recorded; it is asked again", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
         }
     }
 

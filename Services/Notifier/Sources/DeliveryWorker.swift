@@ -147,7 +147,7 @@ struct DeliveryWorker: SupervisedLoop {
             try await record(delivery, failure: failure)
         } catch {
             // The lease expires and the delivery is attempted again: at least once, never lost.
-            runtime.logger.warning("Delivery outcome not recorded", metadata: ["error": "\(ErrorText.describe(error))"])
+            runtime.logger.warning("Delivery outcome not recorded", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
         }
     }
 

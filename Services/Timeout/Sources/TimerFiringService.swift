@@ -35,7 +35,7 @@ struct TimerFiringService: SupervisedLoop {
                     await wakeup.wait(timeout: try await sleepUntilNextDue())
                 } catch {
                     if Task.isCancelled { break }
-                    runtime.logger.warning("Firing timers failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
+                    runtime.logger.warning("Firing timers failed; retrying", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

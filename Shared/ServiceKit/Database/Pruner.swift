@@ -61,7 +61,7 @@ public struct Pruner: SupervisedLoop {
                 } catch {
                     if Task.isCancelled { break }
                     Counter(label: "hitl_prune_runs_total", dimensions: [("result", "failed")]).increment()
-                    logger.warning("Pruning failed; trying again later", metadata: ["error": "\(ErrorText.describe(error))"])
+                    logger.warning("Pruning failed; trying again later", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
                 }
                 await heartbeat.beat()
                 try? await Task.sleep(for: interval)

@@ -167,7 +167,7 @@ public final class EventConsumer: SupervisedLoop {
         do {
             applied = try await boundedTransaction(events, logger: logger, afterCommit: afterCommit)
         } catch {
-            logger.debug("Batch failed; applying its events one by one", metadata: ["error": "\(ErrorText.describe(error))", "batch.size": "\(batch.count)"])
+            logger.debug("Batch failed; applying its events one by one", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))", "batch.size": "\(batch.count)"])
             return await sequentially(batch)
         }
         afterCommit.run()
@@ -209,9 +209,9 @@ public final class EventConsumer: SupervisedLoop {
                 applied.append(false)
                 continue
             }
-            var logger = logger
-            logger[metadataKey: "event.id"] = "\(envelope.id)"
-            logger[metadataKey: "event.type"] = "\(envelope.type)"
+            var logger = logger.about(workflow: envelope.subject)
+            logger[metadataKey: LoggingKeys.eventID] = "\(envelope.id)"
+            logger[metadataKey: LoggingKeys.eventType] = "\(envelope.type)"
             try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
             applied.append(true)
         }
@@ -243,8 +243,8 @@ public final class EventConsumer: SupervisedLoop {
         let started = ContinuousClock.now
         let firstAttemptAt = Date()
         var logger = self.logger
-        logger[metadataKey: "kafka.topic"] = "\(message.topic)"
-        logger[metadataKey: "kafka.offset"] = "\(message.offset)"
+        logger[metadataKey: LoggingKeys.kafkaTopic] = "\(message.topic)"
+        logger[metadataKey: LoggingKeys.kafkaOffset] = "\(message.offset)"
         let envelope: EventEnvelope
         let handler: EventHandler
         do {
@@ -257,8 +257,9 @@ public final class EventConsumer: SupervisedLoop {
         } catch {
             return await deadLetter(message, envelope: envelope, error: "\(error)", attempts: 1, firstAttemptAt: firstAttemptAt, logger: logger)
         }
-        logger[metadataKey: "event.id"] = "\(envelope.id)"
-        logger[metadataKey: "event.type"] = "\(envelope.type)"
+        logger = logger.about(workflow: envelope.subject)
+        logger[metadataKey: LoggingKeys.eventID] = "\(envelope.id)"
+        logger[metadataKey: LoggingKeys.eventType] = "\(envelope.type)"
         var attempt = 0
         while true {
             if Task.isCancelled { return false }
@@ -271,7 +272,7 @@ public final class EventConsumer: SupervisedLoop {
                 return true
             } catch let error where Self.isInfrastructure(error) {
                 // Postgres is away: not the message's fault, so it is not dead-lettered.
-                logger.warning("Database unavailable; retrying event", metadata: ["error": "\(ErrorText.describe(error))"])
+                logger.warning("Database unavailable; retrying event", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
                 attempt -= 1
                 try? await Task.sleep(for: .seconds(1))
             } catch {
@@ -280,7 +281,7 @@ public final class EventConsumer: SupervisedLoop {
                 if permanent || attempt >= maxAttempts {
                     return await deadLetter(message, envelope: envelope, error: ErrorText.describe(error), attempts: attempt, firstAttemptAt: firstAttemptAt, logger: logger)
                 }
-                logger.info("Event failed; retrying", metadata: ["error": "\(ErrorText.describe(error))", "attempt": "\(attempt)"])
+                logger.info("Event failed; retrying", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))", "attempt": "\(attempt)"])
                 try? await Task.sleep(for: backoff.delay(attempt: attempt))
             }
         }
@@ -301,7 +302,7 @@ public final class EventConsumer: SupervisedLoop {
     private func deadLetter(_ message: KafkaMessage, envelope: EventEnvelope?, error: String, attempts: Int, firstAttemptAt: Date, logger: Logger) async -> Bool {
         guard message.topic != Topic.deadLetter.rawValue else {
             // A dead letter about a dead letter would loop forever; the log is its last stop.
-            logger.error("Dead letter could not be processed; dropped", metadata: ["error": "\(error)"])
+            logger.error("Dead letter could not be processed; dropped", metadata: [LoggingKeys.error: "\(error)"])
             return true
         }
         // The value goes along base64-encoded (a third larger): one too large to make a
@@ -323,12 +324,12 @@ public final class EventConsumer: SupervisedLoop {
                 try await database.transaction { connection in
                     try await outbox.publish(record, to: .deadLetter, subject: subject, causedBy: envelope, on: connection, logger: logger)
                 }
-                logger.warning("Event dead-lettered", metadata: ["error": "\(error)", "dead_letter.id": "\(record.deadLetterId)"])
+                logger.warning("Event dead-lettered", metadata: [LoggingKeys.error: "\(error)", LoggingKeys.deadLetterID: "\(record.deadLetterId)"])
                 Counter(label: "hitl_events_dead_lettered_total", dimensions: [("topic", message.topic)]).increment()
                 return true
             } catch {
                 // Never drop the message: wait for the database to take the dead letter.
-                logger.warning("Dead letter not written; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
+                logger.warning("Dead letter not written; retrying", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }

@@ -56,7 +56,7 @@ public final class OutboxRelay: Service, Sendable {
                     try await self.relayWhileLeader(heartbeat: heartbeat)
                 } catch {
                     if Task.isCancelled { break }
-                    self.logger.warning("Outbox relay failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
+                    self.logger.warning("Outbox relay failed; retrying", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
@@ -134,7 +134,7 @@ public final class OutboxRelay: Service, Sendable {
         var delivered: [Int64] = []
         for (index, (id, error)) in zip(ids, results).enumerated() {
             if let error {
-                logger.warning("Outbox record not delivered; will retry", metadata: ["outbox.id": "\(id)", "error": "\(error)"])
+                logger.warning("Outbox record not delivered; will retry", metadata: [LoggingKeys.outboxID: "\(id)", LoggingKeys.error: "\(error)"])
                 if error.isRecordRefused, refused(id) >= Self.refusalsBeforeParking {
                     try await park(
                         id, records[index], reason: "Kafka refused the record (\(records[index].value.count) bytes): \(error.reason); its value is not kept",
@@ -181,7 +181,7 @@ public final class OutboxRelay: Service, Sendable {
             INSERT INTO outbox (topic, key, headers, value) SELECT \(row.topic), \(row.key), \(row.headers)::jsonb, \(row.value) FROM gone
             """, logger: logger)
         refusals.withLock { _ = $0.removeValue(forKey: id) }
-        logger.error("Outbox record cannot be published; parked on the dead-letter topic", metadata: ["outbox.id": "\(id)", "reason": "\(reason)"])
+        logger.error("Outbox record cannot be published; parked on the dead-letter topic", metadata: [LoggingKeys.outboxID: "\(id)", "reason": "\(reason)"])
         Counter(label: "hitl_outbox_parked_total", dimensions: [("schema", database.schema)]).increment()
     }
 }

@@ -180,7 +180,7 @@ public struct JWKSRefresher: SupervisedLoop {
             guard response.status == 200 else { throw EgressCallFailed("answered \(response.status)", detail: "") }
             try keys.replace(jwks: response.body)
         } catch {
-            logger.warning("The identity provider's key set was not fetched; keeping the keys there were", metadata: ["error": "\(error)"])
+            logger.warning("The identity provider's key set was not fetched; keeping the keys there were", metadata: [LoggingKeys.error: "\(error)"])
         }
     }
 }

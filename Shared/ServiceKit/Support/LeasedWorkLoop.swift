@@ -47,7 +47,7 @@ public enum LeasedWorkLoop {
                         }
                     } catch {
                         if Task.isCancelled { break }
-                        logger.warning("\(name) loop failed; retrying", metadata: ["error": "\(ErrorText.describe(error))"])
+                        logger.warning("\(name) loop failed; retrying", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
                         try? await Task.sleep(for: .seconds(1))
                     }
                 }

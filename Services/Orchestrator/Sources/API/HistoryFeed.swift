@@ -74,7 +74,7 @@ actor HistoryFeed {
                 do {
                     try await poll()
                 } catch {
-                    logger.warning("Event streams' poll failed; trying again", metadata: ["error": "\(ErrorText.describe(error))"])
+                    logger.warning("Event streams' poll failed; trying again", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
                 }
             }
             if ticks % keepAliveTicks == 0 {

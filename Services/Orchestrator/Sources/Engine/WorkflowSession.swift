@@ -252,7 +252,7 @@ final class WorkflowSession {
         }
         return WorkflowSession(
             workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit,
-            callbackWakeup: callbackWakeup, logger: logger)
+            callbackWakeup: callbackWakeup, logger: logger.about(workflow: workflow.idText))
     }
 }
 

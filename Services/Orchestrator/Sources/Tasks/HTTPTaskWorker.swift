@@ -134,7 +134,7 @@ struct HTTPTaskWorker: SupervisedLoop {
             }
         } catch {
             // The lease runs out and the call is made again: at least once, never lost.
-            runtime.logger.warning("HTTP task answer not recorded", metadata: ["error": "\(ErrorText.describe(error))"])
+            runtime.logger.warning("HTTP task answer not recorded", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
         }
     }
 
@@ -165,7 +165,7 @@ struct HTTPTaskWorker: SupervisedLoop {
                 }
             }
         } catch {
-            logger.warning("Callback outcome not recorded", metadata: ["error": "\(ErrorText.describe(error))"])
+            logger.warning("Callback outcome not recorded", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
         }
     }
 
@@ -222,7 +222,7 @@ struct HTTPTaskWorker: SupervisedLoop {
         } catch {
             breaker.recordFailure(for: key)
             if let failed = error as? EgressCallFailed {
-                runtime.logger.info("HTTP call failed", metadata: ["url": "\(task.url)", "error": "\(failed.detail)"])
+                runtime.logger.info("HTTP call failed", metadata: ["url": "\(task.url)", LoggingKeys.error: "\(failed.detail)"])
             }
             return .failed("\(task.method) \(task.url) failed: \(ErrorText.describe(error))", retryable: true)
         }
