@@ -5,26 +5,26 @@ import Foundation
 public enum FormValidation {
     /// The values with defaults filled in, or the problems found (one per field).
     public static func check(_ values: JSONObject, against form: ApprovalForm) -> Result<JSONObject, FormProblems> {
-        var problems: [String] = []
+        var problems = FormProblems()
         var accepted: JSONObject = [:]
         let fields = form.fields ?? []
         let known = Set(fields.map(\.name))
         for name in values.keys.sorted() where !known.contains(name) {
-            problems.append("\(name) is not a field of this form")
+            problems.add("\(name) is not a field of this form")
         }
         for field in fields {
             let value = values[field.name] ?? field.default
             guard let value, value != .null, value != .string("") else {
-                if field.required == true { problems.append("\(field.name) is required") }
+                if field.required == true { problems.add("\(field.name) is required", field: field.name) }
                 continue
             }
             if let problem = problem(with: value, for: field) {
-                problems.append("\(field.name) \(problem)")
+                problems.add("\(field.name) \(problem)", field: field.name)
             } else {
                 accepted[field.name] = value
             }
         }
-        return problems.isEmpty ? .success(accepted) : .failure(FormProblems(problems: problems))
+        return problems.problems.isEmpty ? .success(accepted) : .failure(problems)
     }
 
     private static func problem(with value: JSONValue, for field: ApprovalForm.Field) -> String? {
@@ -53,8 +53,21 @@ public enum FormValidation {
     }
 }
 
-/// Why submitted values do not fit the form.
+/// Why submitted values do not fit the form: each problem in words, and for the problems
+/// about one of the form's fields, which (so a channel can show it beside the field).
 public struct FormProblems: Error, Equatable, CustomStringConvertible {
-    public let problems: [String]
+    public private(set) var problems: [String] = []
+    /// The problem with each field that has one.
+    public private(set) var byField: [String: String] = [:]
+
+    public init(problems: [String] = []) {
+        self.problems = problems
+    }
+
+    mutating func add(_ problem: String, field: String? = nil) {
+        problems.append(problem)
+        if let field { byField[field] = problem }
+    }
+
     public var description: String { problems.joined(separator: "; ") }
 }

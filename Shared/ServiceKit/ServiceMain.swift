@@ -53,6 +53,19 @@ public enum ServiceMain {
         watcher.start()
     }
 
+    /// Runs the service until it ends. An error that ends it (a migration that fails, a
+    /// port in use) is logged and ends the process with exit code 1: a message, not a
+    /// crash report that takes a minute to symbolicate while the process lingers.
+    public static func run(_ service: String, logger: Logger, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+        } catch {
+            logger.critical("Stopped by an error", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
+            FileHandle.standardError.write(Data("hitl-\(service): stopped: \(ErrorText.describe(error))\n".utf8))
+            exit(1)
+        }
+    }
+
     /// Reads a service's own settings, ending the process the same way on a bad one.
     public static func settings<Settings>(_ service: String, environment: [String: String] = ProcessInfo.processInfo.environment, _ read: (EnvironmentReader) throws -> Settings) -> Settings {
         do {

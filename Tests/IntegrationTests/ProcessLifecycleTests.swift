@@ -115,6 +115,8 @@ import Testing
             #expect(timeout.exitStatus != 0, "a service that could not start exited as if all was well")
             let log = try String(contentsOf: timeout.logFile, encoding: .utf8)
             #expect(log.contains("already exists"), "\(log.suffix(2000))")
+            // Ended with a message, not a crash report.
+            #expect(log.contains("hitl-timeout: stopped:") && !log.contains("Fatal error"), "\(log.suffix(2000))")
         }
     }
 }

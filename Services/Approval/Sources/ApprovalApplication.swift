@@ -177,23 +177,9 @@ struct ApprovalRoutes: Sendable {
             guard approver == principal.subject else {
                 throw APIError(.forbidden, "not_yourself", "approvers decide as themselves: the token is \(principal.subject)'s")
             }
-            if let comment = body.comment, comment.count > 4000 { throw APIError.badRequest("comment may be at most 4000 characters") }
-            switch body.decision {
-            case .approveWithChanges:
-                guard let changes = body.changes, !changes.isEmpty else {
-                    throw APIError.badRequest("approve_with_changes needs changes: the input fields to change, with their new values")
-                }
-            case .requestChanges:
-                guard !(body.comment ?? "").trimmingCharacters(in: .whitespaces).isEmpty else {
-                    throw APIError.badRequest("request_changes needs a comment saying what to change")
-                }
-                if body.changes != nil { throw APIError.badRequest("changes belong to approve_with_changes only") }
-            case .approve, .reject:
-                if body.changes != nil { throw APIError.badRequest("changes belong to approve_with_changes only") }
-            }
             let view = try await store.decide(
-                id: id, decision: body.decision, approver: approver, comment: body.comment, changes: body.changes, fields: body.fields, channel: "api",
-                linkTokenID: nil,
+                id: id,
+                DecisionRequest(decision: body.decision, approver: approver, comment: body.comment, changes: body.changes, fields: body.fields, channel: "api"),
                 logger: context.logger)
             // 202: the vote counts, but the quorum is not reached yet.
             return try JSONResponse.make(status: view.status == .pending ? .accepted : .ok, view)

@@ -134,19 +134,18 @@ struct ApprovalStore: Sendable {
     /// Records a vote on a pending approval and decides it when the votes add up under its
     /// policy (with quorum `any`, the first vote decides). The row lock serialises votes, so
     /// exactly one vote decides and exactly one decision event is published; every later
-    /// vote is refused with who decided, how and when.
-    /// - Parameter linkTokenID: the id of the signed link used, if any; a link decides once.
-    func decide(
-        id: UUID, decision: Decision, approver: String, comment: String?, changes: JSONObject?, fields: JSONObject? = nil, channel: String,
-        linkTokenID: String?, logger: Logger
-    ) async throws -> ApprovalView {
+    /// vote is refused with who decided, how and when. A refusal is a `DecisionRefusal`,
+    /// whichever channel the request came from.
+    func decide(id: UUID, _ asked: DecisionRequest, logger: Logger) async throws -> ApprovalView {
+        let request = try asked.checked()
+        let (decision, approver, comment, changes, channel) = (request.decision, request.approver, request.comment, request.changes, request.channel)
         let view = try await runtime.database.transaction { connection -> ApprovalView in
             // The approval's row lock comes first: taking it after the link's insert (whose
             // foreign key share-locks the row) would let concurrent decisions deadlock.
             guard var current = try await load(id: id, lock: true, on: connection, logger: logger) else {
-                throw APIError.notFound("no approval \(id.uuidString.lowercased())")
+                throw DecisionRefusal.noSuchApproval(id.uuidString.lowercased())
             }
-            if let linkTokenID {
+            if let linkTokenID = request.linkTokenID {
                 var fresh = false
                 for try await _ in try await connection.query(
                     "INSERT INTO used_decision_links (token_id, approval_id) VALUES (\(linkTokenID), \(id)) ON CONFLICT DO NOTHING RETURNING 1",
@@ -154,40 +153,27 @@ struct ApprovalStore: Sendable {
                 {
                     fresh = true
                 }
-                guard fresh else { throw APIError(.conflict, "link_used", "this link was already used") }
+                guard fresh else { throw DecisionRefusal.linkUsed }
             }
             if current.status != .pending {
-                throw alreadyClosed(current)
+                throw DecisionRefusal.closed(current.status, decidedBy: current.decidedBy, channel: current.channel, at: current.decidedAt, deadline: current.deadline)
             }
             // Expiry before status: a late decision does not win even if the timer is slow.
-            if current.deadline <= Date() {
-                throw APIError(
-                    .conflict, "approval_expired", "the approval expired at \(WireCoding.formatTime(current.deadline))",
-                    details: ["deadline": .string(WireCoding.formatTime(current.deadline))])
-            }
+            if current.deadline <= Date() { throw DecisionRefusal.expired(deadline: current.deadline) }
             switch current.policy.refusal(of: decision, by: approver, requester: current.requester) {
-            case .notAnApprover?:
-                throw APIError(.forbidden, "not_an_approver", "\(approver) is not an approver of this approval")
-            case .ownRequest?:
-                throw APIError(.forbidden, "own_request", "\(approver) requested this and may not decide it (separation of duties)")
-            case .outcomeNotAllowed(let allowed)?:
-                throw APIError(
-                    .unprocessableContent, "outcome_not_allowed",
-                    "\(decision.rawValue) is not allowed here (allowed: \(allowed.map(\.rawValue).joined(separator: ", ")))")
-            case nil:
-                break
+            case .notAnApprover?: throw DecisionRefusal.notAnApprover(approver)
+            case .ownRequest?: throw DecisionRefusal.ownRequest(approver)
+            case .outcomeNotAllowed(let allowed)?: throw DecisionRefusal.outcomeNotAllowed(decision, allowed: allowed)
+            case nil: break
             }
-            if current.votes.contains(where: { $0.approver == approver }) {
-                throw APIError(.conflict, "already_voted", "\(approver) already voted on this approval")
-            }
+            if current.votes.contains(where: { $0.approver == approver }) { throw DecisionRefusal.alreadyVoted(approver) }
             // The form's fields, checked whatever the channel; a rejection or a request for
             // changes need not fill them in.
             var checkedFields: JSONObject?
-            if let form = current.form, decision == .approve || decision == .approveWithChanges || fields != nil {
-                switch FormValidation.check(fields ?? [:], against: form) {
+            if let form = current.form, decision == .approve || decision == .approveWithChanges || request.fields != nil {
+                switch FormValidation.check(request.fields ?? [:], against: form) {
                 case .success(let values): checkedFields = values.isEmpty ? nil : values
-                case .failure(let problems):
-                    throw APIError(.unprocessableContent, "invalid_fields", problems.description, details: ["problems": .array(problems.problems.map(JSONValue.string))])
+                case .failure(let problems): throw DecisionRefusal.invalidFields(problems)
                 }
             }
             let fieldsJSON = try checkedFields.map { try JSONColumn.text($0) }
@@ -259,25 +245,6 @@ struct ApprovalStore: Sendable {
         try settings.receiptKeys.sign(DecisionReceipt.Claims(
             approvalId: current.id, workflowId: current.workflowId, step: current.step, outcome: outcome, decidedBy: decider, onBehalfOf: onBehalfOf,
             channel: channel, decidedAt: decidedAt, rule: current.rule, shown: current.context, changes: outcome == .approveWithChanges ? changes : nil))
-    }
-
-    private func alreadyClosed(_ current: ApprovalView) -> APIError {
-        if current.status == .cancelled {
-            return APIError(.conflict, "approval_cancelled", "the approval is no longer needed: its workflow was cancelled", details: ["status": .string(current.status.rawValue)])
-        }
-        if current.status == .expired {
-            return APIError(
-                .conflict, "approval_expired", "the approval expired at \(WireCoding.formatTime(current.deadline))",
-                details: ["status": .string(current.status.rawValue)])
-        }
-        let when = current.decidedAt.map(WireCoding.formatTime) ?? "?"
-        return APIError(
-            .conflict, "already_decided",
-            "already \(current.status.rawValue) by \(current.decidedBy ?? "?") via \(current.channel ?? "?") at \(when)",
-            details: [
-                "status": .string(current.status.rawValue), "decided_by": .string(current.decidedBy ?? ""),
-                "channel": .string(current.channel ?? ""), "decided_at": .string(when),
-            ])
     }
 
     // MARK: - Expiry

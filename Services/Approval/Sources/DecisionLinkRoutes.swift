@@ -42,11 +42,11 @@ struct DecisionLinkRoutes: Sendable {
             let claims = try tokens.checked(try context.parameters.require("token"))
             var request = request
             let body = request.head.headerFields[.contentType] == nil ? Body(comment: nil) : try await request.decodeJSON(Body.self)
-            if let comment = body.comment, comment.count > 4000 { throw APIError.badRequest("comment may be at most 4000 characters") }
             guard let id = UUID(uuidString: claims.approvalID) else { throw APIError.notFound("no approval \(claims.approvalID)") }
             let view = try await store.decide(
-                id: id, decision: claims.decision, approver: claims.approver, comment: body.comment, changes: nil, channel: "link",
-                linkTokenID: claims.tokenID, logger: context.logger)
+                id: id,
+                DecisionRequest(decision: claims.decision, approver: claims.approver, comment: body.comment, channel: "link", linkTokenID: claims.tokenID),
+                logger: context.logger)
             return try JSONResponse.make(status: view.status == .pending ? .accepted : .ok, view)
         }
     }

@@ -70,11 +70,9 @@ struct SlackInteractions: Sendable {
             return Response(status: .ok)
         }
         do {
-            _ = try await store.decide(
-                id: approvalID, decision: decision, approver: approver, comment: nil, changes: nil, fields: nil, channel: "slack", linkTokenID: nil,
-                logger: logger)
-        } catch let error as APIError {
-            try await tell(responseURL, Self.friendly(error))
+            _ = try await store.decide(id: approvalID, DecisionRequest(decision: decision, approver: approver, channel: "slack"), logger: logger)
+        } catch let refusal as DecisionRefusal {
+            try await tell(responseURL, Self.friendly(refusal))
         }
         return Response(status: .ok)
     }
@@ -94,21 +92,18 @@ struct SlackInteractions: Sendable {
         let form = approval.form ?? ApprovalForm(title: approval.workflowType)
         do {
             _ = try await store.decide(
-                id: approvalID, decision: decision, approver: approver, comment: comment, changes: nil, fields: FormInput.typed(values, for: form),
-                channel: "slack", linkTokenID: nil, logger: logger)
+                id: approvalID,
+                DecisionRequest(decision: decision, approver: approver, comment: comment, fields: FormInput.typed(values, for: form), channel: "slack"),
+                logger: logger)
             return try JSONResponse.make(["response_action": "clear"])
-        } catch let error as APIError where error.code == "invalid_fields" {
-            // "limit must be at most 10000" → under the field `limit`.
-            var errors: [String: String] = [:]
-            if case .array(let problems)? = error.details["problems"] {
-                for problem in problems.compactMap(\.stringValue) {
-                    let field = String(problem.split(separator: " ").first ?? "")
-                    errors[(form.fields ?? []).contains { $0.name == field } ? field : "comment"] = problem
-                }
-            }
-            return try Self.modalErrors(errors.isEmpty ? ["comment": error.reason] : errors)
-        } catch let error as APIError {
-            return try Self.modalErrors(["comment": Self.friendly(error)])
+        } catch DecisionRefusal.invalidFields(let problems) {
+            // Each problem under its field; the rest under the comment.
+            var errors = problems.byField
+            let others = problems.problems.filter { !problems.byField.values.contains($0) }
+            if !others.isEmpty { errors["comment"] = others.joined(separator: "; ") }
+            return try Self.modalErrors(errors)
+        } catch let refusal as DecisionRefusal {
+            return try Self.modalErrors(["comment": Self.friendly(refusal)])
         }
     }
 
@@ -124,12 +119,13 @@ struct SlackInteractions: Sendable {
         try await client.respond(to: responseURL, ["response_type": "ephemeral", "replace_original": false, "text": .string(text)])
     }
 
-    static func friendly(_ error: APIError) -> String {
-        switch error.code {
-        case "already_decided": "Nothing changed: this was already decided — \(error.reason)."
-        case "not_an_approver": "Nothing changed: you are not an approver of this request."
-        case "own_request": "Nothing changed: you requested this, so someone else must decide it."
-        default: "Nothing changed: \(error.reason)."
+    static func friendly(_ refusal: DecisionRefusal) -> String {
+        switch refusal {
+        case .closed(.approved, _, _, _, _), .closed(.rejected, _, _, _, _), .closed(.changesRequested, _, _, _, _):
+            "Nothing changed: this was already decided — \(refusal.reason)."
+        case .notAnApprover: "Nothing changed: you are not an approver of this request."
+        case .ownRequest: "Nothing changed: you requested this, so someone else must decide it."
+        default: "Nothing changed: \(refusal.reason)."
         }
     }
 

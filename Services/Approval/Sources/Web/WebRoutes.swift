@@ -107,8 +107,10 @@ struct WebRoutes: Sendable {
                 let submitted = try URLEncodedForm.parse(String(decoding: try await request.rawBody(), as: UTF8.self))
                 let approval = try await find(claims.approvalID, logger: context.logger)
                 return try await decide(
-                    approval, decision: claims.decision, approver: claims.approver, comment: submitted["comment"], fields: nil, channel: "link",
-                    linkTokenID: claims.tokenID, logger: context.logger)
+                    approval,
+                    DecisionRequest(
+                        decision: claims.decision, approver: claims.approver, comment: submitted["comment"], channel: "link", linkTokenID: claims.tokenID),
+                    logger: context.logger)
             }
         }
     }
@@ -126,8 +128,7 @@ struct WebRoutes: Sendable {
                 status: status,
                 WebPages.approval(approval, thread: try await store.thread(of: approval.workflowId), viewer: session.approver, csrfToken: csrf, problem: problem))
         }
-        let comment = submitted["comment"]?.trimmingCharacters(in: .whitespacesAndNewlines)
-        if decision == .requestChanges, (comment ?? "").isEmpty { return try await refused("Say in the comment what should change.") }
+        let comment = submitted["comment"]
         var changes: JSONObject?
         if decision == .approveWithChanges {
             switch FormInput.changes(submitted, to: approval.context) {
@@ -145,31 +146,30 @@ struct WebRoutes: Sendable {
         let fields = needsFields ? FormInput.typed(values, for: form) : nil
         do {
             return try await decide(
-                approval, decision: decision, approver: session.approver, comment: comment, changes: changes, fields: fields, channel: "web",
-                linkTokenID: nil, logger: logger)
-        } catch let error as APIError where error.code == "invalid_fields" || error.code == "outcome_not_allowed" {
-            return try await refused(error.reason, status: error.status)
+                approval,
+                DecisionRequest(decision: decision, approver: session.approver, comment: comment, changes: changes, fields: fields, channel: "web"),
+                logger: logger)
+        } catch let refusal as DecisionRefusal {
+            // What the approver can put right: the page again, saying what.
+            switch refusal {
+            case .invalid, .invalidFields, .outcomeNotAllowed: return try await refused(refusal.reason)
+            default: throw refusal
+            }
         }
     }
 
     /// Decides and shows the outcome; a decision that comes too late shows who decided,
     /// how and when instead (with the API's 409).
-    private func decide(
-        _ approval: ApprovalView, decision: Decision, approver: String, comment: String?, changes: JSONObject? = nil, fields: JSONObject?, channel: String,
-        linkTokenID: String?, logger: Logger
-    ) async throws -> Response {
+    private func decide(_ approval: ApprovalView, _ request: DecisionRequest, logger: Logger) async throws -> Response {
         guard let id = UUID(uuidString: approval.id) else { throw APIError.notFound("no approval \(approval.id)") }
-        if let comment, comment.count > 4000 { throw APIError.badRequest("the comment may be at most 4000 characters") }
         do {
-            let view = try await store.decide(
-                id: id, decision: decision, approver: approver, comment: comment?.isEmpty == true ? nil : comment, changes: changes, fields: fields,
-                channel: channel, linkTokenID: linkTokenID, logger: logger)
-            if linkTokenID == nil { return HTMLResponse.seeOther("/ui/approvals/\(approval.id)") }
-            let notice = view.status == .pending ? "Your vote (\(decision.rawValue)) is recorded; the approval waits for the others." : nil
+            let view = try await store.decide(id: id, request, logger: logger)
+            if request.linkTokenID == nil { return HTMLResponse.seeOther("/ui/approvals/\(approval.id)") }
+            let notice = view.status == .pending ? "Your vote (\(request.decision.rawValue)) is recorded; the approval waits for the others." : nil
             return HTMLResponse.make(WebPages.decided(view, notice: notice))
-        } catch let error as APIError where ["already_decided", "approval_expired", "approval_cancelled", "link_used", "already_voted"].contains(error.code) {
+        } catch let refusal as DecisionRefusal where refusal.isSettled {
             let current = try await find(approval.id, logger: logger)
-            return HTMLResponse.make(status: error.status, WebPages.decided(current, notice: "Nothing changed: \(error.reason)."))
+            return HTMLResponse.make(status: refusal.status, WebPages.decided(current, notice: "Nothing changed: \(refusal.reason)."))
         }
     }
 
@@ -179,7 +179,8 @@ struct WebRoutes: Sendable {
     private func page(_ body: () async throws -> Response) async throws -> Response {
         do {
             return try await body()
-        } catch let error as APIError {
+        } catch {
+            guard let error = (error as? APIError) ?? (error as? DecisionRefusal)?.apiError else { throw error }
             let title = switch error.status {
             case .unauthorized: "Please sign in"
             case .forbidden: "Not allowed"
