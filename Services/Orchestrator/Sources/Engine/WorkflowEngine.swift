@@ -331,7 +331,7 @@ struct WorkflowEngine: Sendable {
             session.steps[position].approvalID = nil
             session.steps[target].feedback = decision.comment ?? "changes requested by \(decision.approver)"
             for index in target...position {
-                session.steps[index].tries = 0
+                session.steps[index].forward.tries = 0
                 if index != position, session.steps[index].definition.kind == .approval {
                     // An approval in the range is asked anew: a new round, so a new approval id.
                     session.steps[index].round += 1
@@ -433,15 +433,13 @@ struct WorkflowEngine: Sendable {
             throw PermanentFailure("workflow \(result.workflowId) has no step \(result.step)")
         }
         let step = session.steps[position]
-        let current = result.compensation
-            ? step.compensationStatus == .running && step.compensationAttempt == result.attempt
-            : step.status == StepStatus.running && step.attempt == result.attempt
-        guard current else {
+        let track = Track(compensation: result.compensation)
+        guard step.isRunning(on: track), step[track].attempt == result.attempt else {
             try await session.note(
                 "stale_result_ignored", actor: actor, step: position,
                 detail: [
                     "attempt": .number(Double(result.attempt)), "compensation": .bool(result.compensation),
-                    "current_attempt": .number(Double(result.compensation ? step.compensationAttempt : step.attempt)),
+                    "current_attempt": .number(Double(step[track].attempt)),
                 ])
             return
         }
@@ -469,8 +467,9 @@ struct WorkflowEngine: Sendable {
     func attemptFailed(_ session: WorkflowSession, at position: Int, compensation: Bool, error: String, retryable: Bool, actor: String) async throws {
         let step = session.steps[position]
         let policy = RetryPolicy(step.definition.retry)
-        let tries = compensation ? step.compensationTries : step.tries
-        var detail: JSONObject = ["error": .string(error), "attempt": .number(Double(compensation ? step.compensationAttempt : step.attempt)), "compensation": .bool(compensation)]
+        let track = Track(compensation: compensation)
+        let tries = step[track].tries
+        var detail: JSONObject = ["error": .string(error), "attempt": .number(Double(step[track].attempt)), "compensation": .bool(compensation)]
         session.steps[position].error = error
         if retryable, tries < policy.maxAttempts {
             let due = Date().addingTimeInterval(policy.delay(afterTry: tries))
@@ -500,10 +499,10 @@ struct WorkflowEngine: Sendable {
     func applyTimer(_ timer: TaskTimer, session: WorkflowSession) async throws {
         guard let position = session.position(of: timer.step) else { return }
         let step = session.steps[position]
-        let attempt = timer.compensation ? step.compensationAttempt : step.attempt
-        let waitingForRetry = timer.compensation ? step.compensationStatus == .retryWait : step.status == .retryWait
-        let running = timer.compensation ? step.compensationStatus == .running : step.status == .running
-        guard attempt == timer.attempt else { return }
+        let track = Track(compensation: timer.compensation)
+        let waitingForRetry = step.isWaitingForRetry(on: track)
+        let running = step.isRunning(on: track)
+        guard step[track].attempt == timer.attempt else { return }
         switch timer.kind {
         case .retry where waitingForRetry:
             if timer.compensation {
@@ -579,7 +578,7 @@ struct WorkflowEngine: Sendable {
                     return .unchanged(session.status)
                 }
                 session.steps[position].compensationStatus = .retryDue
-                session.steps[position].compensationTries = 0
+                session.steps[position].compensation.tries = 0
                 try await session.change("compensation_retried", actor: actor, step: position, status: .compensating, reason: reason)
             case .running, .waitingApproval:
                 return .unchanged(session.status)

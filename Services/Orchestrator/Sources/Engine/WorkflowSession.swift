@@ -155,9 +155,9 @@ final class WorkflowSession {
                 "position": number(position), "status": .string(step.status.rawValue),
                 "approval_id": text(step.approvalID?.uuidString.lowercased()),
                 "output": step.output.map(JSONValue.object) ?? .null, "held": try step.held.map { .object(try $0.stored) } ?? .null,
-                "attempt": number(step.attempt), "tries": number(step.tries), "round": number(step.round),
+                "attempt": number(step.forward.attempt), "tries": number(step.forward.tries), "round": number(step.round),
                 "feedback": text(step.feedback), "error": text(step.error), "compensation_status": text(step.compensationStatus?.rawValue),
-                "compensation_attempt": number(step.compensationAttempt), "compensation_tries": number(step.compensationTries),
+                "compensation_attempt": number(step.compensation.attempt), "compensation_tries": number(step.compensation.tries),
             ])
         }
         return try JSONColumn.text(rows)
@@ -246,9 +246,9 @@ final class WorkflowSession {
             steps.append(StepRow(
                 position: position, name: name, definition: try WireCoding.decode(StepDefinition.self, from: Array(definition.utf8)),
                 status: try StepStatus(stored: status, column: "workflow_steps.status"), approvalID: approval, output: output.map(JSONColumn.object),
-                attempt: attempt, tries: tries, round: round, held: try held.map { try HeldDecision(stored: JSONColumn.object($0)) },
+                forward: AttemptCount(attempt: attempt, tries: tries), round: round, held: try held.map { try HeldDecision(stored: JSONColumn.object($0)) },
                 feedback: feedback, error: error, compensationStatus: try compensation.map { try CompensationStatus(stored: $0, column: "workflow_steps.compensation_status") },
-                compensationAttempt: compensationAttempt, compensationTries: compensationTries))
+                compensation: AttemptCount(attempt: compensationAttempt, tries: compensationTries)))
         }
         return WorkflowSession(
             workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit,
@@ -329,10 +329,8 @@ struct StepRow: Sendable {
     var status: StepStatus
     var approvalID: UUID?
     var output: JSONObject?
-    /// The number of the latest attempt; it only grows, so each attempt is told apart.
-    var attempt: Int = 0
-    /// Attempts in the current round, counted against the retry policy.
-    var tries: Int = 0
+    /// The forward task's attempts.
+    var forward = AttemptCount()
     /// Approval rounds (a `request_changes` starts another).
     var round: Int = 1
     /// A decision or expiry kept until the step can take it.
@@ -340,8 +338,44 @@ struct StepRow: Sendable {
     var feedback: String?
     var error: String?
     var compensationStatus: CompensationStatus?
-    var compensationAttempt: Int = 0
-    var compensationTries: Int = 0
+    /// The compensation's attempts.
+    var compensation = AttemptCount()
+
+    /// One track's attempts.
+    subscript(track: Track) -> AttemptCount {
+        get { track == .forward ? forward : compensation }
+        set {
+            if track == .forward { forward = newValue } else { compensation = newValue }
+        }
+    }
+
+    /// The task a track runs: the step's own, or its compensation.
+    func task(on track: Track) -> StepDefinition.Task? {
+        track == .forward ? definition.task : definition.compensate
+    }
+
+    /// Whether the track's attempt is in flight, or waits for its retry timer.
+    func isRunning(on track: Track) -> Bool { track == .forward ? status == .running : compensationStatus == .running }
+    func isWaitingForRetry(on track: Track) -> Bool { track == .forward ? status == .retryWait : compensationStatus == .retryWait }
+}
+
+/// The two tracks of a step: its task going forward, and the compensation that undoes it
+/// once the workflow rolls back. Each keeps its own attempts; what differs between them is
+/// chosen through the track, in one place.
+enum Track: Sendable {
+    case forward, compensation
+
+    init(compensation: Bool) { self = compensation ? .compensation : .forward }
+
+    var isCompensation: Bool { self == .compensation }
+}
+
+/// One track's attempt counters.
+struct AttemptCount: Sendable, Equatable {
+    /// The number of the latest attempt; it only grows, so each attempt is told apart.
+    var attempt = 0
+    /// Attempts in the current round, counted against the retry policy.
+    var tries = 0
 }
 
 /// The workflow changed between read and write; the event is retried on fresh state.

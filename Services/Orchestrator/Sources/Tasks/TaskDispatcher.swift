@@ -19,19 +19,13 @@ struct TaskDispatcher: Sendable {
     /// acts on, handed to the worker (`TaskRequested.receipt`, `HITL-Approval-Receipt`).
     func start(_ session: WorkflowSession, at position: Int, compensation: Bool, receipt: String? = nil) async throws {
         let step = session.steps[position]
-        guard let task = compensation ? step.definition.compensate : step.definition.task else {
+        let track = Track(compensation: compensation)
+        guard let task = step.task(on: track) else {
             throw PermanentFailure("step \(step.name) has no task to run")
         }
-        let attempt: Int
-        if compensation {
-            session.steps[position].compensationAttempt += 1
-            session.steps[position].compensationTries += 1
-            attempt = session.steps[position].compensationAttempt
-        } else {
-            session.steps[position].attempt += 1
-            session.steps[position].tries += 1
-            attempt = session.steps[position].attempt
-        }
+        session.steps[position][track].attempt += 1
+        session.steps[position][track].tries += 1
+        let attempt = session.steps[position][track].attempt
         var detail: JSONObject = ["attempt": .number(Double(attempt)), "task_type": .string(task.type)]
         if task.type == "noop" {
             if compensation {
@@ -83,7 +77,7 @@ struct TaskDispatcher: Sendable {
 
     func scheduleRetry(_ session: WorkflowSession, at position: Int, compensation: Bool, due: Date) async throws {
         let step = session.steps[position]
-        let attempt = compensation ? step.compensationAttempt : step.attempt
+        let attempt = step[Track(compensation: compensation)].attempt
         try await schedule(TaskTimer(kind: .retry, step: step.name, attempt: attempt, compensation: compensation), session: session, due: due)
     }
 
@@ -91,9 +85,9 @@ struct TaskDispatcher: Sendable {
     func cancelTimeout(_ session: WorkflowSession, at position: Int, compensation: Bool) async throws {
         let step = session.steps[position]
         guard step.definition.timeoutSeconds != nil else { return }
-        let task = compensation ? step.definition.compensate : step.definition.task
-        guard task?.type == "agent" else { return }
-        let timer = TaskTimer(kind: .timeout, step: step.name, attempt: compensation ? step.compensationAttempt : step.attempt, compensation: compensation)
+        let track = Track(compensation: compensation)
+        guard step.task(on: track)?.type == "agent" else { return }
+        let timer = TaskTimer(kind: .timeout, step: step.name, attempt: step[track].attempt, compensation: compensation)
         try await session.publish(TimerCancelled(owner: .orchestrator, key: timer.key(workflowId: session.id), workflowId: session.id), to: .timerRequests)
     }
 
@@ -102,8 +96,7 @@ struct TaskDispatcher: Sendable {
     func abandon(_ session: WorkflowSession, at position: Int, compensation: Bool) async throws {
         let step = session.steps[position]
         try await cancelTimeout(session, at: position, compensation: compensation)
-        let attempt = compensation ? step.compensationAttempt : step.attempt
-        let retry = TaskTimer(kind: .retry, step: step.name, attempt: attempt, compensation: compensation)
+        let retry = TaskTimer(kind: .retry, step: step.name, attempt: step[Track(compensation: compensation)].attempt, compensation: compensation)
         try await session.publish(TimerCancelled(owner: .orchestrator, key: retry.key(workflowId: session.id), workflowId: session.id), to: .timerRequests)
         try await session.connection.query(
             "DELETE FROM http_calls WHERE workflow_id = \(session.workflow.id) AND step = \(step.name) AND leased_until IS NULL",
@@ -119,8 +112,8 @@ struct TaskDispatcher: Sendable {
             source: session.outbox.source, subject: session.id, causedBy: session.cause)
         let record = DeadLettered.replayable(
             resume, to: .workflowRequests, service: "orchestrator",
-            error: "compensation of step \(step.name) failed after \(step.compensationTries) attempts: \(error)",
-            attempts: step.compensationTries, firstAttemptAt: Date())
+            error: "compensation of step \(step.name) failed after \(step.compensation.tries) attempts: \(error)",
+            attempts: step.compensation.tries, firstAttemptAt: Date())
         try await session.publish(record, to: .deadLetter)
     }
 
