@@ -116,7 +116,8 @@ let package = Package(
             ],
             path: "Services/Orchestrator/Sources", swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "OrchestratorApp", dependencies: ["OrchestratorService", "ServiceKit"], path: "Services/Orchestrator/App", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "OrchestratorApp", dependencies: ["OrchestratorService", "ServiceKit"], path: "Services/Orchestrator/App", swiftSettings: swiftSettings),
         .target(
             name: "ApprovalService",
             dependencies: [
@@ -232,7 +233,9 @@ let package = Package(
         .testTarget(name: "FormsTests", dependencies: ["Forms", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AgentMCPTests",
-            dependencies: ["AgentMCP", "Contracts", "HITLClient", .product(name: "Crypto", package: "swift-crypto"), .product(name: "MCP", package: "swift-sdk")],
+            dependencies: [
+                "AgentMCP", "Contracts", "HITLClient", .product(name: "Crypto", package: "swift-crypto"), .product(name: "MCP", package: "swift-sdk"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(name: "NotifierTests", dependencies: ["NotifierService", "Contracts", "Slack", "ServiceKit"], swiftSettings: swiftSettings),
         .testTarget(

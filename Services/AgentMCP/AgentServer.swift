@@ -26,10 +26,13 @@ public enum AgentServer {
             guard let client = api() else { return .init(resources: []) }
             let mine = try await client.orchestrator.listWorkflows(query: .init(limit: 50)).ok.body.json
             guard case .array(let items)? = try JSONBridge.object(mine)["items"] else { return .init(resources: []) }
-            return .init(resources: items.compactMap(\.objectValue).compactMap { item in
-                guard let id = item["id"]?.stringValue else { return nil }
-                return Resource(name: "history of \(item["type"]?.stringValue ?? "workflow") \(id)", uri: "hitl://workflows/\(id)/history", mimeType: "application/json")
-            })
+            return .init(
+                resources: items.compactMap(\.objectValue).compactMap { item in
+                    guard let id = item["id"]?.stringValue else { return nil }
+                    return Resource(
+                        name: "history of \(item["type"]?.stringValue ?? "workflow") \(id)", uri: "hitl://workflows/\(id)/history", mimeType: "application/json"
+                    )
+                })
         }
         await server.withMethodHandler(ReadResource.self) { params in
             let parts = params.uri.split(separator: "/")

@@ -27,10 +27,14 @@ struct AgentTools: Sendable {
                     "action": .object(["type": "string", "description": "What you want to do, in one line (e.g. \"Wire 6000 EUR to ACME GmbH\")."]),
                     "summary": .object(["type": "string", "description": "Why, in a few sentences, for the approver."]),
                     "facts": .object(["type": "object", "description": "The facts the approver should see, as flat key/value pairs (e.g. amount, payee)."]),
-                    "approvers": .object(["type": "array", "items": .object(["type": "string"]), "description": "Who may approve (their ids or group:<name>)."]),
-                    "template": .object(["type": "string", "description": "An admin's template to run instead of a one-step approval; facts become its input."]),
+                    "approvers": .object(["type": "array", "items": .object(["type": "string"]), "description": "Who may approve (their ids or group:<name>)."]
+                    ),
+                    "template": .object(["type": "string", "description": "An admin's template to run instead of a one-step approval; facts become its input."]
+                    ),
                     "type": .object(["type": "string", "description": "The workflow type, which admins' gates match on (default agent_action)."]),
-                    "idempotency_key": .object(["type": "string", "description": "Repeat a request with the same key to get the same workflow (default: derived from the arguments)."]),
+                    "idempotency_key": .object([
+                        "type": "string", "description": "Repeat a request with the same key to get the same workflow (default: derived from the arguments).",
+                    ]),
                 ]),
                 "required": .array(["action"]),
             ])),
@@ -194,7 +198,8 @@ struct AgentTools: Sendable {
     private func waitForDecision(_ arguments: [String: Value], progress: @escaping @Sendable (Double, String) async -> Void) async throws -> JSONObject {
         let timeout = min(600, max(1, arguments["timeout_seconds"]?.intValue ?? 60))
         return try await decision(
-            workflowID: try Self.id(arguments["workflow_id"]), approvalID: arguments["approval_id"]?.stringValue, timeout: .seconds(timeout), progress: progress)
+            workflowID: try Self.id(arguments["workflow_id"]), approvalID: arguments["approval_id"]?.stringValue, timeout: .seconds(timeout), progress: progress
+        )
     }
 
     /// Waits up to `timeout` for approval `approvalID` of the workflow (its latest when nil)

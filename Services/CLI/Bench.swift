@@ -101,7 +101,9 @@ struct WorkflowBench: AsyncParsableCommand {
         let listener = Task {
             try await consumer.run { message in
                 guard let envelope = try? EventEnvelope(message) else { return true }
-                if envelope.type == .notificationRequested, let note = try? envelope.decode(NotificationRequested.self), note.reason == "approval_requested", let approval = note.approvalId {
+                if envelope.type == .notificationRequested, let note = try? envelope.decode(NotificationRequested.self), note.reason == "approval_requested",
+                    let approval = note.approvalId
+                {
                     await tracker.arrived(.approval(approval), workflow: note.workflowId)
                 } else if envelope.type == .workflowCompleted {
                     await tracker.arrived(.completed, workflow: envelope.subject)
@@ -119,7 +121,8 @@ struct WorkflowBench: AsyncParsableCommand {
         let started = ContinuousClock.now
         if let rate, let seconds {
             let (samples, quarters) = try await openLoop(
-                rate: rate, seconds: seconds, pids: pids, run: { index in
+                rate: rate, seconds: seconds, pids: pids,
+                run: { index in
                     try await runOne(index: index, facts: facts, client: client, tracker: tracker, tokens: (agentToken, approverToken))
                 })
             let cpu = CPUUse(pids: pids).milliseconds(since: cpuBefore, per: samples.count)
@@ -140,7 +143,9 @@ struct WorkflowBench: AsyncParsableCommand {
                 let range = min(workflows, worker * perWorker)..<min(workflows, (worker + 1) * perWorker)
                 group.addTask {
                     var samples: [(Double, Double)] = []
-                    for index in range { samples.append(try await runOne(index: index, facts: facts, client: client, tracker: tracker, tokens: (agentToken, approverToken))) }
+                    for index in range {
+                        samples.append(try await runOne(index: index, facts: facts, client: client, tracker: tracker, tokens: (agentToken, approverToken)))
+                    }
                     return samples
                 }
             }
@@ -181,7 +186,9 @@ struct WorkflowBench: AsyncParsableCommand {
         let indexed = try await withThrowingTaskGroup(of: (Int, Double, Double).self) { group in
             for index in 0..<total {
                 try await Task.sleep(until: started + .seconds(Double(index) / rate), clock: .continuous)
-                group.addTask { let (pause, resume) = try await run(index); return (index, pause, resume) }
+                group.addTask {
+                    let (pause, resume) = try await run(index); return (index, pause, resume)
+                }
                 if (index + 1) % (total / 4) == 0, rss.count < 4 {
                     var sample: JSONObject = [:]
                     for (service, pid) in pids.sorted(by: { $0.key < $1.key }) {
@@ -202,7 +209,9 @@ struct WorkflowBench: AsyncParsableCommand {
     }
 
     /// One flow; returns (pause ms, resume ms).
-    private func runOne(index: Int, facts: DevFacts, client: HTTPClient, tracker: FlowTracker, tokens: (agent: String, approver: String)) async throws -> (Double, Double) {
+    private func runOne(index: Int, facts: DevFacts, client: HTTPClient, tracker: FlowTracker, tokens: (agent: String, approver: String)) async throws -> (
+        Double, Double
+    ) {
         let key = "bench-\(UUID().uuidString.lowercased())"
         let body = """
             {"idempotency_key":"\(key)","type":"bench","requester":"bench@hitl.example","input":{"index":\(index)},

@@ -22,7 +22,9 @@ struct DatabaseCommand: AsyncParsableCommand {
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
-            guard let adminURL = adminURL ?? environment["HITL_ADMIN_DATABASE_URL"] else { throw ValidationError("pass --admin-url or set HITL_ADMIN_DATABASE_URL") }
+            guard let adminURL = adminURL ?? environment["HITL_ADMIN_DATABASE_URL"] else {
+                throw ValidationError("pass --admin-url or set HITL_ADMIN_DATABASE_URL")
+            }
             // One password per role (HITL_ROLE_PASSWORD_ORCHESTRATOR, …), or the shared one.
             var passwords: [String: String] = [:]
             for service in Provisioning.services {

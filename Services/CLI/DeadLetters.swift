@@ -101,7 +101,8 @@ struct DeadLetters: AsyncParsableCommand {
                     throw ValidationError("unexpected answer: \(try JSONColumn.text(answer))")
                 }
                 throw ValidationError(
-                    "--all would replay \(chosen.count) dead letters (\(skipped.count) more were replayed before; --force includes them); add --yes to replay them")
+                    "--all would replay \(chosen.count) dead letters (\(skipped.count) more were replayed before; --force includes them); add --yes to replay them"
+                )
             }
             print(try JSONColumn.text(answer))
         }

@@ -53,10 +53,12 @@ struct Dev: AsyncParsableCommand {
         // It holds the key that mints tokens: readable by its owner only.
         let factsFile = root.appendingPathComponent("dev.json")
         try? FileManager.default.removeItem(at: factsFile)
-        guard FileManager.default.createFile(atPath: factsFile.path, contents: Data(try WireCoding.encode(facts)), attributes: [.posixPermissions: 0o600]) else {
+        guard FileManager.default.createFile(atPath: factsFile.path, contents: Data(try WireCoding.encode(facts)), attributes: [.posixPermissions: 0o600])
+        else {
             throw ValidationError("could not write \(factsFile.path)")
         }
-        Console.line("""
+        Console.line(
+            """
             HITL is running.
               orchestrator  \(facts.orchestratorUrl)
               approval      \(facts.approvalUrl)

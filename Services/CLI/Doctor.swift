@@ -65,7 +65,9 @@ struct Doctor: AsyncParsableCommand {
         for letter in try await items(orchestrator + "/v1/dead-letters?limit=1000") {
             guard case .array(let replays)? = letter["replays"], replays.isEmpty else { continue }
             let record = letter["dead_letter"]?.objectValue
-            findings.append("dead letter \(record?["dead_letter_id"]?.stringValue ?? "?") from \(record?["service"]?.stringValue ?? "?") is not replayed: \(record?["error"]?.stringValue ?? "")")
+            findings.append(
+                "dead letter \(record?["dead_letter_id"]?.stringValue ?? "?") from \(record?["service"]?.stringValue ?? "?") is not replayed: \(record?["error"]?.stringValue ?? "")"
+            )
         }
 
         if findings.isEmpty {

@@ -99,7 +99,8 @@ struct Submit: AsyncParsableCommand {
                 }
             }
             let content = (try? JSONColumn.text(input)) ?? ""
-            let key = fields["idempotency_key"].flatMap { $0.isEmpty ? nil : $0 }
+            let key =
+                fields["idempotency_key"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? "csv:\(template!):\(Signing.sha256Hex(Array(content.utf8)).prefix(32))"
             var body: JSONObject = [
                 "idempotency_key": .string(key), "type": .string(fields["type"] ?? type ?? template!),

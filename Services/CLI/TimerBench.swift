@@ -99,7 +99,9 @@ struct TimerBench: AsyncParsableCommand {
         let arrivalLags = items.map { max(0, $0.1.timeIntervalSince($0.0.dueAt) * 1000) }.sorted()
         let pendingLeft = try await TestDatabase.withClient(try DatabaseConfiguration(url: stack.databaseURL, schema: "timeout")) { client in
             var count = 0
-            for try await value in try await client.query("SELECT count(*)::int FROM timeout.timers WHERE status = 'scheduled'").decode(Int.self) { count = value }
+            for try await value in try await client.query("SELECT count(*)::int FROM timeout.timers WHERE status = 'scheduled'").decode(Int.self) {
+                count = value
+            }
             return count
         }
         return [

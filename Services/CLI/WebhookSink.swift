@@ -3,9 +3,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import ServiceLifecycle
 import ServiceKit
 import ServiceKitTesting
+import ServiceLifecycle
 
 /// The local stack's stand-in for a chat frontend: receives the notifier's signed
 /// webhooks, checks the signature and the five-minute window the way a receiver must, and
@@ -36,7 +36,9 @@ struct WebhookSink: Sendable {
                 }
                 if let decision = notification.links["decision"], let approver = notification.recipients.first {
                     let token = tokens?.issue(subject: approver, role: .approver) ?? "<an approver token of \(approver)>"
-                    Console.line("Approve as \(approver) with:\n  curl -s -X POST \(decision) -H 'Content-Type: application/json' -H 'Authorization: Bearer \(token)' -d '{\"decision\":\"approve\"}'")
+                    Console.line(
+                        "Approve as \(approver) with:\n  curl -s -X POST \(decision) -H 'Content-Type: application/json' -H 'Authorization: Bearer \(token)' -d '{\"decision\":\"approve\"}'"
+                    )
                 }
             }
             return .ok

@@ -18,7 +18,10 @@ public struct ApprovalForm: Codable, Sendable, Equatable {
         public var min: Double?
         public var max: Double?
 
-        public init(name: String, type: FieldType, label: String, required: Bool? = nil, default: JSONValue? = nil, options: [String]? = nil, min: Double? = nil, max: Double? = nil) {
+        public init(
+            name: String, type: FieldType, label: String, required: Bool? = nil, default: JSONValue? = nil, options: [String]? = nil, min: Double? = nil,
+            max: Double? = nil
+        ) {
             self.name = name
             self.type = type
             self.label = label

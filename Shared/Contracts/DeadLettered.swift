@@ -25,7 +25,10 @@ public struct DeadLettered: EventPayload {
     public var firstAttemptAt: Date
     public var deadLetteredAt: Date
 
-    public init(deadLetterId: String, service: String, originalTopic: String, partition: Int, offset: Int64, key: String?, headers: [[String]], valueBase64: String, eventId: String?, originalEventType: String?, error: String, attempts: Int, firstAttemptAt: Date, deadLetteredAt: Date) {
+    public init(
+        deadLetterId: String, service: String, originalTopic: String, partition: Int, offset: Int64, key: String?, headers: [[String]], valueBase64: String,
+        eventId: String?, originalEventType: String?, error: String, attempts: Int, firstAttemptAt: Date, deadLetteredAt: Date
+    ) {
         self.deadLetterId = deadLetterId
         self.service = service
         self.originalTopic = originalTopic

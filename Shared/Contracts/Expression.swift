@@ -396,7 +396,8 @@ private struct Parser {
             return .literal(.null)
         case .word(let name) where !["and", "or", "not", "in"].contains(name):
             guard roots.contains(name) else {
-                throw ExpressionError("unknown name \(name) at character \(tokens[position].at + 1) (paths start with \(roots.sorted().joined(separator: " or ")))")
+                throw ExpressionError(
+                    "unknown name \(name) at character \(tokens[position].at + 1) (paths start with \(roots.sorted().joined(separator: " or ")))")
             }
             position += 1
             var elements: [Expression.PathElement] = [.member(name)]

@@ -32,10 +32,11 @@ public struct Topic: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     }
 
     /// Every topic the system uses, for the jobs that create them.
-    public static let all: [Topic] = [
-        .workflowRequests, .workflowEvents, .approvalRequests, .approvalDecisions, .tasks,
-        .taskResults, .notifications, .notificationOutcomes, .timerRequests, .deadLetter,
-    ] + TimerOwner.allCases.map(Topic.timerFirings(for:))
+    public static let all: [Topic] =
+        [
+            .workflowRequests, .workflowEvents, .approvalRequests, .approvalDecisions, .tasks,
+            .taskResults, .notifications, .notificationOutcomes, .timerRequests, .deadLetter,
+        ] + TimerOwner.allCases.map(Topic.timerFirings(for:))
 
     /// The event types each system topic carries. A consumer refuses any other type on it:
     /// otherwise whoever may write one topic (an agent on `hitl.workflow.requests`) could

@@ -16,7 +16,8 @@ public struct FormRendering: Sendable {
     /// The form an approval gets when its step names none: the facts, approve and reject.
     public static func defaultForm(title: String, outcomes: [Decision]) -> ApprovalForm {
         let labels: [Decision: (String, ApprovalForm.ButtonStyle)] = [.approve: ("Approve", .primary), .reject: ("Reject", .danger)]
-        return ApprovalForm(title: title, buttons: outcomes.compactMap { decision in labels[decision].map { .init(decision: decision, label: $0.0, style: $0.1) } })
+        return ApprovalForm(
+            title: title, buttons: outcomes.compactMap { decision in labels[decision].map { .init(decision: decision, label: $0.0, style: $0.1) } })
     }
 
     /// The facts to show, in order, as label and text.
@@ -87,9 +88,11 @@ public struct FormRendering: Sendable {
         var html = "<h1>\(Self.escapeHTML(form.title))</h1>"
         if let description = form.description { html += "<p>\(Self.escapeHTML(description))</p>" }
         html += factsHTML()
-        html += "<p>" + buttons.compactMap { button in
-            links[button.decision.rawValue].map { "<a href=\"\(Self.escapeHTML($0))\">\(Self.escapeHTML(Self.text(of: button)))</a>" }
-        }.joined(separator: " ") + "</p>"
+        html +=
+            "<p>"
+            + buttons.compactMap { button in
+                links[button.decision.rawValue].map { "<a href=\"\(Self.escapeHTML($0))\">\(Self.escapeHTML(Self.text(of: button)))</a>" }
+            }.joined(separator: " ") + "</p>"
         return html
     }
 
@@ -126,9 +129,11 @@ public struct FormRendering: Sendable {
                 html += "<input type=\"checkbox\" id=\"\(name)\" name=\"\(name)\" value=\"true\"\(field.default == .bool(true) ? " checked" : "")>"
             case .number, .text, .date:
                 let type = field.type == .text ? "text" : field.type.rawValue
-                let bounds = [field.min.map { field.type == .number ? " min=\"\(FormValidation.display($0))\"" : " minlength=\"\(Int($0))\"" },
-                              field.max.map { field.type == .number ? " max=\"\(FormValidation.display($0))\"" : " maxlength=\"\(Int($0))\"" }]
-                    .compactMap { $0 }.joined()
+                let bounds = [
+                    field.min.map { field.type == .number ? " min=\"\(FormValidation.display($0))\"" : " minlength=\"\(Int($0))\"" },
+                    field.max.map { field.type == .number ? " max=\"\(FormValidation.display($0))\"" : " maxlength=\"\(Int($0))\"" },
+                ]
+                .compactMap { $0 }.joined()
                 html += "<input type=\"\(type)\" id=\"\(name)\" name=\"\(name)\" value=\"\(value)\"\(bounds)\(required)>"
             }
         }
@@ -137,7 +142,8 @@ public struct FormRendering: Sendable {
         for button in buttons {
             // Rejecting needs no fields filled in; sending back needs only the comment.
             let skipChecks = button.decision == .reject || button.decision == .requestChanges ? " formnovalidate" : ""
-            html += "<button type=\"submit\" name=\"decision\" value=\"\(button.decision.rawValue)\" class=\"\(Self.style(of: button.decision).rawValue)\"\(skipChecks)>\(Self.escapeHTML(Self.text(of: button)))</button>"
+            html +=
+                "<button type=\"submit\" name=\"decision\" value=\"\(button.decision.rawValue)\" class=\"\(Self.style(of: button.decision).rawValue)\"\(skipChecks)>\(Self.escapeHTML(Self.text(of: button)))</button>"
         }
         return html + "</form>"
     }
@@ -155,7 +161,8 @@ public struct FormRendering: Sendable {
             case .number(let number)?:
                 input = "<input type=\"number\" step=\"any\" id=\"\(name)\" name=\"\(name)\" value=\"\(FormValidation.display(number))\">"
             case .bool(let flag)?:
-                input = "<select id=\"\(name)\" name=\"\(name)\">"
+                input =
+                    "<select id=\"\(name)\" name=\"\(name)\">"
                     + [true, false].map { "<option value=\"\($0)\"\($0 == flag ? " selected" : "")>\($0)</option>" }.joined() + "</select>"
             default:
                 return nil
@@ -188,10 +195,16 @@ public struct FormRendering: Sendable {
             .object(["type": "header", "text": .object(["type": "plain_text", "text": .string(Self.cut(form.title, SlackLimits.headerText))])])
         ]
         if let description = form.description {
-            blocks.append(.object(["type": "section", "text": .object(["type": "mrkdwn", "text": .string(Self.slackMrkdwn(description, limit: SlackLimits.sectionText))])]))
+            blocks.append(
+                .object([
+                    "type": "section", "text": .object(["type": "mrkdwn", "text": .string(Self.slackMrkdwn(description, limit: SlackLimits.sectionText))]),
+                ]))
         }
         let facts = shownFacts.map { label, text -> JSONValue in
-            .object(["type": "mrkdwn", "text": .string("*" + Self.slackMrkdwn(label, limit: 200) + "*\n" + Self.slackMrkdwn(text, limit: SlackLimits.fieldText - 210))])
+            .object([
+                "type": "mrkdwn",
+                "text": .string("*" + Self.slackMrkdwn(label, limit: 200) + "*\n" + Self.slackMrkdwn(text, limit: SlackLimits.fieldText - 210)),
+            ])
         }
         // Room for the header, the description and the actions.
         let factSections = SlackLimits.blocks - blocks.count - 1

@@ -20,20 +20,25 @@ extension FormRendering {
     public func slackModal(approvalID: String, decision: Decision, submitLabel: String) -> JSONValue {
         var blocks: [JSONValue] = []
         if let description = form.description {
-            blocks.append(.object(["type": "section", "text": .object(["type": "mrkdwn", "text": .string(Self.slackMrkdwn(description, limit: SlackLimits.sectionText))])]))
+            blocks.append(
+                .object([
+                    "type": "section", "text": .object(["type": "mrkdwn", "text": .string(Self.slackMrkdwn(description, limit: SlackLimits.sectionText))]),
+                ]))
         }
         for field in (form.fields ?? []).filter({ FormLimits.isValidName($0.name) }).prefix(SlackModalLimits.blocks - 2) {
-            blocks.append(.object([
-                "type": "input", "block_id": .string(field.name), "optional": .bool(field.required != true),
-                "label": .object(["type": "plain_text", "text": .string(Self.cut(field.label, SlackModalLimits.label))]),
-                "element": Self.slackElement(for: field),
-            ]))
+            blocks.append(
+                .object([
+                    "type": "input", "block_id": .string(field.name), "optional": .bool(field.required != true),
+                    "label": .object(["type": "plain_text", "text": .string(Self.cut(field.label, SlackModalLimits.label))]),
+                    "element": Self.slackElement(for: field),
+                ]))
         }
-        blocks.append(.object([
-            "type": "input", "block_id": "comment", "optional": true,
-            "label": .object(["type": "plain_text", "text": "Comment"]),
-            "element": .object(["type": "plain_text_input", "action_id": "value", "multiline": true, "max_length": 3000]),
-        ]))
+        blocks.append(
+            .object([
+                "type": "input", "block_id": "comment", "optional": true,
+                "label": .object(["type": "plain_text", "text": "Comment"]),
+                "element": .object(["type": "plain_text_input", "action_id": "value", "multiline": true, "max_length": 3000]),
+            ]))
         return .object([
             "type": "modal", "callback_id": .string(Self.slackModalCallbackID),
             "title": .object(["type": "plain_text", "text": .string(Self.cut(form.title, SlackModalLimits.title))]),
@@ -79,7 +84,10 @@ extension FormRendering {
     private static func option(_ value: String) -> JSONValue { option(value, label: value) }
 
     private static func option(_ value: String, label: String) -> JSONValue {
-        .object(["text": .object(["type": "plain_text", "text": .string(cut(label, SlackModalLimits.optionText))]), "value": .string(cut(value, SlackModalLimits.optionValue))])
+        .object([
+            "text": .object(["type": "plain_text", "text": .string(cut(label, SlackModalLimits.optionText))]),
+            "value": .string(cut(value, SlackModalLimits.optionValue)),
+        ])
     }
 
     /// The submitted values (`view.state.values`) as text by block id: a text or number

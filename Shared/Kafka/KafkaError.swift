@@ -35,7 +35,9 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     /// again can never succeed; a broker away or a full queue is not.
     public var isRecordRefused: Bool {
         guard case .broker(let raw) = code else { return false }
-        return [RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-                RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR__BAD_MSG].map(\.rawValue).contains(raw)
+        return [
+            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+            RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR__BAD_MSG,
+        ].map(\.rawValue).contains(raw)
     }
 }

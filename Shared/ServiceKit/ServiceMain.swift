@@ -7,7 +7,9 @@ import NIOPosix
 /// configuration from the environment it is handed and set up logging. A bad setting ends
 /// the process with a message that names the variable (exit code 78, EX_CONFIG).
 public enum ServiceMain {
-    public static func configure(_ service: String, defaultPort: Int, environment: [String: String] = ProcessInfo.processInfo.environment) -> (ServiceConfiguration, Logger) {
+    public static func configure(_ service: String, defaultPort: Int, environment: [String: String] = ProcessInfo.processInfo.environment) -> (
+        ServiceConfiguration, Logger
+    ) {
         // Swift concurrency runs on NIO's event loops, the threads that also serve HTTP,
         // Postgres and the HTTP client: an await on I/O then resumes without a hop between
         // two thread pools (15 % less CPU in the services, `hitl bench`). Nothing may block on
@@ -67,7 +69,9 @@ public enum ServiceMain {
     }
 
     /// Reads a service's own settings, ending the process the same way on a bad one.
-    public static func settings<Settings>(_ service: String, environment: [String: String] = ProcessInfo.processInfo.environment, _ read: (EnvironmentReader) throws -> Settings) -> Settings {
+    public static func settings<Settings>(
+        _ service: String, environment: [String: String] = ProcessInfo.processInfo.environment, _ read: (EnvironmentReader) throws -> Settings
+    ) -> Settings {
         do {
             return try read(EnvironmentReader(environment))
         } catch {

@@ -52,7 +52,8 @@ public struct ServiceRuntime: Sendable {
         let consumer = try EventConsumer(
             service: configuration.service, kafka: kafkaConfiguration,
             groupID: configuration.consumerGroup + groupSuffix, topics: topics, database: database,
-            handlers: handlers, dependenciesReachable: { [database, producer] in
+            handlers: handlers,
+            dependenciesReachable: { [database, producer] in
                 guard await database.isReachable() else { return false }
                 return await producer.isBrokerReachable()
             }, logger: logger)
@@ -193,7 +194,12 @@ struct RequestLoggingMiddleware: RouterMiddleware {
     private func record(_ request: Request, status: Int, started: ContinuousClock.Instant, logger: Logger) {
         let method = request.method.rawValue
         Counter(label: "hitl_http_requests_total", dimensions: [("method", method), ("status", "\(status)")]).increment()
-        logger.debug("HTTP request", metadata: ["http.method": "\(method)", "http.path": "\(Self.redacted(request.uri.path))", "http.status": "\(status)", "http.duration": "\(ContinuousClock.now - started)"])
+        logger.debug(
+            "HTTP request",
+            metadata: [
+                "http.method": "\(method)", "http.path": "\(Self.redacted(request.uri.path))", "http.status": "\(status)",
+                "http.duration": "\(ContinuousClock.now - started)",
+            ])
     }
 
     /// Paths whose last segment is a credential (signed links): logged without it.

@@ -68,13 +68,15 @@ public final class LocalPostgres: Sendable {
 
     /// Starts the server in its data directory (after `stopImmediately`).
     public func startServer() throws {
-        try Shell.run(runAs + [
-            "\(binDirectory)/pg_ctl", "-D", directory.appendingPathComponent("data").path, "-l", directory.appendingPathComponent("postgres.log").path,
-            "-w", "-t", "60",
-            "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=256MB"
-                + (certificate == nil ? "" : " -c ssl=on -c ssl_cert_file=\(directory.path)/server.crt -c ssl_key_file=\(directory.path)/server.key"),
-            "start",
-        ])
+        try Shell.run(
+            runAs + [
+                "\(binDirectory)/pg_ctl", "-D", directory.appendingPathComponent("data").path, "-l", directory.appendingPathComponent("postgres.log").path,
+                "-w", "-t", "60",
+                "-o",
+                "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=256MB"
+                    + (certificate == nil ? "" : " -c ssl=on -c ssl_cert_file=\(directory.path)/server.crt -c ssl_key_file=\(directory.path)/server.key"),
+                "start",
+            ])
     }
 
     /// Stops the server as a crash would: sessions are cut without a goodbye.
@@ -85,10 +87,11 @@ public final class LocalPostgres: Sendable {
     /// Restarts the server as a crash or a failover would (`immediate`: sessions are cut
     /// without a goodbye), back within a second or two.
     public func restartImmediately() throws {
-        try Shell.run(runAs + [
-            "\(binDirectory)/pg_ctl", "-D", directory.appendingPathComponent("data").path, "-m", "immediate", "-w", "-t", "60",
-            "-l", directory.appendingPathComponent("postgres.log").path, "restart",
-        ])
+        try Shell.run(
+            runAs + [
+                "\(binDirectory)/pg_ctl", "-D", directory.appendingPathComponent("data").path, "-m", "immediate", "-w", "-t", "60",
+                "-l", directory.appendingPathComponent("postgres.log").path, "restart",
+            ])
     }
 
     /// Stops the server (fast shutdown: open sessions are ended).

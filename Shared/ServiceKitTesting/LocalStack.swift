@@ -99,7 +99,8 @@ public final class LocalStack: @unchecked Sendable {
             var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HITL_") }
             environment.merge(options.environment) { $1 }
             environment["HITL_HTTP_PORT"] = "\(port)"
-            environment["HITL_DATABASE_URL"] = "postgres://\(Provisioning.role(of: service)):\(options.rolePassword)@\(admin.host):\(admin.port)/\(options.database)"
+            environment["HITL_DATABASE_URL"] =
+                "postgres://\(Provisioning.role(of: service)):\(options.rolePassword)@\(admin.host):\(admin.port)/\(options.database)"
             environment["KAFKA_BOOTSTRAP_SERVERS"] = cluster.bootstrapServers
             environment["HITL_CONSUMER_GROUP"] = "hitl-\(service)-\(stackID)"
             environment["HITL_LOG_LEVEL"] = options.logLevel
@@ -133,11 +134,14 @@ public final class LocalStack: @unchecked Sendable {
 
     /// The key set that verifies receipts signed with `HITL_RECEIPT_KEYS`-style `keys`.
     static func publicKeys(of keys: String) -> String {
-        let set = JWKSet(keys: keys.split(separator: ",").compactMap { pair in
-            let parts = pair.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let raw = Data(base64Encoded: String(parts[1])), let key = try? P256.Signing.PrivateKey(rawRepresentation: raw) else { return nil }
-            return JWKSet.Key(kid: String(parts[0]), publicKey: key.publicKey)
-        })
+        let set = JWKSet(
+            keys: keys.split(separator: ",").compactMap { pair in
+                let parts = pair.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, let raw = Data(base64Encoded: String(parts[1])), let key = try? P256.Signing.PrivateKey(rawRepresentation: raw) else {
+                    return nil
+                }
+                return JWKSet.Key(kid: String(parts[0]), publicKey: key.publicKey)
+            })
         return (try? String(decoding: WireCoding.encode(set), as: UTF8.self)) ?? ""
     }
 

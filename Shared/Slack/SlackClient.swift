@@ -1,8 +1,8 @@
 import AsyncHTTPClient
-import ServiceKit
 import Contracts
 import Foundation
 import NIOCore
+import ServiceKit
 
 /// Calls Slack's Web API (`chat.postMessage`, `chat.update`, `views.open`) with the bot
 /// token, JSON in and out, and posts to interaction `response_url`s.
@@ -17,7 +17,10 @@ public struct SlackClient: Sendable {
         /// Errors that another attempt will not fix (a bad token, a user that does not exist…).
         public var permanent: Bool {
             guard case .refused(_, let error) = self else { return false }
-            return ["invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found", "user_not_found", "invalid_blocks", "msg_too_long", "invalid_arguments"].contains(error)
+            return [
+                "invalid_auth", "not_authed", "account_inactive", "token_revoked", "channel_not_found", "user_not_found", "invalid_blocks", "msg_too_long",
+                "invalid_arguments",
+            ].contains(error)
         }
 
         public var description: String {

@@ -33,12 +33,14 @@ import Testing
     }
 
     @Test func aGrantServesOnlyTheRuleThatMadeIt() throws {
-        let first = try Self.policy(#"{"approvers":["a@x"],"rules":[{"tool":"t","when":"args.n > 10","approvers":["cfo"]},{"tool":"t","grant":{"minutes":5}}]}"#)
+        let first = try Self.policy(
+            #"{"approvers":["a@x"],"rules":[{"tool":"t","when":"args.n > 10","approvers":["cfo"]},{"tool":"t","grant":{"minutes":5}}]}"#)
         let big = try #require(first.rule(for: "t", arguments: ["n": 50], caller: "agent"))
         let small = try #require(first.rule(for: "t", arguments: ["n": 5], caller: "agent"))
         #expect(big.fingerprint != small.fingerprint)
         // The same rule edited is another rule.
-        let edited = try Self.policy(#"{"approvers":["a@x"],"rules":[{"tool":"t","when":"args.n > 10","approvers":["cfo"]},{"tool":"t","grant":{"minutes":500}}]}"#)
+        let edited = try Self.policy(
+            #"{"approvers":["a@x"],"rules":[{"tool":"t","when":"args.n > 10","approvers":["cfo"]},{"tool":"t","grant":{"minutes":500}}]}"#)
         #expect(try #require(edited.rule(for: "t", arguments: ["n": 5], caller: "agent")).fingerprint != small.fingerprint)
         #expect(try #require(first.rule(for: "t", arguments: ["n": 6], caller: "agent")).fingerprint == small.fingerprint)
     }

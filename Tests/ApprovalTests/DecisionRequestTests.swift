@@ -14,7 +14,9 @@ import Testing
     @Test func theRulesThatNeedNoApprovalAreTheSameForEveryChannel() throws {
         #expect(try request(.approve, comment: "  ").checked().comment == nil)
         #expect(try request(.reject, comment: " no \n").checked().comment == "no")
-        #expect(throws: DecisionRefusal.invalid("request_changes needs a comment saying what to change")) { try request(.requestChanges, comment: " ").checked() }
+        #expect(throws: DecisionRefusal.invalid("request_changes needs a comment saying what to change")) {
+            try request(.requestChanges, comment: " ").checked()
+        }
         #expect(throws: DecisionRefusal.self) { try request(.approveWithChanges).checked() }
         #expect(throws: DecisionRefusal.self) { try request(.approveWithChanges, changes: [:]).checked() }
         #expect(try request(.approveWithChanges, changes: ["amount": 10]).checked().changes == ["amount": 10])

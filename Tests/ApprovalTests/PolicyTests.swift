@@ -92,7 +92,8 @@ import Testing
 
         // Another approver or outcome in the claims breaks the signature.
         let parts = token.split(separator: ".").map(String.init)
-        let forgedLine = DecisionTokens.canonical(.init(keyID: "k2", tokenID: claims.tokenID, approvalID: "a-1", approver: "mallory", decision: .approve, expiresAt: expiry))
+        let forgedLine = DecisionTokens.canonical(
+            .init(keyID: "k2", tokenID: claims.tokenID, approvalID: "a-1", approver: "mallory", decision: .approve, expiresAt: expiry))
         #expect(throws: DecisionTokens.Refusal.badSignature) { try tokens.verify(Signing.base64URL(Array(forgedLine.utf8)) + "." + parts[1]) }
         #expect(throws: DecisionTokens.Refusal.expired) { try tokens.verify(token, now: expiry.addingTimeInterval(1)) }
         #expect(throws: DecisionTokens.Refusal.malformed) { try tokens.verify("garbage") }

@@ -55,6 +55,8 @@ import Testing
         #expect(DecisionReceipt.sha256(of: ["b": 1, "a": "x"]) == DecisionReceipt.sha256(of: ["a": "x", "b": 1]))
         #expect(DecisionReceipt.sha256(of: ["amount": 900_000]) != DecisionReceipt.sha256(of: ["amount": 900_001]))
         // As Python's json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False) writes it.
-        #expect(DecisionReceipt.sha256(of: ["amount": 6000, "to": "ACME/ü"]) == "\(SHA256.hash(data: Array(#"{"amount":6000,"to":"ACME/ü"}"#.utf8)).map { String(format: "%02x", $0) }.joined())")
+        #expect(
+            DecisionReceipt.sha256(of: ["amount": 6000, "to": "ACME/ü"])
+                == "\(SHA256.hash(data: Array(#"{"amount":6000,"to":"ACME/ü"}"#.utf8)).map { String(format: "%02x", $0) }.joined())")
     }
 }

@@ -34,15 +34,20 @@ import Testing
         #expect(!zip(scalars, scalars.dropFirst()).contains { $0 == "\"" && $1 == "\u{301}" })
         let email = FormRendering(form: form, facts: ["payee": .string(Self.smuggled)]).emailHTML(links: ["reject": "https://h/r"])
         #expect(!email.unicodeScalars.contains("\"") || email.components(separatedBy: "\"").count - 1 == 2)  // only the link's href
-        let slack = FormRendering(form: ApprovalForm(title: "T", description: "<!channel> <https://evil|click>"), facts: ["payee": "<@U1>"]).slackBlocks(approvalID: "a")
-        let texts = slack.compactMap { $0.objectValue?["text"]?.objectValue?["text"]?.stringValue } + slack.compactMap { block -> String? in
-            guard case .array(let fields)? = block.objectValue?["fields"] else { return nil }
-            return fields.compactMap { $0.objectValue?["text"]?.stringValue }.joined()
-        }
+        let slack = FormRendering(form: ApprovalForm(title: "T", description: "<!channel> <https://evil|click>"), facts: ["payee": "<@U1>"]).slackBlocks(
+            approvalID: "a")
+        let texts =
+            slack.compactMap { $0.objectValue?["text"]?.objectValue?["text"]?.stringValue }
+            + slack.compactMap { block -> String? in
+                guard case .array(let fields)? = block.objectValue?["fields"] else { return nil }
+                return fields.compactMap { $0.objectValue?["text"]?.stringValue }.joined()
+            }
         #expect(!texts.joined().unicodeScalars.contains("<"))
         let modal = FormRendering(
-            form: ApprovalForm(title: "T", description: "<!here>", fields: [.init(name: Self.smuggled, type: .text, label: "L"), .init(name: "ok", type: .text, label: "L")]),
-            facts: [:]).slackModal(approvalID: "a", decision: .approve, submitLabel: "Approve")
+            form: ApprovalForm(
+                title: "T", description: "<!here>", fields: [.init(name: Self.smuggled, type: .text, label: "L"), .init(name: "ok", type: .text, label: "L")]),
+            facts: [:]
+        ).slackModal(approvalID: "a", decision: .approve, submitLabel: "Approve")
         let modalText = String(decoding: try! WireCoding.encode(modal), as: UTF8.self)
         #expect(modalText.contains("&lt;!here&gt;") && !modalText.contains("name=decision") && modalText.contains(#""block_id":"ok""#))
     }
@@ -70,8 +75,9 @@ import Testing
         #expect(FormLimits.problem(in: ApprovalForm(title: "T", facts: [Self.smuggled]), outcomes: [.approve])?.hasPrefix("facts[0]") == true)
         #expect(FormLimits.problem(inInput: [Self.smuggled: 1])?.hasPrefix("input key") == true)
         // Rendered anyway (a record written before the check): the field and the change input are left out.
-        let changes = ApprovalForm(title: "T", fields: [.init(name: Self.smuggled, type: .text, label: "L")],
-                                   buttons: [.init(decision: .approveWithChanges, label: "C"), .init(decision: .reject, label: "R")])
+        let changes = ApprovalForm(
+            title: "T", fields: [.init(name: Self.smuggled, type: .text, label: "L")],
+            buttons: [.init(decision: .approveWithChanges, label: "C"), .init(decision: .reject, label: "R")])
         let html = FormRendering(form: changes, facts: [Self.smuggled: "x", "amount": 5]).html(action: "/x", csrfToken: "t")
         #expect(html.contains("change.amount") && !html.contains("name=\"q"))
         #expect(html.components(separatedBy: "<input").count - 1 == 2)  // csrf_token and change.amount

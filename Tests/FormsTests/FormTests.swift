@@ -18,12 +18,14 @@ import Testing
     @Test func submittedValuesAreCheckedAgainstTheFormWhateverTheChannel() throws {
         let ok = FormValidation.check(["reason": "risk", "limit": 500, "pay_on": "2026-12-01"], against: Self.form)
         #expect(try ok.get() == ["reason": "risk", "limit": 500, "pay_on": "2026-12-01", "urgent": false])
-        let bad = FormValidation.check(["limit": 20_000, "note": .string(String(repeating: "x", count: 30)), "colour": "red", "pay_on": "soon"], against: Self.form)
+        let bad = FormValidation.check(
+            ["limit": 20_000, "note": .string(String(repeating: "x", count: 30)), "colour": "red", "pay_on": "soon"], against: Self.form)
         guard case .failure(let problems) = bad else { Issue.record("accepted bad values"); return }
-        #expect(problems.problems == [
-            "colour is not a field of this form", "reason is required", "limit must be at most 10000",
-            "note must be at most 20 characters", "pay_on must be a date (YYYY-MM-DD)",
-        ])
+        #expect(
+            problems.problems == [
+                "colour is not a field of this form", "reason is required", "limit must be at most 10000",
+                "note must be at most 20 characters", "pay_on must be a date (YYYY-MM-DD)",
+            ])
         guard case .failure(let wrongType) = FormValidation.check(["reason": "other", "limit": "500"], against: Self.form) else { return }
         #expect(wrongType.problems == ["reason must be one of budget, risk", "limit must be a number"])
     }
@@ -31,7 +33,8 @@ import Testing
     @Test func changesFromTheWebFormAreTypedLikeTheInputAndOnlyWhatChangedCounts() throws {
         let input: JSONObject = ["amount": 6000, "to": "ACME GmbH", "urgent": false, "lines": .array([1, 2])]
         let asked = try FormInput.changes(
-            ["change.amount": " 5500 ", "change.to": "ACME GmbH", "change.urgent": "true", "comment": "ok", "decision": "approve_with_changes"], to: input).get()
+            ["change.amount": " 5500 ", "change.to": "ACME GmbH", "change.urgent": "true", "comment": "ok", "decision": "approve_with_changes"], to: input
+        ).get()
         #expect(asked == ["amount": 5500, "urgent": true])
         #expect(try FormInput.changes(["change.amount": "6000"], to: input).get().isEmpty)
         let refused = FormInput.changes(["change.amount": "lots", "change.urgent": "maybe", "change.lines": "3", "change.nope": "x"], to: input)
@@ -39,9 +42,11 @@ import Testing
             Issue.record("accepted: \(refused)")
             return
         }
-        #expect(problems.problems == [
-            "amount must be a number", "lines is not an input this form can change", "nope is not an input this form can change", "urgent must be true or false",
-        ])
+        #expect(
+            problems.problems == [
+                "amount must be a number", "lines is not an input this form can change", "nope is not an input this form can change",
+                "urgent must be true or false",
+            ])
         // The page offers the plain facts for editing only when the form offers the outcome.
         let offering = ApprovalForm(title: "T", buttons: [.init(decision: .approve, label: "A"), .init(decision: .approveWithChanges, label: "C")])
         let page = FormRendering(form: offering, facts: input).html(action: "/x", csrfToken: "t")

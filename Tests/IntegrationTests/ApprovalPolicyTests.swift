@@ -74,7 +74,8 @@ import Testing
             try await stack.waitForStatus(id, "completed")
 
             let invalid = try await stack.submit(
-                #"{"idempotency_key":"bad-policy","type":"t","requester":"a","input":{},"steps":\#(Self.steps(policy: #"{"quorum":"n_of_m","required":5}"#, approvers: #"["a","b"]"#))}"#)
+                #"{"idempotency_key":"bad-policy","type":"t","requester":"a","input":{},"steps":\#(Self.steps(policy: #"{"quorum":"n_of_m","required":5}"#, approvers: #"["a","b"]"#))}"#
+            )
             #expect(invalid.status == 422 && invalid.string("reason") == "steps[0] (approve): approval.policy.required (5) is more than the 2 approvers")
         }
     }
@@ -145,7 +146,8 @@ import Testing
 
     @Test func anApprovalDecidedEarlyCancelsItsEscalationsAndReminders() async throws {
         try await Stack.with { stack in
-            let policy = #"{"reminder_seconds":300,"escalation":[{"after_seconds":600,"approvers":["boss@bank.example"]},{"after_seconds":1200,"approvers":["cfo@bank.example"]}]}"#
+            let policy =
+                #"{"reminder_seconds":300,"escalation":[{"after_seconds":600,"approvers":["boss@bank.example"]},{"after_seconds":1200,"approvers":["cfo@bank.example"]}]}"#
             let steps = #"[{"name":"approve","kind":"approval","approval":{"approvers":["ann@bank.example"],"timeout_seconds":3600,"policy":\#(policy)}}]"#
             let id = try await stack.submit(key: "escalate-early", input: #"{"amount":6000}"#, steps: steps)
             let approval = try await stack.pendingApproval(of: id)
@@ -180,7 +182,8 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(10))) struct ApprovalFormTests {
     @Test func fieldsAreCheckedOnSubmitAndBecomeTheStepsOutputForLaterSteps() async throws {
         try await Stack.with { stack in
-            let form = #"{"title":"Wire transfer","facts":["amount"],"fields":[{"name":"reason","type":"select","label":"Reason","required":true,"options":["budget","risk"]},{"name":"limit","type":"number","label":"Limit","max":10000}]}"#
+            let form =
+                #"{"title":"Wire transfer","facts":["amount"],"fields":[{"name":"reason","type":"select","label":"Reason","required":true,"options":["budget","risk"]},{"name":"limit","type":"number","label":"Limit","max":10000}]}"#
             let steps = #"""
                 [{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"form":\#(form)}},
                  {"name":"execute","kind":"task","task":{"type":"agent"}}]
@@ -199,11 +202,13 @@ import Testing
 
             let missing = try await stack.decide(approval, json: #"{"decision":"approve","approver":"manager@bank.example"}"#)
             #expect(missing.status == 422 && missing.string("reason") == "reason is required")
-            let wrong = try await stack.decide(approval, json: #"{"decision":"approve","approver":"manager@bank.example","fields":{"reason":"vibes","limit":99999}}"#)
+            let wrong = try await stack.decide(
+                approval, json: #"{"decision":"approve","approver":"manager@bank.example","fields":{"reason":"vibes","limit":99999}}"#)
             #expect(wrong.status == 422 && wrong["problems"] == .array(["reason must be one of budget, risk", "limit must be at most 10000"]))
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approval_votes") == 0)
 
-            let ok = try await stack.decide(approval, json: #"{"decision":"approve","approver":"manager@bank.example","fields":{"reason":"budget","limit":5000}}"#)
+            let ok = try await stack.decide(
+                approval, json: #"{"decision":"approve","approver":"manager@bank.example","fields":{"reason":"budget","limit":5000}}"#)
             #expect(ok.status == 200 && ok["fields"] == .object(["reason": "budget", "limit": 5000]))
             let request = try #require(try await stack.taskRequests(of: id).first)
             #expect(request.outputs["approve"] == .object(["reason": "budget", "limit": 5000]))
@@ -211,7 +216,8 @@ import Testing
             try await stack.waitForStatus(id, "completed")
 
             let invalid = try await stack.submit(
-                #"{"idempotency_key":"form-bad","type":"t","requester":"a","input":{},"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["m"],"form":{"title":"x","fields":[{"name":"r","type":"select","label":"R"}]}}}]}"#)
+                #"{"idempotency_key":"form-bad","type":"t","requester":"a","input":{},"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["m"],"form":{"title":"x","fields":[{"name":"r","type":"select","label":"R"}]}}}]}"#
+            )
             #expect(invalid.status == 422 && invalid.string("reason") == "steps[0] (approve): approval.form.fields[0] (r): a select needs options")
         }
     }
@@ -223,10 +229,14 @@ import Testing
     @Test func adminsManageGroupsAndAnApprovalKeepsTheMembersItWasCreatedWith() async throws {
         try await Stack.with(environment: ["HITL_APPROVAL_GROUPS": "finance=fin@bank.example"]) { stack in
             let groups = "\(stack.approval)/v1/groups"
-            #expect(try await API.call("PUT", "\(groups)/ops", json: #"{"members":["ann@bank.example"]}"#, token: TestTokens.approver("ann@bank.example")).status == 403)
+            #expect(
+                try await API.call("PUT", "\(groups)/ops", json: #"{"members":["ann@bank.example"]}"#, token: TestTokens.approver("ann@bank.example")).status
+                    == 403)
             let badName = try await API.call("PUT", "\(groups)/Ops!", json: #"{"members":["ann@bank.example"]}"#)
             #expect(badName.status == 422 && badName.string("error") == "invalid_group")
-            #expect(try await API.call("PUT", "\(groups)/ops", json: #"{"members":["group:finance"]}"#).string("reason") == "group:finance: groups hold users, not other groups")
+            #expect(
+                try await API.call("PUT", "\(groups)/ops", json: #"{"members":["group:finance"]}"#).string("reason")
+                    == "group:finance: groups hold users, not other groups")
             #expect(try await API.call("PUT", "\(groups)/ops", json: #"{"members":[]}"#).status == 422)
             #expect(try await API.call("PUT", "\(groups)/finance", json: #"{"members":["x@bank.example"]}"#).string("error") == "configured_group")
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approver_groups") == 0)
@@ -237,7 +247,8 @@ import Testing
             let listed = try await API.get(groups).items
             #expect(listed.map { $0["name"] } == ["finance", "ops"] && listed.map { $0["source"] } == ["configuration", "api"])
 
-            let steps = #"[{"name":"approve","kind":"approval","approval":{"approvers":["group:ops"]}},{"name":"execute","kind":"task","task":{"type":"noop"}}]"#
+            let steps =
+                #"[{"name":"approve","kind":"approval","approval":{"approvers":["group:ops"]}},{"name":"execute","kind":"task","task":{"type":"noop"}}]"#
             let id = try await stack.submit(key: "group-1", input: #"{"amount":1}"#, steps: steps)
             let approval = try await stack.pendingApproval(of: id)
             #expect(try await API.get("\(stack.approval)/v1/approvals/\(approval)")["approvers"] == .array(["ann@bank.example", "cy@bank.example"]))

@@ -11,11 +11,23 @@ import Testing
             let cases: [(String, [UInt8], Int, String)] = [
                 ("malformed JSON", Array(#"{"idempotency_key": "x", "#.utf8), 400, "malformed JSON"),
                 ("missing field", Array(#"{"type":"t","requester":"r","input":{},"steps":[]}"#.utf8), 400, "missing field idempotency_key"),
-                ("unknown step kind", Array(API.workflow(key: "k1").replacingOccurrences(of: #""kind":"task""#, with: #""kind":"teleport""#).utf8), 400, "steps.1.kind"),
-                ("unknown task type", Array(API.workflow(key: "k2").replacingOccurrences(of: #""type":"noop""#, with: #""type":"rm -rf""#).utf8), 422, "task.type rm -rf is unknown"),
-                ("no approvers", Array(API.workflow(key: "k3").replacingOccurrences(of: #"["manager@bank.example"]"#, with: "[]").utf8), 422, "approval.approvers"),
+                (
+                    "unknown step kind", Array(API.workflow(key: "k1").replacingOccurrences(of: #""kind":"task""#, with: #""kind":"teleport""#).utf8), 400,
+                    "steps.1.kind"
+                ),
+                (
+                    "unknown task type", Array(API.workflow(key: "k2").replacingOccurrences(of: #""type":"noop""#, with: #""type":"rm -rf""#).utf8), 422,
+                    "task.type rm -rf is unknown"
+                ),
+                (
+                    "no approvers", Array(API.workflow(key: "k3").replacingOccurrences(of: #"["manager@bank.example"]"#, with: "[]").utf8), 422,
+                    "approval.approvers"
+                ),
                 ("empty body", [], 400, "empty"),
-                ("oversized body", Array(#"{"idempotency_key":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: 300_000) + Array(#""}"#.utf8), 413, "larger than"),
+                (
+                    "oversized body", Array(#"{"idempotency_key":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: 300_000) + Array(#""}"#.utf8), 413,
+                    "larger than"
+                ),
             ]
             for (name, body, status, reason) in cases {
                 let answer = try await API.call("POST", url, bytes: body)

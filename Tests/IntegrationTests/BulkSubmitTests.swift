@@ -12,13 +12,13 @@ import Testing
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let csv = directory.appendingPathComponent("rows.csv")
             try """
-                amount,currency,payee,account
-                4000,EUR,"ACME, Inc.",007
-                6000,EUR,"Say ""hi"" Ltd",0042
-                12.5,USD,Solo
-                1000,GBP,Bob,1
+            amount,currency,payee,account
+            4000,EUR,"ACME, Inc.",007
+            6000,EUR,"Say ""hi"" Ltd",0042
+            12.5,USD,Solo
+            1000,GBP,Bob,1
 
-                """.write(to: csv, atomically: true, encoding: .utf8)
+            """.write(to: csv, atomically: true, encoding: .utf8)
             let first = try Self.run(stack, ["submit", "--csv", csv.path, "--template", "transfer"])
             let lines = first.output.split(separator: "\n").filter { $0.hasPrefix("row ") }
             #expect(first.status == 1)
@@ -39,18 +39,19 @@ import Testing
             let second = try Self.run(stack, ["submit", "--csv", csv.path, "--template", "transfer"])
             let again = second.output.split(separator: "\n").filter { $0.hasPrefix("row ") }
             #expect(again.filter { $0.contains(" existing ") }.count == 3)
-            #expect(again.compactMap { line -> String? in
-                let words = line.split(separator: " ")
-                return words.count == 5 ? String(words[3]) : nil
-            } == ids)
+            #expect(
+                again.compactMap { line -> String? in
+                    let words = line.split(separator: " ")
+                    return words.count == 5 ? String(words[3]) : nil
+                } == ids)
             #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows") == 3)
 
             let jsonl = directory.appendingPathComponent("requests.jsonl")
             try """
-                {"idempotency_key":"j-1","type":"t","requester":"a","input":{"amount":1},"template":"transfer"}
-                not json
-                {"idempotency_key":"j-2","type":"t","requester":"a","input":{"amount":1},"steps":[{"name":"x","kind":"dance"}]}
-                """.write(to: jsonl, atomically: true, encoding: .utf8)
+            {"idempotency_key":"j-1","type":"t","requester":"a","input":{"amount":1},"template":"transfer"}
+            not json
+            {"idempotency_key":"j-2","type":"t","requester":"a","input":{"amount":1},"steps":[{"name":"x","kind":"dance"}]}
+            """.write(to: jsonl, atomically: true, encoding: .utf8)
             let mixed = try Self.run(stack, ["submit", "--file", jsonl.path])
             let rows = mixed.output.split(separator: "\n").filter { $0.hasPrefix("row ") }
             #expect(rows.count == 3)

@@ -1,8 +1,9 @@
-@testable import ApprovalService
 import Contracts
 import Foundation
 import ServiceKitTesting
 import Testing
+
+@testable import ApprovalService
 
 /// Ten decisions on one approval at once, through every channel: the API, signed links, the
 /// web form and Slack buttons. Exactly one wins; every other one is refused naming the
@@ -37,7 +38,9 @@ import Testing
                         }
                     }
                     for index in 0..<3 {
-                        let token = tokens.issue(approvalID: approvalID, approver: "manager@bank.example", decision: index == 0 ? .reject : .approve, expiresAt: Date().addingTimeInterval(600))
+                        let token = tokens.issue(
+                            approvalID: approvalID, approver: "manager@bank.example", decision: index == 0 ? .reject : .approve,
+                            expiresAt: Date().addingTimeInterval(600))
                         group.addTask {
                             let answer = try await API.post("\(stack.approval)/v1/links/\(token)", "{}", token: nil)
                             return answer.status == 200 ? .won : .lost(answer.status == 409 ? answer.string("reason") ?? "" : "HTTP \(answer.status)")

@@ -19,7 +19,8 @@ import Testing
                 let id = try #require(try await stack.submit(API.workflow(key: "retry-1")).string("id"))
                 let approval = try await stack.pendingApproval(of: id)
                 try await waitUntil("the webhook's breaker opens") {
-                    try await stack.count("SELECT count(*)::int FROM notifier.channel_state WHERE channel = 'webhook' AND failures = 3 AND open_until > now()") == 1
+                    try await stack.count("SELECT count(*)::int FROM notifier.channel_state WHERE channel = 'webhook' AND failures = 3 AND open_until > now()")
+                        == 1
                 }
                 // The other channel is not held up.
                 try await waitUntil("the mail is sent meanwhile") { try smtp.messages().contains { $0["subject"] == "Approval needed: wire_transfer" } }
@@ -27,7 +28,8 @@ import Testing
                     await stack.webhook.accepted.items.contains { $0.approvalId == approval }
                 }
                 try await waitUntil("the delivery is recorded") {
-                    try await stack.count("SELECT count(*)::int FROM notifier.deliveries WHERE channel = 'webhook' AND status = 'delivered' AND attempts = 4") == 1
+                    try await stack.count("SELECT count(*)::int FROM notifier.deliveries WHERE channel = 'webhook' AND status = 'delivered' AND attempts = 4")
+                        == 1
                 }
                 #expect(try await stack.count("SELECT count(*)::int FROM notifier.channel_state") == 0)
                 // Each retry waited on a timer of the timeout service.

@@ -15,20 +15,24 @@ import Testing
         // The services listen on 127.0.0.1; the only allowed place is a stand-in on 127.0.0.2.
         let redirectTarget = Mutex("")
         let standIn = LocalHTTPServer(label: "egress", host: "127.0.0.2") { router in
-            router.post("/ok") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"done":true}"#))) }
+            router.post("/ok") { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"done":true}"#)))
+            }
             router.post("/big") { _, _ in
                 Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"blob":""# + String(repeating: "b", count: 100_000) + #""}"#)))
             }
             router.post("/huge") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(repeating: UInt8(ascii: "x"), count: 1_200_000))) }
             router.post("/redirect") { _, _ in Response(status: .found, headers: [.location: redirectTarget.withLock { $0 }]) }
             router.post("/trickle") { _, _ in
-                Response(status: .ok, body: ResponseBody { writer in
-                    for _ in 0..<60 {
-                        try await writer.write(ByteBuffer(string: " "))
-                        try await Task.sleep(for: .seconds(1))
-                    }
-                    try await writer.finish(nil)
-                })
+                Response(
+                    status: .ok,
+                    body: ResponseBody { writer in
+                        for _ in 0..<60 {
+                            try await writer.write(ByteBuffer(string: " "))
+                            try await Task.sleep(for: .seconds(1))
+                        }
+                        try await writer.finish(nil)
+                    })
             }
         }
         defer { Task { await standIn.stop() } }
@@ -63,14 +67,17 @@ import Testing
             // An answer over 1 MiB fails the step at once: asking again would get the same.
             let huge = try await stack.submit(
                 key: "egress-huge", input: "{}",
-                steps: #"[{"name":"fetch","kind":"task","retry":{"max_attempts":3,"backoff_seconds":0.2},"task":{"type":"http","url":"\#(standIn.url("/huge"))"}}]"#)
+                steps:
+                    #"[{"name":"fetch","kind":"task","retry":{"max_attempts":3,"backoff_seconds":0.2},"task":{"type":"http","url":"\#(standIn.url("/huge"))"}}]"#
+            )
             try await stack.waitForStatus(huge, "failed")
             let hugeHistory = try await stack.history(huge)
             #expect(!hugeHistory.contains { $0.event == "attempt_failed" })
             #expect(hugeHistory.first { $0.event == "step_failed" }?.detail["error"]?.stringValue?.contains("larger than 1048576 bytes") == true)
             // A placeholder may not choose the host.
             let smuggled = try await stack.submit(
-                #"{"idempotency_key":"egress-host","type":"t","requester":"agent@bank.example","input":{"host":"127.0.0.1"},"steps":[{"name":"fetch","kind":"task","task":{"type":"http","url":"http://h{{input.host}}/metrics"}}]}"#)
+                #"{"idempotency_key":"egress-host","type":"t","requester":"agent@bank.example","input":{"host":"127.0.0.1"},"steps":[{"name":"fetch","kind":"task","task":{"type":"http","url":"http://h{{input.host}}/metrics"}}]}"#
+            )
             #expect(smuggled.status == 400 || smuggled.status == 422, "\(smuggled.text)")
             #expect(smuggled.string("reason")?.contains("task.url") == true, "\(smuggled.text)")
 

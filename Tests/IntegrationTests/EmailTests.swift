@@ -10,7 +10,8 @@ import Testing
     @Test func approversGetTheirOwnMailAndItsLinkDecidesOnlyFromTheConfirmationPage() async throws {
         try await LocalSMTPServer.with { smtp in
             try await Stack.with(environment: smtp.environment) { stack in
-                let steps = #"[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example","nobody@bank.example"]}},{"name":"execute","kind":"task","task":{"type":"noop"}}]"#
+                let steps =
+                    #"[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example","nobody@bank.example"]}},{"name":"execute","kind":"task","task":{"type":"noop"}}]"#
                 let id = try await stack.submit(key: "mail-1", input: #"{"amount":6000,"beneficiary":"ACME <GmbH>"}"#, steps: steps)
                 let approval = try await stack.pendingApproval(of: id)
                 var mail: JSONObject = [:]
@@ -29,7 +30,8 @@ import Testing
 
                 // The refused address: one attempt (550 is permanent), reported failed, the rest unaffected.
                 try await waitUntil("the refused delivery is reported") {
-                    try await stack.count("SELECT count(*)::int FROM notifier.deliveries WHERE recipient = 'nobody@bank.example' AND status = 'failed' AND attempts = 1") == 1
+                    try await stack.count(
+                        "SELECT count(*)::int FROM notifier.deliveries WHERE recipient = 'nobody@bank.example' AND status = 'failed' AND attempts = 1") == 1
                 }
                 let failed = try await stack.events(on: .notificationOutcomes).filter { $0.type == .notificationFailed }
                 let reason = try failed.first?.decode(NotificationFailed.self).error ?? ""

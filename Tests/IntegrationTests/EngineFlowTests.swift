@@ -244,7 +244,9 @@ import Testing
             let id = try await stack.submit(key: "cancel", input: "{}", steps: steps)
             let approvalID = try await stack.pendingApproval(of: id)
             // The same control request as an event on hitl.workflow.requests.
-            try await stack.publish(WorkflowControlRequested(workflowId: id, action: .cancel, requestedBy: "agent-7", reason: "customer withdrew"), to: .workflowRequests, subject: id)
+            try await stack.publish(
+                WorkflowControlRequested(workflowId: id, action: .cancel, requestedBy: "agent-7", reason: "customer withdrew"), to: .workflowRequests,
+                subject: id)
             try await stack.waitForStatus(id, "cancelled")
             try await waitUntil("the approval to be cancelled") {
                 try await API.get("\(stack.approval)/v1/approvals/\(approvalID)").string("status") == "cancelled"
@@ -288,10 +290,11 @@ extension Stack {
         var found: String?
         try? await waitUntil("another approval", timeout: timeout) {
             let answer = try await API.get("\(approval)/v1/approvals?status=pending&workflow_id=\(workflowID)")
-            found = answer.items.compactMap { item -> String? in
-                if case .string(let id)? = item["id"], id != previous { return id }
-                return nil
-            }.first
+            found =
+                answer.items.compactMap { item -> String? in
+                    if case .string(let id)? = item["id"], id != previous { return id }
+                    return nil
+                }.first
             return found != nil
         }
         return found

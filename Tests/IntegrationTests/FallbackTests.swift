@@ -38,7 +38,8 @@ final class ChatCompletionsStub: Sendable {
                     content = #"{"decision":"approve","reasoning":"Small amount, known payee."}"#
                 }
                 let answer: JSONObject = ["choices": .array([.object(["index": 0, "message": .object(["role": "assistant", "content": .string(content)])])])]
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try WireCoding.encode(answer))))
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try WireCoding.encode(answer))))
             }
         }
         url = server.url("/v1")

@@ -103,7 +103,9 @@ import Testing
             // One decision per approval: one vote, and the approval closed by it.
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approval_votes") == batch.expected.count)
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals WHERE status NOT IN ('approved', 'rejected')") == 0)
-            let urls = ["--approval", stack.approval, "--notifier", stack.local.url(of: "notifier"), "--timeout", stack.local.url(of: "timeout"), "--grace", "0"]
+            let urls = [
+                "--approval", stack.approval, "--notifier", stack.local.url(of: "notifier"), "--timeout", stack.local.url(of: "timeout"), "--grace", "0",
+            ]
             try await waitUntil("every outbox drained") {
                 try await stack.count("SELECT count(*)::int FROM orchestrator.outbox") == 0
             }
@@ -176,7 +178,9 @@ import Testing
             #expect(try await API.get("\(stack.orchestrator)/v1/ops/waiting", token: TestTokens.agent("agent@bank.example")).status == 403)
             #expect(try await API.get("\(stack.local.url(of: "timeout"))/v1/ops/timers", token: nil).status == 401)
             #expect(try await API.get("\(stack.local.url(of: "timeout"))/v1/ops/timers", token: TestTokens.approver("manager@bank.example")).status == 403)
-            let urls = ["--approval", stack.approval, "--notifier", stack.local.url(of: "notifier"), "--timeout", stack.local.url(of: "timeout"), "--grace", "0"]
+            let urls = [
+                "--approval", stack.approval, "--notifier", stack.local.url(of: "notifier"), "--timeout", stack.local.url(of: "timeout"), "--grace", "0",
+            ]
             #expect(try stack.hitl(["doctor"] + urls).contains("nothing found"))
 
             // Break each invariant behind the services' backs.
@@ -184,7 +188,8 @@ import Testing
             let second = try #require(try await stack.submit(API.workflow(key: "doctor-2")).string("id"))
             let closed = try await stack.pendingApproval(of: second)
             _ = try await stack.sql("UPDATE approval.approvals SET status = 'expired' WHERE id = \(UUID(uuidString: closed)!)")
-            try await stack.publish(TaskResult(workflowId: id, step: "execute", attempt: 1, outcome: .succeeded, worker: "forger"), to: .taskResults, subject: id)
+            try await stack.publish(
+                TaskResult(workflowId: id, step: "execute", attempt: 1, outcome: .succeeded, worker: "forger"), to: .taskResults, subject: id)
             try await waitUntil("the forged result in the dead-letter index") {
                 try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letters") == 1
             }

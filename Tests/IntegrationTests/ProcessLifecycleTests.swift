@@ -60,7 +60,9 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hitl-dev-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer {
-            if let text = try? String(contentsOf: postmasterPID(in: directory), encoding: .utf8), let pid = text.split(separator: "\n").first.flatMap({ Int32($0) }) {
+            if let text = try? String(contentsOf: postmasterPID(in: directory), encoding: .utf8),
+                let pid = text.split(separator: "\n").first.flatMap({ Int32($0) })
+            {
                 kill(pid, SIGINT)
             }
         }

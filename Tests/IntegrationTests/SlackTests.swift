@@ -14,11 +14,13 @@ import Testing
     @Test func approversAreAskedInSlackAndTheFirstValidClickDecidesEverywhere() async throws {
         try await SlackStub.with(rateLimited: 1) { slack in
             try await Stack.with(environment: slack.environment(users: Self.users)) { stack in
-                let steps = #"[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example","boss@bank.example"]}},{"name":"execute","kind":"task","task":{"type":"noop"}}]"#
+                let steps =
+                    #"[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example","boss@bank.example"]}},{"name":"execute","kind":"task","task":{"type":"noop"}}]"#
                 let id = try await stack.submit(key: "slack-1", input: #"{"amount":6000}"#, steps: steps)
                 let approval = try await stack.pendingApproval(of: id)
                 try await waitUntil("both approvers have their message") {
-                    Set(await slack.calls.items.filter { $0.method == "chat.postMessage" && $0.answer == "ok" }.compactMap { $0.body["channel"]?.stringValue }) == ["U0MANAGER", "U0BOSS"]
+                    Set(await slack.calls.items.filter { $0.method == "chat.postMessage" && $0.answer == "ok" }.compactMap { $0.body["channel"]?.stringValue })
+                        == ["U0MANAGER", "U0BOSS"]
                 }
                 // The 429 was honoured: the retry waited for Retry-After.
                 let posts = await slack.calls.items.filter { $0.method == "chat.postMessage" }
@@ -43,7 +45,9 @@ import Testing
                 let decided = try await API.get("\(stack.approval)/v1/approvals/\(approval)")
                 #expect(decided.string("decided_by") == "boss@bank.example" && decided.string("channel") == "slack")
                 try await waitUntil("both messages are replaced") {
-                    await slack.calls.items.filter { $0.method == "chat.update" && $0.answer == "ok" && String(describing: $0.body["text"]).contains("by boss@bank.example via slack") }.count == 2
+                    await slack.calls.items.filter {
+                        $0.method == "chat.update" && $0.answer == "ok" && String(describing: $0.body["text"]).contains("by boss@bank.example via slack")
+                    }.count == 2
                 }
                 _ = try await slack.interact(stack.approval, await slack.click(user: "U0MANAGER", value: "\(approval):reject"))
                 try await waitUntil("the late clicker is told who decided") {
@@ -57,8 +61,10 @@ import Testing
     @Test func aDecisionThatNeedsTheFormOpensAModalCheckedOnSubmit() async throws {
         try await SlackStub.with { slack in
             try await Stack.with(environment: slack.environment(users: Self.users)) { stack in
-                let form = #"{"title":"Wire transfer","fields":[{"name":"reason","type":"select","label":"Reason","required":true,"options":["budget","risk"]},{"name":"limit","type":"number","label":"Limit","max":10000}]}"#
-                let steps = #"[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"form":\#(form)}},{"name":"execute","kind":"task","task":{"type":"noop"}}]"#
+                let form =
+                    #"{"title":"Wire transfer","fields":[{"name":"reason","type":"select","label":"Reason","required":true,"options":["budget","risk"]},{"name":"limit","type":"number","label":"Limit","max":10000}]}"#
+                let steps =
+                    #"[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"form":\#(form)}},{"name":"execute","kind":"task","task":{"type":"noop"}}]"#
                 let id = try await stack.submit(key: "slack-modal", input: #"{"amount":6000}"#, steps: steps)
                 let approval = try await stack.pendingApproval(of: id)
                 try await waitUntil("the message is posted") { await slack.calls.items.contains { $0.method == "chat.postMessage" && $0.answer == "ok" } }
@@ -77,7 +83,10 @@ import Testing
                     ]
                     return [
                         "type": "view_submission", "user": .object(["id": "U0MANAGER"]),
-                        "view": .object(["callback_id": view["callback_id"] ?? "", "private_metadata": view["private_metadata"] ?? "", "state": .object(["values": .object(values)])]),
+                        "view": .object([
+                            "callback_id": view["callback_id"] ?? "", "private_metadata": view["private_metadata"] ?? "",
+                            "state": .object(["values": .object(values)]),
+                        ]),
                     ]
                 }
                 let wrong = try await slack.interact(stack.approval, submission(reason: "vibes", limit: "99999"))

@@ -17,7 +17,8 @@ import Testing
                     owner: .notifier, key: "bulk:\(index)", workflowId: "wf-\(index % 97)",
                     dueAt: start.addingTimeInterval(Double(index / 1000) * 0.5), payload: ["index": .number(Double(index))])
             }
-            let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: stack.local.kafkaBootstrap), logger: Logger(label: "test.timers"))
+            let producer = try KafkaProducer(
+                configuration: KafkaConfiguration(bootstrapServers: stack.local.kafkaBootstrap), logger: Logger(label: "test.timers"))
             let records = try timers.map { timer in
                 let envelope = try EventEnvelope(timer, source: "test", subject: timer.workflowId)
                 return KafkaRecord(envelope, topic: .timerRequests)

@@ -64,10 +64,12 @@ import Testing
             let pay = StepDefinition(name: "pay", kind: .task, task: .init(type: "agent", agent: "payments-executor"))
             let weak = StepDefinition(name: "approve", kind: .approval, approval: .init(approvers: ["manager@bank.example"], autoApproveWhen: "true"))
             try await stack.publish(
-                WorkflowSubmitted(idempotencyKey: "kafka-weak", type: "wire_transfer", requester: "agent@bank.example", input: ["amount": 900_000], steps: [weak, pay]),
+                WorkflowSubmitted(
+                    idempotencyKey: "kafka-weak", type: "wire_transfer", requester: "agent@bank.example", input: ["amount": 900_000], steps: [weak, pay]),
                 to: .workflowRequests, subject: "kafka-weak")
             try await stack.publish(
-                WorkflowSubmitted(idempotencyKey: "kafka-bare", type: "wire_transfer", requester: "agent@bank.example", input: ["amount": 900_000], steps: [pay]),
+                WorkflowSubmitted(
+                    idempotencyKey: "kafka-bare", type: "wire_transfer", requester: "agent@bank.example", input: ["amount": 900_000], steps: [pay]),
                 to: .workflowRequests, subject: "kafka-bare")
             try await waitUntil("the weakened Kafka request in the dead-letter index") {
                 try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letters WHERE error LIKE '%auto_approve_when weakens%'") == 1
@@ -116,7 +118,8 @@ import Testing
             }
 
             // An admin's template may use what an agent may not; the gate still applies above its threshold.
-            let template = #"{"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"auto_approve_when":"input.amount < 5000"}},\#(Self.pay)]}"#
+            let template =
+                #"{"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"auto_approve_when":"input.amount < 5000"}},\#(Self.pay)]}"#
             #expect(try await API.call("PUT", "\(stack.orchestrator)/v1/templates/transfer", json: template).status == 201)
             func fromTemplate(_ key: String, _ amount: Int) -> String {
                 #"{"idempotency_key":"\#(key)","type":"wire_transfer","requester":"agent@bank.example","input":{"amount":\#(amount)},"template":"transfer"}"#
@@ -132,8 +135,12 @@ import Testing
             let deleted = try await API.call("DELETE", "\(gates)/big-transfers")
             #expect(deleted.status == 200 && deleted["version"] == .number(2))
             #expect(try await API.get("\(gates)/big-transfers").status == 404)
-            #expect(try await API.get("\(gates)/big-transfers/versions").items.map { $0["changed_by"] } == [.string("ops@bank.example"), .string("ops@bank.example")])
-            let after = try #require(try await API.post(workflows, Self.request("after", amount: 900_000, steps: "[\(Self.pay)]"), token: Self.agent).string("id"))
+            #expect(
+                try await API.get("\(gates)/big-transfers/versions").items.map { $0["changed_by"] } == [
+                    .string("ops@bank.example"), .string("ops@bank.example"),
+                ])
+            let after = try #require(
+                try await API.post(workflows, Self.request("after", amount: 900_000, steps: "[\(Self.pay)]"), token: Self.agent).string("id"))
             _ = try await stack.waitForStep(after, "pay", "running")
 
             // A catch-all gate holds whatever type the agent claims.
@@ -152,7 +159,8 @@ import Testing
                 [{"name":"draft","kind":"task","task":{"type":"agent","agent":"writer"}},\#(Self.pay),
                  {"name":"review","kind":"approval","approval":{"approvers":["manager@bank.example"],"revise_step":"draft"}}]
                 """#
-            let id = try #require(try await API.post("\(stack.orchestrator)/v1/workflows", Self.request("again", amount: 900_000, steps: steps), token: Self.agent).string("id"))
+            let id = try #require(
+                try await API.post("\(stack.orchestrator)/v1/workflows", Self.request("again", amount: 900_000, steps: steps), token: Self.agent).string("id"))
             _ = try await stack.waitForStep(id, "draft", "running")
             #expect(try await stack.answer(id, step: "draft").status == 200)
             let gate = try await stack.pendingApproval(of: id)
@@ -160,7 +168,8 @@ import Testing
             _ = try await stack.waitForStep(id, "pay", "running")
             #expect(try await stack.answer(id, step: "pay").status == 200)
             let review = try await stack.pendingApproval(of: id)
-            #expect(try await stack.decide(review, json: #"{"decision":"request_changes","comment":"split it","approver":"manager@bank.example"}"#).status == 200)
+            #expect(
+                try await stack.decide(review, json: #"{"decision":"request_changes","comment":"split it","approver":"manager@bank.example"}"#).status == 200)
             _ = try await stack.waitForStep(id, "draft", "running")
             #expect(try await stack.answer(id, step: "draft").status == 200)
             // The gate is asked anew (a new round, a new approval), not silently skipped or stuck.
@@ -200,7 +209,8 @@ import Testing
                           {"name":"review","kind":"approval","approval":{"approvers":["manager@bank.example"]}},\#(Self.pay)]}
                 """#
             #expect(try await API.call("PUT", "\(stack.orchestrator)/v1/templates/reviewed", json: template).status == 201)
-            let body = #"{"idempotency_key":"r-1","type":"wire_transfer","requester":"agent@bank.example","input":{"amount":900000,"to":"ACME"},"template":"reviewed"}"#
+            let body =
+                #"{"idempotency_key":"r-1","type":"wire_transfer","requester":"agent@bank.example","input":{"amount":900000,"to":"ACME"},"template":"reviewed"}"#
             let id = try #require(try await API.post("\(stack.orchestrator)/v1/workflows", body, token: Self.agent).string("id"))
 
             let first = try await stack.pendingApproval(of: id)
@@ -255,7 +265,8 @@ import Testing
                 [{"name":"reserve","kind":"task","task":{"type":"agent","agent":"reserver"},"compensate":{"type":"agent","agent":"reserver"}},
                  {"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"]}}]
                 """#
-            let id = try #require(try await API.post("\(stack.orchestrator)/v1/workflows", Self.request("tok", amount: 10, steps: steps), token: Self.agent).string("id"))
+            let id = try #require(
+                try await API.post("\(stack.orchestrator)/v1/workflows", Self.request("tok", amount: 10, steps: steps), token: Self.agent).string("id"))
             _ = try await stack.waitForStep(id, "reserve", "running")
             let request = try #require(try await stack.taskRequests(of: id).first)
             #expect(request.token == stack.taskToken(id, step: "reserve", attempt: 1))
@@ -271,7 +282,9 @@ import Testing
                 #expect(answer.status == 403 && answer.string("error") == "invalid_task_token", "\(step) \(attempt): \(answer.text)")
             }
             // On Kafka: dead-lettered, not applied.
-            try await stack.publish(TaskResult(workflowId: id, step: "reserve", attempt: 1, outcome: .succeeded, output: ["score": 0], worker: "forger"), to: .taskResults, subject: id)
+            try await stack.publish(
+                TaskResult(workflowId: id, step: "reserve", attempt: 1, outcome: .succeeded, output: ["score": 0], worker: "forger"), to: .taskResults,
+                subject: id)
             try await waitUntil("the forged Kafka result in the dead-letter index") {
                 try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letters WHERE error LIKE 'task result refused%'") == 1
             }
@@ -283,7 +296,8 @@ import Testing
             #expect(stolen.status == 403 && stolen.string("error") == "not_the_worker")
             #expect(try await stack.history(id).count == history)
             // The agent the task names answers with the attempt's token.
-            #expect(try await stack.answer(id, step: "reserve", output: #"{"held":true}"#, token: request.token, as: TestTokens.agent("reserver")).status == 200)
+            #expect(
+                try await stack.answer(id, step: "reserve", output: #"{"held":true}"#, token: request.token, as: TestTokens.agent("reserver")).status == 200)
             let approvalID = try await stack.pendingApproval(of: id)
             #expect(try await stack.decide(approvalID, "reject").status == 200)
             try await waitUntil("the compensation to start") { try await stack.status(id) == "compensating" }
@@ -303,7 +317,8 @@ import Testing
     @Test func approversSeeOnlyTheirWorkflowsAuthorsComeFromTheTokenAndKeysAreEachRequestersOwn() async throws {
         try await Stack.with { stack in
             let workflows = "\(stack.orchestrator)/v1/workflows"
-            let steps = #"[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"policy":{"escalation":[{"after_seconds":3600,"approvers":["boss@bank.example"]}]}}}]"#
+            let steps =
+                #"[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"policy":{"escalation":[{"after_seconds":3600,"approvers":["boss@bank.example"]}]}}}]"#
             let answer = try await API.post(workflows, Self.request("seen", amount: 10, steps: steps), token: Self.agent)
             let id = try #require(answer.string("id"))
             for path in ["", "/history", "/messages", "/events"] {
@@ -373,13 +388,16 @@ import Testing
             #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows") == 0)
 
             // Free text may carry the payload: it stays text.
-            let shown = #"{"title":\#(text),"description":\#(text),"facts":["amount","payee"],"fields":[{"name":"reason","type":"select","label":\#(text),"options":[\#(text),"other"]}],"buttons":[{"decision":"approve","label":"Approve"},{"decision":"reject","label":"Reject"}]}"#
-            let id = try #require(try await API.post(workflows, form(shown, input: #"{"amount":6000,"payee":\#(text)}"#, key: "shown"), token: Self.agent).string("id"))
+            let shown =
+                #"{"title":\#(text),"description":\#(text),"facts":["amount","payee"],"fields":[{"name":"reason","type":"select","label":\#(text),"options":[\#(text),"other"]}],"buttons":[{"decision":"approve","label":"Approve"},{"decision":"reject","label":"Reject"}]}"#
+            let id = try #require(
+                try await API.post(workflows, form(shown, input: #"{"amount":6000,"payee":\#(text)}"#, key: "shown"), token: Self.agent).string("id"))
             let approval = try await stack.pendingApproval(of: id)
             let link = try await stack.webLink(approval)
             // A post that repeats decision is refused and decides nothing (on a second one, since
             // a sign-in link opens one session and the browser below takes this one's).
-            let probeID = try #require(try await API.post(workflows, form(shown, input: #"{"amount":6000,"payee":\#(text)}"#, key: "shown-2"), token: Self.agent).string("id"))
+            let probeID = try #require(
+                try await API.post(workflows, form(shown, input: #"{"amount":6000,"payee":\#(text)}"#, key: "shown-2"), token: Self.agent).string("id"))
             let probe = try await stack.pendingApproval(of: probeID)
             let web = try await WebClient.signIn(try await stack.webLink(probe))
             let page = "\(stack.approval)/ui/approvals/\(probe)"

@@ -14,7 +14,8 @@ import Testing
 
     @Test func anApproverEditsTheFactsAndApprovesWithChangesFromThePage() async throws {
         try await Stack.with { stack in
-            let form = #"{"title":"Wire transfer","facts":["amount","to"],"buttons":[{"decision":"approve","label":"Approve"},{"decision":"approve_with_changes","label":"Approve with changes"},{"decision":"reject","label":"Reject"}]}"#
+            let form =
+                #"{"title":"Wire transfer","facts":["amount","to"],"buttons":[{"decision":"approve","label":"Approve"},{"decision":"approve_with_changes","label":"Approve with changes"},{"decision":"reject","label":"Reject"}]}"#
             let steps = #"""
                 [{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"form":\#(form)}},
                  {"name":"execute","kind":"task","task":{"type":"agent"}}]
@@ -32,9 +33,11 @@ import Testing
             let csrf = try #require(try await web.csrfToken(page))
 
             // Nothing changed, or a number that is not one: refused with the reason, nothing decided.
-            let unchanged = try await web.post(page, ["csrf_token": csrf, "decision": "approve_with_changes", "change.amount": "6000", "change.to": "ACME GmbH"])
+            let unchanged = try await web.post(
+                page, ["csrf_token": csrf, "decision": "approve_with_changes", "change.amount": "6000", "change.to": "ACME GmbH"])
             #expect(unchanged.status == 422 && unchanged.html.contains("Change at least one value"))
-            let notANumber = try await web.post(page, ["csrf_token": csrf, "decision": "approve_with_changes", "change.amount": "lots", "change.to": "ACME GmbH"])
+            let notANumber = try await web.post(
+                page, ["csrf_token": csrf, "decision": "approve_with_changes", "change.amount": "lots", "change.to": "ACME GmbH"])
             #expect(notANumber.status == 422 && notANumber.html.contains("amount must be a number"))
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approval_votes") == 0)
 
@@ -80,7 +83,8 @@ import Testing
 
     @Test func anApproverSignsInThroughTheLinkAndDecidesByClicking() async throws {
         try await Stack.with { stack in
-            let form = #"{"title":"Wire transfer","facts":["amount"],"fields":[{"name":"reason","type":"select","label":"Reason","required":true,"options":["budget","risk"]},{"name":"limit","type":"number","label":"Limit","max":10000}]}"#
+            let form =
+                #"{"title":"Wire transfer","facts":["amount"],"fields":[{"name":"reason","type":"select","label":"Reason","required":true,"options":["budget","risk"]},{"name":"limit","type":"number","label":"Limit","max":10000}]}"#
             let steps = #"""
                 [{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"form":\#(form)}},
                  {"name":"execute","kind":"task","task":{"type":"noop"}}]

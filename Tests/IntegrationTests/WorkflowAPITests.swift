@@ -28,12 +28,15 @@ import Testing
 
             // Concurrent puts of one name each get their own next version.
             let versions = try await withThrowingTaskGroup(of: JSONValue?.self) { group in
-                for _ in 0..<8 { group.addTask { try await API.call("PUT", "\(stack.orchestrator)/v1/templates/race", json: Self.template(limit: 1))["version"] } }
+                for _ in 0..<8 {
+                    group.addTask { try await API.call("PUT", "\(stack.orchestrator)/v1/templates/race", json: Self.template(limit: 1))["version"] }
+                }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(Set(versions.compactMap { $0 }) == Set((1...8).map { JSONValue.number(Double($0)) }))
 
-            let request = #"{"idempotency_key":"t-1","type":"wire_transfer","requester":"agent@bank.example","input":{"amount":6000},"template":"transfer","callback_url":"\#(receiver.url)"}"#
+            let request =
+                #"{"idempotency_key":"t-1","type":"wire_transfer","requester":"agent@bank.example","input":{"amount":6000},"template":"transfer","callback_url":"\#(receiver.url)"}"#
             let id = try #require(try await stack.submit(request).string("id"))
             let approvalID = try await stack.pendingApproval(of: id)
             let second = try await API.call("PUT", templates, json: Self.template(limit: 10_000))
@@ -51,7 +54,8 @@ import Testing
             let resumed = try await Self.readEventStream("\(stack.orchestrator)/v1/workflows/\(id)/events", lastEventID: Int(history[1].sequence))
             #expect(resumed == Array(streamed.dropFirst(2)))
 
-            let later = try await stack.submit(#"{"idempotency_key":"t-2","type":"wire_transfer","requester":"agent@bank.example","input":{"amount":6000},"template":"transfer"}"#)
+            let later = try await stack.submit(
+                #"{"idempotency_key":"t-2","type":"wire_transfer","requester":"agent@bank.example","input":{"amount":6000},"template":"transfer"}"#)
             let laterID = try #require(later.string("id"))
             try await stack.waitForStatus(laterID, "completed")
             #expect(try await stack.workflow(laterID)["template_version"] == 2)
@@ -74,7 +78,8 @@ import Testing
             for index in 0..<5 {
                 let type = index.isMultiple(of: 2) ? "even" : "odd"
                 let answer = try await stack.submit(
-                    #"{"idempotency_key":"l-\#(index)","type":"\#(type)","requester":"agent-\#(index % 2)","input":{"amount":1},"steps":\#(Definitions.threshold)}"#)
+                    #"{"idempotency_key":"l-\#(index)","type":"\#(type)","requester":"agent-\#(index % 2)","input":{"amount":1},"steps":\#(Definitions.threshold)}"#
+                )
                 ids.append(try #require(answer.string("id")))
             }
             var seen: [String] = []

@@ -27,7 +27,11 @@ import Testing
         let consumer = try KafkaConsumer(
             configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, properties: Self.properties),
             groupID: group, topics: [topic], logger: logger)
-        return Task { try await consumer.run { message in await collected.append(message); return true } }
+        return Task {
+            try await consumer.run { message in
+                await collected.append(message); return true
+            }
+        }
     }
 
     func values(_ collected: Collected<KafkaMessage>) async -> [String] {
@@ -195,7 +199,8 @@ import Testing
         // As many senders as the pool has threads, each with more records than the queue holds.
         let senders = (0..<max(2, ProcessInfo.processInfo.activeProcessorCount)).map { sender in
             Task {
-                await producer.send((0..<20).map { KafkaRecord(topic: "t.full", key: Array("s\(sender)".utf8), value: Array("s\(sender)-\($0)".utf8), headers: []) })
+                await producer.send(
+                    (0..<20).map { KafkaRecord(topic: "t.full", key: Array("s\(sender)".utf8), value: Array("s\(sender)-\($0)".utf8), headers: []) })
             }
         }
         // The broker comes back from a plain thread, whatever the pool is doing.

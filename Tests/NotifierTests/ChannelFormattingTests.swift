@@ -20,7 +20,10 @@ import Testing
         form: ApprovalForm(title: "Wire transfer", facts: ["amount"]), facts: ["amount": 6000])
 
     @Test func eachRecipientGetsOnlyTheirOwnLinks() {
-        #expect(Self.notification.links(for: "ann@bank.example") == ["web": "http://x/ui/sign-in/ann", "approve": "http://x/ui/links/ann-yes", "reject": "http://x/ui/links/ann-no"])
+        #expect(
+            Self.notification.links(for: "ann@bank.example") == [
+                "web": "http://x/ui/sign-in/ann", "approve": "http://x/ui/links/ann-yes", "reject": "http://x/ui/links/ann-no",
+            ])
         #expect(Self.notification.links(for: "bob@bank.example") == ["web": "http://x/ui/sign-in/bob"])
         #expect(Self.notification.links(for: "mallory@bank.example").isEmpty)
     }
@@ -36,8 +39,9 @@ import Testing
         #expect(lines.filter { $0.hasPrefix("Content-Transfer-Encoding: base64") }.count == 2)
         #expect(lines.allSatisfy { $0.utf8.count <= 998 })  // RFC 5322's line limit
         // The body parts are base64 lines of at most 76 characters that decode to the text.
-        let textPart = try #require(rendered.components(separatedBy: "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n").last?
-            .components(separatedBy: "\r\n--").first)
+        let textPart = try #require(
+            rendered.components(separatedBy: "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n").last?
+                .components(separatedBy: "\r\n--").first)
         #expect(textPart.components(separatedBy: "\r\n").allSatisfy { $0.count <= 76 })
         #expect(Data(base64Encoded: textPart.replacingOccurrences(of: "\r\n", with: "")).map { String(decoding: $0, as: UTF8.self) } == message.text)
         #expect(EmailMessage.encodedHeader("line\r\nBcc: evil@x") == "line  Bcc: evil@x")  // no header injection
@@ -59,7 +63,8 @@ import Testing
             try SlackSignature.verify(secret: "slack-signing-secret-0123", timestamp: "\(stamp)", signature: signature, body: body + [0x20], now: now)
         }
         #expect(throws: SlackSignature.Refusal.stale) {
-            try SlackSignature.verify(secret: "slack-signing-secret-0123", timestamp: "\(stamp)", signature: signature, body: body, now: now.addingTimeInterval(301))
+            try SlackSignature.verify(
+                secret: "slack-signing-secret-0123", timestamp: "\(stamp)", signature: signature, body: body, now: now.addingTimeInterval(301))
         }
         #expect(throws: SlackSignature.Refusal.missing) { try SlackSignature.verify(secret: "s", timestamp: nil, signature: signature, body: body) }
     }

@@ -27,24 +27,39 @@ import Testing
 
     @Test func definitionsAreCheckedWithTheFaultyStepNamed() throws {
         let cases: [(String, String)] = [
-            (#"[{"name":"a","kind":"task","task":{"type":"noop"}},{"name":"a","kind":"task","task":{"type":"noop"}}]"#, "steps[1] (a): the name a is used twice"),
+            (
+                #"[{"name":"a","kind":"task","task":{"type":"noop"}},{"name":"a","kind":"task","task":{"type":"noop"}}]"#,
+                "steps[1] (a): the name a is used twice"
+            ),
             (#"[{"name":"a","kind":"task","task":{"type":"noop"},"when":"input.x <"}]"#, "steps[0] (a): when is not a valid expression"),
-            (#"[{"name":"a","kind":"task","task":{"type":"noop"},"next":"b"},{"name":"b","kind":"task","task":{"type":"noop"},"next":"a"}]"#, "next leads round in a cycle"),
+            (
+                #"[{"name":"a","kind":"task","task":{"type":"noop"},"next":"b"},{"name":"b","kind":"task","task":{"type":"noop"},"next":"a"}]"#,
+                "next leads round in a cycle"
+            ),
             (#"[{"name":"a","kind":"task","task":{"type":"noop"},"next":"zz"}]"#, "next names zz, which is not a step"),
             (#"[{"name":"a","kind":"task","task":{"type":"shell"}}]"#, "task.type shell is unknown"),
             (#"[{"name":"a","kind":"task","task":{"type":"http"}}]"#, "task.url must be an absolute http or https URL"),
             (#"[{"name":"a","kind":"task","task":{"type":"noop"},"retry":{"max_attempts":0}}]"#, "retry.max_attempts must be 1 to 20"),
-            (#"[{"name":"a","kind":"approval","approval":{"approvers":["x"],"auto_approve_when":"amount < 5"}}]"#, "approval.auto_approve_when is not a valid expression"),
-            (#"[{"name":"a","kind":"approval","approval":{"approvers":["x"],"revise_step":"b"}},{"name":"b","kind":"task","task":{"type":"noop"}}]"#, "revise_step must name an earlier task step"),
+            (
+                #"[{"name":"a","kind":"approval","approval":{"approvers":["x"],"auto_approve_when":"amount < 5"}}]"#,
+                "approval.auto_approve_when is not a valid expression"
+            ),
+            (
+                #"[{"name":"a","kind":"approval","approval":{"approvers":["x"],"revise_step":"b"}},{"name":"b","kind":"task","task":{"type":"noop"}}]"#,
+                "revise_step must name an earlier task step"
+            ),
             (#"[{"name":"a","kind":"task","task":{"type":"noop"},"compensate":{"type":"ftp"}}]"#, "compensate.type ftp is unknown"),
-            (#"[{"name":"a","kind":"approval","approval":{"approvers":["x"],"form":{"title":"T","fields":[{"name":"change.x","type":"text","label":"X"}]}}}]"#,
-             "the name change.x starts with change."),
+            (
+                #"[{"name":"a","kind":"approval","approval":{"approvers":["x"],"form":{"title":"T","fields":[{"name":"change.x","type":"text","label":"X"}]}}}]"#,
+                "the name change.x starts with change."
+            ),
         ]
         for (json, expected) in cases {
             let problem = DefinitionValidation.problem(in: try steps(json))
             #expect(problem?.contains(expected) == true, "\(json) → \(problem ?? "valid")")
         }
-        let valid = try steps(#"""
+        let valid = try steps(
+            #"""
             [{"name":"draft","kind":"task","task":{"type":"agent"},"retry":{"max_attempts":3,"backoff_seconds":1},"compensate":{"type":"noop"}},
              {"name":"approve","kind":"approval","when":"input.amount >= 1000","approval":{"approvers":["m"],"auto_approve_when":"input.amount < 5000","revise_step":"draft"},"next":"execute"},
              {"name":"skipped","kind":"task","task":{"type":"noop"}},
@@ -61,14 +76,17 @@ import Testing
             entry("submitted", ["input": .object(["amount": 6000, "currency": "EUR"])]),
             entry("step_completed", step: "draft", ["step_status": "completed"]),
             entry("approval_requested", to: "waiting_approval", step: "approve", ["step_status": "waiting"]),
-            entry("approved_with_changes", to: "running", step: "approve",
-                  ["step_status": "approved", "changes": .object(["amount": .object(["from": 6000, "to": 5500])])]),
+            entry(
+                "approved_with_changes", to: "running", step: "approve",
+                ["step_status": "approved", "changes": .object(["amount": .object(["from": 6000, "to": 5500])])]),
             entry("stale_result_ignored", step: "draft", ["attempt": 1]),
             entry("completed", to: "completed"),
         ]
         let state = HistoryReplay.rebuild(entries)
-        #expect(state == HistoryReplay.State(
-            status: .completed, steps: ["draft": "completed", "approve": "approved"], input: ["amount": 5500, "currency": "EUR"]))
+        #expect(
+            state
+                == HistoryReplay.State(
+                    status: .completed, steps: ["draft": "completed", "approve": "approved"], input: ["amount": 5500, "currency": "EUR"]))
         #expect(HistoryReplay.rebuild(Array(entries.dropFirst())) == nil)
     }
 

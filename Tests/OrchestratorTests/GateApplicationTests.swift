@@ -10,7 +10,9 @@ import Testing
     static let treasury = StepDefinition.Approval(
         approvers: ["cfo@bank.example", "group:treasury"], timeoutSeconds: 86_400, policy: ApprovalPolicy(quorum: .all, onExpiry: .reject))
 
-    static func gate(_ name: String = "big-transfers", when: String? = "input.amount > 5000", agents: [String]? = ["payments-executor"], agentMay: [GateOption]? = nil) -> GateStore.Version {
+    static func gate(
+        _ name: String = "big-transfers", when: String? = "input.amount > 5000", agents: [String]? = ["payments-executor"], agentMay: [GateOption]? = nil
+    ) -> GateStore.Version {
         GateStore.Version(
             name: name, version: 3,
             gate: Gate(type: "wire_transfer", when: when, approval: treasury, agents: agents, agentMay: agentMay), changedBy: "ops@bank.example",
@@ -38,13 +40,17 @@ import Testing
     }
 
     @Test func anHTTPTaskOrCompensationActsAndWithoutAnyActingStepTheApprovalEndsTheWorkflow() throws {
-        let compensating = try definition(#"""
+        let compensating = try definition(
+            #"""
             [{"name":"reserve","kind":"task","task":{"type":"noop"},"compensate":{"type":"http","url":"https://bank.example/refund"}},
              {"name":"check","kind":"task","task":{"type":"agent","agent":"checker"}}]
             """#)
         #expect(try GateApplication.apply([Self.gate()], to: compensating, input: ["amount": 6000], trusted: false).steps.first?.name == "gate.big-transfers")
         let noAction = try definition(#"[{"name":"check","kind":"task","task":{"type":"agent","agent":"checker"}}]"#)
-        #expect(try GateApplication.apply([Self.gate()], to: noAction, input: ["amount": 6000], trusted: false).steps.map(\.name) == ["check", "gate.big-transfers"])
+        #expect(
+            try GateApplication.apply([Self.gate()], to: noAction, input: ["amount": 6000], trusted: false).steps.map(\.name) == [
+                "check", "gate.big-transfers",
+            ])
     }
 
     @Test func anAdminsTemplateThatAlreadyAsksItIsLeftAsItIs() throws {
@@ -59,7 +65,8 @@ import Testing
     }
 
     @Test func aJumpOverTheGatesApprovalIsRefused() throws {
-        let jumping = try definition(#"""
+        let jumping = try definition(
+            #"""
             [{"name":"draft","kind":"task","task":{"type":"noop"},"next":"pay"},
              {"name":"spare","kind":"task","task":{"type":"noop"}},
              {"name":"pay","kind":"task","task":{"type":"http","url":"https://bank.example/pay"}}]
@@ -70,11 +77,14 @@ import Testing
         let claimed = try definition(#"[{"name":"approve","kind":"approval","approval":{"approvers":["me@agent.example"],"gate":"big-transfers@3"}}]"#)
         #expect(throws: Submissions.Invalid.self) { try GateApplication.apply([], to: claimed, input: [:], trusted: true) }
         // A request for changes that would run the payment again without the gate.
-        let revising = try definition(#"""
+        let revising = try definition(
+            #"""
             [{"name":"pay","kind":"task","task":{"type":"http","url":"https://bank.example/pay"}},
              {"name":"review","kind":"approval","approval":{"approvers":["manager@bank.example"],"revise_step":"pay"}}]
             """#)
-        #expect { try GateApplication.apply([Self.gate()], to: revising, input: ["amount": 6000], trusted: true) } throws: { "\($0)".contains("revise_step pay") }
+        #expect { try GateApplication.apply([Self.gate()], to: revising, input: ["amount": 6000], trusted: true) } throws: {
+            "\($0)".contains("revise_step pay")
+        }
     }
 
     @Test(arguments: [
@@ -109,7 +119,8 @@ import Testing
         // Unknown stays unknown through not, and, or.
         for (when, input, applies) in [
             ("not (input.amount < 5000)", [:], true), ("input.amount > 5000 and input.kind == 'wire'", ["amount": 10], false),
-            ("input.amount > 5000 or input.kind == 'wire'", ["amount": 10], true), ("input.amount > 5000 or input.kind == 'wire'", ["amount": 10, "kind": "card"], false),
+            ("input.amount > 5000 or input.kind == 'wire'", ["amount": 10], true),
+            ("input.amount > 5000 or input.kind == 'wire'", ["amount": 10, "kind": "card"], false),
             ("input.kind in input.kinds", ["kind": "wire"], true),
             // A value of another type than the rule compares with proves nothing: a lax
             // reader may take "true" for true, or 5 for "5".

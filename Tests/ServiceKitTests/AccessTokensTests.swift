@@ -1,5 +1,4 @@
 import Crypto
-import _CryptoExtras
 import Foundation
 import Hummingbird
 import Logging
@@ -8,6 +7,7 @@ import ServiceKitTesting
 import ServiceLifecycle
 import Synchronization
 import Testing
+import _CryptoExtras
 
 @Suite struct AccessTokensTests {
     let tokens = AccessTokens(secret: "unit-test-jwt-secret-0123456789abcdef")
@@ -105,7 +105,8 @@ import Testing
 
     @Test func rs256TokensVerifyAndSmallKeysAreRefused() throws {
         let provider = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-        let tokens = AccessTokens(secret: "unit-test-jwt-secret-0123456789abcdef", provider: Self.provider(try .init(pem: provider.publicKey.pemRepresentation)))
+        let tokens = AccessTokens(
+            secret: "unit-test-jwt-secret-0123456789abcdef", provider: Self.provider(try .init(pem: provider.publicKey.pemRepresentation)))
         let good = try Self.token(alg: "RS256", claims: Self.claims()) {
             Array(try provider.signature(for: SHA256.hash(data: $0), padding: .insecurePKCS1v1_5).rawRepresentation)
         }
@@ -127,7 +128,8 @@ import Testing
         defer { Task { await server.stop() } }
         let provider = Self.provider(nil, jwksURL: server.url)
         let tokens = AccessTokens(secret: nil, provider: provider)
-        let refresher = try #require(tokens.keySetRefresher(egress: EgressClient(policy: try EgressPolicy(parsing: "127.0.0.1")), logger: Logger(label: "test")))
+        let refresher = try #require(
+            tokens.keySetRefresher(egress: EgressClient(policy: try EgressPolicy(parsing: "127.0.0.1")), logger: Logger(label: "test")))
         await refresher.fetch()
         #expect(try tokens.verify(Self.es256(first, kid: "k1")).subject == "ann@bank.example")
         #expect(reason(tokens, try Self.es256(second, kid: "k2")) == "the token's key is not one of the identity provider's")
@@ -155,7 +157,8 @@ struct JWKSServer {
     static func set(_ keys: [String: P256.Signing.PublicKey]) -> String {
         let entries = keys.map { kid, key in
             let raw = Array(key.x963Representation.dropFirst())
-            return #"{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"\#(kid)","x":"\#(Signing.base64URL(Array(raw.prefix(32))))","y":"\#(Signing.base64URL(Array(raw.suffix(32))))"}"#
+            return
+                #"{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"\#(kid)","x":"\#(Signing.base64URL(Array(raw.prefix(32))))","y":"\#(Signing.base64URL(Array(raw.suffix(32))))"}"#
         }
         return #"{"keys":[\#(entries.joined(separator: ","))]}"#
     }

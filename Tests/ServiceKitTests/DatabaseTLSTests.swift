@@ -16,7 +16,9 @@ import Testing
                 defer { group.cancelAll() }
                 let answer = await Deadline.value(within: .seconds(15)) {
                     var ssl = false
-                    for try await value in try await database.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").decode(Bool.self) { ssl = value }
+                    for try await value in try await database.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").decode(Bool.self) {
+                        ssl = value
+                    }
                     return ssl
                 }
                 return answer ?? .failure(CancellationError())
@@ -38,7 +40,8 @@ import Testing
         #expect(try await Self.encrypted(base + "?sslmode=disable").get() == false)
         #expect(try await Self.encrypted(base + "?sslmode=require").get() == true)
         #expect(try await Self.encrypted(base + "?sslmode=verify-full&sslrootcert=\(ca)").get() == true)
-        #expect(try await Self.encrypted(base.replacingOccurrences(of: "127.0.0.1", with: "localhost") + "?sslmode=verify-full&sslrootcert=\(ca)").get() == true)
+        #expect(
+            try await Self.encrypted(base.replacingOccurrences(of: "127.0.0.1", with: "localhost") + "?sslmode=verify-full&sslrootcert=\(ca)").get() == true)
         // verify-full against the system's roots: this certificate is nobody's, so no session.
         if case .success = await Self.encrypted(base + "?sslmode=verify-full") { Issue.record("verify-full trusted a self-signed certificate") }
         #expect(throws: ConfigurationError.self) { try DatabaseConfiguration(url: base + "?sslmode=always", schema: "public") }

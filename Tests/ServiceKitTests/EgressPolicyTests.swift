@@ -65,11 +65,16 @@ import Testing
         #expect(await refusal("api.partner.example", policy) == nil)
         #expect(await refusal("v6.partner.example", policy) == nil)
         // A name the policy allows, pointing inside: refused, with the kind of address only.
-        #expect(await refusal("rebind.partner.example", policy) == "egress refused: rebind.partner.example resolves to a loopback address, which HITL_EGRESS_ALLOW does not allow")
+        #expect(
+            await refusal("rebind.partner.example", policy)
+                == "egress refused: rebind.partner.example resolves to a loopback address, which HITL_EGRESS_ALLOW does not allow")
         #expect(await refusal("internal.partner.example", policy)?.contains("private address") == true)
         #expect(await refusal("metadata.partner.example", policy)?.contains("link-local (cloud metadata)") == true)
         #expect(await refusal("mapped.partner.example", policy)?.contains("loopback") == true)
-        for literal in ["10.0.0.5", "172.16.4.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "127.0.0.1", "0.0.0.0", "[::1]", "fd00::1", "fe80::1", "::ffff:10.0.0.5", "224.0.0.1"] {
+        for literal in [
+            "10.0.0.5", "172.16.4.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "127.0.0.1", "0.0.0.0", "[::1]", "fd00::1", "fe80::1", "::ffff:10.0.0.5",
+            "224.0.0.1",
+        ] {
             #expect(await refusal(literal, policy)?.contains("which HITL_EGRESS_ALLOW does not allow") == true, "\(literal)")
         }
         // Documentation range allowed explicitly; a name outside the suffix is not.

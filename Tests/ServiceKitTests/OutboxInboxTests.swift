@@ -3,9 +3,10 @@ import Foundation
 import Kafka
 import Logging
 import PostgresNIO
-@testable import ServiceKit
 import ServiceKitTesting
 import Testing
+
+@testable import ServiceKit
 
 /// The outbox, the inbox and the dead-letter path against real Postgres and the mock cluster.
 @Suite(.timeLimit(.minutes(5))) struct OutboxInboxTests {
@@ -42,15 +43,18 @@ import Testing
     /// its value, and the partition moves on (it used to wait forever on that dead letter).
     @Test func aHugePoisonRecordIsDeadLetteredWithoutItsValueAndTheNextIsApplied() async throws {
         try await ServiceKitHarness.with { kit in
-            let consumer = try makeConsumer(kit, handlers: [
-                .timerCancelled: { context in
-                    let payload = try context.envelope.decode(TimerCancelled.self)
-                    if payload.key.count > 1000 { throw PermanentFailure("too much") }
-                    try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'ok')", logger: context.logger)
-                }
-            ])
+            let consumer = try makeConsumer(
+                kit,
+                handlers: [
+                    .timerCancelled: { context in
+                        let payload = try context.envelope.decode(TimerCancelled.self)
+                        if payload.key.count > 1000 { throw PermanentFailure("too much") }
+                        try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'ok')", logger: context.logger)
+                    }
+                ])
             try await kit.running(consumer) {
-                let huge = try EventEnvelope(TimerCancelled(owner: .approval, key: String(repeating: "k", count: 800_000), workflowId: "wf-h"), source: "test", subject: "wf-h")
+                let huge = try EventEnvelope(
+                    TimerCancelled(owner: .approval, key: String(repeating: "k", count: 800_000), workflowId: "wf-h"), source: "test", subject: "wf-h")
                 let good = try EventEnvelope(TimerCancelled(owner: .approval, key: "good", workflowId: "wf-h"), source: "test", subject: "wf-h")
                 try await kit.produce(huge)
                 try await kit.produce(good)
@@ -121,7 +125,8 @@ import Testing
             let keys = ["deadline:a", "deadline:b", "deadline:c"]
             let seenInside = try await kit.database.transaction { connection in
                 for key in keys {
-                    try await outbox.publish(TimerCancelled(owner: .approval, key: key, workflowId: "wf-1"), to: topic, subject: "wf-1", on: connection, logger: kit.logger)
+                    try await outbox.publish(
+                        TimerCancelled(owner: .approval, key: key, workflowId: "wf-1"), to: topic, subject: "wf-1", on: connection, logger: kit.logger)
                 }
                 // Held until the transaction commits: one statement for all of them.
                 let rows = try await connection.query("SELECT count(*)::int FROM outbox", logger: kit.logger)
@@ -147,62 +152,66 @@ import Testing
 
     @Test func duplicateDeliveryChangesNothing() async throws {
         try await ServiceKitHarness.with { kit in
-            let consumer = try makeConsumer(kit, handlers: [
-                .timerCancelled: { context in
-                    try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'x')", logger: context.logger)
-                }
-            ])
+            let consumer = try makeConsumer(
+                kit,
+                handlers: [
+                    .timerCancelled: { context in
+                        try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'x')", logger: context.logger)
+                    }
+                ])
             try await kit.running(consumer) {
-            let envelope = try EventEnvelope(Self.sample, source: "test", subject: "wf-1")
-            for _ in 0..<3 { try await kit.produce(envelope) }
-            let other = try EventEnvelope(Self.sample, source: "test", subject: "wf-1")
-            try await kit.produce(other)
-            try await waitUntil("both events to be applied") { try await kit.count("SELECT count(*)::int FROM inbox") == 2 }
-            try await Task.sleep(for: .seconds(1))
-            #expect(try await kit.count("SELECT count(*)::int FROM applied WHERE event_id = \(envelope.id)") == 1)
-            #expect(try await kit.count("SELECT count(*)::int FROM applied") == 2)
+                let envelope = try EventEnvelope(Self.sample, source: "test", subject: "wf-1")
+                for _ in 0..<3 { try await kit.produce(envelope) }
+                let other = try EventEnvelope(Self.sample, source: "test", subject: "wf-1")
+                try await kit.produce(other)
+                try await waitUntil("both events to be applied") { try await kit.count("SELECT count(*)::int FROM inbox") == 2 }
+                try await Task.sleep(for: .seconds(1))
+                #expect(try await kit.count("SELECT count(*)::int FROM applied WHERE event_id = \(envelope.id)") == 1)
+                #expect(try await kit.count("SELECT count(*)::int FROM applied") == 2)
             }
         }
     }
 
     @Test func messageThatAlwaysFailsIsDeadLetteredWithContextAndTheNextIsProcessed() async throws {
         try await ServiceKitHarness.with { kit in
-            let consumer = try makeConsumer(kit, handlers: [
-                .timerCancelled: { context in
-                    let payload = try context.envelope.decode(TimerCancelled.self)
-                    if payload.key == "poison" { throw KitTestFailure("this one never works") }
-                    try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'ok')", logger: context.logger)
-                }
-            ])
+            let consumer = try makeConsumer(
+                kit,
+                handlers: [
+                    .timerCancelled: { context in
+                        let payload = try context.envelope.decode(TimerCancelled.self)
+                        if payload.key == "poison" { throw KitTestFailure("this one never works") }
+                        try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'ok')", logger: context.logger)
+                    }
+                ])
             try await kit.running(consumer) {
-            // Same key, same partition: the good event waits behind the poison one.
-            let poison = try EventEnvelope(TimerCancelled(owner: .approval, key: "poison", workflowId: "wf-p"), source: "test", subject: "wf-p")
-            let good = try EventEnvelope(TimerCancelled(owner: .approval, key: "good", workflowId: "wf-p"), source: "test", subject: "wf-p")
-            let unknown = EventEnvelope(type: EventType(rawValue: "hitl.timer.cancelled.v2"), source: "test", subject: "wf-p", data: Array("{}".utf8))
-            try await kit.produce(poison)
-            try await kit.produce(unknown)
-            try await kit.produce(good)
-            try await waitUntil("the good event") { try await kit.count("SELECT count(*)::int FROM applied WHERE event_id = \(good.id)") == 1 }
+                // Same key, same partition: the good event waits behind the poison one.
+                let poison = try EventEnvelope(TimerCancelled(owner: .approval, key: "poison", workflowId: "wf-p"), source: "test", subject: "wf-p")
+                let good = try EventEnvelope(TimerCancelled(owner: .approval, key: "good", workflowId: "wf-p"), source: "test", subject: "wf-p")
+                let unknown = EventEnvelope(type: EventType(rawValue: "hitl.timer.cancelled.v2"), source: "test", subject: "wf-p", data: Array("{}".utf8))
+                try await kit.produce(poison)
+                try await kit.produce(unknown)
+                try await kit.produce(good)
+                try await waitUntil("the good event") { try await kit.count("SELECT count(*)::int FROM applied WHERE event_id = \(good.id)") == 1 }
 
-            let letters = try await kit.read(Topic.deadLetter.rawValue) { $0.count >= 2 }
-            #expect(letters.count == 2)
-            let records = try letters.map { message in
-                try EventEnvelope(message).decode(DeadLettered.self)
-            }
-            let poisoned = try #require(records.first { $0.eventId == poison.id })
-            #expect(poisoned.service == "kit-test")
-            #expect(poisoned.originalTopic == "hitl.test.in")
-            #expect(poisoned.attempts == 3)
-            #expect(poisoned.error.contains("this one never works"))
-            #expect(poisoned.key == "wf-p")
-            #expect(poisoned.headers.contains(["ce_id", poison.id]))
-            #expect(Data(base64Encoded: poisoned.valueBase64) == Data(poison.data))
-            #expect(poisoned.offset >= 0 && poisoned.firstAttemptAt <= poisoned.deadLetteredAt)
-            let versioned = try #require(records.first { $0.eventId == unknown.id })
-            #expect(versioned.attempts == 1)  // an unknown major version is not retried
-            #expect(versioned.error.contains("unsupported_version"))
-            // Dead-lettered events are not in the inbox, so a replay can still apply them.
-            #expect(try await kit.count("SELECT count(*)::int FROM inbox WHERE event_id = \(poison.id)") == 0)
+                let letters = try await kit.read(Topic.deadLetter.rawValue) { $0.count >= 2 }
+                #expect(letters.count == 2)
+                let records = try letters.map { message in
+                    try EventEnvelope(message).decode(DeadLettered.self)
+                }
+                let poisoned = try #require(records.first { $0.eventId == poison.id })
+                #expect(poisoned.service == "kit-test")
+                #expect(poisoned.originalTopic == "hitl.test.in")
+                #expect(poisoned.attempts == 3)
+                #expect(poisoned.error.contains("this one never works"))
+                #expect(poisoned.key == "wf-p")
+                #expect(poisoned.headers.contains(["ce_id", poison.id]))
+                #expect(Data(base64Encoded: poisoned.valueBase64) == Data(poison.data))
+                #expect(poisoned.offset >= 0 && poisoned.firstAttemptAt <= poisoned.deadLetteredAt)
+                let versioned = try #require(records.first { $0.eventId == unknown.id })
+                #expect(versioned.attempts == 1)  // an unknown major version is not retried
+                #expect(versioned.error.contains("unsupported_version"))
+                // Dead-lettered events are not in the inbox, so a replay can still apply them.
+                #expect(try await kit.count("SELECT count(*)::int FROM inbox WHERE event_id = \(poison.id)") == 0)
             }
         }
     }
@@ -291,12 +300,14 @@ import Testing
         configuration.idleTransactionTimeoutSeconds = 2
         try await ServiceKitHarness.with(configuration: configuration) { kit in
             let calls = Calls()
-            let consumer = try makeConsumer(kit, handlers: [
-                .timerCancelled: { context in
-                    if await calls.next() == 1 { try? await Task.sleep(for: .seconds(600)) }
-                    try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'x')", logger: context.logger)
-                }
-            ], transactionDeadline: .seconds(600), stallAfter: .seconds(2))
+            let consumer = try makeConsumer(
+                kit,
+                handlers: [
+                    .timerCancelled: { context in
+                        if await calls.next() == 1 { try? await Task.sleep(for: .seconds(600)) }
+                        try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'x')", logger: context.logger)
+                    }
+                ], transactionDeadline: .seconds(600), stallAfter: .seconds(2))
             let watchdog = LoopWatchdog()
             try await kit.running(consumer, watchdog: watchdog) {
                 let envelope = try EventEnvelope(Self.sample, source: "test", subject: "wf-stuck")

@@ -17,7 +17,8 @@ import Testing
             server.stop()
             try? FileManager.default.removeItem(at: directory)
         }
-        let database = Database(configuration: try DatabaseConfiguration(url: server.url(), schema: "public", poolSize: 4), logger: Logger(label: "test.restart"))
+        let database = Database(
+            configuration: try DatabaseConfiguration(url: server.url(), schema: "public", poolSize: 4), logger: Logger(label: "test.restart"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await database.run() }
             defer { group.cancelAll() }
@@ -68,7 +69,8 @@ import Testing
             let outbox = Outbox(source: "test")
             func publish(_ subject: String) async throws {
                 try await kit.database.transaction { connection in
-                    try await outbox.publish(OutboxInboxTests.sample, to: Topic(rawValue: "hitl.test.out"), subject: subject, on: connection, logger: kit.logger)
+                    try await outbox.publish(
+                        OutboxInboxTests.sample, to: Topic(rawValue: "hitl.test.out"), subject: subject, on: connection, logger: kit.logger)
                 }
             }
             try await publish("before")

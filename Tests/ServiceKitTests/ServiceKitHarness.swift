@@ -48,9 +48,11 @@ struct ServiceKitHarness: Sendable {
     }
 
     /// A table the test handlers count into.
-    static let counterMigration = Migration(version: 2, name: "counter", statements: [
-        "CREATE TABLE applied (event_id text NOT NULL, note text NOT NULL)"
-    ])
+    static let counterMigration = Migration(
+        version: 2, name: "counter",
+        statements: [
+            "CREATE TABLE applied (event_id text NOT NULL, note text NOT NULL)"
+        ])
 
     /// Reads every record of `topic` with a throwaway consumer group, until `until` holds.
     func read(_ topic: String, until: @escaping @Sendable ([KafkaMessage]) -> Bool) async throws -> [KafkaMessage] {
@@ -58,7 +60,11 @@ struct ServiceKitHarness: Sendable {
         let consumer = try KafkaConsumer(
             configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers),
             groupID: "reader-\(UUID().uuidString)", topics: [topic], logger: logger)
-        let task = Task { try await consumer.run { await collected.append($0); return true } }
+        let task = Task {
+            try await consumer.run {
+                await collected.append($0); return true
+            }
+        }
         do {
             try await waitUntil("records on \(topic)") { until(await collected.items) }
             // Give duplicates, if any, the chance to show up.

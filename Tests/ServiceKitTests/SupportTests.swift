@@ -2,9 +2,10 @@ import Foundation
 import HTTPTypes
 import Kafka
 import Logging
-@testable import ServiceKit
 import ServiceKitTesting
 import Testing
+
+@testable import ServiceKit
 
 @Suite struct SupportTests {
     @Test func signedLinksAreNotWrittenToTheLog() {
@@ -30,7 +31,8 @@ import Testing
             #expect(error.variable == "HITL_DATABASE_URL")
             #expect(!error.description.contains("mysql://x"))  // the value may hold a secret
         }
-        let good = try ServiceConfiguration(service: "approval", defaultPort: 8081, environment: EnvironmentReader(["HITL_DATABASE_URL": "postgres://u:p%40ss@db:6543/hitl"]))
+        let good = try ServiceConfiguration(
+            service: "approval", defaultPort: 8081, environment: EnvironmentReader(["HITL_DATABASE_URL": "postgres://u:p%40ss@db:6543/hitl"]))
         #expect(good.database.password == "p@ss" && good.database.port == 6543 && good.database.schema == "approval")
         #expect(good.consumerGroup == "hitl-approval")
         #expect(good.kafkaSecurity == ["security.protocol": "plaintext"])
@@ -58,12 +60,14 @@ import Testing
         let base = ["HITL_DATABASE_URL": "postgres://u:p@h:5432/db"]
         let sasl = try ServiceConfiguration(
             service: "approval", defaultPort: 1,
-            environment: EnvironmentReader(base.merging([
-                "KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "hitl-approval", "KAFKA_SASL_PASSWORD": "s3cret-value",
-            ]) { $1 }))
-        #expect(sasl.kafkaSecurity == [
-            "security.protocol": "sasl_ssl", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "hitl-approval", "sasl.password": "s3cret-value",
-        ])
+            environment: EnvironmentReader(
+                base.merging([
+                    "KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "hitl-approval", "KAFKA_SASL_PASSWORD": "s3cret-value",
+                ]) { $1 }))
+        #expect(
+            sasl.kafkaSecurity == [
+                "security.protocol": "sasl_ssl", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "hitl-approval", "sasl.password": "s3cret-value",
+            ])
         // librdkafka takes them (it is built with TLS and SASL): a producer is made, nothing is dialled yet.
         let producer = try KafkaProducer(
             configuration: KafkaConfiguration(bootstrapServers: "127.0.0.1:1", properties: sasl.kafkaSecurity), logger: Logger(label: "test"))
@@ -82,7 +86,8 @@ import Testing
             }
         }
         #expect(throws: ConfigurationError.self) {
-            try ServiceConfiguration(service: "s", defaultPort: 1, environment: EnvironmentReader(base.merging(["KAFKA_SECURITY_PROTOCOL": "sasl_plaintext"]) { $1 }))
+            try ServiceConfiguration(
+                service: "s", defaultPort: 1, environment: EnvironmentReader(base.merging(["KAFKA_SECURITY_PROTOCOL": "sasl_plaintext"]) { $1 }))
         }
     }
 

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import MCP
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What `hitl mcp gate` must not forget across a restart: each gated call's workflow, whether
 /// its upstream call was begun and what it answered, and the grant windows. One JSON file,

@@ -141,14 +141,18 @@ public struct GatePolicy: Decodable, Sendable {
     /// The rule that gates this call, if any.
     func rule(for tool: String, arguments: JSONObject, caller: String) -> MatchedRule? {
         let scope = Self.scope(tool: tool, arguments: arguments, caller: caller)
-        guard let index = rules.firstIndex(where: { rule in
-            guard rule.tool == tool else { return false }
-            guard let condition = try? rule.condition else { return true }
-            return !condition.surelyFails(in: scope)
-        }) else { return nil }
+        guard
+            let index = rules.firstIndex(where: { rule in
+                guard rule.tool == tool else { return false }
+                guard let condition = try? rule.condition else { return true }
+                return !condition.surelyFails(in: scope)
+            })
+        else { return nil }
         let rule = rules[index]
         let grant = rule.grant.map { "\($0.minutes)|\($0.sameArguments ?? false)|\($0.when ?? "")" } ?? ""
-        let identity = [String(index), rule.tool, rule.when ?? "", (rule.approvers ?? approvers ?? []).joined(separator: ","), rule.template ?? "", rule.type ?? "", grant]
+        let identity = [
+            String(index), rule.tool, rule.when ?? "", (rule.approvers ?? approvers ?? []).joined(separator: ","), rule.template ?? "", rule.type ?? "", grant,
+        ]
         let fingerprint = SHA256.hash(data: Array(identity.joined(separator: "\u{0}").utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
         return MatchedRule(rule: rule, fingerprint: fingerprint)
     }

@@ -130,7 +130,8 @@ public struct ToolGateway: Sendable {
                 return Self.adding(["hitl/replayed": true], to: call.result ?? AgentTools.result("no answer was kept", isError: true))
             case .executing:
                 throw ToolFailure(
-                    "the gateway stopped while it was making this call upstream (workflow \(call.workflowId ?? "?")); whether it happened is unknown, so it is not made again: check with the upstream")
+                    "the gateway stopped while it was making this call upstream (workflow \(call.workflowId ?? "?")); whether it happened is unknown, so it is not made again: check with the upstream"
+                )
             case .requested, .waiting: break
             }
         } else {
@@ -168,9 +169,10 @@ public struct ToolGateway: Sendable {
             if let grant = rule.rule.grant, grantKept {
                 // A same-arguments grant covers the arguments the approver approved.
                 let approvedID = try callID(tool, try approved.mapValues(AgentTools.json))
-                try await ledger.addGrant(.init(
-                    tool: tool, caller: caller, rule: rule.fingerprint, callId: grant.when == nil ? approvedID : nil, when: grant.when,
-                    until: decidedAt.addingTimeInterval(TimeInterval(grant.minutes * 60)), workflowId: workflowID))
+                try await ledger.addGrant(
+                    .init(
+                        tool: tool, caller: caller, rule: rule.fingerprint, callId: grant.when == nil ? approvedID : nil, when: grant.when,
+                        until: decidedAt.addingTimeInterval(TimeInterval(grant.minutes * 60)), workflowId: workflowID))
             }
             return result
         }

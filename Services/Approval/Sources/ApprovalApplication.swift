@@ -47,7 +47,8 @@ public struct ApprovalSettings: Sendable {
             for pair in text.split(separator: ",") {
                 let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                 guard parts.count == 2, let priority = ApprovalPolicy.Priority(rawValue: parts[0]), let seconds = Int(parts[1]), seconds > 0 else {
-                    throw ConfigurationError(variable: "HITL_APPROVAL_PRIORITY_DEADLINES", reason: "must be priority=seconds pairs (high, normal, low), e.g. high=7200,low=86400")
+                    throw ConfigurationError(
+                        variable: "HITL_APPROVAL_PRIORITY_DEADLINES", reason: "must be priority=seconds pairs (high, normal, low), e.g. high=7200,low=86400")
                 }
                 priorityDeadlines[priority] = seconds
             }
@@ -84,7 +85,9 @@ public enum Approval {
     public static let name = "approval"
     public static let defaultPort = 8081
 
-    public static func buildApplication(configuration: ServiceConfiguration, settings: ApprovalSettings, metrics: PrometheusCollectorRegistry, logger: Logger) throws -> some ApplicationProtocol {
+    public static func buildApplication(configuration: ServiceConfiguration, settings: ApprovalSettings, metrics: PrometheusCollectorRegistry, logger: Logger)
+        throws -> some ApplicationProtocol
+    {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: ApprovalMigrations.all, metrics: metrics, logger: logger)
         let store = ApprovalStore(runtime: runtime, settings: settings)
         let consumer = try runtime.makeConsumer(
@@ -106,7 +109,8 @@ public enum Approval {
         let jwks = settings.receiptKeys.jwks
         router.get("/.well-known/jwks.json") { _, _ in try JSONResponse.make(jwks) }
         if let slack = settings.slack, let secret = slack.signingSecret {
-            SlackInteractions(store: store, slack: slack, signingSecret: secret, client: SlackClient(settings: slack, http: runtime.egress)).register(on: router)
+            SlackInteractions(store: store, slack: slack, signingSecret: secret, client: SlackClient(settings: slack, http: runtime.egress)).register(
+                on: router)
         }
         let fallback = FallbackDecider(store: store, settings: settings.fallback)
         // A used link's record must outlive the chance to use it: kept while its approval is open.
@@ -115,7 +119,8 @@ public enum Approval {
             // Its link is valid until the approval's deadline: the record of its use outlives that.
             .init(table: "used_sign_ins", timeColumn: "used_at", finished: "approval_id IN (SELECT id FROM approvals WHERE deadline < now())"),
         ])
-        return runtime.makeApplication(router: router, services: [consumer, runtime.supervised(fallback), pruner] + runtime.keySetServices(for: settings.accessTokens))
+        return runtime.makeApplication(
+            router: router, services: [consumer, runtime.supervised(fallback), pruner] + runtime.keySetServices(for: settings.accessTokens))
     }
 }
 

@@ -18,7 +18,9 @@ struct ApprovalLinks: Sendable {
     static let confirmPrefix = "/ui/links/"
 
     /// The links as a notification carries them: the API URLs in clear, the personal ones sealed.
-    func sealed(approvalID: String, recipients: [String], form: ApprovalForm?, policy: ApprovalPolicy, deadline: Date) throws -> (clear: [String: String], sealed: String) {
+    func sealed(approvalID: String, recipients: [String], form: ApprovalForm?, policy: ApprovalPolicy, deadline: Date) throws -> (
+        clear: [String: String], sealed: String
+    ) {
         let all = links(approvalID: approvalID, recipients: recipients, form: form, policy: policy, deadline: deadline)
         let personal = all.filter { NotificationRequested.isPersonal(linkKey: $0.key) }
         return (all.filter { !NotificationRequested.isPersonal(linkKey: $0.key) }, try seal.seal(personal))

@@ -61,8 +61,10 @@ struct ApprovalStore: Sendable {
         let requested = try JSONColumn.text(request.approvers)
         let policy = try JSONColumn.text(applied)
         let facts = try JSONColumn.text(request.context)
-        let form = request.form ?? FormRendering.defaultForm(
-            title: "\(request.workflowType): \(request.step)", outcomes: applied.policy.allowedOutcomes.filter { $0 == .approve || $0 == .reject })
+        let form =
+            request.form
+            ?? FormRendering.defaultForm(
+                title: "\(request.workflowType): \(request.step)", outcomes: applied.policy.allowedOutcomes.filter { $0 == .approve || $0 == .reject })
         let formJSON = try JSONColumn.text(form)
         let inserted = try await context.connection.query(
             """
@@ -85,7 +87,8 @@ struct ApprovalStore: Sendable {
             NotificationRequested(
                 reason: "approval_requested", notificationId: "approval-requested:\(request.approvalId)",
                 workflowId: request.workflowId, approvalId: request.approvalId, recipients: applied.assignees,
-                subject: "Approval needed: \(request.workflowType)", text: text, links: links.clear, sealedLinks: links.sealed, form: form, facts: request.context,
+                subject: "Approval needed: \(request.workflowType)", text: text, links: links.clear, sealedLinks: links.sealed, form: form,
+                facts: request.context,
                 markdown: FormRendering.escapeMarkdown(intro) + "\n\n" + rendering.markdown() + "\n\n" + FormRendering.escapeMarkdown(due)),
             to: .notifications)
         try await scheduleTimers(for: request, policy: applied.policy, deadline: deadline, context: context)
@@ -103,9 +106,10 @@ struct ApprovalStore: Sendable {
     /// with the reason and a signed receipt: the workflow rolls back and says why.
     private func refuse(_ request: ApprovalRequested, reason: String, context: EventContext) async throws {
         let decidedAt = Date()
-        let receipt = try settings.receiptKeys.sign(DecisionReceipt.Claims(
-            approvalId: request.approvalId, workflowId: request.workflowId, step: request.step, outcome: .reject, decidedBy: "directory",
-            onBehalfOf: nil, channel: ApprovalDecided.policyChannel, decidedAt: decidedAt, rule: request.rule, shown: request.context, changes: nil))
+        let receipt = try settings.receiptKeys.sign(
+            DecisionReceipt.Claims(
+                approvalId: request.approvalId, workflowId: request.workflowId, step: request.step, outcome: .reject, decidedBy: "directory",
+                onBehalfOf: nil, channel: ApprovalDecided.policyChannel, decidedAt: decidedAt, rule: request.rule, shown: request.context, changes: nil))
         try await context.publish(
             ApprovalDecided(
                 approvalId: request.approvalId, workflowId: request.workflowId, step: request.step, decision: .reject, approver: "directory",
@@ -156,7 +160,8 @@ struct ApprovalStore: Sendable {
                 guard fresh else { throw DecisionRefusal.linkUsed }
             }
             if current.status != .pending {
-                throw DecisionRefusal.closed(current.status, decidedBy: current.decidedBy, channel: current.channel, at: current.decidedAt, deadline: current.deadline)
+                throw DecisionRefusal.closed(
+                    current.status, decidedBy: current.decidedBy, channel: current.channel, at: current.decidedAt, deadline: current.deadline)
             }
             // Expiry before status: a late decision does not win even if the timer is slow.
             if current.deadline <= Date() { throw DecisionRefusal.expired(deadline: current.deadline) }
@@ -184,7 +189,8 @@ struct ApprovalStore: Sendable {
                 INSERT INTO approval_votes (approval_id, approver, decision, comment, changes, channel, on_behalf_of, fields)
                 VALUES (\(id), \(approver), \(decision.rawValue), \(comment), \(changesJSON)::jsonb, \(channel), \(onBehalfOf), \(fieldsJSON)::jsonb)
                 """, logger: logger)
-            current.votes.append(Vote(approver: approver, decision: decision.rawValue, comment: comment, channel: channel, votedAt: Date(), onBehalfOf: onBehalfOf))
+            current.votes.append(
+                Vote(approver: approver, decision: decision.rawValue, comment: comment, channel: channel, votedAt: Date(), onBehalfOf: onBehalfOf))
             let votes = current.votes.compactMap { vote in Decision(rawValue: vote.decision).map { (approver: vote.approver, decision: $0) } }
             guard let outcome = current.policy.outcome(of: votes) else { return current }
             Counter(label: "hitl_approval_decisions_total", dimensions: [("decided_by", "human")]).increment()
@@ -199,8 +205,8 @@ struct ApprovalStore: Sendable {
                 UPDATE approvals SET status = \(status.rawValue), decision = \(outcome.rawValue), changes = \(changesJSON)::jsonb, fields = \(fieldsJSON)::jsonb,
                        decided_by = \(approver), comment = \(comment), channel = \(channel), decided_at = \(decidedAt), receipt = \(receipt)
                 WHERE id = \(id) RETURNING reminders_sent
-                """, logger: logger).decode(Int.self)
-            {
+                """, logger: logger
+            ).decode(Int.self) {
                 remindersSent = sent
             }
             let outbox = runtime.outbox
@@ -242,9 +248,10 @@ struct ApprovalStore: Sendable {
     func receipt(
         for current: ApprovalView, outcome: Decision, by decider: String, onBehalfOf: String?, channel: String, at decidedAt: Date, changes: JSONObject?
     ) throws -> String {
-        try settings.receiptKeys.sign(DecisionReceipt.Claims(
-            approvalId: current.id, workflowId: current.workflowId, step: current.step, outcome: outcome, decidedBy: decider, onBehalfOf: onBehalfOf,
-            channel: channel, decidedAt: decidedAt, rule: current.rule, shown: current.context, changes: outcome == .approveWithChanges ? changes : nil))
+        try settings.receiptKeys.sign(
+            DecisionReceipt.Claims(
+                approvalId: current.id, workflowId: current.workflowId, step: current.step, outcome: outcome, decidedBy: decider, onBehalfOf: onBehalfOf,
+                channel: channel, decidedAt: decidedAt, rule: current.rule, shown: current.context, changes: outcome == .approveWithChanges ? changes : nil))
     }
 
     // MARK: - Expiry
@@ -264,7 +271,8 @@ struct ApprovalStore: Sendable {
                 "INSERT INTO fallback_jobs (approval_id) VALUES (\(id)) ON CONFLICT DO NOTHING", logger: context.logger)
             context.afterCommit.add { [fallbackWakeup] in fallbackWakeup.signal() }
         case let action:
-            try await endWithoutHuman(current, action: action, by: "on_expiry", reason: nil, on: context.connection, cause: context.envelope, logger: context.logger)
+            try await endWithoutHuman(
+                current, action: action, by: "on_expiry", reason: nil, on: context.connection, cause: context.envelope, logger: context.logger)
         }
     }
 
@@ -276,11 +284,12 @@ struct ApprovalStore: Sendable {
     ) async throws {
         let deadline = WireCoding.formatTime(current.deadline)
         let outbox = runtime.outbox
-        let decision: Decision? = switch action {
-        case .approve: .approve
-        case .reject: .reject
-        case .expire, .fallback: nil
-        }
+        let decision: Decision? =
+            switch action {
+            case .approve: .approve
+            case .reject: .reject
+            case .expire, .fallback: nil
+            }
         let text: String
         if let decision {
             let comment = reason ?? "no decision before \(deadline); the policy decided: \(decision.rawValue)"
@@ -372,7 +381,8 @@ struct ApprovalStore: Sendable {
     }
 
     func load(id: UUID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ApprovalView? {
-        let rows = lock
+        let rows =
+            lock
             ? try await connection.query("\(unescaped: Self.selectColumns) WHERE id = \(id) FOR UPDATE OF approvals", logger: logger)
             : try await connection.query("\(unescaped: Self.selectColumns) WHERE id = \(id)", logger: logger)
         return try await Self.views(rows).first
@@ -404,17 +414,26 @@ struct ApprovalStore: Sendable {
     private static func views(_ rows: PostgresRowSequence) async throws -> [ApprovalView] {
         var views: [ApprovalView] = []
         for try await row in rows {
-            let (id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt, decision, changes, policy, form, fields, rule, receipt, votes) =
-                try row.decode((UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?, String?, String?, String, String?, String?, String?, String?, String).self)
-            views.append(ApprovalView(
-                id: id.uuidString.lowercased(), workflowId: workflowID, workflowType: type, step: step, requester: requester,
-                approvers: try WireCoding.decode([String].self, from: Array(approvers.utf8)),
-                context: JSONColumn.object(facts),
-                status: try ApprovalStatus(stored: status, column: "approvals.status"), deadline: deadline, createdAt: created, decidedBy: decidedBy, comment: comment,
-                channel: channel, decidedAt: decidedAt, decision: decision, changes: changes.map(JSONColumn.object),
-                policy: try WireCoding.decode(AppliedPolicy.self, from: Array(policy.utf8)),
-                form: try form.map { try WireCoding.decode(ApprovalForm.self, from: Array($0.utf8)) }, fields: fields.map(JSONColumn.object),
-                votes: try WireCoding.decode([Vote].self, from: Array(votes.utf8)), rule: rule, receipt: receipt))
+            let (
+                id, workflowID, type, step, requester, approvers, facts, status, deadline, created, decidedBy, comment, channel, decidedAt, decision, changes,
+                policy, form, fields, rule, receipt, votes
+            ) =
+                try row.decode(
+                    (
+                        UUID, String, String, String, String, String, String, String, Date, Date, String?, String?, String?, Date?, String?, String?, String,
+                        String?, String?, String?, String?, String
+                    ).self)
+            views.append(
+                ApprovalView(
+                    id: id.uuidString.lowercased(), workflowId: workflowID, workflowType: type, step: step, requester: requester,
+                    approvers: try WireCoding.decode([String].self, from: Array(approvers.utf8)),
+                    context: JSONColumn.object(facts),
+                    status: try ApprovalStatus(stored: status, column: "approvals.status"), deadline: deadline, createdAt: created, decidedBy: decidedBy,
+                    comment: comment,
+                    channel: channel, decidedAt: decidedAt, decision: decision, changes: changes.map(JSONColumn.object),
+                    policy: try WireCoding.decode(AppliedPolicy.self, from: Array(policy.utf8)),
+                    form: try form.map { try WireCoding.decode(ApprovalForm.self, from: Array($0.utf8)) }, fields: fields.map(JSONColumn.object),
+                    votes: try WireCoding.decode([Vote].self, from: Array(votes.utf8)), rule: rule, receipt: receipt))
         }
         return views
     }

@@ -11,7 +11,8 @@ extension ApprovalStore {
 
     func scheduleTimers(for request: ApprovalRequested, policy: ApprovalPolicy, deadline: Date, context: EventContext) async throws {
         let created = Date()
-        try await schedule(Self.deadlineTimerPrefix + request.approvalId, request.workflowId, at: deadline, ["approval_id": .string(request.approvalId)], context)
+        try await schedule(
+            Self.deadlineTimerPrefix + request.approvalId, request.workflowId, at: deadline, ["approval_id": .string(request.approvalId)], context)
         for (level, escalation) in (policy.escalation ?? []).enumerated() {
             let due = created.addingTimeInterval(TimeInterval(escalation.afterSeconds))
             guard due < deadline else { break }
@@ -20,7 +21,8 @@ extension ApprovalStore {
                 ["approval_id": .string(request.approvalId), "level": .number(Double(level))], context)
         }
         if let every = policy.reminderSeconds {
-            try await scheduleReminder(request.approvalId, request.workflowId, number: 1, at: created.addingTimeInterval(TimeInterval(every)), before: deadline, context)
+            try await scheduleReminder(
+                request.approvalId, request.workflowId, number: 1, at: created.addingTimeInterval(TimeInterval(every)), before: deadline, context)
         }
     }
 
@@ -74,7 +76,8 @@ extension ApprovalStore {
         try await notify(
             current, reason: "approval_escalated", id: "approval-escalated:\(current.id):\(level)", to: newcomers,
             subject: "Escalated to you: \(current.workflowType)",
-            text: "\(current.requester) is still waiting for a decision on \(current.workflowType) (step \(current.step)); it was escalated to you. Decide before \(WireCoding.formatTime(current.deadline)).",
+            text:
+                "\(current.requester) is still waiting for a decision on \(current.workflowType) (step \(current.step)); it was escalated to you. Decide before \(WireCoding.formatTime(current.deadline)).",
             context: context)
     }
 
@@ -95,14 +98,18 @@ extension ApprovalStore {
         try await notify(
             current, reason: "approval_reminder", id: "approval-reminder:\(current.id):\(number)", to: current.approvers,
             subject: "Reminder: approval needed: \(current.workflowType)",
-            text: "\(current.requester) is still waiting for a decision on \(current.workflowType) (step \(current.step)). Decide before \(WireCoding.formatTime(current.deadline)).",
+            text:
+                "\(current.requester) is still waiting for a decision on \(current.workflowType) (step \(current.step)). Decide before \(WireCoding.formatTime(current.deadline)).",
             context: context)
         if let every = current.policy.policy.reminderSeconds {
-            try await scheduleReminder(current.id, current.workflowId, number: number + 1, at: Date().addingTimeInterval(TimeInterval(every)), before: current.deadline, context)
+            try await scheduleReminder(
+                current.id, current.workflowId, number: number + 1, at: Date().addingTimeInterval(TimeInterval(every)), before: current.deadline, context)
         }
     }
 
-    private func notify(_ approval: ApprovalView, reason: String, id: String, to recipients: [String], subject: String, text: String, context: EventContext) async throws {
+    private func notify(_ approval: ApprovalView, reason: String, id: String, to recipients: [String], subject: String, text: String, context: EventContext)
+        async throws
+    {
         let links = try self.links.sealed(
             approvalID: approval.id, recipients: recipients, form: approval.form, policy: approval.policy.policy, deadline: approval.deadline)
         try await context.publish(
@@ -112,7 +119,9 @@ extension ApprovalStore {
             to: .notifications, subject: approval.workflowId)
     }
 
-    private func scheduleReminder(_ approvalID: String, _ workflowID: String, number: Int, at due: Date, before deadline: Date, _ context: EventContext) async throws {
+    private func scheduleReminder(_ approvalID: String, _ workflowID: String, number: Int, at due: Date, before deadline: Date, _ context: EventContext)
+        async throws
+    {
         guard due < deadline else { return }
         try await schedule(
             "\(Self.reminderTimerPrefix)\(approvalID):\(number)", workflowID, at: due,

@@ -89,7 +89,10 @@ struct ApproverGroups: Sendable {
         let rows = try await runtime.database.query(
             "SELECT name, members::text, updated_by, updated_at FROM approver_groups WHERE \(name)::text IS NULL OR name = \(name)")
         for try await (group, members, updatedBy, updatedAt) in rows.decode((String, String, String?, Date).self) where configured[group] == nil {
-            views.append(View(name: group, members: try WireCoding.decode([String].self, from: Array(members.utf8)), source: "api", updatedBy: updatedBy, updatedAt: updatedAt))
+            views.append(
+                View(
+                    name: group, members: try WireCoding.decode([String].self, from: Array(members.utf8)), source: "api", updatedBy: updatedBy,
+                    updatedAt: updatedAt))
         }
         return views.sorted { $0.name < $1.name }
     }

@@ -33,10 +33,11 @@ struct DecisionLinkRoutes: Sendable {
             guard let id = UUID(uuidString: claims.approvalID),
                 let approval = try await store.find(id: id, logger: context.logger)
             else { throw APIError.notFound("no approval \(claims.approvalID)") }
-            return try JSONResponse.make(Preview(
-                approvalId: approval.id, workflowType: approval.workflowType, step: approval.step, approver: claims.approver,
-                decision: claims.decision, expiresAt: claims.expiresAt, status: approval.status.rawValue, context: approval.context,
-                confirm: "POST this link to \(claims.decision.rawValue) as \(claims.approver)"))
+            return try JSONResponse.make(
+                Preview(
+                    approvalId: approval.id, workflowType: approval.workflowType, step: approval.step, approver: claims.approver,
+                    decision: claims.decision, expiresAt: claims.expiresAt, status: approval.status.rawValue, context: approval.context,
+                    confirm: "POST this link to \(claims.decision.rawValue) as \(claims.approver)"))
         }
         router.post("/v1/links/{token}") { request, context in
             let claims = try tokens.checked(try context.parameters.require("token"))

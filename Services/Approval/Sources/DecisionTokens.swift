@@ -60,9 +60,11 @@ struct DecisionTokens: Sendable {
     }
 
     func issue(approvalID: String, approver: String, decision: Decision, expiresAt: Date) -> String {
-        seal(Self.canonical(Claims(
-            keyID: currentKeyID, tokenID: UUID().uuidString.lowercased(), approvalID: approvalID, approver: approver,
-            decision: decision, expiresAt: expiresAt)))
+        seal(
+            Self.canonical(
+                Claims(
+                    keyID: currentKeyID, tokenID: UUID().uuidString.lowercased(), approvalID: approvalID, approver: approver,
+                    decision: decision, expiresAt: expiresAt)))
     }
 
     /// The claims of a genuine, unexpired token.

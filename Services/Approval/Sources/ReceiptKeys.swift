@@ -23,7 +23,8 @@ struct ReceiptKeys: Sendable {
             guard parts.count == 2, !parts[0].isEmpty, let raw = Data(base64Encoded: parts[1]).map(Array.init),
                 (try? P256.Signing.PrivateKey(rawRepresentation: raw)) != nil
             else {
-                throw ConfigurationError(variable: "HITL_RECEIPT_KEYS", reason: "must be kid:key pairs, newest first, each key the base64 of a raw P-256 private key")
+                throw ConfigurationError(
+                    variable: "HITL_RECEIPT_KEYS", reason: "must be kid:key pairs, newest first, each key the base64 of a raw P-256 private key")
             }
             keys.append((parts[0], raw))
         }
@@ -39,8 +40,9 @@ struct ReceiptKeys: Sendable {
 
     /// The public keys, as `/.well-known/jwks.json` serves them.
     var jwks: JWKSet {
-        JWKSet(keys: keys.compactMap { key in
-            (try? P256.Signing.PrivateKey(rawRepresentation: key.raw)).map { JWKSet.Key(kid: key.id, publicKey: $0.publicKey) }
-        })
+        JWKSet(
+            keys: keys.compactMap { key in
+                (try? P256.Signing.PrivateKey(rawRepresentation: key.raw)).map { JWKSet.Key(kid: key.id, publicKey: $0.publicKey) }
+            })
     }
 }

@@ -86,7 +86,9 @@ struct SlackInteractions: Sendable {
         guard let approver = approver(of: payload) else {
             return try Self.modalErrors(["comment": "Your Slack account is not linked to an approver."])
         }
-        guard let approval = try await store.find(id: approvalID, logger: logger) else { return try Self.modalErrors(["comment": "This approval no longer exists."]) }
+        guard let approval = try await store.find(id: approvalID, logger: logger) else {
+            return try Self.modalErrors(["comment": "This approval no longer exists."])
+        }
         var values = FormRendering.slackModalValues(view["state"]?.objectValue?["values"]?.objectValue ?? [:])
         let comment = values.removeValue(forKey: "comment")
         let form = approval.form ?? ApprovalForm(title: approval.workflowType)

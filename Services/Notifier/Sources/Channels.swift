@@ -55,11 +55,13 @@ struct LogChannel: NotificationChannel {
     var perRecipient: Bool { false }
 
     func deliver(_ notification: NotificationRequested, to recipient: String?, attempt: Int) async throws {
-        logger.notice("Notification", metadata: [
-            "notification.id": "\(notification.notificationId)", "workflow.id": "\(notification.workflowId)",
-            "notification.recipients": "\(notification.recipients.joined(separator: ","))",
-            "notification.subject": "\(notification.subject)", "notification.text": "\(notification.text)",
-        ])
+        logger.notice(
+            "Notification",
+            metadata: [
+                "notification.id": "\(notification.notificationId)", "workflow.id": "\(notification.workflowId)",
+                "notification.recipients": "\(notification.recipients.joined(separator: ","))",
+                "notification.subject": "\(notification.subject)", "notification.text": "\(notification.text)",
+            ])
     }
 }
 

@@ -31,7 +31,8 @@ struct DeliveryWorker: SupervisedLoop {
 
     /// Records the deliveries of a new notification (inside the consuming transaction): one
     /// per channel, or one per recipient on channels that address each recipient.
-    static func enqueue(_ notification: NotificationRequested, channels: [String: any NotificationChannel], context: EventContext, wakeup: Wakeup) async throws {
+    static func enqueue(_ notification: NotificationRequested, channels: [String: any NotificationChannel], context: EventContext, wakeup: Wakeup) async throws
+    {
         let json = try JSONColumn.text(notification)
         for (name, channel) in channels.sorted(by: { $0.key < $1.key }) {
             for recipient in channel.perRecipient ? notification.recipients : [""] {
@@ -95,7 +96,9 @@ struct DeliveryWorker: SupervisedLoop {
 
     /// Leases due pending rows, counting the attempt: up to `batchSize` of the channels not
     /// `tripped`, or the one oldest of `probe`'s.
-    private func take(excluding tripped: [String] = [], probe: String? = nil, limit: Int, leaseSeconds: Double, on connection: PostgresConnection) async throws -> [Claimed] {
+    private func take(excluding tripped: [String] = [], probe: String? = nil, limit: Int, leaseSeconds: Double, on connection: PostgresConnection) async throws
+        -> [Claimed]
+    {
         let rows = try await connection.query(
             """
             UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => \(leaseSeconds))
@@ -107,9 +110,10 @@ struct DeliveryWorker: SupervisedLoop {
             """, logger: runtime.logger)
         var claimed: [Claimed] = []
         for try await (id, channel, recipient, attempt, json) in rows.decode((UUID, String, String, Int, String).self) {
-            claimed.append(Claimed(
-                id: id, channel: channel, recipient: recipient, attempt: attempt,
-                notification: try WireCoding.decode(NotificationRequested.self, from: Array(json.utf8))))
+            claimed.append(
+                Claimed(
+                    id: id, channel: channel, recipient: recipient, attempt: attempt,
+                    notification: try WireCoding.decode(NotificationRequested.self, from: Array(json.utf8))))
         }
         return claimed
     }
@@ -142,7 +146,8 @@ struct DeliveryWorker: SupervisedLoop {
         } else {
             failure = DeliveryFailure("channel \(delivery.channel) is not configured")
         }
-        Counter(label: "hitl_delivery_attempts_total", dimensions: [("channel", delivery.channel), ("result", failure == nil ? "delivered" : "failed")]).increment()
+        Counter(label: "hitl_delivery_attempts_total", dimensions: [("channel", delivery.channel), ("result", failure == nil ? "delivered" : "failed")])
+            .increment()
         do {
             try await record(delivery, failure: failure)
         } catch {
@@ -160,7 +165,9 @@ struct DeliveryWorker: SupervisedLoop {
             // attempt, the delivery's status, the channel's breaker closed, and the event.
             let delivered = try OutboxRow(
                 EventEnvelope(
-                    NotificationDelivered(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, deliveredAt: Date()),
+                    NotificationDelivered(
+                        notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt,
+                        deliveredAt: Date()),
                     source: outbox.source, subject: notification.workflowId),
                 to: .notificationOutcomes)
             try await runtime.database.query(
@@ -190,10 +197,14 @@ struct DeliveryWorker: SupervisedLoop {
                     "UPDATE deliveries SET status = 'failed', closed_at = now(), last_error = \(detail) WHERE id = \(delivery.id)",
                     logger: logger)
                 try await outbox.publish(
-                    NotificationFailed(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt, error: detail, failedAt: Date()),
+                    NotificationFailed(
+                        notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt,
+                        error: detail, failedAt: Date()),
                     to: .notificationOutcomes, subject: notification.workflowId, on: connection, logger: logger)
                 let retry = try EventEnvelope(
-                    NotificationRetryRequested(notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, recipient: delivery.recipient),
+                    NotificationRetryRequested(
+                        notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel,
+                        recipient: delivery.recipient),
                     source: outbox.source, subject: notification.workflowId)
                 try await outbox.publish(
                     DeadLettered.replayable(

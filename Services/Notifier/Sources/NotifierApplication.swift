@@ -12,7 +12,9 @@ public enum Notifier {
     public static let name = "notifier"
     public static let defaultPort = 8082
 
-    public static func buildApplication(configuration: ServiceConfiguration, settings: NotifierSettings, metrics: PrometheusCollectorRegistry, logger: Logger) throws -> some ApplicationProtocol {
+    public static func buildApplication(configuration: ServiceConfiguration, settings: NotifierSettings, metrics: PrometheusCollectorRegistry, logger: Logger)
+        throws -> some ApplicationProtocol
+    {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: NotifierMigrations.all, metrics: metrics, logger: logger)
         var channels: [String: any NotificationChannel] = [:]
         if let url = settings.webhookURL, let secret = settings.webhookSecret {
@@ -22,7 +24,8 @@ public enum Notifier {
             channels["email"] = EmailChannel(client: SMTPClient(settings: smtp, egress: runtime.egress), from: from)
         }
         if let slack = settings.slack {
-            channels["slack"] = SlackChannel(client: SlackClient(settings: slack, http: runtime.egress), users: slack.users, database: runtime.database, logger: logger)
+            channels["slack"] = SlackChannel(
+                client: SlackClient(settings: slack, http: runtime.egress), users: slack.users, database: runtime.database, logger: logger)
         }
         if channels.isEmpty { channels["log"] = LogChannel(logger: logger) }
         let wakeup = Wakeup()
@@ -43,7 +46,9 @@ public enum Notifier {
         let worker = runtime.supervised(DeliveryWorker(runtime: runtime, settings: settings, channels: channels, wakeup: wakeup))
         let pruner = runtime.makePruner(rules: [
             .init(table: "delivery_attempts", timeColumn: "at", finished: "delivery_id IN (SELECT id FROM deliveries WHERE status IN ('delivered', 'failed'))"),
-            .init(table: "deliveries", timeColumn: "closed_at", finished: "status IN ('delivered', 'failed') AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = deliveries.id)"),
+            .init(
+                table: "deliveries", timeColumn: "closed_at",
+                finished: "status IN ('delivered', 'failed') AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = deliveries.id)"),
             // A message is kept while its approval is open: it is replaced once it closes.
             .init(table: "slack_messages", timeColumn: "posted_at", finished: "approval_id IN (SELECT approval_id FROM slack_closed)"),
             .init(table: "slack_closed", timeColumn: "closed_at"),

@@ -50,17 +50,23 @@ public struct NotifierSettings: Sendable {
             smtp.username = env.optionalString("HITL_SMTP_USERNAME")
             smtp.password = env.optionalString("HITL_SMTP_PASSWORD")
             if (smtp.username == nil) != (smtp.password == nil) {
-                throw ConfigurationError(variable: smtp.username == nil ? "HITL_SMTP_USERNAME" : "HITL_SMTP_PASSWORD", reason: "is needed with the other of HITL_SMTP_USERNAME and HITL_SMTP_PASSWORD")
+                throw ConfigurationError(
+                    variable: smtp.username == nil ? "HITL_SMTP_USERNAME" : "HITL_SMTP_PASSWORD",
+                    reason: "is needed with the other of HITL_SMTP_USERNAME and HITL_SMTP_PASSWORD")
             }
             switch try env.string("HITL_SMTP_TLS", default: "starttls") {
             case "starttls": smtp.startTLS = true
             case "none":
-                guard smtp.username == nil else { throw ConfigurationError(variable: "HITL_SMTP_TLS", reason: "none would send the SMTP password in clear; use starttls") }
+                guard smtp.username == nil else {
+                    throw ConfigurationError(variable: "HITL_SMTP_TLS", reason: "none would send the SMTP password in clear; use starttls")
+                }
                 smtp.startTLS = false
             default: throw ConfigurationError(variable: "HITL_SMTP_TLS", reason: "must be starttls or none")
             }
             if let caFile = env.optionalString("HITL_SMTP_CA_FILE") {
-                guard FileManager.default.isReadableFile(atPath: caFile) else { throw ConfigurationError(variable: "HITL_SMTP_CA_FILE", reason: "is not a readable file") }
+                guard FileManager.default.isReadableFile(atPath: caFile) else {
+                    throw ConfigurationError(variable: "HITL_SMTP_CA_FILE", reason: "is not a readable file")
+                }
                 smtp.caFile = caFile
             }
             let from = try env.string("HITL_SMTP_FROM")

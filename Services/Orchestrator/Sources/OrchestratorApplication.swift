@@ -46,7 +46,9 @@ public struct OrchestratorSettings: Sendable {
             throw ConfigurationError(variable: "HITL_CALLBACK_SIGNING_SECRET", reason: "must be at least 16 characters")
         }
         if let secret = callbackSigningSecret, secret == taskSigningSecret {
-            throw ConfigurationError(variable: "HITL_CALLBACK_SIGNING_SECRET", reason: "must differ from HITL_TASK_SIGNING_SECRET: a callback receiver must not be able to sign task calls")
+            throw ConfigurationError(
+                variable: "HITL_CALLBACK_SIGNING_SECRET",
+                reason: "must differ from HITL_TASK_SIGNING_SECRET: a callback receiver must not be able to sign task calls")
         }
         if let text = env.optionalString("HITL_RECEIPT_JWKS") {
             guard let keys = try? WireCoding.decode(JWKSet.self, from: Array(text.utf8)), !keys.keys.isEmpty else {
@@ -78,7 +80,9 @@ public enum Orchestrator {
     public static let defaultPort = 8080
 
     /// Builds the orchestrator from its configuration.
-    public static func buildApplication(configuration: ServiceConfiguration, settings: OrchestratorSettings, metrics: PrometheusCollectorRegistry, logger: Logger) throws -> some ApplicationProtocol {
+    public static func buildApplication(
+        configuration: ServiceConfiguration, settings: OrchestratorSettings, metrics: PrometheusCollectorRegistry, logger: Logger
+    ) throws -> some ApplicationProtocol {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: OrchestratorMigrations.all, metrics: metrics, logger: logger)
         let httpWakeup = Wakeup()
         let tokens = TaskTokens(key: settings.taskTokenKey)
@@ -146,7 +150,8 @@ struct EventHandlers: Sendable {
             let submission = try context.envelope.decode(WorkflowSubmitted.self)
             let outcome: WorkflowEngine.SubmitOutcome
             do {
-                outcome = try await submissions.submit(submission, cause: context.envelope, afterCommit: context.afterCommit, on: context.connection, logger: context.logger)
+                outcome = try await submissions.submit(
+                    submission, cause: context.envelope, afterCommit: context.afterCommit, on: context.connection, logger: context.logger)
             } catch let invalid as Submissions.Invalid {
                 throw PermanentFailure(invalid.description)
             } catch let refused as GateApplication.Refused {
@@ -211,14 +216,16 @@ struct EventHandlers: Sendable {
         } catch {
             throw PermanentFailure("decision refused: its receipt does not verify (\(error.description))")
         }
-        guard claims.approvalId.lowercased() == decision.approvalId.lowercased(), claims.workflowId.lowercased() == decision.workflowId.lowercased(), claims.step == decision.step,
+        guard claims.approvalId.lowercased() == decision.approvalId.lowercased(), claims.workflowId.lowercased() == decision.workflowId.lowercased(),
+            claims.step == decision.step,
             claims.outcome == decision.decision, claims.decidedBy == decision.approver, claims.channel == decision.channel
         else { throw PermanentFailure("decision refused: its receipt is for another decision") }
     }
 
     private func onWorkflow(_ idText: String, _ context: EventContext, _ body: (WorkflowSession) async throws -> Void) async throws {
         guard let id = UUID(uuidString: idText),
-            try await engine.with(workflow: id, cause: context.envelope, afterCommit: context.afterCommit, on: context.connection, logger: context.logger, body) != nil
+            try await engine.with(workflow: id, cause: context.envelope, afterCommit: context.afterCommit, on: context.connection, logger: context.logger, body)
+                != nil
         else {
             throw PermanentFailure("no workflow \(idText)")
         }

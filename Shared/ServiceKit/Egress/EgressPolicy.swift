@@ -61,13 +61,15 @@ public struct EgressPolicy: Sendable {
     public func addresses(for host: String, resolver: any HostResolver) async throws -> [IPAddress] {
         let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
         let literal = IPAddress(name)
-        let nameAllowed = literal == nil && rules.contains { rule in
-            switch rule {
-            case .host(let allowed): name == allowed
-            case .suffix(let suffix): name.hasSuffix(suffix)
-            case .network: false
+        let nameAllowed =
+            literal == nil
+            && rules.contains { rule in
+                switch rule {
+                case .host(let allowed): name == allowed
+                case .suffix(let suffix): name.hasSuffix(suffix)
+                case .network: false
+                }
             }
-        }
         let notListed = EgressRefused("\(name) is not in HITL_EGRESS_ALLOW")
         let addresses: [IPAddress]
         if let literal {

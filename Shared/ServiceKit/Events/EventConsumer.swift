@@ -123,12 +123,14 @@ public final class EventConsumer: SupervisedLoop {
     }
 
     public func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
-        let consumer = try first.withLock { $0.take() }
+        let consumer =
+            try first.withLock { $0.take() }
             ?? KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics.map(\.rawValue), logger: logger)
         current.withLock { $0 = consumer }
-        let gauges = Dictionary(uniqueKeysWithValues: topics.map {
-            ($0.rawValue, Gauge(label: "hitl_consumer_lag", dimensions: [("group", groupID), ("topic", $0.rawValue)]))
-        })
+        let gauges = Dictionary(
+            uniqueKeysWithValues: topics.map {
+                ($0.rawValue, Gauge(label: "hitl_consumer_lag", dimensions: [("group", groupID), ("topic", $0.rawValue)]))
+            })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await consumer.run(batchSize: self.batchSize) { batch in
@@ -167,7 +169,8 @@ public final class EventConsumer: SupervisedLoop {
         do {
             applied = try await boundedTransaction(events, logger: logger, afterCommit: afterCommit)
         } catch {
-            logger.debug("Batch failed; applying its events one by one", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))", "batch.size": "\(batch.count)"])
+            logger.debug(
+                "Batch failed; applying its events one by one", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))", "batch.size": "\(batch.count)"])
             return await sequentially(batch)
         }
         afterCommit.run()
@@ -279,7 +282,8 @@ public final class EventConsumer: SupervisedLoop {
                 let permanent = error is PermanentFailure || error is ContractError
                 if Task.isCancelled { return false }
                 if permanent || attempt >= maxAttempts {
-                    return await deadLetter(message, envelope: envelope, error: ErrorText.describe(error), attempts: attempt, firstAttemptAt: firstAttemptAt, logger: logger)
+                    return await deadLetter(
+                        message, envelope: envelope, error: ErrorText.describe(error), attempts: attempt, firstAttemptAt: firstAttemptAt, logger: logger)
                 }
                 logger.info("Event failed; retrying", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))", "attempt": "\(attempt)"])
                 try? await Task.sleep(for: backoff.delay(attempt: attempt))
@@ -299,7 +303,8 @@ public final class EventConsumer: SupervisedLoop {
     }
 
     /// Writes the dead letter; false when cancellation interrupted it.
-    private func deadLetter(_ message: KafkaMessage, envelope: EventEnvelope?, error: String, attempts: Int, firstAttemptAt: Date, logger: Logger) async -> Bool {
+    private func deadLetter(_ message: KafkaMessage, envelope: EventEnvelope?, error: String, attempts: Int, firstAttemptAt: Date, logger: Logger) async -> Bool
+    {
         guard message.topic != Topic.deadLetter.rawValue else {
             // A dead letter about a dead letter would loop forever; the log is its last stop.
             logger.error("Dead letter could not be processed; dropped", metadata: [LoggingKeys.error: "\(error)"])

@@ -36,7 +36,9 @@ public struct Outbox: Sendable {
     }
 
     /// Adds a record as raw bytes with the given headers.
-    public func appendRaw(topic: String, key: String, headers: [(String, String)], value: [UInt8], on connection: PostgresConnection, logger: Logger) async throws {
+    public func appendRaw(topic: String, key: String, headers: [(String, String)], value: [UInt8], on connection: PostgresConnection, logger: Logger)
+        async throws
+    {
         try await insert([OutboxRow(topic: topic, key: key, headers: headers, value: value)], on: connection, logger: logger)
     }
 

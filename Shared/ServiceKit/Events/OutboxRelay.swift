@@ -100,8 +100,8 @@ public final class OutboxRelay: Service, Sendable {
     /// Seconds since the oldest row waiting in the outbox was written; 0 when it is empty.
     public func oldestAge() async throws -> Double {
         for try await age in try await database.query(
-            "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM outbox").decode(Double.self)
-        {
+            "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM outbox"
+        ).decode(Double.self) {
             return age
         }
         return 0

@@ -1,8 +1,8 @@
 import Crypto
-import _CryptoExtras
 import Foundation
 import Hummingbird
 import Logging
+import _CryptoExtras
 
 /// Who may call the `/v1` APIs: `agent`s submit and follow their own workflows,
 /// `approver`s see and decide what they are assigned to, `admin`s see everything and run
@@ -31,7 +31,9 @@ public struct Principal: Sendable, Equatable {
     public static func require(_ roles: [Role]) throws -> Principal {
         guard let principal = current else { throw APIError(.unauthorized, "unauthorized", "this API needs a bearer token") }
         guard roles.contains(principal.role) else {
-            throw APIError(.forbidden, "forbidden", "this needs the role \(roles.map(\.rawValue).joined(separator: " or ")); the token's role is \(principal.role.rawValue)")
+            throw APIError(
+                .forbidden, "forbidden",
+                "this needs the role \(roles.map(\.rawValue).joined(separator: " or ")); the token's role is \(principal.role.rawValue)")
         }
         return principal
     }
@@ -57,7 +59,9 @@ public struct AccessTokens: Sendable {
             if let key = try? P256.Signing.PublicKey(pemRepresentation: pem) {
                 self = .es256(der: Array(key.derRepresentation))
             } else if let key = try? _RSA.Signing.PublicKey(pemRepresentation: pem) {
-                guard key.keySizeInBits >= 2048 else { throw ConfigurationError(variable: "HITL_JWT_PUBLIC_KEY_FILE", reason: "an RSA key needs at least 2048 bits") }
+                guard key.keySizeInBits >= 2048 else {
+                    throw ConfigurationError(variable: "HITL_JWT_PUBLIC_KEY_FILE", reason: "an RSA key needs at least 2048 bits")
+                }
                 self = .rs256(der: Array(key.derRepresentation))
             } else {
                 throw ConfigurationError(variable: "HITL_JWT_PUBLIC_KEY_FILE", reason: "must hold a PEM public key, P-256 (ES256) or RSA (RS256)")
@@ -106,7 +110,8 @@ public struct AccessTokens: Sendable {
         let provider = try IdentityProvider.from(env)
         guard secret != nil || provider != nil else {
             throw ConfigurationError(
-                variable: "HITL_JWT_SECRET", reason: "is required (or HITL_JWT_PUBLIC_KEY_FILE or HITL_JWT_JWKS_URL): the APIs need a key to check bearer tokens")
+                variable: "HITL_JWT_SECRET",
+                reason: "is required (or HITL_JWT_PUBLIC_KEY_FILE or HITL_JWT_JWKS_URL): the APIs need a key to check bearer tokens")
         }
         self.init(secret: secret, provider: provider)
     }

@@ -107,7 +107,8 @@ public enum Signing {
 
     /// A step name as its header carries it: percent-encoded outside the unreserved characters.
     public static func encodedStep(_ step: String) -> String {
-        step.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? ""
+        step.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"))
+            ?? ""
     }
 
     /// Base64 with the URL alphabet and no padding (`Base64URL`).

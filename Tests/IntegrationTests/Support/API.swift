@@ -54,7 +54,9 @@ enum API {
     }
 
     static func get(_ url: String, token: String? = TestTokens.admin) async throws -> Answer { try await call("GET", url, token: token) }
-    static func post(_ url: String, _ json: String, token: String? = TestTokens.admin) async throws -> Answer { try await call("POST", url, json: json, token: token) }
+    static func post(_ url: String, _ json: String, token: String? = TestTokens.admin) async throws -> Answer {
+        try await call("POST", url, json: json, token: token)
+    }
 
     /// The skeleton workflow: one approval step, then a no-op task.
     static func workflow(key: String, approver: String = "manager@bank.example", timeout: Int = 3600, amount: Int = 6000) -> String {

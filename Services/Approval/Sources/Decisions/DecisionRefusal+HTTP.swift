@@ -20,10 +20,12 @@ extension DecisionRefusal: HTTPResponseError {
         case .closed(.cancelled, _, _, _, _): return APIError(.conflict, "approval_cancelled", reason, details: ["status": "cancelled"])
         case .closed(.expired, _, _, _, _): return APIError(.conflict, "approval_expired", reason, details: ["status": "expired"])
         case .closed(let status, let decidedBy, let channel, let at, _):
-            return APIError(.conflict, "already_decided", reason, details: [
-                "status": .string(status.rawValue), "decided_by": .string(decidedBy ?? ""), "channel": .string(channel ?? ""),
-                "decided_at": .string(at.map(WireCoding.formatTime) ?? "?"),
-            ])
+            return APIError(
+                .conflict, "already_decided", reason,
+                details: [
+                    "status": .string(status.rawValue), "decided_by": .string(decidedBy ?? ""), "channel": .string(channel ?? ""),
+                    "decided_at": .string(at.map(WireCoding.formatTime) ?? "?"),
+                ])
         case .expired(let deadline): return APIError(.conflict, "approval_expired", reason, details: ["deadline": .string(WireCoding.formatTime(deadline))])
         case .notAnApprover: return APIError(.forbidden, "not_an_approver", reason)
         case .ownRequest: return APIError(.forbidden, "own_request", reason)

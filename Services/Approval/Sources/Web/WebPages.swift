@@ -26,13 +26,16 @@ enum WebPages {
 
     /// A pending approval: its facts, the form, and the votes so far. `problem` is shown
     /// above the form when a submission was refused.
-    static func approval(_ approval: ApprovalView, thread messages: [ApprovalThreadMessage], viewer: String, csrfToken: String, problem: String? = nil) -> String {
+    static func approval(_ approval: ApprovalView, thread messages: [ApprovalThreadMessage], viewer: String, csrfToken: String, problem: String? = nil)
+        -> String
+    {
         let form = approval.form ?? FormRendering.defaultForm(title: "\(approval.workflowType): \(approval.step)", outcomes: [.approve, .reject])
         var body = nav(approval)
         body += "<p class=\"muted\">\(e(approval.requester)) asks for approval · decide before \(time(approval.deadline))</p>"
         if let problem { body += "<p class=\"problem\" role=\"alert\">\(e(problem))</p>" }
         if approval.votes.contains(where: { $0.approver == viewer }) {
-            body += "<h1>\(e(form.title))</h1><p>Your vote is recorded; the approval waits for the others (quorum \(e(approval.policy.quorum.rawValue.replacingOccurrences(of: "_", with: " ")))).</p>"
+            body +=
+                "<h1>\(e(form.title))</h1><p>Your vote is recorded; the approval waits for the others (quorum \(e(approval.policy.quorum.rawValue.replacingOccurrences(of: "_", with: " ")))).</p>"
         } else {
             body += FormRendering(form: form, facts: approval.context).html(action: "/ui/approvals/\(approval.id)", csrfToken: csrfToken)
         }
@@ -55,7 +58,8 @@ enum WebPages {
     static func timeline(workflowID: String, approvals: [ApprovalView]) -> String {
         var entries: [(Date, String)] = []
         for approval in approvals {
-            entries.append((approval.createdAt, "Approval of step \(approval.step) requested by \(approval.requester) from \(approval.approvers.joined(separator: ", "))"))
+            entries.append(
+                (approval.createdAt, "Approval of step \(approval.step) requested by \(approval.requester) from \(approval.approvers.joined(separator: ", "))"))
             for (level, escalation) in (approval.policy.policy.escalation ?? []).enumerated() {
                 let due = approval.createdAt.addingTimeInterval(TimeInterval(escalation.afterSeconds))
                 guard due <= (approval.decidedAt ?? Date()) else { continue }
@@ -68,7 +72,8 @@ enum WebPages {
             }
             if approval.status != .pending { entries.append((approval.decidedAt ?? approval.deadline, outcome(of: approval))) }
         }
-        var body = "<nav><a href=\"/ui/inbox\">Inbox</a></nav><h1>Workflow \(e(workflowID))</h1><p class=\"muted\">\(e(approvals.first?.workflowType ?? ""))</p><ol class=\"timeline\">"
+        var body =
+            "<nav><a href=\"/ui/inbox\">Inbox</a></nav><h1>Workflow \(e(workflowID))</h1><p class=\"muted\">\(e(approvals.first?.workflowType ?? ""))</p><ol class=\"timeline\">"
         for (at, text) in entries.sorted(by: { $0.0 < $1.0 }) {
             body += "<li><time>\(time(at))</time> \(e(text))</li>"
         }
@@ -128,18 +133,22 @@ enum WebPages {
     /// The workflow's conversation: what the agent and approvers wrote, oldest first.
     private static func conversation(_ messages: [ApprovalThreadMessage]) -> String {
         guard !messages.isEmpty else { return "" }
-        return "<h2>Conversation</h2><ul class=\"thread\">" + messages.map { message in
-            let step = message.step.map { " on \(e($0))" } ?? ""
-            return "<li><strong>\(e(message.author))</strong> (\(e(message.kind))\(step)) at \(time(message.at))<blockquote>\(e(message.text))</blockquote></li>"
-        }.joined() + "</ul>"
+        return "<h2>Conversation</h2><ul class=\"thread\">"
+            + messages.map { message in
+                let step = message.step.map { " on \(e($0))" } ?? ""
+                return
+                    "<li><strong>\(e(message.author))</strong> (\(e(message.kind))\(step)) at \(time(message.at))<blockquote>\(e(message.text))</blockquote></li>"
+            }.joined() + "</ul>"
     }
 
     private static func thread(_ approval: ApprovalView) -> String {
         guard !approval.votes.isEmpty else { return "" }
-        return "<h2>Votes</h2><ul class=\"thread\">" + approval.votes.map { vote in
-            let comment = vote.comment.map { "<blockquote>\(e($0))</blockquote>" } ?? ""
-            return "<li><strong>\(e(vote.approver))</strong> \(e(vote.decision)) via \(e(channelName(vote.channel))) at \(time(vote.votedAt))\(comment)</li>"
-        }.joined() + "</ul>"
+        return "<h2>Votes</h2><ul class=\"thread\">"
+            + approval.votes.map { vote in
+                let comment = vote.comment.map { "<blockquote>\(e($0))</blockquote>" } ?? ""
+                return
+                    "<li><strong>\(e(vote.approver))</strong> \(e(vote.decision)) via \(e(channelName(vote.channel))) at \(time(vote.votedAt))\(comment)</li>"
+            }.joined() + "</ul>"
     }
 
     private static func label(_ decision: Decision) -> String {

@@ -73,7 +73,8 @@ struct WebRoutes: Sendable {
                 var request = request
                 let submitted = try URLEncodedForm.parse(String(decoding: try await request.rawBody(), as: UTF8.self))
                 guard sessions.checkCSRF(submitted["csrf_token"], session: session, approvalID: approval.id) else {
-                    throw APIError(.forbidden, "csrf_failed", "this form did not come from this site or is from an earlier session; reload the page and try again")
+                    throw APIError(
+                        .forbidden, "csrf_failed", "this form did not come from this site or is from an earlier session; reload the page and try again")
                 }
                 return try await submit(submitted, to: approval, as: session, logger: context.logger)
             }
@@ -126,7 +127,8 @@ struct WebRoutes: Sendable {
             let csrf = sessions.csrfToken(for: session, approvalID: approval.id)
             return HTMLResponse.make(
                 status: status,
-                WebPages.approval(approval, thread: try await store.thread(of: approval.workflowId), viewer: session.approver, csrfToken: csrf, problem: problem))
+                WebPages.approval(
+                    approval, thread: try await store.thread(of: approval.workflowId), viewer: session.approver, csrfToken: csrf, problem: problem))
         }
         let comment = submitted["comment"]
         var changes: JSONObject?
@@ -181,13 +183,14 @@ struct WebRoutes: Sendable {
             return try await body()
         } catch {
             guard let error = (error as? APIError) ?? (error as? DecisionRefusal)?.apiError else { throw error }
-            let title = switch error.status {
-            case .unauthorized: "Please sign in"
-            case .forbidden: "Not allowed"
-            case .notFound: "Not found"
-            case .gone: "Link expired"
-            default: "Something is not right"
-            }
+            let title =
+                switch error.status {
+                case .unauthorized: "Please sign in"
+                case .forbidden: "Not allowed"
+                case .notFound: "Not found"
+                case .gone: "Link expired"
+                default: "Something is not right"
+                }
             let back: (String, String)? = error.status == .unauthorized || error.status == .gone ? nil : ("Back to your inbox", "/ui/inbox")
             return HTMLResponse.make(status: error.status, WebPages.problem(title: title, message: error.reason, back: back))
         }
@@ -197,7 +200,8 @@ struct WebRoutes: Sendable {
     private func signedIn(_ request: Request) throws -> [WebSessions.Session] {
         let found = sessions.sessions(cookieHeader: request.headers[.cookie])
         guard !found.isEmpty else {
-            throw APIError(.unauthorized, "unauthorized", "open the link in your notification to sign in; sessions last \(Int(sessions.sessionLength / 3600)) hours")
+            throw APIError(
+                .unauthorized, "unauthorized", "open the link in your notification to sign in; sessions last \(Int(sessions.sessionLength / 3600)) hours")
         }
         return found
     }

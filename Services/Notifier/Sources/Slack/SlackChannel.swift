@@ -42,11 +42,13 @@ struct SlackChannel: NotificationChannel {
 
     private func post(_ notification: NotificationRequested, to recipient: String, user: String) async throws {
         if let approvalID = notification.approvalId, try await closedText(of: approvalID) != nil { return }
-        let answer = try await client.call("chat.postMessage", [
-            "channel": .string(user), "text": .string(Self.fallbackText(notification.subject)),
-            "blocks": .array(Self.blocks(for: notification, links: notification.links(for: recipient))),
-            "unfurl_links": false,
-        ])
+        let answer = try await client.call(
+            "chat.postMessage",
+            [
+                "channel": .string(user), "text": .string(Self.fallbackText(notification.subject)),
+                "blocks": .array(Self.blocks(for: notification, links: notification.links(for: recipient))),
+                "unfurl_links": false,
+            ])
         guard let approvalID = notification.approvalId, let channel = answer["channel"]?.stringValue, let ts = answer["ts"]?.stringValue else { return }
         _ = try await database.withConnection { connection in
             try await connection.query(
@@ -94,10 +96,11 @@ struct SlackChannel: NotificationChannel {
             blocks = [section(notification.text)]
         }
         if let web = links["web"], blocks.count < FormRendering.SlackLimits.blocks {
-            blocks.append(.object([
-                "type": "context",
-                "elements": .array([.object(["type": "mrkdwn", "text": .string("<\(web)|Open in the browser> · from HITL")])]),
-            ]))
+            blocks.append(
+                .object([
+                    "type": "context",
+                    "elements": .array([.object(["type": "mrkdwn", "text": .string("<\(web)|Open in the browser> · from HITL")])]),
+                ]))
         }
         return blocks
     }
@@ -108,7 +111,10 @@ struct SlackChannel: NotificationChannel {
 
     /// The text as mrkdwn, escaped (it carries what the agent wrote).
     private static func section(_ text: String) -> JSONValue {
-        .object(["type": "section", "text": .object(["type": "mrkdwn", "text": .string(FormRendering.slackMrkdwn(text, limit: FormRendering.SlackLimits.sectionText))])])
+        .object([
+            "type": "section",
+            "text": .object(["type": "mrkdwn", "text": .string(FormRendering.slackMrkdwn(text, limit: FormRendering.SlackLimits.sectionText))]),
+        ])
     }
 
     /// The notification text of a message (`text`), which Slack caps at 40,000 characters.

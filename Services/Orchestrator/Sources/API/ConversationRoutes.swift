@@ -52,11 +52,12 @@ struct ConversationRoutes: Sendable {
             var request = request
             let body = try await request.decodeJSON(MessageBody.self)
             let principal = try Principal.require(Role.allCases)
-            let kind = switch principal.role {
-            case .agent: "agent"
-            case .approver: "approver"
-            case .admin: "note"
-            }
+            let kind =
+                switch principal.role {
+                case .agent: "agent"
+                case .approver: "approver"
+                case .admin: "note"
+                }
             if let asked = body.kind, asked != kind {
                 guard Self.kinds.contains(asked) else { throw APIError.badRequest("kind must be agent, approver or note") }
                 throw APIError(.forbidden, "not_yourself", "a \(principal.role.rawValue) token posts as \(kind), not \(asked)")
@@ -79,7 +80,8 @@ struct ConversationRoutes: Sendable {
                     if kind != "note" {
                         // Approvers see the exchange on the approval's web page.
                         try await runtime.outbox.publish(
-                            ApprovalThreadMessage(workflowId: workflowID, sequence: sequence, kind: kind, author: author, step: body.step, text: body.text, at: at),
+                            ApprovalThreadMessage(
+                                workflowId: workflowID, sequence: sequence, kind: kind, author: author, step: body.step, text: body.text, at: at),
                             to: .approvalRequests, subject: workflowID, on: connection, logger: logger)
                     }
                     return Message(sequence: sequence, at: at, kind: kind, author: author, step: body.step, text: body.text)

@@ -175,9 +175,10 @@ struct WorkflowRoutes: Sendable {
         for try await (name, kind, status, approval, attempt, round, output, error, compensation, updated) in steps.decode(
             (String, String, String, UUID?, Int, Int, String?, String?, String?, Date).self)
         {
-            view.steps.append(StepView(
-                name: name, kind: kind, status: status, approvalId: approval?.uuidString.lowercased(), attempt: attempt, round: round,
-                output: output.map(JSONColumn.object), error: error, compensation: compensation, updatedAt: updated))
+            view.steps.append(
+                StepView(
+                    name: name, kind: kind, status: status, approvalId: approval?.uuidString.lowercased(), attempt: attempt, round: round,
+                    output: output.map(JSONColumn.object), error: error, compensation: compensation, updatedAt: updated))
         }
         return try JSONResponse.make(view)
     }
@@ -206,8 +207,9 @@ struct WorkflowRoutes: Sendable {
         for try await (workflow, seq, at, event, from, to, step, actor, detail) in rows.decode(
             (UUID, Int64, Date, String, String?, String?, String?, String, String).self)
         {
-            found[workflow, default: []].append(HistoryEntry(
-                sequence: seq, at: at, event: event, fromStatus: from, toStatus: to, step: step, actor: actor, detail: JSONColumn.object(detail)))
+            found[workflow, default: []].append(
+                HistoryEntry(
+                    sequence: seq, at: at, event: event, fromStatus: from, toStatus: to, step: step, actor: actor, detail: JSONColumn.object(detail)))
         }
         return found
     }
@@ -221,9 +223,10 @@ struct WorkflowRoutes: Sendable {
             """)
         var items: [HistoryEntry] = []
         for try await (seq, at, event, from, to, step, actor, detail) in rows.decode((Int64, Date, String, String?, String?, String?, String, String).self) {
-            items.append(HistoryEntry(
-                sequence: seq, at: at, event: event, fromStatus: from, toStatus: to, step: step, actor: actor,
-                detail: JSONColumn.object(detail)))
+            items.append(
+                HistoryEntry(
+                    sequence: seq, at: at, event: event, fromStatus: from, toStatus: to, step: step, actor: actor,
+                    detail: JSONColumn.object(detail)))
         }
         return items
     }
@@ -244,7 +247,8 @@ struct WorkflowRoutes: Sendable {
             try await authorize(id, .agent, .admin)
         }
         var request = request
-        let body = request.head.headerFields[.contentLength] == "0" || request.head.headerFields[.contentType] == nil
+        let body =
+            request.head.headerFields[.contentLength] == "0" || request.head.headerFields[.contentType] == nil
             ? ControlBody(requestedBy: nil, reason: nil) : try await request.decodeJSON(ControlBody.self)
         let actor = Principal.current?.role == .agent ? "agent:\(Principal.current!.subject)" : "ops:\(body.requestedBy ?? Principal.current?.subject ?? "api")"
         let afterCommit = AfterCommit()
@@ -293,7 +297,8 @@ struct WorkflowRoutes: Sendable {
         guard tokens.isValid(result) else {
             throw APIError(
                 .forbidden, "invalid_task_token",
-                "a result needs the token of its attempt (TaskRequested.token or the HITL-Task-Token header of the call); this one is missing or not attempt \(body.attempt)'s")
+                "a result needs the token of its attempt (TaskRequested.token or the HITL-Task-Token header of the call); this one is missing or not attempt \(body.attempt)'s"
+            )
         }
         if body.outcome == .failed, (body.error ?? "").isEmpty { throw APIError.badRequest("a failed result needs an error") }
         let afterCommit = AfterCommit()

@@ -115,11 +115,14 @@ struct DeadLetterIndex: Sendable {
         try await runtime.database.transaction { connection in
             for view in toReplay {
                 let dead = view.deadLetter
-                guard let value = Data(base64Encoded: dead.valueBase64) else { throw APIError.badRequest("dead letter \(dead.deadLetterId) holds no readable value") }
+                guard let value = Data(base64Encoded: dead.valueBase64) else {
+                    throw APIError.badRequest("dead letter \(dead.deadLetterId) holds no readable value")
+                }
                 guard let deadLetterID = UUID(uuidString: dead.deadLetterId) else {
                     throw APIError.badRequest("dead letter \(dead.deadLetterId.prefix(100)) has no valid id")
                 }
-                let headers = dead.headers.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
+                let headers =
+                    dead.headers.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
                     .filter { $0.0 != EventEnvelope.Header.replayOf } + [(EventEnvelope.Header.replayOf, dead.deadLetterId)]
                 try await runtime.outbox.appendRaw(
                     topic: dead.originalTopic, key: dead.key ?? "", headers: headers, value: Array(value),

@@ -113,7 +113,9 @@ enum GateApplication {
                     target > gatePosition, target <= index, result[target...index].contains(where: gate.acts)
                 else { continue }
                 throw Submissions.Invalid(
-                    description: "steps[\(index)] (\(step.name)): revise_step \(revise) would run a step that acts again without the approval gate \(version.name) requires")
+                    description:
+                        "steps[\(index)] (\(step.name)): revise_step \(revise) would run a step that acts again without the approval gate \(version.name) requires"
+                )
             }
         }
         return (result, applied)

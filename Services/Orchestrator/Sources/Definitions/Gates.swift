@@ -102,9 +102,10 @@ struct GateStore: Sendable {
             "SELECT version, gate::text, changed_by, changed_at FROM gates WHERE name = \(name) ORDER BY version", logger: logger)
         var versions: [Version] = []
         for try await (version, gate, actor, changed) in rows.decode((Int, String?, String, Date).self) {
-            versions.append(Version(
-                name: name, version: version, gate: try gate.map { try WireCoding.decode(Gate.self, from: Array($0.utf8)) }, changedBy: actor,
-                changedAt: changed))
+            versions.append(
+                Version(
+                    name: name, version: version, gate: try gate.map { try WireCoding.decode(Gate.self, from: Array($0.utf8)) }, changedBy: actor,
+                    changedAt: changed))
         }
         return versions
     }
@@ -121,8 +122,9 @@ struct GateStore: Sendable {
             """, logger: logger)
         var versions: [Version] = []
         for try await (name, version, gate, actor, changed) in rows.decode((String, Int, String, String, Date).self) {
-            versions.append(Version(
-                name: name, version: version, gate: try WireCoding.decode(Gate.self, from: Array(gate.utf8)), changedBy: actor, changedAt: changed))
+            versions.append(
+                Version(
+                    name: name, version: version, gate: try WireCoding.decode(Gate.self, from: Array(gate.utf8)), changedBy: actor, changedAt: changed))
         }
         return versions
     }

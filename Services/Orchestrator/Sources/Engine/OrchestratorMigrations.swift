@@ -161,7 +161,7 @@ enum OrchestratorMigrations {
                     input_sha256 text NOT NULL,
                     at timestamptz NOT NULL DEFAULT now(),
                     PRIMARY KEY (workflow_id, step, round))
-                """,
+                """
             ]),
     ]
 }

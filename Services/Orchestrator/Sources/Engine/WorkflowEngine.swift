@@ -62,7 +62,9 @@ struct WorkflowEngine: Sendable {
         let workflow = WorkflowRow(
             id: id, type: submission.type, requester: submission.requester, input: submission.input, status: .running, currentStep: 0,
             version: 1, callbackURL: submission.callbackUrl)
-        let steps = submission.steps.enumerated().map { StepRow(position: $0.offset, name: $0.element.name, definition: $0.element, status: StepStatus.pending) }
+        let steps = submission.steps.enumerated().map {
+            StepRow(position: $0.offset, name: $0.element.name, definition: $0.element, status: StepStatus.pending)
+        }
         let session = WorkflowSession(
             workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit,
             callbackWakeup: tasks.httpWakeup, logger: logger)
@@ -82,8 +84,9 @@ struct WorkflowEngine: Sendable {
         workflow id: UUID, cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection, logger: Logger,
         _ body: (WorkflowSession) async throws -> T
     ) async throws -> T? {
-        guard let session = try await WorkflowSession.load(
-            id: id, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit, callbackWakeup: tasks.httpWakeup, logger: logger)
+        guard
+            let session = try await WorkflowSession.load(
+                id: id, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit, callbackWakeup: tasks.httpWakeup, logger: logger)
         else {
             return nil
         }
@@ -341,7 +344,9 @@ struct WorkflowEngine: Sendable {
             }
             session.setCurrentStep(target)
         case .reject:
-            try await reject(session, at: position, actor: actor, detail: detail, reason: decision.comment.map { "rejected by \(decision.approver): \($0)" } ?? "rejected by \(decision.approver)")
+            try await reject(
+                session, at: position, actor: actor, detail: detail,
+                reason: decision.comment.map { "rejected by \(decision.approver): \($0)" } ?? "rejected by \(decision.approver)")
         }
     }
 
@@ -458,7 +463,8 @@ struct WorkflowEngine: Sendable {
                 if session.status == .running { moveOn(session, from: position) }
             }
         case .failed:
-            try await attemptFailed(session, at: position, compensation: result.compensation, error: result.error ?? "the task failed", retryable: retryable, actor: actor)
+            try await attemptFailed(
+                session, at: position, compensation: result.compensation, error: result.error ?? "the task failed", retryable: retryable, actor: actor)
         }
         try await drive(session)
     }
@@ -603,7 +609,8 @@ struct WorkflowEngine: Sendable {
             case StepStatus.waiting:
                 if let approvalID = step.approvalID {
                     try await session.publish(
-                        ApprovalCancelRequested(approvalId: approvalID.uuidString.lowercased(), workflowId: session.id, reason: "workflow cancelled by \(actor)"),
+                        ApprovalCancelRequested(
+                            approvalId: approvalID.uuidString.lowercased(), workflowId: session.id, reason: "workflow cancelled by \(actor)"),
                         to: .approvalRequests)
                 }
                 session.steps[position].held = nil

@@ -27,7 +27,10 @@ final class WorkflowSession {
     /// Wakes the http worker for lifecycle callbacks.
     private let callbackWakeup: Wakeup
 
-    init(workflow: WorkflowRow, steps: [StepRow], connection: PostgresConnection, outbox: Outbox, cause: EventEnvelope?, afterCommit: AfterCommit?, callbackWakeup: Wakeup, logger: Logger) {
+    init(
+        workflow: WorkflowRow, steps: [StepRow], connection: PostgresConnection, outbox: Outbox, cause: EventEnvelope?, afterCommit: AfterCommit?,
+        callbackWakeup: Wakeup, logger: Logger
+    ) {
         self.callbackWakeup = callbackWakeup
         self.workflow = workflow
         self.steps = steps
@@ -85,9 +88,11 @@ final class WorkflowSession {
             saveStep(position)
         }
         let statusChanged = newStatus != nil && newStatus != from
-        historyRows.append((
-            event, statusChanged ? from.rawValue : nil, statusChanged ? workflow.status.rawValue : nil, stepName, actor,
-            try JSONColumn.text(detail)))
+        historyRows.append(
+            (
+                event, statusChanged ? from.rawValue : nil, statusChanged ? workflow.status.rawValue : nil, stepName, actor,
+                try JSONColumn.text(detail)
+            ))
         guard statusChanged else { return }
         let lifecycle = WorkflowLifecycle(
             change: event == "resumed" ? .workflowResumed : WorkflowLifecycle.type(for: workflow.status),
@@ -241,14 +246,19 @@ final class WorkflowSession {
             """, logger: logger)
         var steps: [StepRow] = []
         for try await row in stepRows {
-            let (position, name, definition, status, approval, output, attempt, tries, round, held, feedback, error, compensation, compensationAttempt, compensationTries) =
+            let (
+                position, name, definition, status, approval, output, attempt, tries, round, held, feedback, error, compensation, compensationAttempt,
+                compensationTries
+            ) =
                 try row.decode((Int, String, String, String, UUID?, String?, Int, Int, Int, String?, String?, String?, String?, Int, Int).self)
-            steps.append(StepRow(
-                position: position, name: name, definition: try WireCoding.decode(StepDefinition.self, from: Array(definition.utf8)),
-                status: try StepStatus(stored: status, column: "workflow_steps.status"), approvalID: approval, output: output.map(JSONColumn.object),
-                forward: AttemptCount(attempt: attempt, tries: tries), round: round, held: try held.map { try HeldDecision(stored: JSONColumn.object($0)) },
-                feedback: feedback, error: error, compensationStatus: try compensation.map { try CompensationStatus(stored: $0, column: "workflow_steps.compensation_status") },
-                compensation: AttemptCount(attempt: compensationAttempt, tries: compensationTries)))
+            steps.append(
+                StepRow(
+                    position: position, name: name, definition: try WireCoding.decode(StepDefinition.self, from: Array(definition.utf8)),
+                    status: try StepStatus(stored: status, column: "workflow_steps.status"), approvalID: approval, output: output.map(JSONColumn.object),
+                    forward: AttemptCount(attempt: attempt, tries: tries), round: round, held: try held.map { try HeldDecision(stored: JSONColumn.object($0)) },
+                    feedback: feedback, error: error,
+                    compensationStatus: try compensation.map { try CompensationStatus(stored: $0, column: "workflow_steps.compensation_status") },
+                    compensation: AttemptCount(attempt: compensationAttempt, tries: compensationTries)))
         }
         return WorkflowSession(
             workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit,

@@ -62,7 +62,9 @@ struct HTTPTaskWorker: SupervisedLoop {
 
     /// Queues a lifecycle event for the workflow's callback URL (inside the transaction
     /// that announced it).
-    static func enqueueCallback(_ lifecycle: WorkflowLifecycle, to url: String, workflowID: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+    static func enqueueCallback(_ lifecycle: WorkflowLifecycle, to url: String, workflowID: UUID, on connection: PostgresConnection, logger: Logger)
+        async throws
+    {
         var body = try WireCoding.decode(JSONObject.self, from: WireCoding.encode(lifecycle))
         body["type"] = .string(lifecycle.change.rawValue)
         let request = HTTPTaskRequest(url: url, method: "POST", headers: [:], body: .object(body), timeoutSeconds: 10)
@@ -84,10 +86,13 @@ struct HTTPTaskWorker: SupervisedLoop {
                 RETURNING id, kind, tries, workflow_id, step, attempt, compensation, request::text
                 """, logger: runtime.logger)
             var calls: [Call] = []
-            for try await (id, kind, tries, workflowID, step, attempt, compensation, request) in rows.decode((Int64, String, Int, UUID, String, Int, Bool, String).self) {
-                calls.append(Call(
-                    id: id, isCallback: kind == "callback", tries: tries, workflowID: workflowID, step: step, attempt: attempt, compensation: compensation,
-                    request: try WireCoding.decode(HTTPTaskRequest.self, from: Array(request.utf8))))
+            for try await (id, kind, tries, workflowID, step, attempt, compensation, request) in rows.decode(
+                (Int64, String, Int, UUID, String, Int, Bool, String).self)
+            {
+                calls.append(
+                    Call(
+                        id: id, isCallback: kind == "callback", tries: tries, workflowID: workflowID, step: step, attempt: attempt, compensation: compensation,
+                        request: try WireCoding.decode(HTTPTaskRequest.self, from: Array(request.utf8))))
             }
             return calls
         }
@@ -100,15 +105,18 @@ struct HTTPTaskWorker: SupervisedLoop {
     }
 
     private func perform(_ call: Call) async {
-        let signature: Signature? = if call.isCallback {
-            callbackSecret.map { .callback(secret: $0) }
-        } else {
-            signingSecret.map {
-                .taskCall(secret: $0, Signing.TaskCall(
-                    method: call.request.method, url: call.request.url, workflowID: call.workflowID.uuidString.lowercased(), step: call.step,
-                    attempt: call.attempt, deliveryID: "\(call.id)"))
+        let signature: Signature? =
+            if call.isCallback {
+                callbackSecret.map { .callback(secret: $0) }
+            } else {
+                signingSecret.map {
+                    .taskCall(
+                        secret: $0,
+                        Signing.TaskCall(
+                            method: call.request.method, url: call.request.url, workflowID: call.workflowID.uuidString.lowercased(), step: call.step,
+                            attempt: call.attempt, deliveryID: "\(call.id)"))
+                }
             }
-        }
         let answer = await execute(call.request, signature: signature)
         if call.isCallback {
             await settleCallback(call, answer: answer)
@@ -123,11 +131,15 @@ struct HTTPTaskWorker: SupervisedLoop {
                     switch answer {
                     case .succeeded(let output):
                         try await engine.applyTaskResult(
-                            TaskResult(workflowId: session.id, step: call.step, attempt: call.attempt, compensation: call.compensation, outcome: .succeeded, output: output, worker: actor),
+                            TaskResult(
+                                workflowId: session.id, step: call.step, attempt: call.attempt, compensation: call.compensation, outcome: .succeeded,
+                                output: output, worker: actor),
                             actor: actor, session: session)
                     case .failed(let error, let retryable):
                         try await engine.applyTaskResult(
-                            TaskResult(workflowId: session.id, step: call.step, attempt: call.attempt, compensation: call.compensation, outcome: .failed, error: error, worker: actor),
+                            TaskResult(
+                                workflowId: session.id, step: call.step, attempt: call.attempt, compensation: call.compensation, outcome: .failed, error: error,
+                                worker: actor),
                             actor: actor, retryable: retryable, session: session)
                     }
                 }
@@ -190,11 +202,12 @@ struct HTTPTaskWorker: SupervisedLoop {
             request.headers.replaceOrAdd(name: "User-Agent", value: "hitl-orchestrator")
             if let token = task.taskToken { request.headers.replaceOrAdd(name: TaskTokens.header, value: token) }
             if let receipt = task.approvalReceipt { request.headers.replaceOrAdd(name: "HITL-Approval-Receipt", value: receipt) }
-            let signed: [(name: String, value: String)] = switch signature {
-            case .taskCall(let secret, let call)?: Signing.taskCallHeaders(secret: secret, call: call, body: body)
-            case .callback(let secret)?: Signing.webhookHeaders(secret: secret, body: body)
-            case nil: []
-            }
+            let signed: [(name: String, value: String)] =
+                switch signature {
+                case .taskCall(let secret, let call)?: Signing.taskCallHeaders(secret: secret, call: call, body: body)
+                case .callback(let secret)?: Signing.webhookHeaders(secret: secret, body: body)
+                case nil: []
+                }
             for header in signed { request.headers.replaceOrAdd(name: header.name, value: header.value) }
             if task.body != nil {
                 request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
@@ -211,7 +224,8 @@ struct HTTPTaskWorker: SupervisedLoop {
             guard (200..<300).contains(code) else {
                 return .failed("\(task.method) \(task.url) answered \(code)", retryable: false)
             }
-            let output = (try? WireCoding.decode(JSONObject.self, from: data)) ?? (data.isEmpty ? [:] : ["body": .string(String(decoding: data, as: UTF8.self))])
+            let output =
+                (try? WireCoding.decode(JSONObject.self, from: data)) ?? (data.isEmpty ? [:] : ["body": .string(String(decoding: data, as: UTF8.self))])
             return .succeeded(output)
         } catch let refused as EgressRefused {
             // Policy, not the host's health: no retry, and the breaker is left alone.

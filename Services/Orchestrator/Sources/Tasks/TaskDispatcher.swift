@@ -108,7 +108,8 @@ struct TaskDispatcher: Sendable {
     func reportCompensationFailure(_ session: WorkflowSession, at position: Int, error: String) async throws {
         let step = session.steps[position]
         let resume = try EventEnvelope(
-            WorkflowControlRequested(workflowId: session.id, action: .resume, requestedBy: "ops:dead-letter-replay", reason: "retry the compensation of \(step.name)"),
+            WorkflowControlRequested(
+                workflowId: session.id, action: .resume, requestedBy: "ops:dead-letter-replay", reason: "retry the compensation of \(step.name)"),
             source: session.outbox.source, subject: session.id, causedBy: session.cause)
         let record = DeadLettered.replayable(
             resume, to: .workflowRequests, service: "orchestrator",
