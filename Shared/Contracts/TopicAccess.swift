@@ -52,11 +52,13 @@ public enum TopicAccess {
     }
 
     /// Whether `service` may publish to `topic`; true for names that are not the system's
-    /// services or topics (tests' own).
+    /// services or topics (tests' own). Looked up in a table made once: every outbox row asks.
     public static func may(_ service: String, write topic: String) -> Bool {
-        guard let principal = KafkaPrincipal(rawValue: service), Topic.all.contains(Topic(rawValue: topic)) else { return true }
-        return writers(of: Topic(rawValue: topic)).contains(principal)
+        guard let principal = KafkaPrincipal(rawValue: service), let writers = writable[topic] else { return true }
+        return writers.contains(principal)
     }
+
+    private static let writable: [String: Set<KafkaPrincipal>] = Dictionary(uniqueKeysWithValues: Topic.all.map { ($0.rawValue, writers(of: $0)) })
 
     /// Whether `service` may consume `topic`; true for names that are not the system's.
     public static func may(_ service: String, read topic: Topic) -> Bool {
