@@ -33,7 +33,9 @@ import Testing
             #expect(try stack.hitl(["dlq", "list", "--service", "notifier"]).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
             // A dry run replays nothing.
             #expect(try stack.hitl(["dlq", "replay", letterID, "--dry-run", "--by", "ops@bank.example"]).contains(#""dry_run":true"#))
-            try await Task.sleep(for: .seconds(2))
+            // A replay writes its record and its outbox row before it answers: none means none.
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letter_replays") == 0)
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.outbox WHERE topic = 'hitl.approval.requests'") == 0)
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == 0)
 
             // The fix, then the replay.
@@ -56,8 +58,10 @@ import Testing
                 #expect(failure.output.contains("--all would replay 0 dead letters (1 more were replayed before"), "\(failure.output)")
             }
             // Replaying the processed event again, forced, changes nothing: the inbox knows it.
+            // Waited for as what it is: the approval service counting the record as a duplicate.
+            let duplicates = try await Self.duplicates(in: stack)
             _ = try stack.hitl(["dlq", "replay", "--all", "--yes", "--force", "--by", "ops@bank.example"])
-            try await Task.sleep(for: .seconds(3))
+            try await waitUntil("the approval service to count the replay as a duplicate") { try await Self.duplicates(in: stack) > duplicates }
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == 1)
             #expect(try await stack.count("SELECT count(*)::int FROM approval.outbox") == 0)
             let notifications = try await stack.events(on: .notifications).filter { $0.type == .notificationRequested }
@@ -79,5 +83,14 @@ import Testing
                 "\(stack.orchestrator)/v1/dead-letters/replay", #"{"ids":["\#(forged.deadLetterId)"],"replayed_by":"ops"}"#)
             #expect(refused.status == 422 && refused.string("error") == "not_a_contract_topic", "\(refused.text)")
         }
+    }
+
+    /// How many approval requests the approval service found it had applied before.
+    static func duplicates(in stack: Stack) async throws -> Int {
+        let metrics = try await API.get("\(stack.approval)/metrics").text
+        let line = metrics.split(separator: "\n").first {
+            $0.hasPrefix("hitl_events_processed_total{") && $0.contains(#"result="duplicate""#) && $0.contains(EventType.approvalRequested.rawValue)
+        }
+        return line.flatMap { $0.split(separator: " ").last.flatMap { Int(Double($0) ?? 0) } } ?? 0
     }
 }
