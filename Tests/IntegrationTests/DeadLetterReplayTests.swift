@@ -59,9 +59,11 @@ import Testing
             }
             // Replaying the processed event again, forced, changes nothing: the inbox knows it.
             // Waited for as what it is: the approval service counting the record as a duplicate.
-            let duplicates = try await Self.duplicates(in: stack)
+            let duplicates = try await stack.duplicates(of: .approvalRequested, in: "approval")
             _ = try stack.hitl(["dlq", "replay", "--all", "--yes", "--force", "--by", "ops@bank.example"])
-            try await waitUntil("the approval service to count the replay as a duplicate") { try await Self.duplicates(in: stack) > duplicates }
+            try await waitUntil("the approval service to count the replay as a duplicate") {
+                try await stack.duplicates(of: .approvalRequested, in: "approval") > duplicates
+            }
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == 1)
             #expect(try await stack.count("SELECT count(*)::int FROM approval.outbox") == 0)
             let notifications = try await stack.events(on: .notifications).filter { $0.type == .notificationRequested }
@@ -83,14 +85,5 @@ import Testing
                 "\(stack.orchestrator)/v1/dead-letters/replay", #"{"ids":["\#(forged.deadLetterId)"],"replayed_by":"ops"}"#)
             #expect(refused.status == 422 && refused.string("error") == "not_a_contract_topic", "\(refused.text)")
         }
-    }
-
-    /// How many approval requests the approval service found it had applied before.
-    static func duplicates(in stack: Stack) async throws -> Int {
-        let metrics = try await API.get("\(stack.approval)/metrics").text
-        let line = metrics.split(separator: "\n").first {
-            $0.hasPrefix("hitl_events_processed_total{") && $0.contains(#"result="duplicate""#) && $0.contains(EventType.approvalRequested.rawValue)
-        }
-        return line.flatMap { $0.split(separator: " ").last.flatMap { Int(Double($0) ?? 0) } } ?? 0
     }
 }

@@ -69,9 +69,12 @@ import Testing
                 try await stack.count("SELECT count(*)::int FROM notifier.deliveries WHERE status = 'delivered' AND attempts = 1") == 1
             }
             // Replaying again, forced past the record of replays, changes nothing: the retry
-            // request was already processed.
+            // request was already processed (the notifier counts it as a duplicate).
+            let duplicates = try await stack.duplicates(of: .notificationRetryRequested, in: "notifier")
             _ = try stack.hitl(["dlq", "replay", "--all", "--yes", "--force", "--by", "ops@bank.example"])
-            try await Task.sleep(for: .seconds(2))
+            try await waitUntil("the notifier to count the replay as a duplicate") {
+                try await stack.duplicates(of: .notificationRetryRequested, in: "notifier") > duplicates
+            }
             #expect(await stack.webhook.accepted.items.filter { $0.workflowId == id }.count == 1)
         }
     }

@@ -180,3 +180,15 @@ extension Stack {
         return try Shell.run([Shell.packageExecutable("hitl").path] + arguments + ["--orchestrator", orchestrator], environment: environment)
     }
 }
+
+extension Stack {
+    /// How many events of `type` `service` found it had applied before (its inbox's
+    /// duplicates, from `/metrics`): what a test waits for to know a repeat was processed.
+    func duplicates(of type: EventType, in service: String) async throws -> Int {
+        let metrics = try await API.get("\(local.url(of: service))/metrics").text
+        let line = metrics.split(separator: "\n").first {
+            $0.hasPrefix("hitl_events_processed_total{") && $0.contains(#"result="duplicate""#) && $0.contains(#"type="\#(type.rawValue)""#)
+        }
+        return line.flatMap { $0.split(separator: " ").last.flatMap { Double($0) }.map { Int($0) } } ?? 0
+    }
+}
