@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import HITLClient
+import MCP
 
 /// The orchestrator's HTTP API with one bearer token, through the typed client generated
 /// from the OpenAPI document (`HITLClient`); the `hitl` commands and the MCP tools use it
@@ -61,6 +62,11 @@ public enum JSONBridge {
             try container.encode(WireCoding.formatTime(date))
         }
         return try JSONDecoder().decode(JSONValue.self, from: encoder.encode(value))
+    }
+
+    /// A JSON value as an MCP one (the arguments an approver changed, for the upstream).
+    public static func value(_ json: JSONValue) throws -> Value {
+        try JSONDecoder().decode(Value.self, from: JSONEncoder().encode(json))
     }
 
     public static func object<T: Encodable>(_ value: T) throws -> JSONObject {

@@ -1,5 +1,4 @@
 import Contracts
-import Crypto
 import Foundation
 import HITLClient
 import MCP
@@ -131,12 +130,12 @@ struct AgentTools: Sendable {
         guard let action = arguments["action"]?.stringValue, !action.isEmpty else { throw ToolFailure("action is required") }
         var input: JSONObject = [:]
         if case .object(let facts)? = arguments["facts"] {
-            for (key, value) in facts { input[key] = try Self.json(value) }
+            for (key, value) in facts { input[key] = try JSONBridge.json(value) }
         }
         input["action"] = .string(action)
         if let summary = arguments["summary"]?.stringValue { input["summary"] = .string(summary) }
         // Asking again with the same arguments is the same request (the API answers the first workflow).
-        let digest = SHA256.hash(data: try WireCoding.encode(input)).map { String(format: "%02x", $0) }.joined()
+        let digest = Digest.sha256Hex(try WireCoding.encode(input))
         let key = arguments["idempotency_key"]?.stringValue ?? "mcp-" + digest.prefix(32)
         var body: JSONObject = [
             "idempotency_key": .string(key), "type": .string(arguments["type"]?.stringValue ?? "agent_action"),
@@ -242,15 +241,10 @@ struct AgentTools: Sendable {
             let outcome = arguments["outcome"]?.stringValue
         else { throw ToolFailure("step, attempt, token and outcome are required") }
         var body: JSONObject = ["attempt": .number(Double(attempt)), "outcome": .string(outcome), "token": .string(token)]
-        if let output = arguments["output"] { body["output"] = try Self.json(output) }
+        if let output = arguments["output"] { body["output"] = try JSONBridge.json(output) }
         if let error = arguments["error"]?.stringValue { body["error"] = .string(error) }
         let answer = try await api.orchestrator.submitTaskResult(path: .init(id: workflowID, name: step), body: .json(JSONBridge.typed(body)))
         return try JSONBridge.object(try answer.ok.body.json)
-    }
-
-    /// An MCP value as JSON.
-    static func json(_ value: Value) throws -> JSONValue {
-        try WireCoding.decode(JSONValue.self, from: Array(JSONEncoder().encode(value)))
     }
 }
 

@@ -101,7 +101,7 @@ struct Submit: AsyncParsableCommand {
             let content = (try? JSONColumn.text(input)) ?? ""
             let key =
                 fields["idempotency_key"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? "csv:\(template!):\(Signing.sha256Hex(Array(content.utf8)).prefix(32))"
+                ?? "csv:\(template!):\(Digest.sha256Hex(Array(content.utf8)).prefix(32))"
             var body: JSONObject = [
                 "idempotency_key": .string(key), "type": .string(fields["type"] ?? type ?? template!),
                 "requester": .string(fields["requester"] ?? requester), "input": .object(input), "template": .string(template!),

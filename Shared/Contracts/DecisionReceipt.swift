@@ -63,7 +63,7 @@ public enum DecisionReceipt {
     /// trailing `.0` or larger numbers (Swift writes `1` and `1e+20`).
     public static func sha256(of object: JSONObject) -> String {
         let bytes = (try? WireCoding.encode(JSONValue.object(object))) ?? []
-        return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        return Digest.sha256Hex(bytes)
     }
 
     /// Why a receipt does not verify.

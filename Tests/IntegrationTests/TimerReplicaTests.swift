@@ -56,10 +56,7 @@ import Testing
             #expect(try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE status = 'fired'") == count)
             // Both replicas fired a share.
             for replica in ["timeout", "timeout-2"] {
-                let metrics = try await API.get("\(stack.local.url(of: replica))/metrics").text
-                let line = metrics.split(separator: "\n").first { $0.hasPrefix("hitl_timers_fired_total") }
-                let share = line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
-                #expect(share > 0, "\(replica) fired no timer")
+                #expect(try await stack.metric("hitl_timers_fired_total", in: replica) > 0, "\(replica) fired no timer")
             }
         }
     }

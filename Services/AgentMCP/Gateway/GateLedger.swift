@@ -62,6 +62,8 @@ actor GateLedger {
     }
 
     let path: String
+    /// The directory the ledger is in, whose entry for it a rename changes.
+    private let directory: String
     private var contents: Contents
     private var busy: [String: [CheckedContinuation<Void, Never>]] = [:]
     /// The lock file's descriptor, held while the process lives.
@@ -69,9 +71,9 @@ actor GateLedger {
 
     init(path: String) throws {
         self.path = path
-        try FileManager.default.createDirectory(
-            atPath: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent,
-            withIntermediateDirectories: true)
+        let parent = (path as NSString).deletingLastPathComponent
+        directory = parent.isEmpty ? "." : parent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lock >= 0 else { throw ToolFailure("cannot open \(path).lock: \(String(cString: strerror(errno)))") }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
@@ -156,10 +158,10 @@ actor GateLedger {
             throw ToolFailure("cannot replace the gateway's state \(path): \(String(cString: strerror(failure)))")
         }
         // The rename itself is durable once the directory is.
-        let directory = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
-        if directory >= 0 {
-            fsync(directory)
-            close(directory)
+        let entry = open(directory, O_RDONLY | O_CLOEXEC)
+        if entry >= 0 {
+            fsync(entry)
+            close(entry)
         }
     }
 }

@@ -1,5 +1,4 @@
 import Contracts
-import Crypto
 import Foundation
 
 /// The workflow condition language (Foundation has a type of the same name).
@@ -153,8 +152,7 @@ public struct GatePolicy: Decodable, Sendable {
         let identity = [
             String(index), rule.tool, rule.when ?? "", (rule.approvers ?? approvers ?? []).joined(separator: ","), rule.template ?? "", rule.type ?? "", grant,
         ]
-        let fingerprint = SHA256.hash(data: Array(identity.joined(separator: "\u{0}").utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
-        return MatchedRule(rule: rule, fingerprint: fingerprint)
+        return MatchedRule(rule: rule, fingerprint: String(Digest.sha256Hex(Array(identity.joined(separator: "\u{0}").utf8)).prefix(32)))
     }
 
     static func scope(tool: String, arguments: JSONObject, caller: String) -> JSONObject {

@@ -1,5 +1,4 @@
 import Contracts
-import Crypto
 import Foundation
 import HITLClient
 import MCP
@@ -85,7 +84,7 @@ public struct ToolGateway: Sendable {
         var arguments = given
         let reason = arguments.removeValue(forKey: Self.reasonArgument)?.stringValue
         do {
-            let json = try arguments.mapValues(AgentTools.json)
+            let json = try arguments.mapValues(JSONBridge.json)
             guard let rule = policy.rule(for: name, arguments: json, caller: caller) else {
                 return try await upstream.call(name, arguments: arguments, meta: nil)
             }
@@ -110,9 +109,7 @@ public struct ToolGateway: Sendable {
 
     /// Same tool, same arguments, same caller: the same call.
     func callID(_ tool: String, _ arguments: JSONObject) throws -> String {
-        let canonical = try WireCoding.encode(JSONValue.object(arguments))
-        let digest = SHA256.hash(data: Array(caller.utf8) + [0] + Array(tool.utf8) + [0] + canonical)
-        return digest.map { String(format: "%02x", $0) }.joined()
+        Digest.sha256Hex(Array(caller.utf8) + [0] + Array(tool.utf8) + [0] + (try WireCoding.encode(JSONValue.object(arguments))))
     }
 
     private func gated(
@@ -168,7 +165,7 @@ public struct ToolGateway: Sendable {
             let result = try await execute(&call, arguments: approved, meta: meta)
             if let grant = rule.rule.grant, grantKept {
                 // A same-arguments grant covers the arguments the approver approved.
-                let approvedID = try callID(tool, try approved.mapValues(AgentTools.json))
+                let approvedID = try callID(tool, try approved.mapValues(JSONBridge.json))
                 try await ledger.addGrant(
                     .init(
                         tool: tool, caller: caller, rule: rule.fingerprint, callId: grant.when == nil ? approvedID : nil, when: grant.when,
@@ -224,7 +221,7 @@ public struct ToolGateway: Sendable {
         guard let event = decision?["event"]?.stringValue, event == "approved" || event == "approved_with_changes", decidedBy.hasPrefix("approver:") else {
             return .refused("workflow \(workflowID) completed without a human's approval (last decision: \(decidedBy))")
         }
-        let decidedAt = decision?["at"].flatMap { at in try? WireCoding.decode(Date.self, from: WireCoding.encode(at)) } ?? Date()
+        let decidedAt = decision?["at"]?.stringValue.flatMap(WireCoding.parseTime) ?? Date()
         if Date().timeIntervalSince(decidedAt) > TimeInterval((policy.executeWithinMinutes ?? 1440) * 60) {
             return .refused("it was approved at \(WireCoding.formatTime(decidedAt)), longer ago than the policy lets an approval be used; ask again")
         }
@@ -233,7 +230,7 @@ public struct ToolGateway: Sendable {
         var approved = call.arguments
         for (key, original) in json where input[key] != original {
             guard changed[key] != nil, let value = input[key] else { return .refused("argument \(key) differs from the call and no approver changed it") }
-            approved[key] = try JSONDecoder().decode(Value.self, from: Data(WireCoding.encode(value)))
+            approved[key] = try JSONBridge.value(value)
         }
         var meta: [String: Value] = ["hitl/approved_by": .string(decidedBy)]
         if let receipt = detail["receipt"]?.stringValue { meta["hitl/receipt"] = .string(receipt) }

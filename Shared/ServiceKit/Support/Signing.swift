@@ -4,15 +4,10 @@ import Foundation
 
 /// Hashes and HMAC signatures used across services.
 public enum Signing {
-    /// Lower-case hex SHA-256 of `bytes`.
-    public static func sha256Hex(_ bytes: some DataProtocol) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-    }
-
     /// Lower-case hex HMAC-SHA256 of `message` under `secret`.
     public static func hmacSHA256Hex(secret: String, message: some DataProtocol) -> String {
         let key = SymmetricKey(data: Data(secret.utf8))
-        return HMAC<SHA256>.authenticationCode(for: message, using: key).map { String(format: "%02x", $0) }.joined()
+        return Digest.hex(HMAC<SHA256>.authenticationCode(for: message, using: key))
     }
 
     /// Compares two signatures in constant time (for equal lengths).

@@ -136,6 +136,10 @@ async def first_session(run):
             failed, text, _ = await call(session, "transfer", {"payee": "ACME", "amount": 10})
             expect(not failed and text == "sent 10 to ACME", "a small transfer was held: %r" % text)
 
+            # An argument posing as what the approval itself shows (the tool's name) is refused, not forwarded.
+            failed, text, _ = await call(session, "transfer", {"payee": "SNEAKY", "amount": 5000, "mcp_tool": "ping"})
+            expect(failed and "mcp_tool" in text and not run.forwarded("transfer", payee="SNEAKY"), "a colliding argument was taken: %r" % text)
+
             # Held, then approved: forwarded exactly once, with the receipt; a retry is answered again, not forwarded again.
             held = await pending(session, "transfer", {"payee": "ACME", "amount": 6000, "hitl_reason": "the March invoice"})
             expect(not run.forwarded("transfer", amount=6000), "a gated call was forwarded before its approval")

@@ -185,10 +185,16 @@ extension Stack {
     /// How many events of `type` `service` found it had applied before (its inbox's
     /// duplicates, from `/metrics`): what a test waits for to know a repeat was processed.
     func duplicates(of type: EventType, in service: String) async throws -> Int {
+        Int(try await metric("hitl_events_processed_total", labels: [#"result="duplicate""#, #"type="\#(type.rawValue)""#], in: service))
+    }
+
+    /// The value of metric `name` in `service`'s `/metrics` on the series with all of
+    /// `labels` (`key="value"`), 0 when there is none yet.
+    func metric(_ name: String, labels: [String] = [], in service: String) async throws -> Double {
         let metrics = try await API.get("\(local.url(of: service))/metrics").text
-        let line = metrics.split(separator: "\n").first {
-            $0.hasPrefix("hitl_events_processed_total{") && $0.contains(#"result="duplicate""#) && $0.contains(#"type="\#(type.rawValue)""#)
+        let line = metrics.split(separator: "\n").first { line in
+            (line.hasPrefix(name + "{") || line.hasPrefix(name + " ")) && labels.allSatisfy { line.contains($0) }
         }
-        return line.flatMap { $0.split(separator: " ").last.flatMap { Double($0) }.map { Int($0) } } ?? 0
+        return line.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0
     }
 }

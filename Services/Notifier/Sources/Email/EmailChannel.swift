@@ -44,7 +44,7 @@ struct EmailChannel: NotificationChannel {
             text += "\n\n" + note
             html += "<p style=\"color:#667\">\(note)</p>"
         }
-        let id = Signing.sha256Hex(Array("\(notification.notificationId)|\(recipient)".utf8)).prefix(32)
+        let id = Digest.sha256Hex(Array("\(notification.notificationId)|\(recipient)".utf8)).prefix(32)
         return EmailMessage(from: from, to: recipient, subject: notification.subject, text: text, html: html, messageID: String(id))
     }
 

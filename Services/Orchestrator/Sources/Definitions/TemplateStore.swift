@@ -84,7 +84,7 @@ struct Submissions: Sendable {
         _ submission: WorkflowSubmitted, byAdmin: Bool = false, cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection,
         logger: Logger
     ) async throws -> WorkflowEngine.SubmitOutcome {
-        let requestHash = Signing.sha256Hex(try WireCoding.encode(submission))
+        let requestHash = Digest.sha256Hex(try WireCoding.encode(submission))
         var resolved = submission
         var template: (name: String, version: Int)?
         if let name = submission.template {
