@@ -67,6 +67,8 @@ class Run:
                     {"tool": "transfer", "when": "args.amount > 1000"},
                     {"tool": "refund", "grant": {"minutes": 30, "when": "args.amount <= 100"}},
                     {"tool": "ping", "when": "args.text == 'expire me'", "timeout_seconds": 2},
+                    # The admin's template "auto-ping" (put by MCPTests) approves by rule, with no human.
+                    {"tool": "ping", "when": "args.text == 'by rule'", "template": "auto-ping"},
                 ],
             }, policy)
 
@@ -187,6 +189,10 @@ async def first_session(run):
             expect(failed and "timed_out" in text, "an expired call was not refused as such: %r" % text)
             expect(not run.forwarded("ping", text="expire me"), "an expired call was forwarded")
 
+            # A workflow that completes on a rule is no human's approval: nothing is forwarded.
+            failed, text, _ = await until_answered(session, "ping", {"text": "by rule"})
+            expect(failed and "without a human's approval" in text, "a call approved by a rule was taken: %r" % text)
+            expect(not run.forwarded("ping", text="by rule"), "a call approved by a rule was forwarded")
     return run
 
 
