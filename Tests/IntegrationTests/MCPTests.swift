@@ -35,7 +35,8 @@ import Testing
             try FileManager.default.createDirectory(at: workdir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: workdir) }
             // An admin's template that approves by rule: the gateway must not take that for a human's yes.
-            let template = #"{"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"auto_approve_when":"input.mcp_tool == 'ping'"}}]}"#
+            let template =
+                #"{"steps":[{"name":"approve","kind":"approval","approval":{"approvers":["manager@bank.example"],"auto_approve_when":"input.mcp_tool == 'ping'"}}]}"#
             #expect(try await API.call("PUT", "\(stack.orchestrator)/v1/templates/auto-ping", json: template).status == 201)
             let script = WebPageTests.packageRoot.appendingPathComponent("Tests/IntegrationTests/Scripts/mcp_gate.py").path
             do {
