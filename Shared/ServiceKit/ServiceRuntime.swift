@@ -15,7 +15,6 @@ public struct ServiceRuntime: Sendable {
     public let database: Database
     public let producer: KafkaProducer
     public let relay: OutboxRelay
-    public let outbox: Outbox
     public let logger: Logger
     /// Every outbound HTTP call goes through it (`HITL_EGRESS_ALLOW`).
     public let egress: EgressClient
@@ -31,10 +30,9 @@ public struct ServiceRuntime: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.migrations = [Migration.backbone] + migrations
-        database = Database(configuration: configuration.database, logger: logger)
+        database = Database(configuration: configuration.database, source: configuration.service, logger: logger)
         producer = try KafkaProducer(configuration: Self.kafkaConfiguration(configuration), logger: logger)
         relay = OutboxRelay(database: database, producer: producer, logger: logger)
-        outbox = Outbox(source: configuration.service)
         egress = EgressClient(policy: configuration.egress)
     }
 

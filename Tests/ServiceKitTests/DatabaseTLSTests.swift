@@ -10,7 +10,8 @@ import Testing
     /// Whether a session opened with `url` is encrypted, or the error that kept it from opening.
     static func encrypted(_ url: String) async -> Result<Bool, any Error> {
         do {
-            let database = Database(configuration: try DatabaseConfiguration(url: url, schema: "public", poolSize: 1), logger: Logger(label: "test.tls"))
+            let database = Database(
+                configuration: try DatabaseConfiguration(url: url, schema: "public", poolSize: 1), source: "test", logger: Logger(label: "test.tls"))
             return await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await database.run() }
                 defer { group.cancelAll() }

@@ -4,6 +4,7 @@ import Kafka
 import Logging
 import PostgresNIO
 import ServiceKitTesting
+import Synchronization
 import Testing
 
 @testable import ServiceKit
@@ -15,15 +16,14 @@ import Testing
     @Test func eventCommittedBeforeACrashIsPublishedOnceAfterRestart() async throws {
         // The relay is not running: the process "crashed" right after the commit.
         try await ServiceKitHarness.with(relayRunning: false) { kit in
-            let outbox = Outbox(source: "test")
-            let envelope = try await kit.database.transaction { connection in
-                try await outbox.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1", on: connection, logger: kit.logger)
+            let envelope = try await kit.database.transaction { transaction in
+                try transaction.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1")
             }
             #expect(try await kit.count("SELECT count(*)::int FROM outbox") == 1)
             // A rolled-back transaction leaves nothing to publish.
             await #expect(throws: PermanentFailure.self) {
-                try await kit.database.transaction { connection in
-                    try await outbox.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-2", on: connection, logger: kit.logger)
+                try await kit.database.transaction { transaction in
+                    try transaction.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-2")
                     throw PermanentFailure("roll back")
                 }
             }
@@ -46,10 +46,10 @@ import Testing
             let consumer = try makeConsumer(
                 kit,
                 handlers: [
-                    .timerCancelled: { context in
-                        let payload = try context.envelope.decode(TimerCancelled.self)
+                    .timerCancelled: { event, transaction in
+                        let payload = try event.decode(TimerCancelled.self)
                         if payload.key.count > 1000 { throw PermanentFailure("too much") }
-                        try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'ok')", logger: context.logger)
+                        try await transaction.query("INSERT INTO applied (event_id, note) VALUES (\(event.id), 'ok')")
                     }
                 ])
             try await kit.running(consumer) {
@@ -70,11 +70,10 @@ import Testing
     /// written before the check) is parked on the dead-letter topic, and the rows behind it go.
     @Test func aRecordKafkaRefusesIsParkedAndDoesNotBlockTheRowsBehindIt() async throws {
         try await ServiceKitHarness.with(relayRunning: false) { kit in
-            let outbox = Outbox(source: "test")
             let huge = TimerCancelled(owner: .approval, key: String(repeating: "k", count: 1_000_000), workflowId: "wf-huge")
             await #expect(throws: PermanentFailure.self) {
-                try await kit.database.transaction { connection in
-                    try await outbox.publish(huge, to: Topic(rawValue: "hitl.test.out"), subject: "wf-huge", on: connection, logger: kit.logger)
+                try await kit.database.transaction { transaction in
+                    try transaction.publish(huge, to: Topic(rawValue: "hitl.test.out"), subject: "wf-huge")
                 }
             }
             #expect(try await kit.count("SELECT count(*)::int FROM outbox") == 0)
@@ -82,8 +81,8 @@ import Testing
             let tooLarge = ByteBuffer(repeating: UInt8(ascii: "x"), count: 1_200_000)
             _ = try await kit.database.query(
                 "INSERT INTO outbox (topic, key, headers, value) VALUES ('hitl.test.out', 'wf-1', '[[\"ce_id\",\"big-1\"]]'::jsonb, \(tooLarge))")
-            let behind = try await kit.database.transaction { connection in
-                try await outbox.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1", on: connection, logger: kit.logger)
+            let behind = try await kit.database.transaction { transaction in
+                try transaction.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1")
             }
             try await kit.running(kit.relay) {
                 let out = try await kit.read("hitl.test.out") { !$0.isEmpty }
@@ -101,11 +100,10 @@ import Testing
     /// kept for ops, and the rows behind it go.
     @Test func aRowWithUnreadableHeadersIsParkedNotPublishedBare() async throws {
         try await ServiceKitHarness.with(relayRunning: false) { kit in
-            let outbox = Outbox(source: "test")
             _ = try await kit.database.query(
                 "INSERT INTO outbox (topic, key, headers, value) VALUES ('hitl.test.out', 'wf-1', '{\"ce_id\": 1}'::jsonb, \(ByteBuffer(string: "{}")))")
-            let behind = try await kit.database.transaction { connection in
-                try await outbox.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1", on: connection, logger: kit.logger)
+            let behind = try await kit.database.transaction { transaction in
+                try transaction.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1")
             }
             try await kit.running(kit.relay) {
                 let out = try await kit.read("hitl.test.out") { !$0.isEmpty }
@@ -120,16 +118,15 @@ import Testing
 
     @Test func aTransactionsEventsAreInsertedTogetherAtCommitInOrder() async throws {
         try await ServiceKitHarness.with(relayRunning: false) { kit in
-            let outbox = Outbox(source: "test")
             let topic = Topic(rawValue: "hitl.test.out")
             let keys = ["deadline:a", "deadline:b", "deadline:c"]
-            let seenInside = try await kit.database.transaction { connection in
+            let seenInside = try await kit.database.transaction { transaction in
                 for key in keys {
-                    try await outbox.publish(
-                        TimerCancelled(owner: .approval, key: key, workflowId: "wf-1"), to: topic, subject: "wf-1", on: connection, logger: kit.logger)
+                    try transaction.publish(
+                        TimerCancelled(owner: .approval, key: key, workflowId: "wf-1"), to: topic, subject: "wf-1")
                 }
                 // Held until the transaction commits: one statement for all of them.
-                let rows = try await connection.query("SELECT count(*)::int FROM outbox", logger: kit.logger)
+                let rows = try await transaction.query("SELECT count(*)::int FROM outbox")
                 return try await rows.decode(Int.self).reduce(0, +)
             }
             #expect(seenInside == 0)
@@ -140,13 +137,23 @@ import Testing
             }
             #expect(written == keys)
 
-            // Outside a transaction an event is inserted at once.
-            let afterOne = try await kit.database.client.withConnection { connection in
-                try await outbox.publish(Self.sample, to: topic, subject: "wf-2", on: connection, logger: kit.logger)
-                let rows = try await connection.query("SELECT count(*)::int FROM outbox", logger: kit.logger)
-                return try await rows.decode(Int.self).reduce(0, +)
+            // After-commit work runs once the transaction committed, never when it rolled back;
+            // and nothing can publish into a transaction that ended.
+            let ran = Mutex<[String]>([])
+            let leftBehind = try await kit.database.transaction { transaction in
+                transaction.afterCommit { ran.withLock { $0.append("committed") } }
+                return transaction
             }
-            #expect(afterOne == 4)
+            await #expect(throws: KitTestFailure.self) {
+                try await kit.database.transaction { transaction in
+                    transaction.afterCommit { ran.withLock { $0.append("rolled back") } }
+                    try transaction.publish(Self.sample, to: topic, subject: "wf-3")
+                    throw KitTestFailure("roll back")
+                }
+            }
+            #expect(ran.withLock { $0 } == ["committed"])
+            #expect(throws: PermanentFailure.self) { try leftBehind.publish(Self.sample, to: topic, subject: "wf-4") }
+            #expect(try await kit.count("SELECT count(*)::int FROM outbox") == 3)
         }
     }
 
@@ -155,8 +162,8 @@ import Testing
             let consumer = try makeConsumer(
                 kit,
                 handlers: [
-                    .timerCancelled: { context in
-                        try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'x')", logger: context.logger)
+                    .timerCancelled: { event, transaction in
+                        try await transaction.query("INSERT INTO applied (event_id, note) VALUES (\(event.id), 'x')")
                     }
                 ])
             try await kit.running(consumer) {
@@ -177,10 +184,10 @@ import Testing
             let consumer = try makeConsumer(
                 kit,
                 handlers: [
-                    .timerCancelled: { context in
-                        let payload = try context.envelope.decode(TimerCancelled.self)
+                    .timerCancelled: { event, transaction in
+                        let payload = try event.decode(TimerCancelled.self)
                         if payload.key == "poison" { throw KitTestFailure("this one never works") }
-                        try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'ok')", logger: context.logger)
+                        try await transaction.query("INSERT INTO applied (event_id, note) VALUES (\(event.id), 'ok')")
                     }
                 ])
             try await kit.running(consumer) {
@@ -219,10 +226,10 @@ import Testing
     @Test func waitingEventsAreAppliedInOneTransactionAndAFailingBatchFallsBackToOneByOne() async throws {
         try await ServiceKitHarness.with { kit in
             let handlers: [EventType: EventHandler] = [
-                .timerCancelled: { context in
-                    if try context.envelope.decode(TimerCancelled.self).key == "poison" { throw KitTestFailure("this one never works") }
-                    try await context.connection.query(
-                        "INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), txid_current()::text)", logger: context.logger)
+                .timerCancelled: { event, transaction in
+                    if try event.decode(TimerCancelled.self).key == "poison" { throw KitTestFailure("this one never works") }
+                    try await transaction.query(
+                        "INSERT INTO applied (event_id, note) VALUES (\(event.id), txid_current()::text)")
                 }
             ]
             func event(_ key: String) throws -> EventEnvelope {
@@ -303,9 +310,9 @@ import Testing
             let consumer = try makeConsumer(
                 kit,
                 handlers: [
-                    .timerCancelled: { context in
+                    .timerCancelled: { event, transaction in
                         if await calls.next() == 1 { try? await Task.sleep(for: .seconds(600)) }
-                        try await context.connection.query("INSERT INTO applied (event_id, note) VALUES (\(context.envelope.id), 'x')", logger: context.logger)
+                        try await transaction.query("INSERT INTO applied (event_id, note) VALUES (\(event.id), 'x')")
                     }
                 ], transactionDeadline: .seconds(600), stallAfter: .seconds(2))
             let watchdog = LoopWatchdog()

@@ -18,7 +18,7 @@ import Testing
             try? FileManager.default.removeItem(at: directory)
         }
         let database = Database(
-            configuration: try DatabaseConfiguration(url: server.url(), schema: "public", poolSize: 4), logger: Logger(label: "test.restart"))
+            configuration: try DatabaseConfiguration(url: server.url(), schema: "public", poolSize: 4), source: "test", logger: Logger(label: "test.restart"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await database.run() }
             defer { group.cancelAll() }
@@ -36,9 +36,9 @@ import Testing
                 try server.restartImmediately()
             }
             let cut: Result<Void, any Error>? = await Deadline.value(within: .seconds(20)) {
-                try await database.transaction { connection in
-                    try await connection.query("INSERT INTO marks VALUES (1)", logger: Logger(label: "test"))
-                    try await connection.query("SELECT pg_sleep(5)", logger: Logger(label: "test"))
+                try await database.transaction { transaction in
+                    try await transaction.query("INSERT INTO marks VALUES (1)")
+                    try await transaction.query("SELECT pg_sleep(5)")
                 }
             }
             try await restart.value
@@ -47,8 +47,8 @@ import Testing
             _ = try #require(cut, "the transaction on the cut connection never ended")
             // Connections the pool held were cut too; the next transactions get fresh ones.
             try await waitUntil("a transaction after the restart") {
-                (try? await database.transaction { connection in
-                    try await connection.query("INSERT INTO marks VALUES (3)", logger: Logger(label: "test"))
+                (try? await database.transaction { transaction in
+                    try await transaction.query("INSERT INTO marks VALUES (3)")
                 }) != nil
             }
             var marks: [Int] = []
@@ -66,11 +66,10 @@ import Testing
         }
         let configuration = try DatabaseConfiguration(url: server.url(), schema: "kit", poolSize: 4)
         try await ServiceKitHarness.with(configuration: configuration) { kit in
-            let outbox = Outbox(source: "test")
             func publish(_ subject: String) async throws {
-                try await kit.database.transaction { connection in
-                    try await outbox.publish(
-                        OutboxInboxTests.sample, to: Topic(rawValue: "hitl.test.out"), subject: subject, on: connection, logger: kit.logger)
+                try await kit.database.transaction { transaction in
+                    try transaction.publish(
+                        OutboxInboxTests.sample, to: Topic(rawValue: "hitl.test.out"), subject: subject)
                 }
             }
             try await publish("before")

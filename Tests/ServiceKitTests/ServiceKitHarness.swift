@@ -24,7 +24,7 @@ struct ServiceKitHarness: Sendable {
     ) async throws {
         let logger = Logger(label: "test.servicekit")
         let configuration = if let configuration { configuration } else { try await TestPostgres.freshDatabase(schema: "kit") }
-        let database = Database(configuration: configuration, logger: logger)
+        let database = Database(configuration: configuration, source: "test", logger: logger)
         let cluster = try KafkaMockCluster(brokers: 1)
         for topic in topics { try cluster.createTopic(topic, partitions: 2) }
         let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers), logger: logger)

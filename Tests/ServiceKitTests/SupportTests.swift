@@ -139,7 +139,7 @@ import Testing
 
     @Test func migrationsApplyOnceEvenWhenReplicasStartTogether() async throws {
         let configuration = try await TestPostgres.freshDatabase(schema: "mig")
-        let database = Database(configuration: configuration, logger: .init(label: "test.migrations"))
+        let database = Database(configuration: configuration, source: "test", logger: .init(label: "test.migrations"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await database.run() }
             defer { group.cancelAll() }

@@ -93,10 +93,10 @@ public enum Approval {
         let consumer = try runtime.makeConsumer(
             topics: [.approvalRequests, .timerFirings(for: .approval)],
             handlers: [
-                .approvalRequested: { context in try await store.create(context.envelope.decode(ApprovalRequested.self), context: context) },
-                .approvalCancelRequested: { context in try await store.cancel(context.envelope.decode(ApprovalCancelRequested.self), context: context) },
-                .approvalThreadMessage: { context in try await store.record(context.envelope.decode(ApprovalThreadMessage.self), context: context) },
-                .timerFired: { context in try await store.onTimer(context.envelope.decode(TimerFired.self), context: context) },
+                .approvalRequested: { event, transaction in try await store.create(event.decode(ApprovalRequested.self), in: transaction) },
+                .approvalCancelRequested: { event, transaction in try await store.cancel(event.decode(ApprovalCancelRequested.self), in: transaction) },
+                .approvalThreadMessage: { event, transaction in try await store.record(event.decode(ApprovalThreadMessage.self), in: transaction) },
+                .timerFired: { event, transaction in try await store.onTimer(event.decode(TimerFired.self), in: transaction) },
             ])
         let router = runtime.makeRouter()
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens, openPrefixes: [DecisionLinkRoutes.prefix]))
@@ -167,7 +167,7 @@ struct ApprovalRoutes: Sendable {
         router.get("/v1/approvals/{id}") { _, context in
             let id = try parse(context.parameters.require("id"))
             let principal = try Principal.require(.approver, .agent, .admin)
-            guard let view = try await store.find(id: id, logger: context.logger), view.isVisible(to: principal) else {
+            guard let view = try await store.find(id: id), view.isVisible(to: principal) else {
                 throw APIError.notFound("no approval \(id.uuidString.lowercased())")
             }
             return try JSONResponse.make(view)

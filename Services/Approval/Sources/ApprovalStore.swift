@@ -41,7 +41,7 @@ struct ApprovalStore: Sendable {
 
     /// Creates the pending approval, asks the notifier to tell the approvers and the
     /// timeout service for the deadline. A repeat of the same request changes nothing.
-    func create(_ request: ApprovalRequested, context: EventContext) async throws {
+    func create(_ request: ApprovalRequested, in transaction: Transaction) async throws {
         guard let id = UUID(uuidString: request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
         guard !request.approvers.isEmpty else { throw PermanentFailure("an approval needs at least one approver") }
         // Whoever wrote the record, nothing reaches an approver that the orchestrator would refuse.
@@ -50,12 +50,12 @@ struct ApprovalStore: Sendable {
             throw PermanentFailure("form.\(problem)")
         }
         // One read of the groups serves the directory check and the resolution.
-        let groups = try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger)
+        let groups = try await ApproverGroups.all(configured: settings.groups, in: transaction)
         if request.knownApproversOnly == true, let stranger = Self.stranger(in: request, groups: groups) {
-            try await refuse(request, reason: "\(stranger) is not a known approver: an agent may name members of approver groups, or groups", context: context)
+            try await refuse(request, reason: "\(stranger) is not a known approver: an agent may name members of approver groups, or groups", in: transaction)
             return
         }
-        let applied = try await resolve(request.policy, approvers: request.approvers, requester: request.requester, groups: groups, context: context)
+        let applied = try await resolve(request.policy, approvers: request.approvers, requester: request.requester, groups: groups, in: transaction)
         let deadline = Date().addingTimeInterval(TimeInterval(settings.timeoutSeconds(for: request)))
         let approvers = try JSONColumn.text(applied.assignees)
         let requested = try JSONColumn.text(request.approvers)
@@ -66,13 +66,13 @@ struct ApprovalStore: Sendable {
             ?? FormRendering.defaultForm(
                 title: "\(request.workflowType): \(request.step)", outcomes: applied.policy.allowedOutcomes.filter { $0 == .approve || $0 == .reject })
         let formJSON = try JSONColumn.text(form)
-        let inserted = try await context.connection.query(
+        let inserted = try await transaction.query(
             """
             INSERT INTO approvals (id, workflow_id, workflow_type, step, requester, approvers, requested_approvers, policy, form, context, deadline, rule)
             VALUES (\(id), \(request.workflowId), \(request.workflowType), \(request.step), \(request.requester),
                     \(approvers)::jsonb, \(requested)::jsonb, \(policy)::jsonb, \(formJSON)::jsonb, \(facts)::jsonb, \(deadline), \(request.rule))
             ON CONFLICT (id) DO NOTHING RETURNING 1
-            """, logger: context.logger)
+            """)
         var created = false
         for try await _ in inserted { created = true }
         guard created else { return }
@@ -83,15 +83,15 @@ struct ApprovalStore: Sendable {
         let intro = "\(request.requester) asks for approval of \(request.workflowType) (step \(request.step))."
         let due = "Decide before \(WireCoding.formatTime(deadline))."
         let text = intro + "\n" + rendering.plainText() + "\n" + due
-        try await context.publish(
+        try transaction.publish(
             NotificationRequested(
                 reason: "approval_requested", notificationId: "approval-requested:\(request.approvalId)",
                 workflowId: request.workflowId, approvalId: request.approvalId, recipients: applied.assignees,
                 subject: "Approval needed: \(request.workflowType)", text: text, links: links.clear, sealedLinks: links.sealed, form: form,
                 facts: request.context,
                 markdown: FormRendering.escapeMarkdown(intro) + "\n\n" + rendering.markdown() + "\n\n" + FormRendering.escapeMarkdown(due)),
-            to: .notifications)
-        try await scheduleTimers(for: request, policy: applied.policy, deadline: deadline, context: context)
+            to: .notifications, subject: request.workflowId)
+        try await scheduleTimers(for: request, policy: applied.policy, deadline: deadline, in: transaction)
     }
 
     /// The first person `request` names (as an approver, a vetoer or at an escalation level)
@@ -104,17 +104,17 @@ struct ApprovalStore: Sendable {
 
     /// Answers a request that cannot be put to anyone with a rejection by the directory,
     /// with the reason and a signed receipt: the workflow rolls back and says why.
-    private func refuse(_ request: ApprovalRequested, reason: String, context: EventContext) async throws {
+    private func refuse(_ request: ApprovalRequested, reason: String, in transaction: Transaction) async throws {
         let decidedAt = Date()
         let receipt = try settings.receiptKeys.sign(
             DecisionReceipt.Claims(
                 approvalId: request.approvalId, workflowId: request.workflowId, step: request.step, outcome: .reject, decidedBy: "directory",
                 onBehalfOf: nil, channel: ApprovalDecided.policyChannel, decidedAt: decidedAt, rule: request.rule, shown: request.context, changes: nil))
-        try await context.publish(
+        try transaction.publish(
             ApprovalDecided(
                 approvalId: request.approvalId, workflowId: request.workflowId, step: request.step, decision: .reject, approver: "directory",
                 comment: reason, channel: ApprovalDecided.policyChannel, decidedAt: decidedAt, receipt: receipt),
-            to: .approvalDecisions)
+            to: .approvalDecisions, subject: request.workflowId)
     }
 
     /// `policy` with `approvers` resolved as of now: groups (configured and from the API) to
@@ -122,10 +122,10 @@ struct ApprovalStore: Sendable {
     /// request's fault, not a passing one.
     /// - Parameter groups: the groups, when the caller read them already.
     func resolve(
-        _ policy: ApprovalPolicy?, approvers: [String], requester: String?, groups: [String: [String]]? = nil, context: EventContext
+        _ policy: ApprovalPolicy?, approvers: [String], requester: String?, groups: [String: [String]]? = nil, in transaction: Transaction
     ) async throws -> AppliedPolicy {
-        let delegations = try await Delegations.active(on: context.connection, logger: context.logger)
-        let groups = if let groups { groups } else { try await ApproverGroups.all(configured: settings.groups, on: context.connection, logger: context.logger) }
+        let delegations = try await Delegations.active(in: transaction)
+        let groups = if let groups { groups } else { try await ApproverGroups.all(configured: settings.groups, in: transaction) }
         do {
             return try AppliedPolicy(policy: policy, approvers: approvers, groups: groups, delegations: delegations, requester: requester)
         } catch let error as PolicyError {
@@ -143,20 +143,15 @@ struct ApprovalStore: Sendable {
     func decide(id: UUID, _ asked: DecisionRequest, logger: Logger) async throws -> ApprovalView {
         let request = try asked.checked()
         let (decision, approver, comment, changes, channel) = (request.decision, request.approver, request.comment, request.changes, request.channel)
-        let view = try await runtime.database.transaction { connection -> ApprovalView in
+        let view = try await runtime.database.transaction(logger: logger) { transaction -> ApprovalView in
             // The approval's row lock comes first: taking it after the link's insert (whose
             // foreign key share-locks the row) would let concurrent decisions deadlock.
-            guard var current = try await load(id: id, lock: true, on: connection, logger: logger) else {
+            guard var current = try await load(id: id, lock: true, in: transaction) else {
                 throw DecisionRefusal.noSuchApproval(id.uuidString.lowercased())
             }
             if let linkTokenID = request.linkTokenID {
-                var fresh = false
-                for try await _ in try await connection.query(
-                    "INSERT INTO used_decision_links (token_id, approval_id) VALUES (\(linkTokenID), \(id)) ON CONFLICT DO NOTHING RETURNING 1",
-                    logger: logger)
-                {
-                    fresh = true
-                }
+                let fresh = try await transaction.returnsRow(
+                    "INSERT INTO used_decision_links (token_id, approval_id) VALUES (\(linkTokenID), \(id)) ON CONFLICT DO NOTHING RETURNING 1")
                 guard fresh else { throw DecisionRefusal.linkUsed }
             }
             if current.status != .pending {
@@ -184,11 +179,11 @@ struct ApprovalStore: Sendable {
             let fieldsJSON = try checkedFields.map { try JSONColumn.text($0) }
             let changesJSON = try changes.map { try JSONColumn.text($0) }
             let onBehalfOf = current.policy.onBehalfOf?[approver]
-            try await connection.query(
+            try await transaction.query(
                 """
                 INSERT INTO approval_votes (approval_id, approver, decision, comment, changes, channel, on_behalf_of, fields)
                 VALUES (\(id), \(approver), \(decision.rawValue), \(comment), \(changesJSON)::jsonb, \(channel), \(onBehalfOf), \(fieldsJSON)::jsonb)
-                """, logger: logger)
+                """)
             current.votes.append(
                 Vote(approver: approver, decision: decision.rawValue, comment: comment, channel: channel, votedAt: Date(), onBehalfOf: onBehalfOf))
             let votes = current.votes.compactMap { vote in Decision(rawValue: vote.decision).map { (approver: vote.approver, decision: $0) } }
@@ -200,35 +195,34 @@ struct ApprovalStore: Sendable {
             let receipt = try receipt(
                 for: current, outcome: outcome, by: approver, onBehalfOf: onBehalfOf, channel: channel, at: decidedAt, changes: changes)
             var remindersSent = 0
-            for try await sent in try await connection.query(
+            for try await sent in try await transaction.query(
                 """
                 UPDATE approvals SET status = \(status.rawValue), decision = \(outcome.rawValue), changes = \(changesJSON)::jsonb, fields = \(fieldsJSON)::jsonb,
                        decided_by = \(approver), comment = \(comment), channel = \(channel), decided_at = \(decidedAt), receipt = \(receipt)
                 WHERE id = \(id) RETURNING reminders_sent
-                """, logger: logger
+                """
             ).decode(Int.self) {
                 remindersSent = sent
             }
-            let outbox = runtime.outbox
             let subject = current.workflowId
-            try await outbox.publish(
+            try transaction.publish(
                 ApprovalDecided(
                     approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: outcome,
                     approver: approver, comment: comment, channel: channel, decidedAt: decidedAt, changes: changes, onBehalfOf: onBehalfOf,
                     fields: checkedFields, receipt: receipt),
-                to: .approvalDecisions, subject: subject, on: connection, logger: logger)
+                to: .approvalDecisions, subject: subject)
             try await cancelTimers(
-                approvalID: current.id, workflowID: current.workflowId, policy: current.policy.policy, remindersSent: remindersSent, on: connection,
-                cause: nil, logger: logger)
+                approvalID: current.id, workflowID: current.workflowId, policy: current.policy.policy, remindersSent: remindersSent,
+                in: transaction)
             // Every prompt that went out is now moot: tell all assignees who decided, how and when,
             // so channels can replace their message and nobody answers in vain.
-            try await outbox.publish(
+            try transaction.publish(
                 NotificationRequested(
                     reason: "approval_decided", notificationId: "approval-decided:\(current.id)", workflowId: current.workflowId,
                     approvalId: current.id, recipients: current.approvers, subject: "Decided: \(current.workflowType)",
                     text: "\(status.rawValue.capitalized) by \(approver) via \(channel) at \(WireCoding.formatTime(decidedAt)); no action is needed any more.",
                     links: [:]),
-                to: .notifications, subject: subject, on: connection, logger: logger)
+                to: .notifications, subject: subject)
             current.status = status
             current.decision = outcome.rawValue
             current.changes = changes
@@ -259,31 +253,29 @@ struct ApprovalStore: Sendable {
     /// At the deadline of a pending approval: the policy decides (`on_expiry` approve or
     /// reject, recorded as the policy's decision), hands it to the fallback decider, or the
     /// approval expires.
-    func expire(id: UUID, context: EventContext) async throws {
-        guard let current = try await load(id: id, lock: true, on: context.connection, logger: context.logger),
+    func expire(id: UUID, in transaction: Transaction) async throws {
+        guard let current = try await load(id: id, lock: true, in: transaction),
             current.status == .pending, current.deadline <= Date()
         else { return }
         switch current.policy.policy.onExpiry ?? .expire {
         case .fallback:
             // The call happens outside this transaction (FallbackDecider); the approval stays
             // pending, and past its deadline no human decision is taken any more.
-            try await context.connection.query(
-                "INSERT INTO fallback_jobs (approval_id) VALUES (\(id)) ON CONFLICT DO NOTHING", logger: context.logger)
-            context.afterCommit.add { [fallbackWakeup] in fallbackWakeup.signal() }
+            try await transaction.query(
+                "INSERT INTO fallback_jobs (approval_id) VALUES (\(id)) ON CONFLICT DO NOTHING")
+            transaction.afterCommit { [fallbackWakeup] in fallbackWakeup.signal() }
         case let action:
             try await endWithoutHuman(
-                current, action: action, by: "on_expiry", reason: nil, on: context.connection, cause: context.envelope, logger: context.logger)
+                current, action: action, by: "on_expiry", reason: nil, in: transaction)
         }
     }
 
     /// Ends a pending approval past its deadline by `action`: a decision recorded as made by
     /// `by` (channel `policy`), or expiry; tells the approvers.
     func endWithoutHuman(
-        _ current: ApprovalView, action: ApprovalPolicy.OnExpiry, by: String, reason: String?, on connection: PostgresConnection,
-        cause: EventEnvelope?, logger: Logger
+        _ current: ApprovalView, action: ApprovalPolicy.OnExpiry, by: String, reason: String?, in transaction: Transaction
     ) async throws {
         let deadline = WireCoding.formatTime(current.deadline)
-        let outbox = runtime.outbox
         let decision: Decision? =
             switch action {
             case .approve: .approve
@@ -296,52 +288,52 @@ struct ApprovalStore: Sendable {
             let decidedAt = Date()
             let receipt = try receipt(
                 for: current, outcome: decision, by: by, onBehalfOf: nil, channel: ApprovalDecided.policyChannel, at: decidedAt, changes: nil)
-            try await connection.query(
+            try await transaction.query(
                 """
                 UPDATE approvals SET status = \(ApprovalStatus(after: decision).rawValue), decision = \(decision.rawValue), decided_by = \(by),
                        comment = \(comment), channel = \(ApprovalDecided.policyChannel), decided_at = \(decidedAt), receipt = \(receipt)
                 WHERE id = \(current.id)::uuid
-                """, logger: logger)
-            try await outbox.publish(
+                """)
+            try transaction.publish(
                 ApprovalDecided(
                     approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: decision, approver: by,
                     comment: comment, channel: ApprovalDecided.policyChannel, decidedAt: decidedAt, receipt: receipt),
-                to: .approvalDecisions, subject: current.workflowId, causedBy: cause, on: connection, logger: logger)
+                to: .approvalDecisions, subject: current.workflowId)
             text = "Nobody decided before \(deadline); the request was \(ApprovalStatus(after: decision).rawValue) by \(by). No action is needed any more."
         } else {
-            try await connection.query(
-                "UPDATE approvals SET status = 'expired', comment = \(reason), decided_at = now() WHERE id = \(current.id)::uuid", logger: logger)
-            try await outbox.publish(
+            try await transaction.query(
+                "UPDATE approvals SET status = 'expired', comment = \(reason), decided_at = now() WHERE id = \(current.id)::uuid")
+            try transaction.publish(
                 ApprovalExpired(approvalId: current.id, workflowId: current.workflowId, step: current.step, deadline: current.deadline, expiredAt: Date()),
-                to: .approvalDecisions, subject: current.workflowId, causedBy: cause, on: connection, logger: logger)
+                to: .approvalDecisions, subject: current.workflowId)
             text = "Nobody decided before \(deadline); no action is needed any more."
         }
         Counter(label: "hitl_approval_decisions_total", dimensions: [("decided_by", by == "fallback" ? "fallback" : "policy")]).increment()
-        try await outbox.publish(
+        try transaction.publish(
             NotificationRequested(
                 reason: "approval_expired", notificationId: "approval-expired:\(current.id)", workflowId: current.workflowId,
                 approvalId: current.id, recipients: current.approvers, subject: "Approval expired: \(current.workflowType)", text: text, links: [:]),
-            to: .notifications, subject: current.workflowId, causedBy: cause, on: connection, logger: logger)
+            to: .notifications, subject: current.workflowId)
     }
 
     // MARK: - Cancellation
 
     /// Ends a pending approval that its workflow no longer needs, cancels its deadline and
     /// tells the approvers that no action is needed any more. A decided one stays decided.
-    func cancel(_ request: ApprovalCancelRequested, context: EventContext) async throws {
+    func cancel(_ request: ApprovalCancelRequested, in transaction: Transaction) async throws {
         guard let id = UUID(uuidString: request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
-        let rows = try await context.connection.query(
+        let rows = try await transaction.query(
             """
             UPDATE approvals SET status = 'cancelled', comment = \(request.reason), decided_at = now()
             WHERE id = \(id) AND status = 'pending'
             RETURNING workflow_id, approvers::text, workflow_type, policy::text, reminders_sent
-            """, logger: context.logger)
+            """)
         for try await (workflowID, approvers, type, policy, remindersSent) in rows.decode((String, String, String, String, Int).self) {
             let applied = try WireCoding.decode(AppliedPolicy.self, from: Array(policy.utf8))
             try await cancelTimers(
-                approvalID: request.approvalId, workflowID: workflowID, policy: applied.policy, remindersSent: remindersSent, on: context.connection,
-                cause: context.envelope, logger: context.logger)
-            try await context.publish(
+                approvalID: request.approvalId, workflowID: workflowID, policy: applied.policy, remindersSent: remindersSent,
+                in: transaction)
+            try transaction.publish(
                 NotificationRequested(
                     reason: "approval_cancelled", notificationId: "approval-cancelled:\(request.approvalId)", workflowId: workflowID,
                     approvalId: request.approvalId, recipients: (try? WireCoding.decode([String].self, from: Array(approvers.utf8))) ?? [],
@@ -353,13 +345,13 @@ struct ApprovalStore: Sendable {
     // MARK: - Threads
 
     /// Keeps a message of a workflow's conversation for the web pages (a repeat is a no-op).
-    func record(_ message: ApprovalThreadMessage, context: EventContext) async throws {
-        try await context.connection.query(
+    func record(_ message: ApprovalThreadMessage, in transaction: Transaction) async throws {
+        try await transaction.query(
             """
             INSERT INTO thread_messages (workflow_id, sequence, kind, author, step, text, at)
             VALUES (\(message.workflowId), \(message.sequence), \(message.kind), \(message.author), \(message.step), \(message.text), \(message.at))
             ON CONFLICT DO NOTHING
-            """, logger: context.logger)
+            """)
     }
 
     /// A workflow's conversation, oldest first.
@@ -376,15 +368,15 @@ struct ApprovalStore: Sendable {
     // MARK: - Reading
 
     /// The approval `id`, read outside any transaction.
-    func find(id: UUID, logger: Logger) async throws -> ApprovalView? {
-        try await runtime.database.withConnection { try await load(id: id, on: $0, logger: logger) }
+    func find(id: UUID) async throws -> ApprovalView? {
+        try await Self.views(runtime.database.query("\(unescaped: Self.selectColumns) WHERE id = \(id)")).first
     }
 
-    func load(id: UUID, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ApprovalView? {
+    func load(id: UUID, lock: Bool = false, in transaction: Transaction) async throws -> ApprovalView? {
         let rows =
             lock
-            ? try await connection.query("\(unescaped: Self.selectColumns) WHERE id = \(id) FOR UPDATE OF approvals", logger: logger)
-            : try await connection.query("\(unescaped: Self.selectColumns) WHERE id = \(id)", logger: logger)
+            ? try await transaction.query("\(unescaped: Self.selectColumns) WHERE id = \(id) FOR UPDATE OF approvals")
+            : try await transaction.query("\(unescaped: Self.selectColumns) WHERE id = \(id)")
         return try await Self.views(rows).first
     }
 

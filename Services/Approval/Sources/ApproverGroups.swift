@@ -17,9 +17,9 @@ struct ApproverGroups: Sendable {
     let configured: [String: [String]]
 
     /// Every group: configured ones, then those from the API.
-    static func all(configured: [String: [String]], on connection: PostgresConnection, logger: Logger) async throws -> [String: [String]] {
+    static func all(configured: [String: [String]], in transaction: Transaction) async throws -> [String: [String]] {
         var groups = configured
-        let rows = try await connection.query("SELECT name, members::text FROM approver_groups", logger: logger)
+        let rows = try await transaction.query("SELECT name, members::text FROM approver_groups")
         for try await (name, members) in rows.decode((String, String).self) where groups[name] == nil {
             groups[name] = try WireCoding.decode([String].self, from: Array(members.utf8))
         }

@@ -31,7 +31,7 @@ struct DecisionLinkRoutes: Sendable {
         router.get("/v1/links/{token}") { _, context in
             let claims = try tokens.checked(try context.parameters.require("token"))
             guard let id = UUID(uuidString: claims.approvalID),
-                let approval = try await store.find(id: id, logger: context.logger)
+                let approval = try await store.find(id: id)
             else { throw APIError.notFound("no approval \(claims.approvalID)") }
             return try JSONResponse.make(
                 Preview(

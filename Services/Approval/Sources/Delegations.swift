@@ -16,10 +16,9 @@ struct Delegations: Sendable {
     let runtime: ServiceRuntime
 
     /// approver → delegate for the delegations in force now (the latest one wins).
-    static func active(on connection: PostgresConnection, logger: Logger) async throws -> [String: String] {
-        let rows = try await connection.query(
-            "SELECT approver, delegate FROM delegations WHERE starts_at <= now() AND ends_at > now() ORDER BY created_at, id",
-            logger: logger)
+    static func active(in transaction: Transaction) async throws -> [String: String] {
+        let rows = try await transaction.query(
+            "SELECT approver, delegate FROM delegations WHERE starts_at <= now() AND ends_at > now() ORDER BY created_at, id")
         var map: [String: String] = [:]
         for try await (approver, delegate) in rows.decode((String, String).self) { map[approver] = delegate }
         return map

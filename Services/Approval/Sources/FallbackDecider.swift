@@ -51,14 +51,14 @@ struct FallbackDecider: SupervisedLoop {
 
     private func lease(limit: Int) async throws -> [UUID] {
         let lease = Double(settings.timeoutSeconds + 30)
-        return try await store.runtime.database.transaction { connection in
-            let rows = try await connection.query(
+        return try await store.runtime.database.transaction { transaction in
+            let rows = try await transaction.query(
                 """
                 UPDATE fallback_jobs SET leased_until = now() + make_interval(secs => \(lease))
                 WHERE approval_id IN (SELECT approval_id FROM fallback_jobs WHERE leased_until IS NULL OR leased_until < now()
                                       ORDER BY created_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
                 RETURNING approval_id
-                """, logger: store.runtime.logger)
+                """)
             var ids: [UUID] = []
             for try await id in rows.decode(UUID.self) { ids.append(id) }
             return ids
@@ -68,21 +68,21 @@ struct FallbackDecider: SupervisedLoop {
     private func decide(_ id: UUID) async {
         let logger = store.runtime.logger
         do {
-            guard let approval = try await store.find(id: id, logger: logger) else { return }
+            guard let approval = try await store.find(id: id) else { return }
             let answer = await ask(about: approval)
-            try await store.runtime.database.transaction { connection in
-                try await connection.query("DELETE FROM fallback_jobs WHERE approval_id = \(id)", logger: logger)
-                guard let current = try await store.load(id: id, lock: true, on: connection, logger: logger), current.status == .pending else { return }
+            try await store.runtime.database.transaction(logger: logger) { transaction in
+                try await transaction.query("DELETE FROM fallback_jobs WHERE approval_id = \(id)")
+                guard let current = try await store.load(id: id, lock: true, in: transaction), current.status == .pending else { return }
                 switch answer {
                 case .success(let (decision, reasoning)):
                     try await store.endWithoutHuman(
                         current, action: decision == .approve ? .approve : .reject, by: "fallback", reason: "fallback decider: \(reasoning)",
-                        on: connection, cause: nil, logger: logger)
+                        in: transaction)
                 case .failure(let failure):
                     let safe = current.policy.policy.safeDefault ?? .expire
                     try await store.endWithoutHuman(
                         current, action: safe, by: "safe_default", reason: "the fallback decider \(failure.reason); the safe default \(safe.rawValue) applies",
-                        on: connection, cause: nil, logger: logger)
+                        in: transaction)
                 }
             }
         } catch {

@@ -55,7 +55,7 @@ struct SlackInteractions: Sendable {
             try await tell(responseURL, "Your Slack account is not linked to an approver, so this click decided nothing.")
             return Response(status: .ok)
         }
-        let approval = try await store.find(id: approvalID, logger: logger)
+        let approval = try await store.find(id: approvalID)
         if let approval, let form = approval.form, form.requiresInput, decision != .reject, approval.status == .pending,
             let trigger = payload["trigger_id"]?.stringValue
         {
@@ -86,7 +86,7 @@ struct SlackInteractions: Sendable {
         guard let approver = approver(of: payload) else {
             return try Self.modalErrors(["comment": "Your Slack account is not linked to an approver."])
         }
-        guard let approval = try await store.find(id: approvalID, logger: logger) else {
+        guard let approval = try await store.find(id: approvalID) else {
             return try Self.modalErrors(["comment": "This approval no longer exists."])
         }
         var values = FormRendering.slackModalValues(view["state"]?.objectValue?["values"]?.objectValue ?? [:])

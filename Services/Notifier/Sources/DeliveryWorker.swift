@@ -31,20 +31,21 @@ struct DeliveryWorker: SupervisedLoop {
 
     /// Records the deliveries of a new notification (inside the consuming transaction): one
     /// per channel, or one per recipient on channels that address each recipient.
-    static func enqueue(_ notification: NotificationRequested, channels: [String: any NotificationChannel], context: EventContext, wakeup: Wakeup) async throws
+    static func enqueue(_ notification: NotificationRequested, channels: [String: any NotificationChannel], in transaction: Transaction, wakeup: Wakeup)
+        async throws
     {
         let json = try JSONColumn.text(notification)
         for (name, channel) in channels.sorted(by: { $0.key < $1.key }) {
             for recipient in channel.perRecipient ? notification.recipients : [""] {
-                try await context.connection.query(
+                try await transaction.query(
                     """
                     INSERT INTO deliveries (id, notification_id, channel, recipient, workflow_id, notification)
                     VALUES (\(UUID()), \(notification.notificationId), \(name), \(recipient), \(notification.workflowId), \(json)::jsonb)
                     ON CONFLICT (notification_id, channel, recipient) DO NOTHING
-                    """, logger: context.logger)
+                    """)
             }
         }
-        context.afterCommit.add { wakeup.signal() }
+        transaction.afterCommit { wakeup.signal() }
     }
 
     var name: String { "deliveries" }
@@ -71,24 +72,23 @@ struct DeliveryWorker: SupervisedLoop {
         let leaseSeconds = Double(lease.components.seconds)
         let threshold = settings.breakerThreshold
         let cooldown = Double(settings.breakerCooldown.components.seconds)
-        return try await runtime.database.transaction { connection in
+        return try await runtime.database.transaction { transaction in
             var tripped: [String] = []
             var probing: [String] = []
-            let states = try await connection.query(
-                "SELECT channel, open_until <= now() FROM channel_state WHERE failures >= \(threshold) FOR UPDATE", logger: runtime.logger)
+            let states = try await transaction.query(
+                "SELECT channel, open_until <= now() FROM channel_state WHERE failures >= \(threshold) FOR UPDATE")
             for try await (channel, cooledDown) in states.decode((String, Bool).self) {
                 tripped.append(channel)
                 if cooledDown { probing.append(channel) }
             }
             if !probing.isEmpty {
                 // Only this probe goes until it succeeds (closing the breaker) or fails (re-opening it).
-                try await connection.query(
-                    "UPDATE channel_state SET open_until = now() + make_interval(secs => \(cooldown)) WHERE channel = ANY(\(probing))",
-                    logger: runtime.logger)
+                try await transaction.query(
+                    "UPDATE channel_state SET open_until = now() + make_interval(secs => \(cooldown)) WHERE channel = ANY(\(probing))")
             }
-            var claimed = try await take(excluding: tripped, limit: limit, leaseSeconds: leaseSeconds, on: connection)
+            var claimed = try await take(excluding: tripped, limit: limit, leaseSeconds: leaseSeconds, in: transaction)
             for channel in probing {
-                claimed += try await take(probe: channel, limit: 1, leaseSeconds: leaseSeconds, on: connection)
+                claimed += try await take(probe: channel, limit: 1, leaseSeconds: leaseSeconds, in: transaction)
             }
             return claimed
         }
@@ -96,10 +96,10 @@ struct DeliveryWorker: SupervisedLoop {
 
     /// Leases due pending rows, counting the attempt: up to `batchSize` of the channels not
     /// `tripped`, or the one oldest of `probe`'s.
-    private func take(excluding tripped: [String] = [], probe: String? = nil, limit: Int, leaseSeconds: Double, on connection: PostgresConnection) async throws
+    private func take(excluding tripped: [String] = [], probe: String? = nil, limit: Int, leaseSeconds: Double, in transaction: Transaction) async throws
         -> [Claimed]
     {
-        let rows = try await connection.query(
+        let rows = try await transaction.query(
             """
             UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => \(leaseSeconds))
             WHERE id IN (SELECT id FROM deliveries
@@ -107,7 +107,7 @@ struct DeliveryWorker: SupervisedLoop {
                            AND CASE WHEN \(probe)::text IS NULL THEN channel <> ALL(\(tripped)) ELSE channel = \(probe) END
                          ORDER BY next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
             RETURNING id, channel, recipient, attempts, notification::text
-            """, logger: runtime.logger)
+            """)
         var claimed: [Claimed] = []
         for try await (id, channel, recipient, attempt, json) in rows.decode((UUID, String, String, Int, String).self) {
             claimed.append(
@@ -157,8 +157,6 @@ struct DeliveryWorker: SupervisedLoop {
     }
 
     private func record(_ delivery: Claimed, failure: DeliveryFailure?) async throws {
-        let logger = runtime.logger
-        let outbox = runtime.outbox
         let notification = delivery.notification
         guard let failure else {
             // The common case in one statement (one round trip, its own transaction): the
@@ -168,7 +166,7 @@ struct DeliveryWorker: SupervisedLoop {
                     NotificationDelivered(
                         notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt,
                         deliveredAt: Date()),
-                    source: outbox.source, subject: notification.workflowId),
+                    source: runtime.database.source, subject: notification.workflowId),
                 to: .notificationOutcomes)
             try await runtime.database.query(
                 """
@@ -184,63 +182,61 @@ struct DeliveryWorker: SupervisedLoop {
         }
         let giveUp = failure.permanent || delivery.attempt >= settings.maxAttempts
         let detail = delivery.recipient.isEmpty ? failure.description : "\(delivery.recipient): \(failure.description)"
-        try await runtime.database.transaction { connection in
-            try await connection.query(
+        try await runtime.database.transaction { transaction in
+            try await transaction.query(
                 """
                 INSERT INTO delivery_attempts (delivery_id, attempt, succeeded, detail)
                 VALUES (\(delivery.id), \(delivery.attempt), false, \(detail))
                 ON CONFLICT DO NOTHING
-                """, logger: logger)
-            try await countFailure(of: delivery.channel, failure, on: connection)
+                """)
+            try await countFailure(of: delivery.channel, failure, in: transaction)
             if giveUp {
-                try await connection.query(
-                    "UPDATE deliveries SET status = 'failed', closed_at = now(), last_error = \(detail) WHERE id = \(delivery.id)",
-                    logger: logger)
-                try await outbox.publish(
+                try await transaction.query(
+                    "UPDATE deliveries SET status = 'failed', closed_at = now(), last_error = \(detail) WHERE id = \(delivery.id)")
+                try transaction.publish(
                     NotificationFailed(
                         notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt,
                         error: detail, failedAt: Date()),
-                    to: .notificationOutcomes, subject: notification.workflowId, on: connection, logger: logger)
-                let retry = try EventEnvelope(
+                    to: .notificationOutcomes, subject: notification.workflowId)
+                let retry = try transaction.envelope(
                     NotificationRetryRequested(
                         notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel,
                         recipient: delivery.recipient),
-                    source: outbox.source, subject: notification.workflowId)
-                try await outbox.publish(
+                    subject: notification.workflowId)
+                try transaction.publish(
                     DeadLettered.replayable(
                         retry, to: .notifications, service: Notifier.name,
                         error: "delivery of \(notification.notificationId) on \(delivery.channel) gave up after \(delivery.attempt) attempts: \(detail)",
                         attempts: delivery.attempt, firstAttemptAt: Date()),
-                    to: .deadLetter, subject: notification.workflowId, on: connection, logger: logger)
+                    to: .deadLetter, subject: notification.workflowId)
             } else {
                 let wait = failure.retryAfter ?? settings.retryBackoff.delay(attempt: delivery.attempt)
                 let due = Date().addingTimeInterval(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
-                try await connection.query(
-                    "UPDATE deliveries SET status = 'waiting', last_error = \(detail), next_attempt_at = \(due) WHERE id = \(delivery.id)",
-                    logger: logger)
-                try await outbox.publish(
+                try await transaction.query(
+                    "UPDATE deliveries SET status = 'waiting', last_error = \(detail), next_attempt_at = \(due) WHERE id = \(delivery.id)")
+                try transaction.publish(
                     TimerScheduled(
                         owner: .notifier, key: "\(Self.retryTimerPrefix)\(delivery.id.uuidString.lowercased()):\(delivery.attempt)",
                         workflowId: notification.workflowId, dueAt: due, payload: ["delivery_id": .string(delivery.id.uuidString.lowercased())]),
-                    to: .timerRequests, subject: notification.workflowId, on: connection, logger: logger)
+                    to: .timerRequests, subject: notification.workflowId)
             }
         }
     }
 
     /// A failed delivery counts for its channel's breaker; a permanent refusal or a rate limit
     /// is about one recipient or one moment, not the channel, and does not.
-    private func countFailure(of channel: String, _ failure: DeliveryFailure, on connection: PostgresConnection) async throws {
+    private func countFailure(of channel: String, _ failure: DeliveryFailure, in transaction: Transaction) async throws {
         guard !failure.permanent, failure.retryAfter == nil else { return }
         let cooldown = Double(settings.breakerCooldown.components.seconds)
-        let rows = try await connection.query(
+        let rows = try await transaction.query(
             """
             INSERT INTO channel_state (channel, failures) VALUES (\(channel), 1)
             ON CONFLICT (channel) DO UPDATE SET failures = channel_state.failures + 1
             RETURNING failures
-            """, logger: runtime.logger)
+            """)
         for try await failures in rows.decode(Int.self) where failures >= settings.breakerThreshold {
-            try await connection.query(
-                "UPDATE channel_state SET open_until = now() + make_interval(secs => \(cooldown)) WHERE channel = \(channel)", logger: runtime.logger)
+            try await transaction.query(
+                "UPDATE channel_state SET open_until = now() + make_interval(secs => \(cooldown)) WHERE channel = \(channel)")
             if failures == settings.breakerThreshold {
                 runtime.logger.warning("Channel breaker opened", metadata: ["channel": "\(channel)", "failures": "\(failures)"])
                 Counter(label: "hitl_delivery_breaker_opened_total", dimensions: [("channel", channel)]).increment()
@@ -251,23 +247,22 @@ struct DeliveryWorker: SupervisedLoop {
     // MARK: - Events
 
     /// A retry timer fired: the delivery is due again (a stale timer changes nothing).
-    static func retryDue(_ fired: TimerFired, context: EventContext, wakeup: Wakeup) async throws {
+    static func retryDue(_ fired: TimerFired, in transaction: Transaction, wakeup: Wakeup) async throws {
         guard fired.key.hasPrefix(retryTimerPrefix), let id = fired.payload["delivery_id"]?.stringValue.flatMap(UUID.init(uuidString:)),
             let attempt = fired.key.split(separator: ":").last.flatMap({ Int($0) })
         else { return }
-        try await context.connection.query(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = now() WHERE id = \(id) AND status = 'waiting' AND attempts = \(attempt)",
-            logger: context.logger)
-        context.afterCommit.add { wakeup.signal() }
+        try await transaction.query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = now() WHERE id = \(id) AND status = 'waiting' AND attempts = \(attempt)")
+        transaction.afterCommit { wakeup.signal() }
     }
 
     /// Ops retry a failed delivery (a replayed dead letter): attempts start again.
-    static func retryRequested(_ request: NotificationRetryRequested, context: EventContext, wakeup: Wakeup) async throws {
-        try await context.connection.query(
+    static func retryRequested(_ request: NotificationRetryRequested, in transaction: Transaction, wakeup: Wakeup) async throws {
+        try await transaction.query(
             """
             UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), closed_at = NULL
             WHERE notification_id = \(request.notificationId) AND channel = \(request.channel) AND recipient = \(request.recipient) AND status = 'failed'
-            """, logger: context.logger)
-        context.afterCommit.add { wakeup.signal() }
+            """)
+        transaction.afterCommit { wakeup.signal() }
     }
 }

@@ -33,14 +33,14 @@ public enum Notifier {
         let consumer = try runtime.makeConsumer(
             topics: [.notifications, .timerFirings(for: .notifier)],
             handlers: [
-                .notificationRequested: { context in
-                    try await DeliveryWorker.enqueue(context.envelope.decode(NotificationRequested.self), channels: enabled, context: context, wakeup: wakeup)
+                .notificationRequested: { event, transaction in
+                    try await DeliveryWorker.enqueue(event.decode(NotificationRequested.self), channels: enabled, in: transaction, wakeup: wakeup)
                 },
-                .notificationRetryRequested: { context in
-                    try await DeliveryWorker.retryRequested(context.envelope.decode(NotificationRetryRequested.self), context: context, wakeup: wakeup)
+                .notificationRetryRequested: { event, transaction in
+                    try await DeliveryWorker.retryRequested(event.decode(NotificationRetryRequested.self), in: transaction, wakeup: wakeup)
                 },
-                .timerFired: { context in
-                    try await DeliveryWorker.retryDue(context.envelope.decode(TimerFired.self), context: context, wakeup: wakeup)
+                .timerFired: { event, transaction in
+                    try await DeliveryWorker.retryDue(event.decode(TimerFired.self), in: transaction, wakeup: wakeup)
                 },
             ])
         let worker = runtime.supervised(DeliveryWorker(runtime: runtime, settings: settings, channels: channels, wakeup: wakeup))

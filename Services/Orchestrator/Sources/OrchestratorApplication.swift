@@ -86,7 +86,7 @@ public enum Orchestrator {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: OrchestratorMigrations.all, metrics: metrics, logger: logger)
         let httpWakeup = Wakeup()
         let tokens = TaskTokens(key: settings.taskTokenKey)
-        let engine = WorkflowEngine(outbox: runtime.outbox, tasks: TaskDispatcher(httpWakeup: httpWakeup, tokens: tokens))
+        let engine = WorkflowEngine(tasks: TaskDispatcher(httpWakeup: httpWakeup, tokens: tokens))
         let templates = TemplateStore()
         let gates = GateStore()
         let submissions = Submissions(engine: engine, templates: templates, gates: gates, agentDefinitions: settings.agentDefinitions)
@@ -101,7 +101,8 @@ public enum Orchestrator {
                 .taskResult: handlers.taskResult, .timerFired: handlers.timerFired,
             ])
         let deadLetterConsumer = try runtime.makeConsumer(
-            topics: [.deadLetter], handlers: [.deadLettered: deadLetters.index], groupSuffix: "-dead-letters")
+            topics: [.deadLetter], handlers: [.deadLettered: { event, transaction in try await deadLetters.index(event, in: transaction) }],
+            groupSuffix: "-dead-letters")
         if settings.taskSigningSecret == nil {
             logger.warning("HITL_TASK_SIGNING_SECRET is not set: http task calls go out unsigned")
         }
@@ -146,12 +147,11 @@ struct EventHandlers: Sendable {
     let receiptKeys: JWKSet?
 
     var submitted: EventHandler {
-        { context in
-            let submission = try context.envelope.decode(WorkflowSubmitted.self)
+        { event, transaction in
+            let submission = try event.decode(WorkflowSubmitted.self)
             let outcome: WorkflowEngine.SubmitOutcome
             do {
-                outcome = try await submissions.submit(
-                    submission, cause: context.envelope, afterCommit: context.afterCommit, on: context.connection, logger: context.logger)
+                outcome = try await submissions.submit(submission, in: transaction)
             } catch let invalid as Submissions.Invalid {
                 throw PermanentFailure(invalid.description)
             } catch let refused as GateApplication.Refused {
@@ -164,45 +164,45 @@ struct EventHandlers: Sendable {
     }
 
     var control: EventHandler {
-        { context in
-            let request = try context.envelope.decode(WorkflowControlRequested.self)
-            try await onWorkflow(request.workflowId, context) { session in
+        { event, transaction in
+            let request = try event.decode(WorkflowControlRequested.self)
+            try await onWorkflow(request.workflowId, in: transaction) { session in
                 _ = try await engine.control(request.action, by: "agent:\(request.requestedBy)", reason: request.reason, session: session)
             }
         }
     }
 
     var decided: EventHandler {
-        { context in
-            let decision = try context.envelope.decode(ApprovalDecided.self)
+        { event, transaction in
+            let decision = try event.decode(ApprovalDecided.self)
             if let receiptKeys { try Self.checkReceipt(of: decision, keys: receiptKeys) }
-            try await onWorkflow(decision.workflowId, context) { try await engine.applyDecision(decision, session: $0) }
+            try await onWorkflow(decision.workflowId, in: transaction) { try await engine.applyDecision(decision, session: $0) }
         }
     }
 
     var expired: EventHandler {
-        { context in
-            let expiry = try context.envelope.decode(ApprovalExpired.self)
-            try await onWorkflow(expiry.workflowId, context) { try await engine.applyExpiry(expiry, session: $0) }
+        { event, transaction in
+            let expiry = try event.decode(ApprovalExpired.self)
+            try await onWorkflow(expiry.workflowId, in: transaction) { try await engine.applyExpiry(expiry, session: $0) }
         }
     }
 
     var taskResult: EventHandler {
-        { context in
-            let result = try context.envelope.decode(TaskResult.self)
+        { event, transaction in
+            let result = try event.decode(TaskResult.self)
             // Authorized before the workflow is even read: a forged answer writes nothing.
             guard tokens.isValid(result) else {
                 throw PermanentFailure("task result refused: the token is not the one of attempt \(result.attempt) of step \(result.step)")
             }
-            try await onWorkflow(result.workflowId, context) { try await engine.applyTaskResult(result, actor: "agent:\(result.worker)", session: $0) }
+            try await onWorkflow(result.workflowId, in: transaction) { try await engine.applyTaskResult(result, actor: "agent:\(result.worker)", session: $0) }
         }
     }
 
     var timerFired: EventHandler {
-        { context in
-            let fired = try context.envelope.decode(TimerFired.self)
+        { event, transaction in
+            let fired = try event.decode(TimerFired.self)
             guard let timer = TaskTimer(payload: fired.payload) else { throw PermanentFailure("timer \(fired.key) is not a task timer") }
-            try await onWorkflow(fired.workflowId, context) { try await engine.applyTimer(timer, session: $0) }
+            try await onWorkflow(fired.workflowId, in: transaction) { try await engine.applyTimer(timer, session: $0) }
         }
     }
 
@@ -222,11 +222,8 @@ struct EventHandlers: Sendable {
         else { throw PermanentFailure("decision refused: its receipt is for another decision") }
     }
 
-    private func onWorkflow(_ idText: String, _ context: EventContext, _ body: (WorkflowSession) async throws -> Void) async throws {
-        guard let id = UUID(uuidString: idText),
-            try await engine.with(workflow: id, cause: context.envelope, afterCommit: context.afterCommit, on: context.connection, logger: context.logger, body)
-                != nil
-        else {
+    private func onWorkflow(_ idText: String, in transaction: Transaction, _ body: (WorkflowSession) async throws -> Void) async throws {
+        guard let id = UUID(uuidString: idText), try await engine.with(workflow: id, in: transaction, body) != nil else {
             throw PermanentFailure("no workflow \(idText)")
         }
     }

@@ -33,8 +33,8 @@ public enum Timeout {
         let consumer = try runtime.makeConsumer(
             topics: [.timerRequests],
             handlers: [
-                .timerScheduled: { context in try await store.schedule(context.envelope.decode(TimerScheduled.self), context: context) },
-                .timerCancelled: { context in try await store.cancel(context.envelope.decode(TimerCancelled.self), context: context) },
+                .timerScheduled: { event, transaction in try await store.schedule(event.decode(TimerScheduled.self), in: transaction) },
+                .timerCancelled: { event, transaction in try await store.cancel(event.decode(TimerCancelled.self), in: transaction) },
             ])
         let firing = runtime.supervised(TimerFiringService(runtime: runtime, wakeup: wakeup))
         let pruner = runtime.makePruner(rules: [.init(table: "timers", timeColumn: "closed_at", finished: "status <> 'scheduled'")])

@@ -45,14 +45,13 @@ struct TimerFiringService: SupervisedLoop {
     /// Fires one batch of due timers; returns how many.
     func fireDue(lag: Timer) async throws -> Int {
         let logger = runtime.logger
-        let outbox = runtime.outbox
-        let count = try await runtime.database.transaction { connection -> Int in
-            let rows = try await connection.query(
+        let count = try await runtime.database.transaction { transaction -> Int in
+            let rows = try await transaction.query(
                 """
                 SELECT owner, key, workflow_id, due_at, payload::text FROM timers
                 WHERE status = 'scheduled' AND due_at <= now()
                 ORDER BY due_at LIMIT \(batchSize) FOR UPDATE SKIP LOCKED
-                """, logger: logger)
+                """)
             var due: [(String, String, String, Date, String)] = []
             for try await row in rows.decode((String, String, String, Date, String).self) { due.append(row) }
             guard !due.isEmpty else { return 0 }
@@ -62,15 +61,15 @@ struct TimerFiringService: SupervisedLoop {
                 let firing = TimerFired(
                     owner: owner, key: key, workflowId: workflowID, dueAt: dueAt, firedAt: now,
                     payload: JSONColumn.object(payload))
-                try await outbox.publish(firing, to: .timerFirings(for: owner), subject: workflowID, on: connection, logger: logger)
+                try transaction.publish(firing, to: .timerFirings(for: owner), subject: workflowID)
                 lag.record(duration: .milliseconds(Int64(max(0, now.timeIntervalSince(dueAt)) * 1000)))
             }
-            try await connection.query(
+            try await transaction.query(
                 """
                 UPDATE timers SET status = 'fired', closed_at = now()
                 FROM unnest(\(due.map(\.0)), \(due.map(\.1))) AS fired(owner, key)
                 WHERE timers.owner = fired.owner AND timers.key = fired.key
-                """, logger: logger)
+                """)
             return due.count
         }
         return count

@@ -33,24 +33,24 @@ struct TimerStore: Sendable {
     /// Wakes the firing loop when a timer may be due earlier than it planned to sleep.
     let wakeup: Wakeup
 
-    func schedule(_ timer: TimerScheduled, context: EventContext) async throws {
+    func schedule(_ timer: TimerScheduled, in transaction: Transaction) async throws {
         let payload = try JSONColumn.text(timer.payload)
-        try await context.connection.query(
+        try await transaction.query(
             """
             INSERT INTO timers (owner, key, workflow_id, due_at, payload)
             VALUES (\(timer.owner.rawValue), \(timer.key), \(timer.workflowId), \(timer.dueAt), \(payload)::jsonb)
             ON CONFLICT (owner, key) DO NOTHING
-            """, logger: context.logger)
-        context.afterCommit.add { [wakeup] in wakeup.signal() }
+            """)
+        transaction.afterCommit { [wakeup] in wakeup.signal() }
     }
 
-    func cancel(_ timer: TimerCancelled, context: EventContext) async throws {
-        try await context.connection.query(
+    func cancel(_ timer: TimerCancelled, in transaction: Transaction) async throws {
+        try await transaction.query(
             """
             INSERT INTO timers (owner, key, workflow_id, due_at, payload, status, closed_at)
             VALUES (\(timer.owner.rawValue), \(timer.key), \(timer.workflowId), now(), '{}'::jsonb, 'cancelled', now())
             ON CONFLICT (owner, key) DO UPDATE SET status = 'cancelled', closed_at = now()
             WHERE timers.status = 'scheduled'
-            """, logger: context.logger)
+            """)
     }
 }

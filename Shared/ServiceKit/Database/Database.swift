@@ -1,3 +1,4 @@
+import Contracts
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -7,13 +8,16 @@ import ServiceLifecycle
 public struct Database: Service {
     public let client: PostgresClient
     public let schema: String
+    /// The service the database belongs to: the source of the events its transactions publish.
+    public let source: String
     /// Signalled when a transaction that wrote outbox rows committed; the relay waits on it.
     public let outboxWritten = Wakeup()
     let logger: Logger
 
-    public init(configuration: DatabaseConfiguration, logger: Logger) {
+    public init(configuration: DatabaseConfiguration, source: String, logger: Logger) {
         client = PostgresClient(configuration: configuration.clientConfiguration, backgroundLogger: logger)
         schema = configuration.schema
+        self.source = source
         self.logger = logger
     }
 
@@ -22,13 +26,24 @@ public struct Database: Service {
     }
 
     /// Runs `body` in one transaction and commits it; errors thrown by `body` come out as
-    /// they were thrown. A serialization failure or deadlock is retried a few times.
-    /// Events `body` adds through an `Outbox` on `connection` are inserted together just
-    /// before COMMIT, and the relay is woken once it committed.
+    /// they were thrown. A serialization failure or deadlock is retried a few times (so
+    /// `body` may run more than once; only the attempt that commits has effects).
+    ///
+    /// The events `body` publishes are written to the outbox just before COMMIT; after it,
+    /// the relay is woken and the transaction's after-commit work runs.
+    ///
+    /// `BEGIN`/`COMMIT` are written here rather than through PostgresNIO's `withTransaction`:
+    /// that one sends `ROLLBACK` on a connection the server has cut, a statement PostgresNIO
+    /// never answers, so a Postgres restart would hang the caller; and it wraps every error
+    /// in `PostgresTransactionError`, which would hide the domain errors `body` throws.
+    /// - Parameters:
+    ///   - cause: the event the transaction applies, named as the cause of what it publishes.
+    ///   - logger: the logger of the work at hand; the database's own by default.
     @discardableResult
     public func transaction<Result: Sendable>(
-        _ body: (PostgresConnection) async throws -> Result
+        cause: EventEnvelope? = nil, logger: Logger? = nil, _ body: (Transaction) async throws -> Result
     ) async throws -> Result {
+        let logger = logger ?? self.logger
         var attempt = 0
         while true {
             attempt += 1
@@ -36,12 +51,13 @@ public struct Database: Service {
                 return try await withConnection { connection in
                     try await connection.query("BEGIN", logger: logger)
                     do {
-                        let outbox = PendingOutbox(connection: connection)
-                        let result = try await PendingOutbox.$current.withValue(outbox) { try await body(connection) }
-                        let wroteEvents = try await outbox.flush(logger: logger)
+                        let transaction = Transaction(connection: connection, source: source, cause: cause, logger: logger)
+                        let result = try await body(transaction)
+                        let wroteEvents = try await transaction.pending.flush(on: connection, logger: logger)
                         try Self.checkOpen(connection)
                         try await connection.query("COMMIT", logger: logger)
                         if wroteEvents { outboxWritten.signal() }
+                        transaction.pending.runHooks()
                         return result
                     } catch {
                         // Never a statement on a connection the server cut: PostgresNIO would

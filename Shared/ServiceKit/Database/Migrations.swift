@@ -55,27 +55,25 @@ public struct MigrationRunner: Sendable {
     public func apply() async throws -> [Int] {
         let schema = database.schema
         let lockKey = "hitl.migrations.\(schema)"
-        return try await database.transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lockKey)))", logger: database.logger)
-            try await connection.query(
+        return try await database.transaction { transaction in
+            try await transaction.query("SELECT pg_advisory_xact_lock(hashtext(\(lockKey)))")
+            try await transaction.query(
                 """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version integer PRIMARY KEY,
                     name text NOT NULL,
                     applied_at timestamptz NOT NULL DEFAULT now())
-                """, logger: database.logger)
+                """)
             var applied = Set<Int>()
-            for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: database.logger).decode(Int.self) {
+            for try await version in try await transaction.query("SELECT version FROM schema_migrations").decode(Int.self) {
                 applied.insert(version)
             }
             var now: [Int] = []
             for migration in migrations where !applied.contains(migration.version) {
                 for statement in migration.statements {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: database.logger)
+                    try await transaction.query(PostgresQuery(unsafeSQL: statement))
                 }
-                try await connection.query(
-                    "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
-                    logger: database.logger)
+                try await transaction.query("INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
                 now.append(migration.version)
             }
             return now

@@ -7,41 +7,9 @@ import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
-/// What an event handler works with: one open transaction, in which it changes the
-/// service's state and writes the events that change causes.
-public struct EventContext: Sendable {
-    public let envelope: EventEnvelope
-    public let connection: PostgresConnection
-    public let outbox: Outbox
-    public let logger: Logger
-    /// Work to do once the transaction committed (e.g. wake a loop that reads the new rows).
-    public let afterCommit: AfterCommit
-
-    /// Publishes `payload` (through the outbox) as caused by the event being handled.
-    @discardableResult
-    public func publish<Payload: EventPayload>(_ payload: Payload, to topic: Topic, subject: String? = nil) async throws -> EventEnvelope {
-        try await outbox.publish(payload, to: topic, subject: subject ?? envelope.subject, causedBy: envelope, on: connection, logger: logger)
-    }
-}
-
-/// Actions registered during a transaction, run only once it committed.
-public final class AfterCommit: Sendable {
-    private let actions = Mutex<[@Sendable () -> Void]>([])
-
-    public init() {}
-
-    public func add(_ action: @escaping @Sendable () -> Void) {
-        actions.withLock { $0.append(action) }
-    }
-
-    /// Runs the actions; for callers that run their own transaction.
-    public func run() {
-        for action in actions.withLock({ $0 }) { action() }
-    }
-}
-
-/// Handles one event inside the transaction that also records it in the inbox.
-public typealias EventHandler = @Sendable (EventContext) async throws -> Void
+/// Handles one event inside the transaction that also records it in the inbox; what it
+/// publishes there names the event as its cause.
+public typealias EventHandler = @Sendable (EventEnvelope, Transaction) async throws -> Void
 
 /// An error the handler knows retrying cannot fix (the message is dead-lettered at once).
 public struct PermanentFailure: Error, CustomStringConvertible {
@@ -79,7 +47,6 @@ public final class EventConsumer: SupervisedLoop {
     private let dependenciesReachable: @Sendable () async -> Bool
     public let stallAfter: Duration
     private let database: Database
-    private let outbox: Outbox
     private let handlers: [EventType: EventHandler]
     private let maxAttempts: Int
     private let backoff: Backoff
@@ -107,7 +74,6 @@ public final class EventConsumer: SupervisedLoop {
         self.stallAfter = stallAfter
         self.dependenciesReachable = dependenciesReachable
         self.database = database
-        self.outbox = Outbox(source: service)
         self.handlers = handlers
         self.maxAttempts = maxAttempts
         self.backoff = backoff
@@ -164,16 +130,14 @@ public final class EventConsumer: SupervisedLoop {
             guard let envelope = try? EventEnvelope(message), let handler = try? route(envelope, on: message.topic) else { return await sequentially(batch) }
             events.append((envelope, handler))
         }
-        let afterCommit = AfterCommit()
         let applied: [Bool]
         do {
-            applied = try await boundedTransaction(events, logger: logger, afterCommit: afterCommit)
+            applied = try await boundedTransaction(events, logger: logger)
         } catch {
             logger.debug(
                 "Batch failed; applying its events one by one", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))", "batch.size": "\(batch.count)"])
             return await sequentially(batch)
         }
-        afterCommit.run()
         let share = (ContinuousClock.now - started) / batch.count
         for (index, event) in events.enumerated() { Self.count(event.envelope, applied: applied[index], took: share) }
         return Array(repeating: true, count: batch.count)
@@ -189,11 +153,11 @@ public final class EventConsumer: SupervisedLoop {
     /// tried again on a fresh connection. The stuck attempt can never commit (its connection
     /// is gone); a slow one that does commit first makes the retry a no-op through the inbox.
     private func boundedTransaction(
-        _ events: [(envelope: EventEnvelope, handler: EventHandler)], logger: Logger, afterCommit: AfterCommit
+        _ events: [(envelope: EventEnvelope, handler: EventHandler)], logger: Logger
     ) async throws -> [Bool] {
         let outcome = await Deadline.value(within: transactionDeadline) { [self] in
-            try await database.transaction { connection in
-                try await apply(events, on: connection, logger: logger, afterCommit: afterCommit)
+            try await database.transaction(logger: logger) { transaction in
+                try await apply(events, in: transaction)
             }
         }
         guard let outcome else {
@@ -202,20 +166,18 @@ public final class EventConsumer: SupervisedLoop {
         return try outcome.get()
     }
 
-    private func apply(
-        _ events: [(envelope: EventEnvelope, handler: EventHandler)], on connection: PostgresConnection, logger: Logger, afterCommit: AfterCommit
-    ) async throws -> [Bool] {
-        var claimed = try await Inbox.claim(events.map(\.envelope), on: connection, logger: logger)
+    private func apply(_ events: [(envelope: EventEnvelope, handler: EventHandler)], in transaction: Transaction) async throws -> [Bool] {
+        var claimed = try await Inbox.claim(events.map(\.envelope), in: transaction)
         var applied: [Bool] = []
         for (envelope, handler) in events {
             guard claimed.remove(envelope.id) != nil else {
                 applied.append(false)
                 continue
             }
-            var logger = logger.about(workflow: envelope.subject)
+            var logger = transaction.logger.about(workflow: envelope.subject)
             logger[metadataKey: LoggingKeys.eventID] = "\(envelope.id)"
             logger[metadataKey: LoggingKeys.eventType] = "\(envelope.type)"
-            try await handler(EventContext(envelope: envelope, connection: connection, outbox: outbox, logger: logger, afterCommit: afterCommit))
+            try await handler(envelope, transaction.applying(envelope, logger: logger))
             applied.append(true)
         }
         return applied
@@ -268,9 +230,7 @@ public final class EventConsumer: SupervisedLoop {
             if Task.isCancelled { return false }
             attempt += 1
             do {
-                let afterCommit = AfterCommit()
-                let applied = try await boundedTransaction([(envelope, handler)], logger: logger, afterCommit: afterCommit)[0]
-                if applied { afterCommit.run() }
+                let applied = try await boundedTransaction([(envelope, handler)], logger: logger)[0]
                 Self.count(envelope, applied: applied, took: ContinuousClock.now - started)
                 return true
             } catch let error where Self.isInfrastructure(error) {
@@ -326,8 +286,8 @@ public final class EventConsumer: SupervisedLoop {
         let subject = envelope?.subject ?? record.key ?? record.deadLetterId
         while !Task.isCancelled {
             do {
-                try await database.transaction { connection in
-                    try await outbox.publish(record, to: .deadLetter, subject: subject, causedBy: envelope, on: connection, logger: logger)
+                try await database.transaction(cause: envelope, logger: logger) { transaction in
+                    try transaction.publish(record, to: .deadLetter, subject: subject)
                 }
                 logger.warning("Event dead-lettered", metadata: [LoggingKeys.error: "\(error)", LoggingKeys.deadLetterID: "\(record.deadLetterId)"])
                 Counter(label: "hitl_events_dead_lettered_total", dimensions: [("topic", message.topic)]).increment()

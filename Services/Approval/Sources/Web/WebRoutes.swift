@@ -220,7 +220,7 @@ struct WebRoutes: Sendable {
     }
 
     private func find(_ id: String, logger: Logger) async throws -> ApprovalView {
-        guard let uuid = UUID(uuidString: id), let approval = try await store.find(id: uuid, logger: logger) else {
+        guard let uuid = UUID(uuidString: id), let approval = try await store.find(id: uuid) else {
             throw APIError.notFound("no approval \(id)")
         }
         return approval

@@ -68,21 +68,21 @@ struct ConversationRoutes: Sendable {
             }
             guard !body.text.isEmpty, body.text.count <= 10_000 else { throw APIError.badRequest("text must be 1 to 10000 characters") }
             let logger = context.logger
-            let message = try await runtime.database.transaction { connection -> Message? in
-                let rows = try await connection.query(
+            let message = try await runtime.database.transaction(logger: logger) { transaction -> Message? in
+                let rows = try await transaction.query(
                     """
                     INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
                     SELECT id, \(kind), \(author), \(body.step), \(body.text) FROM workflows WHERE id = \(id)
                     RETURNING id, at
-                    """, logger: logger)
+                    """)
                 for try await (sequence, at) in rows.decode((Int64, Date).self) {
                     let workflowID = id.uuidString.lowercased()
                     if kind != "note" {
                         // Approvers see the exchange on the approval's web page.
-                        try await runtime.outbox.publish(
+                        try transaction.publish(
                             ApprovalThreadMessage(
                                 workflowId: workflowID, sequence: sequence, kind: kind, author: author, step: body.step, text: body.text, at: at),
-                            to: .approvalRequests, subject: workflowID, on: connection, logger: logger)
+                            to: .approvalRequests, subject: workflowID)
                     }
                     return Message(sequence: sequence, at: at, kind: kind, author: author, step: body.step, text: body.text)
                 }

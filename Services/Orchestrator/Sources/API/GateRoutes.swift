@@ -14,8 +14,8 @@ struct GateRoutes: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/gates") { _, context in
             _ = try Principal.require(.admin)
-            let current = try await runtime.database.withConnection { connection in
-                try await gates.current(type: nil, on: connection, logger: context.logger)
+            let current = try await runtime.database.transaction(logger: context.logger) { transaction in
+                try await gates.current(type: nil, in: transaction)
             }
             return try JSONResponse.make(ItemList(items: current))
         }
@@ -25,16 +25,16 @@ struct GateRoutes: Sendable {
             var request = request
             let gate = try await request.decodeJSON(Gate.self)
             if let problem = Self.problem(in: gate) { throw APIError(.unprocessableContent, "invalid_gate", problem) }
-            let stored = try await runtime.database.transaction { connection in
-                try await gates.put(name: name, gate: gate, by: admin.subject, on: connection, logger: context.logger)
+            let stored = try await runtime.database.transaction(logger: context.logger) { transaction in
+                try await gates.put(name: name, gate: gate, by: admin.subject, in: transaction)
             }
             return try JSONResponse.make(status: .created, stored)
         }
         router.get("/v1/gates/{name}") { _, context in
             _ = try Principal.require(.admin)
             let name = try Self.name(context)
-            let versions = try await runtime.database.withConnection { connection in
-                try await gates.versions(of: name, on: connection, logger: context.logger)
+            let versions = try await runtime.database.transaction(logger: context.logger) { transaction in
+                try await gates.versions(of: name, in: transaction)
             }
             guard let latest = versions.last, latest.gate != nil else { throw APIError.notFound("no gate \(name)") }
             return try JSONResponse.make(latest)
@@ -42,8 +42,8 @@ struct GateRoutes: Sendable {
         router.get("/v1/gates/{name}/versions") { _, context in
             _ = try Principal.require(.admin)
             let name = try Self.name(context)
-            let versions = try await runtime.database.withConnection { connection in
-                try await gates.versions(of: name, on: connection, logger: context.logger)
+            let versions = try await runtime.database.transaction(logger: context.logger) { transaction in
+                try await gates.versions(of: name, in: transaction)
             }
             guard !versions.isEmpty else { throw APIError.notFound("no gate \(name)") }
             return try JSONResponse.make(ItemList(items: versions))
@@ -51,10 +51,10 @@ struct GateRoutes: Sendable {
         router.delete("/v1/gates/{name}") { _, context in
             let admin = try Principal.require(.admin)
             let name = try Self.name(context)
-            let stored = try await runtime.database.transaction { connection -> GateStore.Version? in
-                let versions = try await gates.versions(of: name, on: connection, logger: context.logger)
+            let stored = try await runtime.database.transaction(logger: context.logger) { transaction -> GateStore.Version? in
+                let versions = try await gates.versions(of: name, in: transaction)
                 guard versions.last?.gate != nil else { return nil }
-                return try await gates.put(name: name, gate: nil, by: admin.subject, on: connection, logger: context.logger)
+                return try await gates.put(name: name, gate: nil, by: admin.subject, in: transaction)
             }
             guard let stored else { throw APIError.notFound("no gate \(name)") }
             return try JSONResponse.make(stored)

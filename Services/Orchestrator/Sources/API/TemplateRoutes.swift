@@ -27,8 +27,8 @@ struct TemplateRoutes: Sendable {
             if let problem = DefinitionValidation.problem(in: body.steps) ?? GateApplication.reservedProblem(in: body.steps) {
                 throw APIError(.unprocessableContent, "invalid_template", problem)
             }
-            let template = try await runtime.database.transaction { connection in
-                try await templates.put(name: name, description: body.description, steps: body.steps, on: connection, logger: context.logger)
+            let template = try await runtime.database.transaction(logger: context.logger) { transaction in
+                try await templates.put(name: name, description: body.description, steps: body.steps, in: transaction)
             }
             return try JSONResponse.make(status: .created, template)
         }
@@ -47,8 +47,8 @@ struct TemplateRoutes: Sendable {
     /// Agents submit from templates and admins write them; approvers have no use for them.
     private func show(_ name: String, version: Int?, context: BasicRequestContext) async throws -> Response {
         _ = try Principal.require(.agent, .admin)
-        let found = try await runtime.database.withConnection { connection in
-            try await templates.get(name: name, version: version, on: connection, logger: context.logger)
+        let found = try await runtime.database.transaction(logger: context.logger) { transaction in
+            try await templates.get(name: name, version: version, in: transaction)
         }
         guard let found else { throw APIError.notFound("no template \(name)\(version.map { " version \($0)" } ?? "")") }
         return try JSONResponse.make(found)

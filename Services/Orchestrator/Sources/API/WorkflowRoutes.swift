@@ -63,12 +63,10 @@ struct WorkflowRoutes: Sendable {
         if principal.role == .agent, submission.requester != principal.subject {
             throw APIError(.forbidden, "not_yourself", "an agent submits as itself: requester must be \(principal.subject)")
         }
-        let afterCommit = AfterCommit()
         let outcome: WorkflowEngine.SubmitOutcome
         do {
-            outcome = try await runtime.database.transaction { connection in
-                try await submissions.submit(
-                    submission, byAdmin: principal.role == .admin, cause: nil, afterCommit: afterCommit, on: connection, logger: context.logger)
+            outcome = try await runtime.database.transaction(logger: context.logger) { transaction in
+                try await submissions.submit(submission, byAdmin: principal.role == .admin, in: transaction)
             }
         } catch let invalid as Submissions.Invalid {
             throw APIError(.unprocessableContent, "invalid_workflow", invalid.description)
@@ -77,7 +75,6 @@ struct WorkflowRoutes: Sendable {
         }
         switch outcome {
         case .created(let id, let status):
-            afterCommit.run()
             return try JSONResponse.make(status: .created, SubmitAnswer(id: id.uuidString.lowercased(), status: status))
         case .existing(let id, let status):
             return try JSONResponse.make(status: .ok, SubmitAnswer(id: id.uuidString.lowercased(), status: status))
@@ -251,11 +248,10 @@ struct WorkflowRoutes: Sendable {
             request.head.headerFields[.contentLength] == "0" || request.head.headerFields[.contentType] == nil
             ? ControlBody(requestedBy: nil, reason: nil) : try await request.decodeJSON(ControlBody.self)
         let actor = Principal.current?.role == .agent ? "agent:\(Principal.current!.subject)" : "ops:\(body.requestedBy ?? Principal.current?.subject ?? "api")"
-        let afterCommit = AfterCommit()
         let outcome: WorkflowEngine.ControlOutcome?
         do {
-            outcome = try await runtime.database.transaction { connection in
-                try await engine.with(workflow: id, cause: nil, afterCommit: afterCommit, on: connection, logger: context.logger) { session in
+            outcome = try await runtime.database.transaction(logger: context.logger) { transaction in
+                try await engine.with(workflow: id, in: transaction) { session in
                     try await engine.control(action, by: actor, reason: body.reason, session: session)
                 }
             }
@@ -263,7 +259,6 @@ struct WorkflowRoutes: Sendable {
             throw APIError(.conflict, "invalid_transition", refused.reason)
         }
         guard let outcome else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
-        afterCommit.run()
         switch outcome {
         case .applied(let status): return try JSONResponse.make(ControlAnswer(id: id.uuidString.lowercased(), status: status, changed: true))
         case .unchanged(let status): return try JSONResponse.make(ControlAnswer(id: id.uuidString.lowercased(), status: status, changed: false))
@@ -301,9 +296,8 @@ struct WorkflowRoutes: Sendable {
             )
         }
         if body.outcome == .failed, (body.error ?? "").isEmpty { throw APIError.badRequest("a failed result needs an error") }
-        let afterCommit = AfterCommit()
-        let found: Bool? = try await runtime.database.transaction { connection in
-            try await engine.with(workflow: id, cause: nil, afterCommit: afterCommit, on: connection, logger: context.logger) { session in
+        let found: Bool? = try await runtime.database.transaction(logger: context.logger) { transaction in
+            try await engine.with(workflow: id, in: transaction) { session in
                 guard let position = session.position(of: step) else { return false }
                 // The token may have been read by another agent on hitl.tasks: a task that names
                 // its agent is answered by that agent's token (or an admin's). Throwing here
@@ -318,7 +312,6 @@ struct WorkflowRoutes: Sendable {
         }
         guard let found else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
         guard found else { throw APIError.notFound("workflow \(id.uuidString.lowercased()) has no step \(step)") }
-        afterCommit.run()
         return try JSONResponse.make(ResultAnswer(workflowId: id.uuidString.lowercased(), step: step, attempt: body.attempt))
     }
 

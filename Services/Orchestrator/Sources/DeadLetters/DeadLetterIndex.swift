@@ -14,17 +14,17 @@ struct DeadLetterIndex: Sendable {
     let runtime: ServiceRuntime
 
     /// Indexes one dead letter (a repeat changes nothing).
-    func index(_ context: EventContext) async throws {
-        let record = try context.envelope.decode(DeadLettered.self)
+    func index(_ event: EventEnvelope, in transaction: Transaction) async throws {
+        let record = try event.decode(DeadLettered.self)
         guard let id = UUID(uuidString: record.deadLetterId) else { throw PermanentFailure("dead_letter_id is not a UUID") }
         let json = try JSONColumn.text(record)
-        try await context.connection.query(
+        try await transaction.query(
             """
             INSERT INTO dead_letters (id, service, original_topic, event_id, event_type, error, attempts, dead_lettered_at, record)
             VALUES (\(id), \(record.service), \(record.originalTopic), \(record.eventId), \(record.originalEventType),
                     \(record.error), \(record.attempts), \(record.deadLetteredAt), \(json)::jsonb)
             ON CONFLICT (id) DO NOTHING
-            """, logger: context.logger)
+            """)
     }
 
     func register(on router: Router<BasicRequestContext>) {
@@ -112,7 +112,7 @@ struct DeadLetterIndex: Sendable {
         let skipped = body.force == true ? [] : again.map(ReplayItem.init)
         let items = toReplay.map(ReplayItem.init)
         guard body.dryRun != true else { return ReplayAnswer(dryRun: true, replayed: items, skippedAsReplayed: skipped) }
-        try await runtime.database.transaction { connection in
+        try await runtime.database.transaction(logger: logger) { transaction in
             for view in toReplay {
                 let dead = view.deadLetter
                 guard let value = Data(base64Encoded: dead.valueBase64) else {
@@ -124,12 +124,9 @@ struct DeadLetterIndex: Sendable {
                 let headers =
                     dead.headers.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
                     .filter { $0.0 != EventEnvelope.Header.replayOf } + [(EventEnvelope.Header.replayOf, dead.deadLetterId)]
-                try await runtime.outbox.appendRaw(
-                    topic: dead.originalTopic, key: dead.key ?? "", headers: headers, value: Array(value),
-                    on: connection, logger: logger)
-                try await connection.query(
-                    "INSERT INTO dead_letter_replays (dead_letter_id, replayed_by) VALUES (\(deadLetterID), \(replayedBy))",
-                    logger: logger)
+                try transaction.publishRaw(topic: dead.originalTopic, key: dead.key ?? "", headers: headers, value: Array(value))
+                try await transaction.query(
+                    "INSERT INTO dead_letter_replays (dead_letter_id, replayed_by) VALUES (\(deadLetterID), \(replayedBy))")
             }
         }
         return ReplayAnswer(dryRun: false, replayed: items, skippedAsReplayed: skipped)

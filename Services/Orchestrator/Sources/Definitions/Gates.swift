@@ -81,15 +81,15 @@ struct GateStore: Sendable {
     }
 
     /// Stores `gate` (nil: the rule is deleted) as the next version of `name`.
-    func put(name: String, gate: Gate?, by actor: String, on connection: PostgresConnection, logger: Logger) async throws -> Version {
+    func put(name: String, gate: Gate?, by actor: String, in transaction: Transaction) async throws -> Version {
         let json = try gate.map { try JSONColumn.text($0) }
-        try await connection.query("SELECT pg_advisory_xact_lock(hashtext('hitl.gates'), hashtext(\(name)))", logger: logger)
-        let rows = try await connection.query(
+        try await transaction.query("SELECT pg_advisory_xact_lock(hashtext('hitl.gates'), hashtext(\(name)))")
+        let rows = try await transaction.query(
             """
             INSERT INTO gates (name, version, gate, changed_by)
             SELECT \(name), coalesce(max(version), 0) + 1, \(json)::jsonb, \(actor) FROM gates WHERE name = \(name)
             RETURNING version, changed_at
-            """, logger: logger)
+            """)
         for try await (version, changed) in rows.decode((Int, Date).self) {
             return Version(name: name, version: version, gate: gate, changedBy: actor, changedAt: changed)
         }
@@ -97,9 +97,9 @@ struct GateStore: Sendable {
     }
 
     /// Every version of `name`, oldest first.
-    func versions(of name: String, on connection: PostgresConnection, logger: Logger) async throws -> [Version] {
-        let rows = try await connection.query(
-            "SELECT version, gate::text, changed_by, changed_at FROM gates WHERE name = \(name) ORDER BY version", logger: logger)
+    func versions(of name: String, in transaction: Transaction) async throws -> [Version] {
+        let rows = try await transaction.query(
+            "SELECT version, gate::text, changed_by, changed_at FROM gates WHERE name = \(name) ORDER BY version")
         var versions: [Version] = []
         for try await (version, gate, actor, changed) in rows.decode((Int, String?, String, Date).self) {
             versions.append(
@@ -112,14 +112,14 @@ struct GateStore: Sendable {
 
     /// The rules in force (the latest version of each name, unless it deleted the rule),
     /// for workflows of `type` (with the `*` rules), or all of them when `type` is nil; by name.
-    func current(type: String?, on connection: PostgresConnection, logger: Logger) async throws -> [Version] {
-        let rows = try await connection.query(
+    func current(type: String?, in transaction: Transaction) async throws -> [Version] {
+        let rows = try await transaction.query(
             """
             SELECT name, version, gate::text, changed_by, changed_at FROM (
                 SELECT DISTINCT ON (name) name, version, gate, changed_by, changed_at FROM gates ORDER BY name, version DESC) AS latest
             WHERE gate IS NOT NULL AND (\(type)::text IS NULL OR gate->>'type' = \(type) OR gate->>'type' = '*')
             ORDER BY name
-            """, logger: logger)
+            """)
         var versions: [Version] = []
         for try await (name, version, gate, actor, changed) in rows.decode((String, Int, String, String, Date).self) {
             versions.append(

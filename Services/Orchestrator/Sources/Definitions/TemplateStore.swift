@@ -22,17 +22,17 @@ struct TemplateStore: Sendable {
 
     /// Stores `steps` as the next version of `name`, in the caller's transaction; the caller
     /// validated them.
-    func put(name: String, description: String?, steps: [StepDefinition], on connection: PostgresConnection, logger: Logger) async throws -> Template {
+    func put(name: String, description: String?, steps: [StepDefinition], in transaction: Transaction) async throws -> Template {
         let json = try JSONColumn.text(steps)
         // Puts of one name wait for each other (a lock held to the end of the caller's
         // transaction), so each reads the version the previous one wrote.
-        try await connection.query("SELECT pg_advisory_xact_lock(hashtext('hitl.templates'), hashtext(\(name)))", logger: logger)
-        let rows = try await connection.query(
+        try await transaction.query("SELECT pg_advisory_xact_lock(hashtext('hitl.templates'), hashtext(\(name)))")
+        let rows = try await transaction.query(
             """
             INSERT INTO templates (name, version, steps, description)
             SELECT \(name), coalesce(max(version), 0) + 1, \(json)::jsonb, \(description) FROM templates WHERE name = \(name)
             RETURNING version, created_at
-            """, logger: logger)
+            """)
         for try await (version, created) in rows.decode((Int, Date).self) {
             return Template(name: name, version: version, description: description, steps: steps, createdAt: created)
         }
@@ -40,13 +40,13 @@ struct TemplateStore: Sendable {
     }
 
     /// Version `version` of `name`, or its latest version when `version` is nil.
-    func get(name: String, version: Int?, on connection: PostgresConnection, logger: Logger) async throws -> Template? {
-        let rows = try await connection.query(
+    func get(name: String, version: Int?, in transaction: Transaction) async throws -> Template? {
+        let rows = try await transaction.query(
             """
             SELECT version, description, steps::text, created_at FROM templates
             WHERE name = \(name) AND (\(version)::int IS NULL OR version = \(version))
             ORDER BY version DESC LIMIT 1
-            """, logger: logger)
+            """)
         for try await (found, description, steps, created) in rows.decode((Int, String?, String, Date).self) {
             return Template(
                 name: name, version: found, description: description,
@@ -81,8 +81,7 @@ struct Submissions: Sendable {
     /// Submits `submission`. `byAdmin` is true only for an admin's HTTP request: its inline
     /// steps are trusted like a template's. Kafka records and agents' requests are not.
     func submit(
-        _ submission: WorkflowSubmitted, byAdmin: Bool = false, cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection,
-        logger: Logger
+        _ submission: WorkflowSubmitted, byAdmin: Bool = false, in transaction: Transaction
     ) async throws -> WorkflowEngine.SubmitOutcome {
         let requestHash = Digest.sha256Hex(try WireCoding.encode(submission))
         var resolved = submission
@@ -90,7 +89,7 @@ struct Submissions: Sendable {
         if let name = submission.template {
             guard submission.steps.isEmpty else { throw Invalid(description: "name a template or list steps, not both") }
             if let version = submission.templateVersion, version < 1 { throw Invalid(description: "template_version must be 1 or more") }
-            guard let found = try await templates.get(name: name, version: submission.templateVersion, on: connection, logger: logger) else {
+            guard let found = try await templates.get(name: name, version: submission.templateVersion, in: transaction) else {
                 throw Invalid(description: "template \(name)\(submission.templateVersion.map { " version \($0)" } ?? "") does not exist")
             }
             resolved.steps = found.steps
@@ -101,12 +100,11 @@ struct Submissions: Sendable {
             throw GateApplication.Refused(option: "steps", description: "this deployment takes agents' workflows from admins' templates only: name a template")
         }
         if let problem = DefinitionValidation.problem(in: resolved) { throw Invalid(description: problem) }
-        let inForce = try await gates.current(type: resolved.type, on: connection, logger: logger)
+        let inForce = try await gates.current(type: resolved.type, in: transaction)
         let gated = try GateApplication.apply(inForce, to: resolved.steps, input: resolved.input, trusted: byAdmin || template != nil)
         resolved.steps = gated.steps
         if let problem = DefinitionValidation.problem(in: resolved.steps) { throw Invalid(description: "with the gates applied: \(problem)") }
         return try await engine.submit(
-            resolved, requestHash: requestHash, template: template, gates: gated.applied, actor: "agent:\(submission.requester)", cause: cause,
-            afterCommit: afterCommit, on: connection, logger: logger)
+            resolved, requestHash: requestHash, template: template, gates: gated.applied, actor: "agent:\(submission.requester)", in: transaction)
     }
 }

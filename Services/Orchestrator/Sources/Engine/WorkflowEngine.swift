@@ -9,7 +9,6 @@ import ServiceKit
 /// transaction on a locked workflow (`WorkflowSession`), and writes the state change, its
 /// history and the events it causes together, so they commit or vanish as one.
 struct WorkflowEngine: Sendable {
-    let outbox: Outbox
     let tasks: TaskDispatcher
 
     /// What a submission led to.
@@ -26,14 +25,13 @@ struct WorkflowEngine: Sendable {
     /// Records a workflow whose steps are resolved and valid, and runs it as far as it goes.
     func submit(
         _ submission: WorkflowSubmitted, requestHash: String, template: (name: String, version: Int)?, gates: [GateApplication.Applied] = [],
-        actor: String,
-        cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection, logger: Logger
+        actor: String, in transaction: Transaction
     ) async throws -> SubmitOutcome {
         let id = UUID()
         let input = try JSONColumn.text(submission.input)
         let definitions = try submission.steps.map { try JSONColumn.text($0) }
         // The workflow and its steps in one statement; nothing when the key is taken.
-        let inserted = try await connection.query(
+        let inserted = try await transaction.query(
             """
             WITH created AS (
                 INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status, callback_url, template_name, template_version)
@@ -46,13 +44,12 @@ struct WorkflowEngine: Sendable {
                 FROM created, unnest(\(submission.steps.map(\.name))::text[], \(submission.steps.map(\.kind.rawValue))::text[], \(definitions)::text[])
                      WITH ORDINALITY AS s(name, kind, definition, position))
             SELECT id FROM created
-            """, logger: logger)
+            """)
         var created = false
         for try await _ in inserted { created = true }
         guard created else {
-            let rows = try await connection.query(
-                "SELECT id, request_hash, status FROM workflows WHERE requester = \(submission.requester) AND idempotency_key = \(submission.idempotencyKey)",
-                logger: logger)
+            let rows = try await transaction.query(
+                "SELECT id, request_hash, status FROM workflows WHERE requester = \(submission.requester) AND idempotency_key = \(submission.idempotencyKey)")
             for try await (existingID, existingHash, status) in rows.decode((UUID, String, String).self) {
                 guard existingHash == requestHash else { return .conflict(id: existingID) }
                 return .existing(id: existingID, status: WorkflowStatus(rawValue: status) ?? .running)
@@ -65,9 +62,7 @@ struct WorkflowEngine: Sendable {
         let steps = submission.steps.enumerated().map {
             StepRow(position: $0.offset, name: $0.element.name, definition: $0.element, status: StepStatus.pending)
         }
-        let session = WorkflowSession(
-            workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit,
-            callbackWakeup: tasks.httpWakeup, logger: logger)
+        let session = WorkflowSession(workflow: workflow, steps: steps, in: transaction, callbackWakeup: tasks.httpWakeup)
         var detail: JSONObject = ["idempotency_key": .string(submission.idempotencyKey), "input": .object(submission.input)]
         if let template { detail["template"] = .string(template.name); detail["template_version"] = .number(Double(template.version)) }
         if !gates.isEmpty { detail["gates"] = .array(gates.map(\.json)) }
@@ -80,16 +75,8 @@ struct WorkflowEngine: Sendable {
     }
 
     /// Loads and locks workflow `id`, runs `body` on it and saves it.
-    func with<T>(
-        workflow id: UUID, cause: EventEnvelope?, afterCommit: AfterCommit?, on connection: PostgresConnection, logger: Logger,
-        _ body: (WorkflowSession) async throws -> T
-    ) async throws -> T? {
-        guard
-            let session = try await WorkflowSession.load(
-                id: id, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit, callbackWakeup: tasks.httpWakeup, logger: logger)
-        else {
-            return nil
-        }
+    func with<T>(workflow id: UUID, in transaction: Transaction, _ body: (WorkflowSession) async throws -> T) async throws -> T? {
+        guard let session = try await WorkflowSession.load(id: id, in: transaction, callbackWakeup: tasks.httpWakeup) else { return nil }
         let result = try await body(session)
         try await session.save()
         return result
@@ -359,12 +346,12 @@ struct WorkflowEngine: Sendable {
         guard let receipt = decision.receipt else { return }
         let step = session.steps[position]
         let approved = DecisionReceipt.unverifiedClaims(of: receipt)?.inputSha256 ?? DecisionReceipt.sha256(of: session.workflow.input)
-        try await session.connection.query(
+        try await session.transaction.query(
             """
             INSERT INTO approval_receipts (workflow_id, step, round, receipt, input_sha256)
             VALUES (\(session.workflow.id), \(step.name), \(step.round), \(receipt), \(approved))
             ON CONFLICT DO NOTHING
-            """, logger: session.logger)
+            """)
     }
 
     /// The approval evidence a task step acts on.
@@ -384,8 +371,8 @@ struct WorkflowEngine: Sendable {
         }
         guard session.steps[position].definition.task?.type != "noop", !approved.isEmpty else { return Evidence() }
         var receipts: [String: (round: Int, receipt: String, hash: String, at: Date)] = [:]
-        let rows = try await session.connection.query(
-            "SELECT step, round, receipt, input_sha256, at FROM approval_receipts WHERE workflow_id = \(session.workflow.id)", logger: session.logger)
+        let rows = try await session.transaction.query(
+            "SELECT step, round, receipt, input_sha256, at FROM approval_receipts WHERE workflow_id = \(session.workflow.id)")
         for try await (step, round, receipt, hash, at) in rows.decode((String, Int, String, String, Date).self) {
             receipts[step] = receipts[step].map { $0.round > round ? $0 : (round, receipt, hash, at) } ?? (round, receipt, hash, at)
         }

@@ -10,10 +10,7 @@ import ServiceKit
 /// The writes are collected and `save()` makes them, with the workflow row guarded by its
 /// version, in one statement (one round trip); the events go with the transaction's outbox.
 final class WorkflowSession {
-    let connection: PostgresConnection
-    let logger: Logger
-    let outbox: Outbox
-    let cause: EventEnvelope?
+    let transaction: Transaction
     private(set) var workflow: WorkflowRow
     var steps: [StepRow]
     private let loadedVersion: Int
@@ -23,23 +20,15 @@ final class WorkflowSession {
     private var historyRows: [(event: String, from: String?, to: String?, step: String?, actor: String, detail: String)] = []
     private var messageRows: [(kind: String, author: String, step: String?, text: String)] = []
     private var events: [(envelope: EventEnvelope, topic: Topic)] = []
-    private let afterCommit: AfterCommit?
     /// Wakes the http worker for lifecycle callbacks.
     private let callbackWakeup: Wakeup
 
-    init(
-        workflow: WorkflowRow, steps: [StepRow], connection: PostgresConnection, outbox: Outbox, cause: EventEnvelope?, afterCommit: AfterCommit?,
-        callbackWakeup: Wakeup, logger: Logger
-    ) {
+    init(workflow: WorkflowRow, steps: [StepRow], in transaction: Transaction, callbackWakeup: Wakeup) {
         self.callbackWakeup = callbackWakeup
         self.workflow = workflow
         self.steps = steps
         self.loadedVersion = workflow.version
-        self.connection = connection
-        self.outbox = outbox
-        self.cause = cause
-        self.afterCommit = afterCommit
-        self.logger = logger
+        self.transaction = transaction.logging(to: transaction.logger.about(workflow: workflow.idText))
     }
 
     var status: WorkflowStatus { workflow.status }
@@ -107,8 +96,8 @@ final class WorkflowSession {
     func announce(_ lifecycle: WorkflowLifecycle) async throws {
         try await publish(lifecycle, to: .workflowEvents)
         if let callbackURL = workflow.callbackURL {
-            try await HTTPTaskWorker.enqueueCallback(lifecycle, to: callbackURL, workflowID: workflow.id, on: connection, logger: logger)
-            afterCommit?.add { [callbackWakeup] in callbackWakeup.signal() }
+            try await HTTPTaskWorker.enqueueCallback(lifecycle, to: callbackURL, workflowID: workflow.id, in: transaction)
+            transaction.afterCommit { [callbackWakeup] in callbackWakeup.signal() }
         }
     }
 
@@ -132,7 +121,7 @@ final class WorkflowSession {
 
     /// Publishes `payload` through the outbox, caused by the event being handled.
     func publish<Payload: EventPayload>(_ payload: Payload, to topic: Topic) async throws {
-        events.append((try EventEnvelope(payload, source: outbox.source, subject: id, causedBy: cause), topic))
+        events.append((try transaction.envelope(payload, subject: id), topic))
     }
 
     func addMessage(kind: String, author: String, step: String?, text: String) async throws {
@@ -140,7 +129,7 @@ final class WorkflowSession {
     }
 
     func onCommit(_ action: @escaping @Sendable () -> Void) {
-        afterCommit?.add(action)
+        transaction.afterCommit(action)
     }
 
     // MARK: - Persistence
@@ -174,7 +163,7 @@ final class WorkflowSession {
     func save() async throws {
         let changed = try changedStepColumns()
         let input = try JSONColumn.text(workflow.input)
-        let rows = try await connection.query(
+        let rows = try await transaction.query(
             """
             WITH changed_steps AS (
                 UPDATE workflow_steps s
@@ -203,7 +192,7 @@ final class WorkflowSession {
                    input = \(input)::jsonb, outcome = \(workflow.outcome?.rawValue), reason = \(workflow.reason),
                    version = version + 1, updated_at = now()
             WHERE id = \(workflow.id) AND version = \(loadedVersion) RETURNING version
-            """, logger: logger)
+            """)
         var saved = false
         for try await version in rows.decode(Int.self) {
             workflow.version = version
@@ -213,21 +202,19 @@ final class WorkflowSession {
         changedSteps = []
         historyRows = []
         messageRows = []
-        try await outbox.append(events, on: connection, logger: logger)
+        try transaction.publish(events)
         events = []
     }
 
     // MARK: - Loading
 
     /// Locks and loads workflow `id` with its steps, or nil when there is none.
-    static func load(
-        id: UUID, connection: PostgresConnection, outbox: Outbox, cause: EventEnvelope?, afterCommit: AfterCommit?, callbackWakeup: Wakeup, logger: Logger
-    ) async throws -> WorkflowSession? {
-        let rows = try await connection.query(
+    static func load(id: UUID, in transaction: Transaction, callbackWakeup: Wakeup) async throws -> WorkflowSession? {
+        let rows = try await transaction.query(
             """
             SELECT id, type, requester, input::text, status, current_step, version, outcome, reason, callback_url
             FROM workflows WHERE id = \(id) FOR UPDATE
-            """, logger: logger)
+            """)
         var workflow: WorkflowRow?
         for try await (id, type, requester, input, status, current, version, outcome, reason, callback) in rows.decode(
             (UUID, String, String, String, String, Int, Int, String?, String?, String?).self)
@@ -238,12 +225,12 @@ final class WorkflowSession {
                 outcome: try outcome.map { try WorkflowStatus(stored: $0, column: "workflows.outcome") }, reason: reason, callbackURL: callback)
         }
         guard let workflow else { return nil }
-        let stepRows = try await connection.query(
+        let stepRows = try await transaction.query(
             """
             SELECT position, name, definition::text, status, approval_id, output::text, attempt, tries, round, held::text,
                    feedback, error, compensation_status, compensation_attempt, compensation_tries
             FROM workflow_steps WHERE workflow_id = \(id) ORDER BY position
-            """, logger: logger)
+            """)
         var steps: [StepRow] = []
         for try await row in stepRows {
             let (
@@ -260,9 +247,7 @@ final class WorkflowSession {
                     compensationStatus: try compensation.map { try CompensationStatus(stored: $0, column: "workflow_steps.compensation_status") },
                     compensation: AttemptCount(attempt: compensationAttempt, tries: compensationTries)))
         }
-        return WorkflowSession(
-            workflow: workflow, steps: steps, connection: connection, outbox: outbox, cause: cause, afterCommit: afterCommit,
-            callbackWakeup: callbackWakeup, logger: logger.about(workflow: workflow.idText))
+        return WorkflowSession(workflow: workflow, steps: steps, in: transaction, callbackWakeup: callbackWakeup)
     }
 }
 

@@ -62,29 +62,29 @@ struct HTTPTaskWorker: SupervisedLoop {
 
     /// Queues a lifecycle event for the workflow's callback URL (inside the transaction
     /// that announced it).
-    static func enqueueCallback(_ lifecycle: WorkflowLifecycle, to url: String, workflowID: UUID, on connection: PostgresConnection, logger: Logger)
+    static func enqueueCallback(_ lifecycle: WorkflowLifecycle, to url: String, workflowID: UUID, in transaction: Transaction)
         async throws
     {
         var body = try WireCoding.decode(JSONObject.self, from: WireCoding.encode(lifecycle))
         body["type"] = .string(lifecycle.change.rawValue)
         let request = HTTPTaskRequest(url: url, method: "POST", headers: [:], body: .object(body), timeoutSeconds: 10)
         let json = try JSONColumn.text(request)
-        try await connection.query(
+        try await transaction.query(
             """
             INSERT INTO http_calls (kind, workflow_id, step, attempt, compensation, request)
             VALUES ('callback', \(workflowID), '', 0, false, \(json)::jsonb)
-            """, logger: logger)
+            """)
     }
 
     private func lease(limit: Int) async throws -> [Call] {
-        try await runtime.database.transaction { connection in
-            let rows = try await connection.query(
+        try await runtime.database.transaction { transaction in
+            let rows = try await transaction.query(
                 """
                 UPDATE http_calls SET leased_until = now() + make_interval(secs => ((request->>'timeout_seconds')::int + 30))
                 WHERE id IN (SELECT id FROM http_calls WHERE leased_until IS NULL OR leased_until < now()
                              ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
                 RETURNING id, kind, tries, workflow_id, step, attempt, compensation, request::text
-                """, logger: runtime.logger)
+                """)
             var calls: [Call] = []
             for try await (id, kind, tries, workflowID, step, attempt, compensation, request) in rows.decode(
                 (Int64, String, Int, UUID, String, Int, Bool, String).self)
@@ -124,9 +124,9 @@ struct HTTPTaskWorker: SupervisedLoop {
         }
         Counter(label: "hitl_http_task_calls_total", dimensions: [("result", answer.isSuccess ? "succeeded" : "failed")]).increment()
         do {
-            try await runtime.database.transaction { connection in
-                try await connection.query("DELETE FROM http_calls WHERE id = \(call.id)", logger: runtime.logger)
-                _ = try await engine.with(workflow: call.workflowID, cause: nil, afterCommit: nil, on: connection, logger: runtime.logger) { session in
+            try await runtime.database.transaction { transaction in
+                try await transaction.query("DELETE FROM http_calls WHERE id = \(call.id)")
+                _ = try await engine.with(workflow: call.workflowID, in: transaction) { session in
                     let actor = "http:\(URL(string: call.request.url)?.host ?? "?")"
                     switch answer {
                     case .succeeded(let output):
@@ -157,23 +157,22 @@ struct HTTPTaskWorker: SupervisedLoop {
         let tries = call.tries + 1
         let logger = runtime.logger
         do {
-            try await runtime.database.transaction { connection in
+            try await runtime.database.transaction { transaction in
                 switch answer {
                 case .succeeded:
-                    try await connection.query("DELETE FROM http_calls WHERE id = \(call.id)", logger: logger)
+                    try await transaction.query("DELETE FROM http_calls WHERE id = \(call.id)")
                 case .failed(let error, let retryable) where tries >= Self.callbackAttempts || !retryable:
-                    try await connection.query("DELETE FROM http_calls WHERE id = \(call.id)", logger: logger)
+                    try await transaction.query("DELETE FROM http_calls WHERE id = \(call.id)")
                     let detail = try JSONColumn.text(["url": JSONValue.string(call.request.url), "error": .string(error), "attempts": .number(Double(tries))])
-                    try await connection.query(
+                    try await transaction.query(
                         """
                         INSERT INTO workflow_history (workflow_id, event, actor, detail)
                         VALUES (\(call.workflowID), 'callback_failed', 'orchestrator', \(detail)::jsonb)
-                        """, logger: logger)
+                        """)
                 case .failed:
                     let wait = min(300, pow(2, Double(tries)))
-                    try await connection.query(
-                        "UPDATE http_calls SET tries = \(tries), leased_until = now() + make_interval(secs => \(wait)) WHERE id = \(call.id)",
-                        logger: logger)
+                    try await transaction.query(
+                        "UPDATE http_calls SET tries = \(tries), leased_until = now() + make_interval(secs => \(wait)) WHERE id = \(call.id)")
                 }
             }
         } catch {

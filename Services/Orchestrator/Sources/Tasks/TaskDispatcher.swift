@@ -64,11 +64,11 @@ struct TaskDispatcher: Sendable {
                 headers: task.headers ?? [:], body: task.body.map { render($0, scope: session.scope) },
                 timeoutSeconds: timeout ?? 30, taskToken: token, approvalReceipt: receipt)
             let requestJSON = try JSONColumn.text(request)
-            try await session.connection.query(
+            try await session.transaction.query(
                 """
                 INSERT INTO http_calls (workflow_id, step, attempt, compensation, request)
                 VALUES (\(session.workflow.id), \(step.name), \(attempt), \(compensation), \(requestJSON)::jsonb)
-                """, logger: session.logger)
+                """)
             session.onCommit { [httpWakeup] in httpWakeup.signal() }
         default:
             throw PermanentFailure("task type \(task.type) is unknown")
@@ -98,19 +98,18 @@ struct TaskDispatcher: Sendable {
         try await cancelTimeout(session, at: position, compensation: compensation)
         let retry = TaskTimer(kind: .retry, step: step.name, attempt: step[Track(compensation: compensation)].attempt, compensation: compensation)
         try await session.publish(TimerCancelled(owner: .orchestrator, key: retry.key(workflowId: session.id), workflowId: session.id), to: .timerRequests)
-        try await session.connection.query(
-            "DELETE FROM http_calls WHERE workflow_id = \(session.workflow.id) AND step = \(step.name) AND leased_until IS NULL",
-            logger: session.logger)
+        try await session.transaction.query(
+            "DELETE FROM http_calls WHERE workflow_id = \(session.workflow.id) AND step = \(step.name) AND leased_until IS NULL")
     }
 
     /// Puts a failed compensation on the dead-letter path for ops: the record is a resume
     /// request, so replaying it (`hitl dlq replay`) retries the compensation.
     func reportCompensationFailure(_ session: WorkflowSession, at position: Int, error: String) async throws {
         let step = session.steps[position]
-        let resume = try EventEnvelope(
+        let resume = try session.transaction.envelope(
             WorkflowControlRequested(
                 workflowId: session.id, action: .resume, requestedBy: "ops:dead-letter-replay", reason: "retry the compensation of \(step.name)"),
-            source: session.outbox.source, subject: session.id, causedBy: session.cause)
+            subject: session.id)
         let record = DeadLettered.replayable(
             resume, to: .workflowRequests, service: "orchestrator",
             error: "compensation of step \(step.name) failed after \(step.compensation.tries) attempts: \(error)",

@@ -1,0 +1,129 @@
+import Contracts
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// One open transaction in a service's database, handed explicitly to whatever changes
+/// state in it: the connection, the logger of the work at hand, the event being applied
+/// (named as the cause of every event published here), the events to publish and the work
+/// to do once it committed. `Database.transaction` opens one, commits it and only then runs
+/// the after-commit work; nothing here outlives it.
+///
+/// Events are collected and written to the outbox in one statement just before COMMIT (one
+/// round trip however many events the transaction, or a consumer's batch, publishes), so an
+/// event is published if and only if the state change that caused it committed.
+public struct Transaction: Sendable {
+    public let connection: PostgresConnection
+    public let logger: Logger
+    /// The event this transaction applies, if it applies one.
+    public let cause: EventEnvelope?
+    /// The service name, every event's `ce_source`.
+    public let source: String
+    let pending: Pending
+
+    init(connection: PostgresConnection, source: String, cause: EventEnvelope?, logger: Logger) {
+        self.connection = connection
+        self.source = source
+        self.cause = cause
+        self.logger = logger
+        pending = Pending()
+    }
+
+    private init(_ base: Transaction, cause: EventEnvelope?, logger: Logger) {
+        connection = base.connection
+        source = base.source
+        pending = base.pending
+        self.cause = cause
+        self.logger = logger
+    }
+
+    /// The same transaction applying `event` (a consumer's batch applies several in one).
+    public func applying(_ event: EventEnvelope, logger: Logger) -> Transaction {
+        Transaction(self, cause: event, logger: logger)
+    }
+
+    /// The same transaction logging to `logger`.
+    public func logging(to logger: Logger) -> Transaction {
+        Transaction(self, cause: cause, logger: logger)
+    }
+
+    /// Runs one statement in the transaction.
+    @discardableResult
+    public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
+        try await connection.query(query, logger: logger, file: file, line: line)
+    }
+
+    /// Whether `query` returned at least one row.
+    public func returnsRow(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> Bool {
+        for try await _ in try await connection.query(query, logger: logger, file: file, line: line) { return true }
+        return false
+    }
+
+    // MARK: - Events
+
+    /// Publishes `payload` on `topic`, keyed by `subject` (the workflow id), caused by the
+    /// event being applied.
+    @discardableResult
+    public func publish<Payload: EventPayload>(_ payload: Payload, to topic: Topic, subject: String) throws -> EventEnvelope {
+        let envelope = try envelope(payload, subject: subject)
+        try pending.add([OutboxRow(envelope, to: topic)], from: source)
+        return envelope
+    }
+
+    /// The envelope `publish` would write for `payload`, for callers that collect events
+    /// and publish them later in the same transaction.
+    public func envelope<Payload: EventPayload>(_ payload: Payload, subject: String) throws -> EventEnvelope {
+        try EventEnvelope(payload, source: source, subject: subject, causedBy: cause)
+    }
+
+    /// Publishes events built before, in order (each keyed by its subject).
+    public func publish(_ events: [(envelope: EventEnvelope, topic: Topic)]) throws {
+        try pending.add(events.map { try OutboxRow($0.envelope, to: $0.topic) }, from: source)
+    }
+
+    /// Publishes a record as raw bytes with the given headers (a dead letter's replay).
+    public func publishRaw(topic: String, key: String, headers: [(String, String)], value: [UInt8]) throws {
+        try pending.add([OutboxRow(topic: topic, key: key, headers: headers, value: value)], from: source)
+    }
+
+    /// Runs `action` once the transaction committed (e.g. wakes a loop that reads the new
+    /// rows); never when it rolled back.
+    public func afterCommit(_ action: @escaping @Sendable () -> Void) {
+        pending.hooks.withLock { $0.append(action) }
+    }
+
+    // MARK: - Commit
+
+    /// What the transaction collected until it commits.
+    final class Pending: Sendable {
+        /// The outbox rows so far; nil once written.
+        private let rows = Mutex<[OutboxRow]?>([])
+        let hooks = Mutex<[@Sendable () -> Void]>([])
+
+        func add(_ new: [OutboxRow], from source: String) throws {
+            // The broker's ACLs would refuse the record after commit; refuse it before.
+            for row in new where !TopicAccess.may(source, write: row.topic) {
+                throw PermanentFailure("the \(source) service may not publish to \(row.topic)")
+            }
+            try rows.withLock { rows in
+                // A task the transaction left behind must not publish into a finished one.
+                guard rows != nil else { throw PermanentFailure("an event was published after its transaction ended") }
+                rows! += new
+            }
+        }
+
+        /// Writes the rows to the outbox; answers whether there were any.
+        func flush(on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+            let rows = self.rows.withLock { rows in
+                defer { rows = nil }
+                return rows ?? []
+            }
+            try await OutboxRow.insert(rows, on: connection, logger: logger)
+            return !rows.isEmpty
+        }
+
+        func runHooks() {
+            for action in hooks.withLock({ $0 }) { action() }
+        }
+    }
+}
