@@ -228,7 +228,10 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "OrchestratorTests", dependencies: ["OrchestratorService", "Contracts", "ServiceKit"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "OrchestratorTests",
+            dependencies: ["OrchestratorService", "Contracts", "ServiceKit", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "ApprovalTests", dependencies: ["ApprovalService", "Contracts", "ServiceKit"], swiftSettings: swiftSettings),
         .testTarget(name: "FormsTests", dependencies: ["Forms", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(

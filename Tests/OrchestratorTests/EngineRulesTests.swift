@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func httpBodiesAreRenderedFromTheInput() throws {
-        let dispatcher = TaskDispatcher(httpWakeup: .init(), tokens: TaskTokens(key: String(repeating: "k", count: 32)))
+        let dispatcher = TaskDispatcher(tokens: TaskTokens(key: String(repeating: "k", count: 32)))
         let scope: JSONObject = ["input": .object(["amount": 6000, "payee": "ACME"]), "outputs": .object([:])]
         let body: JSONValue = .object(["amount": "{{input.amount}}", "memo": "pay {{input.payee}} {{input.amount}}", "none": "{{input.missing}}"])
         #expect(dispatcher.render(body, scope: scope) == .object(["amount": 6000, "memo": "pay ACME 6000", "none": .null]))

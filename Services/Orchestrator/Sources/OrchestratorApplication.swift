@@ -86,7 +86,7 @@ public enum Orchestrator {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: OrchestratorMigrations.all, metrics: metrics, logger: logger)
         let httpWakeup = Wakeup()
         let tokens = TaskTokens(key: settings.taskTokenKey)
-        let engine = WorkflowEngine(tasks: TaskDispatcher(httpWakeup: httpWakeup, tokens: tokens))
+        let engine = WorkflowEngine(tasks: TaskDispatcher(tokens: tokens), repository: WorkflowRepository(httpWakeup: httpWakeup))
         let templates = TemplateStore()
         let gates = GateStore()
         let submissions = Submissions(engine: engine, templates: templates, gates: gates, agentDefinitions: settings.agentDefinitions)
@@ -113,13 +113,14 @@ public enum Orchestrator {
             logger.warning("HITL_CALLBACK_SIGNING_SECRET is not set: lifecycle callbacks go out unsigned")
         }
         let httpWorker = HTTPTaskWorker(
-            runtime: runtime, engine: engine, wakeup: httpWakeup,
+            runtime: runtime, engine: engine, queue: HTTPCallQueue(database: runtime.database), wakeup: httpWakeup,
             breaker: CircuitBreaker(failureThreshold: settings.circuitFailureThreshold, openDuration: .seconds(settings.circuitOpenSeconds)),
             signingSecret: settings.taskSigningSecret, callbackSecret: settings.callbackSigningSecret)
 
         let router = runtime.makeRouter()
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))
-        let workflows = WorkflowRoutes(runtime: runtime, engine: engine, submissions: submissions, tokens: tokens)
+        let workflows = WorkflowRoutes(
+            runtime: runtime, engine: engine, submissions: submissions, tokens: tokens, reads: WorkflowReads(database: runtime.database))
         workflows.register(on: router)
         MCPRoute(tokens: settings.accessTokens, port: configuration.httpPort).register(on: router)
         let feed = HistoryFeed(workflows: workflows, limits: settings.streamLimits)

@@ -24,27 +24,12 @@ struct ConversationRoutes: Sendable {
         let step: String?
     }
 
-    struct Message: Encodable {
-        let sequence: Int64
-        let at: Date
-        let kind: String
-        let author: String
-        let step: String?
-        let text: String
-    }
-
     func register(on router: Router<BasicRequestContext>) {
         router.get("/v1/workflows/{id}/messages") { _, context in
             let id = try workflows.parseID(context.parameters.require("id"))
             try await workflows.authorize(id)
             try await workflows.requireWorkflow(id)
-            let rows = try await runtime.database.query(
-                "SELECT id, at, kind, author, step, text FROM workflow_messages WHERE workflow_id = \(id) ORDER BY id")
-            var items: [Message] = []
-            for try await (sequence, at, kind, author, step, text) in rows.decode((Int64, Date, String, String, String?, String).self) {
-                items.append(Message(sequence: sequence, at: at, kind: kind, author: author, step: step, text: text))
-            }
-            return try JSONResponse.make(ItemList(items: items))
+            return try JSONResponse.make(ItemList(items: try await workflows.reads.messages(of: id)))
         }
         router.post("/v1/workflows/{id}/messages") { request, context in
             let id = try workflows.parseID(context.parameters.require("id"))
@@ -68,25 +53,19 @@ struct ConversationRoutes: Sendable {
             }
             guard !body.text.isEmpty, body.text.count <= 10_000 else { throw APIError.badRequest("text must be 1 to 10000 characters") }
             let logger = context.logger
-            let message = try await runtime.database.transaction(logger: logger) { transaction -> Message? in
-                let rows = try await transaction.query(
-                    """
-                    INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
-                    SELECT id, \(kind), \(author), \(body.step), \(body.text) FROM workflows WHERE id = \(id)
-                    RETURNING id, at
-                    """)
-                for try await (sequence, at) in rows.decode((Int64, Date).self) {
-                    let workflowID = id.uuidString.lowercased()
-                    if kind != "note" {
-                        // Approvers see the exchange on the approval's web page.
-                        try transaction.publish(
-                            ApprovalThreadMessage(
-                                workflowId: workflowID, sequence: sequence, kind: kind, author: author, step: body.step, text: body.text, at: at),
-                            to: .approvalRequests, subject: workflowID)
-                    }
-                    return Message(sequence: sequence, at: at, kind: kind, author: author, step: body.step, text: body.text)
+            let message = try await runtime.database.transaction(logger: logger) { transaction -> WorkflowMessage? in
+                let posted = WorkflowMessage(sequence: 0, at: Date(), kind: kind, author: author, step: body.step, text: body.text)
+                guard let message = try await workflows.engine.repository.post(posted, to: id, in: transaction) else { return nil }
+                let workflowID = id.uuidString.lowercased()
+                if kind != "note" {
+                    // Approvers see the exchange on the approval's web page.
+                    try transaction.publish(
+                        ApprovalThreadMessage(
+                            workflowId: workflowID, sequence: message.sequence, kind: kind, author: author, step: body.step, text: body.text,
+                            at: message.at),
+                        to: .approvalRequests, subject: workflowID)
                 }
-                return nil
+                return message
             }
             guard let message else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
             return try JSONResponse.make(status: .created, message)

@@ -26,7 +26,7 @@ struct EventStreamRoute: Sendable {
             let subscription = try await feed.subscribe(id, principal: principal, after: start)
             let first: [HistoryEntry]
             do {
-                first = try await workflows.entries(of: id, after: start)
+                first = try await workflows.reads.entries(of: id, after: start)
             } catch {
                 await feed.unsubscribe(subscription.id)
                 throw error

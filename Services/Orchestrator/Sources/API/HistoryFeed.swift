@@ -86,7 +86,7 @@ actor HistoryFeed {
 
     private func poll() async throws {
         let watched = Array(cursors)
-        let fetched = try await workflows.entries(of: watched.map(\.key), after: watched.map(\.value))
+        let fetched = try await workflows.reads.entries(of: watched.map(\.key), after: watched.map(\.value))
         for (workflow, entries) in fetched where !entries.isEmpty {
             cursors[workflow] = max(cursors[workflow] ?? 0, entries.last?.sequence ?? 0)
             for subscriber in subscribers.values where subscriber.workflow == workflow {

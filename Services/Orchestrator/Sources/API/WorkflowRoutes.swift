@@ -2,7 +2,6 @@ import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
-import PostgresNIO
 import ServiceKit
 
 /// The workflow API: submit, list, show, history, control, task results.
@@ -11,6 +10,7 @@ struct WorkflowRoutes: Sendable {
     let engine: WorkflowEngine
     let submissions: Submissions
     let tokens: TaskTokens
+    let reads: WorkflowReads
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v1/workflows") { request, context in try await submit(request, context: context) }
@@ -35,23 +35,7 @@ struct WorkflowRoutes: Sendable {
     /// For `hitl doctor`: the approval steps workflows wait on, and since when.
     private func waiting() async throws -> Response {
         _ = try Principal.require(.admin)
-        let rows = try await runtime.database.query(
-            """
-            SELECT s.workflow_id, s.name, s.approval_id, s.updated_at FROM workflow_steps s JOIN workflows w ON w.id = s.workflow_id
-            WHERE s.status = 'waiting' AND s.approval_id IS NOT NULL AND w.status = 'waiting_approval' ORDER BY s.updated_at LIMIT 10000
-            """)
-        var items: [WaitingStep] = []
-        for try await (workflow, step, approval, since) in rows.decode((UUID, String, UUID, Date).self) {
-            items.append(WaitingStep(workflowId: workflow.uuidString.lowercased(), step: step, approvalId: approval.uuidString.lowercased(), since: since))
-        }
-        return try JSONResponse.make(ItemList(items: items))
-    }
-
-    struct WaitingStep: Encodable {
-        let workflowId: String
-        let step: String
-        let approvalId: String
-        let since: Date
+        return try JSONResponse.make(ItemList(items: try await reads.waiting()))
     }
 
     // MARK: - Submission
@@ -97,9 +81,12 @@ struct WorkflowRoutes: Sendable {
         for (key, _) in query where !known.contains(String(key)) {
             throw APIError.badRequest("unknown filter \(key) (known: \(known.joined(separator: ", ")))")
         }
-        let status = query["status"].map(String.init)
-        if let status, WorkflowStatus(rawValue: status) == nil {
-            throw APIError.badRequest("status must be one of \(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+        var status: WorkflowStatus?
+        if let text = query["status"] {
+            guard let parsed = WorkflowStatus(rawValue: String(text)) else {
+                throw APIError.badRequest("status must be one of \(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            status = parsed
         }
         var createdAfter: Date?
         if let text = query["created_after"] {
@@ -122,110 +109,29 @@ struct WorkflowRoutes: Sendable {
             if let requester, requester != principal.subject { throw APIError(.forbidden, "not_yourself", "agents list their own workflows") }
             requester = principal.subject
         }
-        let rows = try await runtime.database.query(
-            """
-            SELECT id, type, requester, status, created_at, updated_at, (extract(epoch FROM created_at) * 1000000)::bigint FROM workflows
-            WHERE (\(status)::text IS NULL OR status = \(status))
-              AND (\(query["type"].map(String.init))::text IS NULL OR type = \(query["type"].map(String.init)))
-              AND (\(requester)::text IS NULL OR requester = \(requester))
-              AND (\(createdAfter)::timestamptz IS NULL OR created_at > \(createdAfter))
-              AND (\(cursor?.0)::bigint IS NULL OR ((extract(epoch FROM created_at) * 1000000)::bigint, id) > (\(cursor?.0), \(cursor?.1)))
-            ORDER BY created_at, id LIMIT \(limit + 1)
-            """)
-        var items: [WorkflowSummary] = []
-        var more = false
-        var last: (Int64, UUID)?
-        for try await (id, type, requester, status, created, updated, micros) in rows.decode((UUID, String, String, String, Date, Date, Int64).self) {
-            if items.count == limit {
-                more = true
-                break
-            }
-            items.append(WorkflowSummary(id: id, type: type, requester: requester, status: status, createdAt: created, updatedAt: updated))
-            last = (micros, id)
-        }
-        let next = more ? last.map(ListCursor.encode) : nil
-        return try JSONResponse.make(WorkflowPage(items: items, next: next))
+        let page = try await reads.list(
+            WorkflowReads.Filter(
+                status: status, type: query["type"].map(String.init), requester: requester,
+                createdAfter: createdAfter, after: cursor, limit: limit))
+        return try JSONResponse.make(WorkflowPage(items: page.items, next: page.next.map(ListCursor.encode)))
     }
 
     private func show(_ idText: String) async throws -> Response {
         let id = try parseID(idText)
         try await authorize(id)
-        let rows = try await runtime.database.query(
-            """
-            SELECT type, requester, input::text, status, outcome, reason, template_name, template_version, created_at, updated_at
-            FROM workflows WHERE id = \(id)
-            """)
-        var view: WorkflowView?
-        for try await (type, requester, input, status, outcome, reason, template, version, created, updated) in rows.decode(
-            (String, String, String, String, String?, String?, String?, Int?, Date, Date).self)
-        {
-            view = WorkflowView(
-                id: id.uuidString.lowercased(), type: type, requester: requester, status: status, outcome: outcome, reason: reason,
-                template: template, templateVersion: version, input: JSONColumn.object(input), steps: [], createdAt: created, updatedAt: updated)
-        }
-        guard var view else { throw APIError.notFound("no workflow \(idText)") }
-        let steps = try await runtime.database.query(
-            """
-            SELECT name, kind, status, approval_id, attempt, round, output::text, error, compensation_status, updated_at
-            FROM workflow_steps WHERE workflow_id = \(id) ORDER BY position
-            """)
-        for try await (name, kind, status, approval, attempt, round, output, error, compensation, updated) in steps.decode(
-            (String, String, String, UUID?, Int, Int, String?, String?, String?, Date).self)
-        {
-            view.steps.append(
-                StepView(
-                    name: name, kind: kind, status: status, approvalId: approval?.uuidString.lowercased(), attempt: attempt, round: round,
-                    output: output.map(JSONColumn.object), error: error, compensation: compensation, updatedAt: updated))
-        }
+        guard let view = try await reads.view(of: id) else { throw APIError.notFound("no workflow \(idText)") }
         return try JSONResponse.make(view)
     }
 
     /// The workflow's complete, ordered history; 404 when there is no such workflow.
     func history(of id: UUID, after sequence: Int64 = 0) async throws -> [HistoryEntry] {
         try await requireWorkflow(id)
-        return try await entries(of: id, after: sequence)
+        return try await reads.entries(of: id, after: sequence)
     }
 
     /// 404 unless workflow `id` exists.
     func requireWorkflow(_ id: UUID) async throws {
-        for try await _ in try await runtime.database.query("SELECT 1 FROM workflows WHERE id = \(id)") { return }
-        throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
-    }
-
-    /// The history entries of several workflows, each after its own sequence, in one query.
-    func entries(of ids: [UUID], after sequences: [Int64]) async throws -> [UUID: [HistoryEntry]] {
-        let rows = try await runtime.database.query(
-            """
-            SELECT h.workflow_id, h.id, h.at, h.event, h.from_status, h.to_status, h.step, h.actor, h.detail::text
-            FROM workflow_history h JOIN unnest(\(ids)::uuid[], \(sequences)::int8[]) AS w(id, after) ON h.workflow_id = w.id AND h.id > w.after
-            ORDER BY h.id LIMIT 5000
-            """)
-        var found: [UUID: [HistoryEntry]] = [:]
-        for try await (workflow, seq, at, event, from, to, step, actor, detail) in rows.decode(
-            (UUID, Int64, Date, String, String?, String?, String?, String, String).self)
-        {
-            found[workflow, default: []].append(
-                HistoryEntry(
-                    sequence: seq, at: at, event: event, fromStatus: from, toStatus: to, step: step, actor: actor, detail: JSONColumn.object(detail)))
-        }
-        return found
-    }
-
-    /// The history entries after `sequence`, of a workflow known to exist.
-    func entries(of id: UUID, after sequence: Int64) async throws -> [HistoryEntry] {
-        let rows = try await runtime.database.query(
-            """
-            SELECT id, at, event, from_status, to_status, step, actor, detail::text
-            FROM workflow_history WHERE workflow_id = \(id) AND id > \(sequence) ORDER BY id
-            """)
-        var items: [HistoryEntry] = []
-        for try await (seq, at, event, from, to, step, actor, detail) in rows.decode((Int64, Date, String, String?, String?, String?, String, String).self) {
-            items.append(
-                HistoryEntry(
-                    sequence: seq, at: at, event: event, fromStatus: from, toStatus: to, step: step, actor: actor,
-                    detail: JSONColumn.object(detail)))
-        }
-        return items
+        guard try await reads.exists(id) else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
     }
 
     // MARK: - Control and answers
@@ -327,24 +233,7 @@ struct WorkflowRoutes: Sendable {
     /// does not leak. Admins see everything.
     func authorize(_ id: UUID, _ roles: Role...) async throws {
         let principal = try Principal.require(roles.isEmpty ? Role.allCases : roles)
-        let subject = principal.subject
-        let visible: PostgresQuery
-        switch principal.role {
-        case .admin:
-            return
-        case .agent:
-            visible = "SELECT 1 FROM workflows WHERE id = \(id) AND requester = \(subject)"
-        case .approver:
-            visible = """
-                SELECT 1 FROM workflow_steps WHERE workflow_id = \(id) AND kind = 'approval'
-                  AND (definition->'approval'->'approvers' ? \(subject)
-                       OR EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(definition->'approval'->'policy'->'escalation', '[]')) AS level
-                                  WHERE level->'approvers' ? \(subject)))
-                LIMIT 1
-                """
-        }
-        for try await _ in try await runtime.database.query(visible) { return }
-        throw APIError.notFound("no workflow \(id.uuidString.lowercased())")
+        guard try await reads.isVisible(id, to: principal) else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
     }
 
     func parseID(_ text: String) throws -> UUID {
@@ -376,6 +265,14 @@ struct ControlAnswer: Encodable {
     let id: String
     let status: WorkflowStatus
     let changed: Bool
+}
+
+/// An approval step a workflow waits on, and since when.
+struct WaitingStep: Encodable {
+    let workflowId: String
+    let step: String
+    let approvalId: String
+    let since: Date
 }
 
 struct WorkflowSummary: Encodable {

@@ -1,8 +1,6 @@
 import Contracts
 import Forms
 import Foundation
-import Logging
-import PostgresNIO
 import ServiceKit
 
 /// Moves workflows through their steps. Every entry point runs inside the caller's
@@ -10,6 +8,9 @@ import ServiceKit
 /// history and the events it causes together, so they commit or vanish as one.
 struct WorkflowEngine: Sendable {
     let tasks: TaskDispatcher
+
+    /// The workflows' tables; the engine itself works on sessions and holds no SQL.
+    let repository: WorkflowRepository
 
     /// What a submission led to.
     enum SubmitOutcome: Sendable {
@@ -27,58 +28,35 @@ struct WorkflowEngine: Sendable {
         _ submission: WorkflowSubmitted, requestHash: String, template: (name: String, version: Int)?, gates: [GateApplication.Applied] = [],
         actor: String, in transaction: Transaction
     ) async throws -> SubmitOutcome {
-        let id = UUID()
-        let input = try JSONColumn.text(submission.input)
-        let definitions = try submission.steps.map { try JSONColumn.text($0) }
-        // The workflow and its steps in one statement; nothing when the key is taken.
-        let inserted = try await transaction.query(
-            """
-            WITH created AS (
-                INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status, callback_url, template_name, template_version)
-                VALUES (\(id), \(submission.idempotencyKey), \(requestHash), \(submission.type), \(submission.requester),
-                        \(input)::jsonb, \(WorkflowStatus.running.rawValue), \(submission.callbackUrl), \(template?.name), \(template?.version))
-                ON CONFLICT (requester, idempotency_key) DO NOTHING RETURNING id),
-            steps AS (
-                INSERT INTO workflow_steps (workflow_id, position, name, kind, definition)
-                SELECT created.id, s.position - 1, s.name, s.kind, s.definition::jsonb
-                FROM created, unnest(\(submission.steps.map(\.name))::text[], \(submission.steps.map(\.kind.rawValue))::text[], \(definitions)::text[])
-                     WITH ORDINALITY AS s(name, kind, definition, position))
-            SELECT id FROM created
-            """)
-        var created = false
-        for try await _ in inserted { created = true }
-        guard created else {
-            let rows = try await transaction.query(
-                "SELECT id, request_hash, status FROM workflows WHERE requester = \(submission.requester) AND idempotency_key = \(submission.idempotencyKey)")
-            for try await (existingID, existingHash, status) in rows.decode((UUID, String, String).self) {
-                guard existingHash == requestHash else { return .conflict(id: existingID) }
-                return .existing(id: existingID, status: WorkflowStatus(rawValue: status) ?? .running)
-            }
-            throw PermanentFailure("idempotency key vanished during submission")
+        switch try await repository.insert(submission, requestHash: requestHash, template: template, in: transaction) {
+        case .existing(let id, let status): return .existing(id: id, status: status)
+        case .conflict(let id): return .conflict(id: id)
+        case .created(let session):
+            try await start(session, idempotencyKey: submission.idempotencyKey, template: template, gates: gates, actor: actor)
+            try await repository.save(session, in: transaction)
+            return .created(id: session.workflow.id, status: session.status)
         }
-        let workflow = WorkflowRow(
-            id: id, type: submission.type, requester: submission.requester, input: submission.input, status: .running, currentStep: 0,
-            version: 1, callbackURL: submission.callbackUrl)
-        let steps = submission.steps.enumerated().map {
-            StepRow(position: $0.offset, name: $0.element.name, definition: $0.element, status: StepStatus.pending)
-        }
-        let session = WorkflowSession(workflow: workflow, steps: steps, in: transaction, callbackWakeup: tasks.httpWakeup)
-        var detail: JSONObject = ["idempotency_key": .string(submission.idempotencyKey), "input": .object(submission.input)]
+    }
+
+    /// Starts a new workflow: records its submission and runs it as far as it goes.
+    func start(
+        _ session: WorkflowSession, idempotencyKey: String, template: (name: String, version: Int)?, gates: [GateApplication.Applied], actor: String
+    ) async throws {
+        var detail: JSONObject = ["idempotency_key": .string(idempotencyKey), "input": .object(session.workflow.input)]
         if let template { detail["template"] = .string(template.name); detail["template_version"] = .number(Double(template.version)) }
         if !gates.isEmpty { detail["gates"] = .array(gates.map(\.json)) }
         try await session.change("submitted", actor: actor, detail: detail)
         try await session.announce(
-            WorkflowLifecycle(change: .workflowStarted, workflowId: session.id, workflowType: submission.type, status: .running, at: Date()))
+            WorkflowLifecycle(change: .workflowStarted, workflowId: session.id, workflowType: session.workflow.type, status: .running, at: Date()))
         try await drive(session)
-        try await session.save()
-        return .created(id: id, status: session.status)
     }
 
-    /// Loads and locks workflow `id`, runs `body` on it and saves it.
+    /// Loads and locks workflow `id`, runs `body` on it and saves it; nil when there is no
+    /// such workflow.
     func with<T>(workflow id: UUID, in transaction: Transaction, _ body: (WorkflowSession) async throws -> T) async throws -> T? {
-        guard let session = try await WorkflowSession.load(id: id, in: transaction, callbackWakeup: tasks.httpWakeup) else { return nil }
+        guard let session = try await repository.load(id: id, in: transaction) else { return nil }
         let result = try await body(session)
-        try await session.save()
+        try await repository.save(session, in: transaction)
         return result
     }
 
@@ -287,7 +265,7 @@ struct WorkflowEngine: Sendable {
         }
         switch decision.decision {
         case .approve:
-            try await keepReceipt(decision, session: session, at: position)
+            keepReceipt(decision, session: session, at: position)
             try await session.change("approved", actor: actor, step: position, stepStatus: StepStatus.approved, status: .running, detail: detail)
             moveOn(session, from: position)
         case .approveWithChanges:
@@ -298,7 +276,7 @@ struct WorkflowEngine: Sendable {
                 input[field] = value
             }
             session.setInput(input)
-            try await keepReceipt(decision, session: session, at: position)
+            keepReceipt(decision, session: session, at: position)
             detail["changes"] = .object(diff)
             try await session.change("approved_with_changes", actor: actor, step: position, stepStatus: StepStatus.approved, status: .running, detail: detail)
             moveOn(session, from: position)
@@ -342,16 +320,11 @@ struct WorkflowEngine: Sendable {
     /// Keeps the decision's signed receipt with the input it approved (after the changes):
     /// the hash the approval service signed, so that what the step is checked against is
     /// the approvers' word, not a recomputation.
-    private func keepReceipt(_ decision: ApprovalDecided, session: WorkflowSession, at position: Int) async throws {
+    private func keepReceipt(_ decision: ApprovalDecided, session: WorkflowSession, at position: Int) {
         guard let receipt = decision.receipt else { return }
         let step = session.steps[position]
         let approved = DecisionReceipt.unverifiedClaims(of: receipt)?.inputSha256 ?? DecisionReceipt.sha256(of: session.workflow.input)
-        try await session.transaction.query(
-            """
-            INSERT INTO approval_receipts (workflow_id, step, round, receipt, input_sha256)
-            VALUES (\(session.workflow.id), \(step.name), \(step.round), \(receipt), \(approved))
-            ON CONFLICT DO NOTHING
-            """)
+        session.keep(KeptReceipt(step: step.name, round: step.round, receipt: receipt, inputSha256: approved, at: Date()))
     }
 
     /// The approval evidence a task step acts on.
@@ -370,24 +343,23 @@ struct WorkflowEngine: Sendable {
             session.steps[$0].definition.kind == .approval && session.steps[$0].status == StepStatus.approved
         }
         guard session.steps[position].definition.task?.type != "noop", !approved.isEmpty else { return Evidence() }
-        var receipts: [String: (round: Int, receipt: String, hash: String, at: Date)] = [:]
-        let rows = try await session.transaction.query(
-            "SELECT step, round, receipt, input_sha256, at FROM approval_receipts WHERE workflow_id = \(session.workflow.id)")
-        for try await (step, round, receipt, hash, at) in rows.decode((String, Int, String, String, Date).self) {
-            receipts[step] = receipts[step].map { $0.round > round ? $0 : (round, receipt, hash, at) } ?? (round, receipt, hash, at)
+        // The latest round's receipt of each step.
+        var receipts: [String: KeptReceipt] = [:]
+        for kept in try await session.receipts() {
+            receipts[kept.step] = receipts[kept.step].map { $0.round > kept.round ? $0 : kept } ?? kept
         }
         let currentHash = DecisionReceipt.sha256(of: session.workflow.input)
         var last: (receipt: String, at: Date)?
         for index in approved {
             // Decided before receipts existed, or approved by the definition's own rule: nothing to check.
             guard let kept = receipts[session.steps[index].name], kept.round == session.steps[index].round else { continue }
-            guard kept.hash == currentHash else {
+            guard kept.inputSha256 == currentHash else {
                 session.steps[index].round += 1
                 session.steps[index].approvalID = nil
                 try await session.change(
                     "approval_stale", actor: "orchestrator", step: index, stepStatus: StepStatus.pending,
                     detail: [
-                        "before": .string(session.steps[position].name), "approved_input_sha256": .string(kept.hash),
+                        "before": .string(session.steps[position].name), "approved_input_sha256": .string(kept.inputSha256),
                         "input_sha256": .string(currentHash),
                     ])
                 session.setCurrentStep(index)
@@ -554,7 +526,7 @@ struct WorkflowEngine: Sendable {
 
     // MARK: - Control
 
-    enum ControlOutcome: Sendable { case applied(WorkflowStatus), unchanged(WorkflowStatus) }
+    enum ControlOutcome: Sendable, Equatable { case applied(WorkflowStatus), unchanged(WorkflowStatus) }
 
     /// Pauses, resumes or cancels; refuses what the transition table does not allow.
     func control(_ action: WorkflowControlRequested.Action, by actor: String, reason: String?, session: WorkflowSession) async throws -> ControlOutcome {

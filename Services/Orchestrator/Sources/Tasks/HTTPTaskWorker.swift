@@ -1,15 +1,13 @@
 import AsyncHTTPClient
 import Contracts
 import Foundation
-import Logging
 import Metrics
 import NIOCore
-import PostgresNIO
 import ServiceKit
 import ServiceLifecycle
 
-/// Makes the calls of `http` tasks. The engine queues a call in `http_calls` with the
-/// transaction that starts the attempt; this worker leases due rows (a crashed worker's
+/// Makes the calls of `http` tasks. The engine queues a call with the save of the
+/// transaction that starts the attempt; this worker leases due ones (`HTTPCallQueue`) (a crashed worker's
 /// rows come back when the lease ends), calls, and applies the answer to the attempt in a
 /// new transaction: 2xx succeeds (a JSON object body becomes the step's output); 5xx,
 /// timeouts and connection errors fail the attempt for a retry; other answers fail it for
@@ -20,6 +18,7 @@ import ServiceLifecycle
 struct HTTPTaskWorker: SupervisedLoop {
     let runtime: ServiceRuntime
     let engine: WorkflowEngine
+    let queue: HTTPCallQueue
     let wakeup: Wakeup
     let breaker: CircuitBreaker
     /// Signs task calls (`HITL_TASK_SIGNING_SECRET`).
@@ -37,16 +36,7 @@ struct HTTPTaskWorker: SupervisedLoop {
             claim: lease, handle: perform)
     }
 
-    struct Call: Sendable {
-        let id: Int64
-        let isCallback: Bool
-        let tries: Int
-        let workflowID: UUID
-        let step: String
-        let attempt: Int
-        let compensation: Bool
-        let request: HTTPTaskRequest
-    }
+    typealias Call = HTTPCallQueue.Call
 
     /// Headers a task may not set: `Host` would send the call to another site behind the
     /// address the egress policy checked; the others are the request's framing, or the
@@ -60,42 +50,8 @@ struct HTTPTaskWorker: SupervisedLoop {
     /// Attempts of one lifecycle callback before it is given up (and noted in the history).
     static let callbackAttempts = 8
 
-    /// Queues a lifecycle event for the workflow's callback URL (inside the transaction
-    /// that announced it).
-    static func enqueueCallback(_ lifecycle: WorkflowLifecycle, to url: String, workflowID: UUID, in transaction: Transaction)
-        async throws
-    {
-        var body = try WireCoding.decode(JSONObject.self, from: WireCoding.encode(lifecycle))
-        body["type"] = .string(lifecycle.change.rawValue)
-        let request = HTTPTaskRequest(url: url, method: "POST", headers: [:], body: .object(body), timeoutSeconds: 10)
-        let json = try JSONColumn.text(request)
-        try await transaction.query(
-            """
-            INSERT INTO http_calls (kind, workflow_id, step, attempt, compensation, request)
-            VALUES ('callback', \(workflowID), '', 0, false, \(json)::jsonb)
-            """)
-    }
-
     private func lease(limit: Int) async throws -> [Call] {
-        try await runtime.database.transaction { transaction in
-            let rows = try await transaction.query(
-                """
-                UPDATE http_calls SET leased_until = now() + make_interval(secs => ((request->>'timeout_seconds')::int + 30))
-                WHERE id IN (SELECT id FROM http_calls WHERE leased_until IS NULL OR leased_until < now()
-                             ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                RETURNING id, kind, tries, workflow_id, step, attempt, compensation, request::text
-                """)
-            var calls: [Call] = []
-            for try await (id, kind, tries, workflowID, step, attempt, compensation, request) in rows.decode(
-                (Int64, String, Int, UUID, String, Int, Bool, String).self)
-            {
-                calls.append(
-                    Call(
-                        id: id, isCallback: kind == "callback", tries: tries, workflowID: workflowID, step: step, attempt: attempt, compensation: compensation,
-                        request: try WireCoding.decode(HTTPTaskRequest.self, from: Array(request.utf8))))
-            }
-            return calls
-        }
+        try await queue.lease(limit: limit)
     }
 
     /// The result of one call, as the engine takes it.
@@ -125,7 +81,7 @@ struct HTTPTaskWorker: SupervisedLoop {
         Counter(label: "hitl_http_task_calls_total", dimensions: [("result", answer.isSuccess ? "succeeded" : "failed")]).increment()
         do {
             try await runtime.database.transaction { transaction in
-                try await transaction.query("DELETE FROM http_calls WHERE id = \(call.id)")
+                try await queue.remove(call, in: transaction)
                 _ = try await engine.with(workflow: call.workflowID, in: transaction) { session in
                     let actor = "http:\(URL(string: call.request.url)?.host ?? "?")"
                     switch answer {
@@ -160,19 +116,11 @@ struct HTTPTaskWorker: SupervisedLoop {
             try await runtime.database.transaction { transaction in
                 switch answer {
                 case .succeeded:
-                    try await transaction.query("DELETE FROM http_calls WHERE id = \(call.id)")
+                    try await queue.remove(call, in: transaction)
                 case .failed(let error, let retryable) where tries >= Self.callbackAttempts || !retryable:
-                    try await transaction.query("DELETE FROM http_calls WHERE id = \(call.id)")
-                    let detail = try JSONColumn.text(["url": JSONValue.string(call.request.url), "error": .string(error), "attempts": .number(Double(tries))])
-                    try await transaction.query(
-                        """
-                        INSERT INTO workflow_history (workflow_id, event, actor, detail)
-                        VALUES (\(call.workflowID), 'callback_failed', 'orchestrator', \(detail)::jsonb)
-                        """)
+                    try await queue.giveUp(call, error: error, tries: tries, in: transaction)
                 case .failed:
-                    let wait = min(300, pow(2, Double(tries)))
-                    try await transaction.query(
-                        "UPDATE http_calls SET tries = \(tries), leased_until = now() + make_interval(secs => \(wait)) WHERE id = \(call.id)")
+                    try await queue.retry(call, tries: tries, in: min(300, pow(2, Double(tries))), in: transaction)
                 }
             }
         } catch {

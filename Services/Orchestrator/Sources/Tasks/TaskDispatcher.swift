@@ -8,10 +8,8 @@ import ServiceKit
 /// - `noop` completes at once, inside the transaction.
 /// - `agent` publishes a `TaskRequested` on `hitl.tasks`; the answer comes back as a
 ///   `TaskResult`. With `timeout_seconds`, a timer counts a silent attempt as failed.
-/// - `http` queues the call in `http_calls`; `HTTPTaskWorker` makes it after the commit.
+/// - `http` queues the call with the session's save; `HTTPTaskWorker` makes it after the commit.
 struct TaskDispatcher: Sendable {
-    /// Wakes the http worker once a queued call committed.
-    let httpWakeup: Wakeup
     /// Each attempt's credential, handed to the worker that does it.
     let tokens: TaskTokens
 
@@ -63,13 +61,7 @@ struct TaskDispatcher: Sendable {
                 url: render(task.url ?? "", scope: session.scope, encode: Self.percentEncoded), method: task.method ?? "POST",
                 headers: task.headers ?? [:], body: task.body.map { render($0, scope: session.scope) },
                 timeoutSeconds: timeout ?? 30, taskToken: token, approvalReceipt: receipt)
-            let requestJSON = try JSONColumn.text(request)
-            try await session.transaction.query(
-                """
-                INSERT INTO http_calls (workflow_id, step, attempt, compensation, request)
-                VALUES (\(session.workflow.id), \(step.name), \(attempt), \(compensation), \(requestJSON)::jsonb)
-                """)
-            session.onCommit { [httpWakeup] in httpWakeup.signal() }
+            session.queue(WorkflowChanges.HTTPCall(kind: .task, step: step.name, attempt: attempt, compensation: compensation, request: request))
         default:
             throw PermanentFailure("task type \(task.type) is unknown")
         }
@@ -98,18 +90,16 @@ struct TaskDispatcher: Sendable {
         try await cancelTimeout(session, at: position, compensation: compensation)
         let retry = TaskTimer(kind: .retry, step: step.name, attempt: step[Track(compensation: compensation)].attempt, compensation: compensation)
         try await session.publish(TimerCancelled(owner: .orchestrator, key: retry.key(workflowId: session.id), workflowId: session.id), to: .timerRequests)
-        try await session.transaction.query(
-            "DELETE FROM http_calls WHERE workflow_id = \(session.workflow.id) AND step = \(step.name) AND leased_until IS NULL")
+        session.dropQueuedCalls(of: step.name)
     }
 
     /// Puts a failed compensation on the dead-letter path for ops: the record is a resume
     /// request, so replaying it (`hitl dlq replay`) retries the compensation.
     func reportCompensationFailure(_ session: WorkflowSession, at position: Int, error: String) async throws {
         let step = session.steps[position]
-        let resume = try session.transaction.envelope(
+        let resume = try session.envelope(
             WorkflowControlRequested(
-                workflowId: session.id, action: .resume, requestedBy: "ops:dead-letter-replay", reason: "retry the compensation of \(step.name)"),
-            subject: session.id)
+                workflowId: session.id, action: .resume, requestedBy: "ops:dead-letter-replay", reason: "retry the compensation of \(step.name)"))
         let record = DeadLettered.replayable(
             resume, to: .workflowRequests, service: "orchestrator",
             error: "compensation of step \(step.name) failed after \(step.compensation.tries) attempts: \(error)",

@@ -1,0 +1,228 @@
+import Contracts
+import Foundation
+import PostgresNIO
+import ServiceKit
+
+/// The SQL of a running workflow: `workflows` and `workflow_steps` with the rows a change
+/// adds (`workflow_history`, `workflow_messages`, `approval_receipts`, queued `http_calls`).
+/// It loads a `WorkflowSession` locked in the caller's transaction and saves what the
+/// session collected in one statement, so the engine itself holds no SQL.
+struct WorkflowRepository: Sendable {
+    /// Wakes the http worker once calls a save queued committed.
+    let httpWakeup: Wakeup
+
+    /// What inserting a submission led to.
+    enum Inserted {
+        /// A new workflow, every step pending, not yet started.
+        case created(WorkflowSession)
+        /// The same idempotency key with the same body: the first workflow.
+        case existing(id: UUID, status: WorkflowStatus)
+        /// The same idempotency key with a different body.
+        case conflict(id: UUID)
+    }
+
+    /// Inserts the workflow and its steps in one statement; nothing when the requester used
+    /// the idempotency key before.
+    func insert(
+        _ submission: WorkflowSubmitted, requestHash: String, template: (name: String, version: Int)?, in transaction: Transaction
+    ) async throws -> Inserted {
+        let id = UUID()
+        let input = try JSONColumn.text(submission.input)
+        let definitions = try submission.steps.map { try JSONColumn.text($0) }
+        let created = try await transaction.returnsRow(
+            """
+            WITH created AS (
+                INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status, callback_url, template_name, template_version)
+                VALUES (\(id), \(submission.idempotencyKey), \(requestHash), \(submission.type), \(submission.requester),
+                        \(input)::jsonb, \(WorkflowStatus.running.rawValue), \(submission.callbackUrl), \(template?.name), \(template?.version))
+                ON CONFLICT (requester, idempotency_key) DO NOTHING RETURNING id),
+            steps AS (
+                INSERT INTO workflow_steps (workflow_id, position, name, kind, definition)
+                SELECT created.id, s.position - 1, s.name, s.kind, s.definition::jsonb
+                FROM created, unnest(\(submission.steps.map(\.name))::text[], \(submission.steps.map(\.kind.rawValue))::text[], \(definitions)::text[])
+                     WITH ORDINALITY AS s(name, kind, definition, position))
+            SELECT id FROM created
+            """)
+        guard created else {
+            let rows = try await transaction.query(
+                "SELECT id, request_hash, status FROM workflows WHERE requester = \(submission.requester) AND idempotency_key = \(submission.idempotencyKey)")
+            for try await (existingID, existingHash, status) in rows.decode((UUID, String, String).self) {
+                guard existingHash == requestHash else { return .conflict(id: existingID) }
+                return .existing(id: existingID, status: try WorkflowStatus(stored: status, column: "workflows.status"))
+            }
+            throw PermanentFailure("idempotency key vanished during submission")
+        }
+        let workflow = WorkflowRow(
+            id: id, type: submission.type, requester: submission.requester, input: submission.input, status: .running, currentStep: 0,
+            version: 1, callbackURL: submission.callbackUrl)
+        let steps = submission.steps.enumerated().map {
+            StepRow(position: $0.offset, name: $0.element.name, definition: $0.element, status: StepStatus.pending)
+        }
+        // A new workflow has no receipts yet.
+        return .created(WorkflowSession(workflow: workflow, steps: steps, envelopes: envelopes(of: transaction), httpWakeup: httpWakeup))
+    }
+
+    /// Locks and loads workflow `id` with its steps, or nil when there is none.
+    func load(id: UUID, in transaction: Transaction) async throws -> WorkflowSession? {
+        let rows = try await transaction.query(
+            """
+            SELECT id, type, requester, input::text, status, current_step, version, outcome, reason, callback_url
+            FROM workflows WHERE id = \(id) FOR UPDATE
+            """)
+        var workflow: WorkflowRow?
+        for try await (id, type, requester, input, status, current, version, outcome, reason, callback) in rows.decode(
+            (UUID, String, String, String, String, Int, Int, String?, String?, String?).self)
+        {
+            workflow = WorkflowRow(
+                id: id, type: type, requester: requester, input: JSONColumn.object(input),
+                status: try WorkflowStatus(stored: status, column: "workflows.status"), currentStep: current, version: version,
+                outcome: try outcome.map { try WorkflowStatus(stored: $0, column: "workflows.outcome") }, reason: reason, callbackURL: callback)
+        }
+        guard let workflow else { return nil }
+        let stepRows = try await transaction.query(
+            """
+            SELECT position, name, definition::text, status, approval_id, output::text, attempt, tries, round, held::text,
+                   feedback, error, compensation_status, compensation_attempt, compensation_tries
+            FROM workflow_steps WHERE workflow_id = \(id) ORDER BY position
+            """)
+        var steps: [StepRow] = []
+        for try await row in stepRows {
+            let (
+                position, name, definition, status, approval, output, attempt, tries, round, held, feedback, error, compensation, compensationAttempt,
+                compensationTries
+            ) =
+                try row.decode((Int, String, String, String, UUID?, String?, Int, Int, Int, String?, String?, String?, String?, Int, Int).self)
+            steps.append(
+                StepRow(
+                    position: position, name: name, definition: try WireCoding.decode(StepDefinition.self, from: Array(definition.utf8)),
+                    status: try StepStatus(stored: status, column: "workflow_steps.status"), approvalID: approval, output: output.map(JSONColumn.object),
+                    forward: AttemptCount(attempt: attempt, tries: tries), round: round, held: try held.map { try HeldDecision(stored: JSONColumn.object($0)) },
+                    feedback: feedback, error: error,
+                    compensationStatus: try compensation.map { try CompensationStatus(stored: $0, column: "workflow_steps.compensation_status") },
+                    compensation: AttemptCount(attempt: compensationAttempt, tries: compensationTries)))
+        }
+        return WorkflowSession(
+            workflow: workflow, steps: steps, envelopes: envelopes(of: transaction), httpWakeup: httpWakeup,
+            receipts: { try await Self.receipts(of: id, in: transaction) })
+    }
+
+    /// Writes what `session` changed, with the workflow row guarded by the version it was
+    /// loaded at, in one statement (one round trip); its events go with the transaction.
+    /// Throws `StaleWorkflow` when another transaction changed the workflow.
+    func save(_ session: WorkflowSession, in transaction: Transaction) async throws {
+        let workflow = session.workflow
+        let changes = session.takeChanges()
+        let steps = try Self.columns(of: changes.changedSteps.sorted().map { session.steps[$0] })
+        let input = try JSONColumn.text(workflow.input)
+        let history = changes.history
+        let messages = changes.messages
+        let calls = changes.httpCalls
+        let requests = try calls.map { try JSONColumn.text($0.request) }
+        let receipts = changes.receipts
+        // Absent values go in as empty strings and come back as NULL: step names and
+        // statuses are never empty.
+        let rows = try await transaction.query(
+            """
+            WITH changed_steps AS (
+                UPDATE workflow_steps s
+                SET status = c.status, approval_id = c.approval_id, output = c.output, attempt = c.attempt, tries = c.tries,
+                    round = c.round, held = c.held, feedback = c.feedback, error = c.error, compensation_status = c.compensation_status,
+                    compensation_attempt = c.compensation_attempt, compensation_tries = c.compensation_tries, updated_at = now()
+                FROM jsonb_to_recordset(\(steps)::jsonb) AS c(
+                    position integer, status text, approval_id uuid, output jsonb, attempt integer, tries integer, round integer,
+                    held jsonb, feedback text, error text, compensation_status text, compensation_attempt integer, compensation_tries integer)
+                WHERE s.workflow_id = \(workflow.id) AND s.position = c.position),
+            history AS (
+                INSERT INTO workflow_history (workflow_id, event, from_status, to_status, step, actor, detail)
+                SELECT \(workflow.id), event, nullif(from_status, ''), nullif(to_status, ''), nullif(step, ''), actor, detail::jsonb
+                FROM unnest(\(history.map(\.event))::text[], \(history.map { $0.from?.rawValue ?? "" })::text[],
+                            \(history.map { $0.to?.rawValue ?? "" })::text[], \(history.map { $0.step ?? "" })::text[],
+                            \(history.map(\.actor))::text[], \(history.map(\.detail))::text[])
+                     WITH ORDINALITY AS h(event, from_status, to_status, step, actor, detail, position)
+                ORDER BY position),
+            messages AS (
+                INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
+                SELECT \(workflow.id), kind, author, nullif(step, ''), text
+                FROM unnest(\(messages.map(\.kind))::text[], \(messages.map(\.author))::text[], \(messages.map { $0.step ?? "" })::text[],
+                            \(messages.map(\.text))::text[])
+                     WITH ORDINALITY AS m(kind, author, step, text, position)
+                ORDER BY position),
+            dropped_calls AS (
+                DELETE FROM http_calls
+                WHERE workflow_id = \(workflow.id) AND kind = 'task' AND step = ANY(\(changes.droppedCallSteps)::text[]) AND leased_until IS NULL),
+            queued_calls AS (
+                INSERT INTO http_calls (kind, workflow_id, step, attempt, compensation, request)
+                SELECT kind, \(workflow.id), step, attempt, compensation, request::jsonb
+                FROM unnest(\(calls.map(\.kind.rawValue))::text[], \(calls.map(\.step))::text[], \(calls.map(\.attempt))::integer[],
+                            \(calls.map(\.compensation))::boolean[], \(requests)::text[])
+                     WITH ORDINALITY AS q(kind, step, attempt, compensation, request, position)
+                ORDER BY position),
+            kept_receipts AS (
+                INSERT INTO approval_receipts (workflow_id, step, round, receipt, input_sha256)
+                SELECT \(workflow.id), step, round, receipt, input_sha256
+                FROM unnest(\(receipts.map(\.step))::text[], \(receipts.map(\.round))::integer[], \(receipts.map(\.receipt))::text[],
+                            \(receipts.map(\.inputSha256))::text[]) AS r(step, round, receipt, input_sha256)
+                ON CONFLICT DO NOTHING)
+            UPDATE workflows SET status = \(workflow.status.rawValue), current_step = \(workflow.currentStep),
+                   input = \(input)::jsonb, outcome = \(workflow.outcome?.rawValue), reason = \(workflow.reason),
+                   version = version + 1, updated_at = now()
+            WHERE id = \(workflow.id) AND version = \(session.loadedVersion) RETURNING version
+            """)
+        var version: Int?
+        for try await saved in rows.decode(Int.self) { version = saved }
+        guard let version else { throw StaleWorkflow(id: workflow.id) }
+        session.saved(version: version)
+        try transaction.publish(changes.events)
+        for action in changes.afterCommit { transaction.afterCommit(action) }
+    }
+
+    /// Adds `message` to the conversation of workflow `id` (a message posted through the
+    /// API); answers it as stored, with its sequence and time, or nil when there is no such
+    /// workflow.
+    func post(_ message: WorkflowMessage, to id: UUID, in transaction: Transaction) async throws -> WorkflowMessage? {
+        let rows = try await transaction.query(
+            """
+            INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
+            SELECT id, \(message.kind), \(message.author), \(message.step), \(message.text) FROM workflows WHERE id = \(id)
+            RETURNING id, at
+            """)
+        for try await (sequence, at) in rows.decode((Int64, Date).self) {
+            var stored = message
+            stored.sequence = sequence
+            stored.at = at
+            return stored
+        }
+        return nil
+    }
+
+    /// The receipts kept for workflow `id`.
+    static func receipts(of id: UUID, in transaction: Transaction) async throws -> [KeptReceipt] {
+        let rows = try await transaction.query("SELECT step, round, receipt, input_sha256, at FROM approval_receipts WHERE workflow_id = \(id)")
+        var receipts: [KeptReceipt] = []
+        for try await (step, round, receipt, hash, at) in rows.decode((String, Int, String, String, Date).self) {
+            receipts.append(KeptReceipt(step: step, round: round, receipt: receipt, inputSha256: hash, at: at))
+        }
+        return receipts
+    }
+
+    /// The steps' columns as a JSON array, for `jsonb_to_recordset`.
+    private static func columns(of steps: [StepRow]) throws -> String {
+        func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        func number(_ value: Int) -> JSONValue { .number(Double(value)) }
+        let rows: [JSONValue] = try steps.map { step in
+            .object([
+                "position": number(step.position), "status": .string(step.status.rawValue),
+                "approval_id": text(step.approvalID?.uuidString.lowercased()),
+                "output": step.output.map(JSONValue.object) ?? .null, "held": try step.held.map { .object(try $0.stored) } ?? .null,
+                "attempt": number(step.forward.attempt), "tries": number(step.forward.tries), "round": number(step.round),
+                "feedback": text(step.feedback), "error": text(step.error), "compensation_status": text(step.compensationStatus?.rawValue),
+                "compensation_attempt": number(step.compensation.attempt), "compensation_tries": number(step.compensation.tries),
+            ])
+        }
+        return try JSONColumn.text(rows)
+    }
+
+    private func envelopes(of transaction: Transaction) -> EnvelopeMaker {
+        EnvelopeMaker(source: transaction.source, cause: transaction.cause)
+    }
+}
