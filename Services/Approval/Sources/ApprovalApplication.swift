@@ -103,8 +103,8 @@ public enum Approval {
         ApprovalRoutes(store: store).register(on: router)
         DecisionLinkRoutes(store: store, tokens: settings.decisionTokens).register(on: router)
         WebRoutes(store: store, sessions: store.sessions, links: settings.decisionTokens).register(on: router)
-        Delegations(runtime: runtime).register(on: router)
-        ApproverGroups(runtime: runtime, configured: settings.groups).register(on: router)
+        Delegations(directory: store.directory).register(on: router)
+        ApproverGroups(directory: store.directory).register(on: router)
         // The receipts' public keys, for anyone to verify them offline; no token needed.
         let jwks = settings.receiptKeys.jwks
         router.get("/.well-known/jwks.json") { _, _ in try JSONResponse.make(jwks) }

@@ -2,7 +2,6 @@ import Contracts
 import Foundation
 import Hummingbird
 import Logging
-import PostgresNIO
 import ServiceKit
 
 /// Groups approvers are named by (`group:<name>`): those of `HITL_APPROVAL_GROUPS`, and
@@ -13,18 +12,8 @@ import ServiceKit
 /// `GET /v1/groups/{name}`, `DELETE /v1/groups/{name}`; admins only. A group defined by
 /// configuration cannot be changed here (409).
 struct ApproverGroups: Sendable {
-    let runtime: ServiceRuntime
-    let configured: [String: [String]]
-
-    /// Every group: configured ones, then those from the API.
-    static func all(configured: [String: [String]], in transaction: Transaction) async throws -> [String: [String]] {
-        var groups = configured
-        let rows = try await transaction.query("SELECT name, members::text FROM approver_groups")
-        for try await (name, members) in rows.decode((String, String).self) where groups[name] == nil {
-            groups[name] = try WireCoding.decode([String].self, from: Array(members.utf8))
-        }
-        return groups
-    }
+    let directory: Directory
+    var configured: [String: [String]] { directory.configured }
 
     struct Body: Decodable {
         let members: [String]
@@ -48,18 +37,12 @@ struct ApproverGroups: Sendable {
             guard configured[name] == nil else {
                 throw APIError(.conflict, "configured_group", "group \(name) is defined by HITL_APPROVAL_GROUPS; change it there")
             }
-            let json = try JSONColumn.text(members)
-            let rows = try await runtime.database.query(
-                """
-                INSERT INTO approver_groups (name, members, updated_by) VALUES (\(name), \(json)::jsonb, \(principal.subject))
-                ON CONFLICT (name) DO UPDATE SET members = excluded.members, updated_by = excluded.updated_by, updated_at = now()
-                RETURNING updated_at, (xmax = 0)
-                """)
-            for try await (updatedAt, created) in rows.decode((Date, Bool).self) {
-                return try JSONResponse.make(
-                    status: created ? .created : .ok, View(name: name, members: members, source: "api", updatedBy: principal.subject, updatedAt: updatedAt))
+            guard let stored = try await directory.putGroup(name, members: members, by: principal.subject) else {
+                throw APIError(.internalServerError, "not_stored", "the group was not stored")
             }
-            throw APIError(.internalServerError, "not_stored", "the group was not stored")
+            return try JSONResponse.make(
+                status: stored.created ? .created : .ok,
+                View(name: name, members: members, source: "api", updatedBy: principal.subject, updatedAt: stored.updatedAt))
         }
         router.get("/v1/groups") { _, _ in
             _ = try Principal.require(.admin)
@@ -77,23 +60,15 @@ struct ApproverGroups: Sendable {
             guard configured[name] == nil else {
                 throw APIError(.conflict, "configured_group", "group \(name) is defined by HITL_APPROVAL_GROUPS; change it there")
             }
-            let rows = try await runtime.database.query("DELETE FROM approver_groups WHERE name = \(name) RETURNING 1")
-            for try await _ in rows { return Response(status: .noContent) }
-            throw APIError.notFound("no group \(name)")
+            guard try await directory.deleteGroup(name) else { throw APIError.notFound("no group \(name)") }
+            return Response(status: .noContent)
         }
     }
 
     private func list(name: String?) async throws -> [View] {
         var views = configured.filter { name == nil || $0.key == name }
             .map { View(name: $0.key, members: $0.value, source: "configuration", updatedBy: nil, updatedAt: nil) }
-        let rows = try await runtime.database.query(
-            "SELECT name, members::text, updated_by, updated_at FROM approver_groups WHERE \(name)::text IS NULL OR name = \(name)")
-        for try await (group, members, updatedBy, updatedAt) in rows.decode((String, String, String?, Date).self) where configured[group] == nil {
-            views.append(
-                View(
-                    name: group, members: try WireCoding.decode([String].self, from: Array(members.utf8)), source: "api", updatedBy: updatedBy,
-                    updatedAt: updatedAt))
-        }
+        views += try await directory.storedGroups(named: name).filter { configured[$0.name] == nil }
         return views.sorted { $0.name < $1.name }
     }
 

@@ -3,7 +3,6 @@ import Contracts
 import Foundation
 import Logging
 import NIOCore
-import PostgresNIO
 import ServiceKit
 import ServiceLifecycle
 
@@ -50,19 +49,7 @@ struct FallbackDecider: SupervisedLoop {
     }
 
     private func lease(limit: Int) async throws -> [UUID] {
-        let lease = Double(settings.timeoutSeconds + 30)
-        return try await store.runtime.database.transaction { transaction in
-            let rows = try await transaction.query(
-                """
-                UPDATE fallback_jobs SET leased_until = now() + make_interval(secs => \(lease))
-                WHERE approval_id IN (SELECT approval_id FROM fallback_jobs WHERE leased_until IS NULL OR leased_until < now()
-                                      ORDER BY created_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                RETURNING approval_id
-                """)
-            var ids: [UUID] = []
-            for try await id in rows.decode(UUID.self) { ids.append(id) }
-            return ids
-        }
+        try await store.repository.leaseFallbacks(limit: limit, for: Double(settings.timeoutSeconds + 30))
     }
 
     private func decide(_ id: UUID) async {
@@ -71,8 +58,8 @@ struct FallbackDecider: SupervisedLoop {
             guard let approval = try await store.find(id: id) else { return }
             let answer = await ask(about: approval)
             try await store.runtime.database.transaction(logger: logger) { transaction in
-                try await transaction.query("DELETE FROM fallback_jobs WHERE approval_id = \(id)")
-                guard let current = try await store.load(id: id, lock: true, in: transaction), current.status == .pending else { return }
+                try await store.repository.removeFallback(id, in: transaction)
+                guard let current = try await store.repository.load(id: id, lock: true, in: transaction), current.status == .pending else { return }
                 switch answer {
                 case .success(let (decision, reasoning)):
                     try await store.endWithoutHuman(

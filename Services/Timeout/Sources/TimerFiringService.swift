@@ -44,7 +44,6 @@ struct TimerFiringService: SupervisedLoop {
 
     /// Fires one batch of due timers; returns how many.
     func fireDue(lag: Timer) async throws -> Int {
-        let logger = runtime.logger
         let count = try await runtime.database.transaction { transaction -> Int in
             let rows = try await transaction.query(
                 """

@@ -39,7 +39,7 @@ struct WebRoutes: Sendable {
             try await page {
                 let token = try context.parameters.require("token")
                 let (signIn, approval) = try await signInLink(token, logger: context.logger)
-                guard try await store.useSignIn(signIn.tokenID, approvalID: approval.id, logger: context.logger) else {
+                guard try await store.useSignIn(signIn.tokenID, approvalID: approval.id) else {
                     throw APIError(
                         .gone, "link_used",
                         "this sign-in link was used already, and a link opens one browser session; use the browser you opened it in, or the API")
