@@ -138,8 +138,8 @@ struct ApprovalRoutes: Sendable {
         let fields: JSONObject?
     }
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.get("/v1/approvals") { request, _ in
+    func register(on router: Router<ServiceRequestContext>) {
+        router.get("/v1/approvals") { request, context in
             let query = request.uri.queryParameters
             for (key, _) in query where !["status", "workflow_id", "limit"].contains(String(key)) {
                 throw APIError.badRequest("unknown filter \(key) (known: status, workflow_id, limit)")
@@ -157,7 +157,7 @@ struct ApprovalRoutes: Sendable {
                 limit = number
             }
             // Approvers see what they are assigned to, agents the approvals of their own requests.
-            let principal = try Principal.require(.approver, .agent, .admin)
+            let principal = try context.require(.approver, .agent, .admin)
             let items = try await store.list(
                 status: status, workflowID: query["workflow_id"].map(String.init),
                 assignee: principal.role == .approver ? principal.subject : nil,
@@ -166,7 +166,7 @@ struct ApprovalRoutes: Sendable {
         }
         router.get("/v1/approvals/{id}") { _, context in
             let id = try parse(context.parameters.require("id"))
-            let principal = try Principal.require(.approver, .agent, .admin)
+            let principal = try context.require(.approver, .agent, .admin)
             guard let view = try await store.find(id: id), view.isVisible(to: principal) else {
                 throw APIError.notFound("no approval \(id.uuidString.lowercased())")
             }
@@ -176,7 +176,7 @@ struct ApprovalRoutes: Sendable {
             let id = try parse(context.parameters.require("id"))
             var request = request
             let body = try await request.decodeJSON(DecisionBody.self)
-            let principal = try Principal.require(.approver)
+            let principal = try context.require(.approver)
             let approver = (body.approver ?? principal.subject).trimmingCharacters(in: .whitespaces)
             guard !approver.isEmpty else { throw APIError.badRequest("approver must name who decides") }
             guard approver == principal.subject else {

@@ -28,9 +28,9 @@ struct ApproverGroups: Sendable {
         let updatedAt: Date?
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServiceRequestContext>) {
         router.put("/v1/groups/{name}") { request, context in
-            let principal = try Principal.require(.admin)
+            let principal = try context.require(.admin)
             let name = try Self.checkName(context.parameters.require("name"))
             var request = request
             let members = try Self.check(try await request.decodeJSON(Body.self).members)
@@ -44,18 +44,18 @@ struct ApproverGroups: Sendable {
                 status: stored.created ? .created : .ok,
                 View(name: name, members: members, source: "api", updatedBy: principal.subject, updatedAt: stored.updatedAt))
         }
-        router.get("/v1/groups") { _, _ in
-            _ = try Principal.require(.admin)
+        router.get("/v1/groups") { _, context in
+            _ = try context.require(.admin)
             return try JSONResponse.make(["items": try await list(name: nil)])
         }
         router.get("/v1/groups/{name}") { _, context in
-            _ = try Principal.require(.admin)
+            _ = try context.require(.admin)
             let name = try context.parameters.require("name")
             guard let group = try await list(name: name).first else { throw APIError.notFound("no group \(name)") }
             return try JSONResponse.make(group)
         }
         router.delete("/v1/groups/{name}") { _, context in
-            _ = try Principal.require(.admin)
+            _ = try context.require(.admin)
             let name = try context.parameters.require("name")
             guard configured[name] == nil else {
                 throw APIError(.conflict, "configured_group", "group \(name) is defined by HITL_APPROVAL_GROUPS; change it there")

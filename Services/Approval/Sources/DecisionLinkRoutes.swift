@@ -27,7 +27,7 @@ struct DecisionLinkRoutes: Sendable {
         let comment: String?
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServiceRequestContext>) {
         router.get("/v1/links/{token}") { _, context in
             let claims = try tokens.checked(try context.parameters.require("token"))
             guard let id = UUID(uuidString: claims.approvalID),

@@ -31,9 +31,9 @@ struct Delegations: Sendable {
         let reason: String?
     }
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.post("/v1/delegations") { request, _ in
-            let principal = try Principal.require(.approver, .admin)
+    func register(on router: Router<ServiceRequestContext>) {
+        router.post("/v1/delegations") { request, context in
+            let principal = try context.require(.approver, .admin)
             var request = request
             let body = try await request.decodeJSON(Body.self)
             let approver = body.approver.trimmingCharacters(in: .whitespaces)
@@ -52,13 +52,13 @@ struct Delegations: Sendable {
             return try JSONResponse.make(
                 status: .created, View(id: id, approver: approver, delegate: delegate, startsAt: startsAt, endsAt: body.endsAt, reason: body.reason))
         }
-        router.get("/v1/delegations") { request, _ in
-            let principal = try Principal.require(.approver, .admin)
+        router.get("/v1/delegations") { request, context in
+            let principal = try context.require(.approver, .admin)
             let approver = principal.role == .admin ? request.uri.queryParameters["approver"].map(String.init) : principal.subject
             return try JSONResponse.make(["items": try await directory.delegations(of: approver)])
         }
         router.delete("/v1/delegations/{id}") { _, context in
-            let principal = try Principal.require(.approver, .admin)
+            let principal = try context.require(.approver, .admin)
             guard let id = Int64(try context.parameters.require("id")) else { throw APIError.notFound("no such delegation") }
             let owner = principal.role == .admin ? nil : principal.subject
             guard try await directory.endDelegation(id, owner: owner) else { throw APIError.notFound("no delegation \(id) in force or to come") }

@@ -22,7 +22,7 @@ struct SlackInteractions: Sendable {
     let signingSecret: String
     let client: SlackClient
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServiceRequestContext>) {
         router.post(RouterPath(stringLiteral: Self.path)) { request, context in
             var request = request
             let body = try await request.rawBody()

@@ -41,8 +41,8 @@ public enum Timeout {
         let router = runtime.makeRouter()
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))
         // For `hitl doctor`: the timers still to fire, by owner.
-        router.get("/v1/ops/timers") { request, _ in
-            _ = try Principal.require(.admin)
+        router.get("/v1/ops/timers") { request, context in
+            _ = try context.require(.admin)
             let owner = request.uri.queryParameters["owner"].map(String.init)
             let rows = try await runtime.database.query(
                 """

@@ -63,7 +63,7 @@ extension Request {
 /// that reason, where it would otherwise surface as a 500. Statements take values only as
 /// bound parameters, so these codes can only come from such a value.
 struct UnstorableInputMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = ServiceRequestContext
 
     static let clientCodes: [String: String] = [
         "22P05": "a value holds a character Postgres cannot store (a NUL)",

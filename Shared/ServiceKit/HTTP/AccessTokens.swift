@@ -20,23 +20,6 @@ public struct Principal: Sendable, Equatable {
         self.subject = subject
         self.role = role
     }
-
-    @TaskLocal public static var current: Principal?
-
-    /// The caller, when its role is one of `roles`; 403 naming the roles otherwise.
-    public static func require(_ roles: Role...) throws -> Principal {
-        try require(roles)
-    }
-
-    public static func require(_ roles: [Role]) throws -> Principal {
-        guard let principal = current else { throw APIError(.unauthorized, "unauthorized", "this API needs a bearer token") }
-        guard roles.contains(principal.role) else {
-            throw APIError(
-                .forbidden, "forbidden",
-                "this needs the role \(roles.map(\.rawValue).joined(separator: " or ")); the token's role is \(principal.role.rawValue)")
-        }
-        return principal
-    }
 }
 
 /// JSON Web Tokens: signed with HMAC-SHA256 (`HS256`) under `HITL_JWT_SECRET`, or by an
@@ -211,11 +194,11 @@ public struct AccessTokens: Sendable {
     }
 }
 
-/// Requires a valid bearer token on every `/v1` request and makes its principal
-/// `Principal.current` while the request is handled. Health, metrics and the API
-/// documents stay open.
+/// Requires a valid bearer token on every `/v1` request and puts its principal in the
+/// request's context (`ServiceRequestContext.principal`, checked by `context.require`).
+/// Health, metrics and the API documents stay open.
 public struct AuthenticationMiddleware: RouterMiddleware {
-    public typealias Context = BasicRequestContext
+    public typealias Context = ServiceRequestContext
     let tokens: AccessTokens
     /// Paths under `/v1` that carry their own credential (signed links).
     let openPrefixes: [String]
@@ -238,8 +221,8 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             throw APIError(.unauthorized, "unauthorized", "this API needs Authorization: Bearer <token>")
         }
         let principal = try tokens.verify(String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces))
-        return try await Principal.$current.withValue(principal) {
-            try await next(request, context)
-        }
+        var context = context
+        context.principal = principal
+        return try await next(request, context)
     }
 }

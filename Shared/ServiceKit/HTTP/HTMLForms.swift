@@ -25,19 +25,20 @@ public enum HTMLResponse {
 
 /// `application/x-www-form-urlencoded` bodies, as browsers and Slack post them.
 public enum URLEncodedForm {
-    /// Name → value. A name given twice is refused (400): no form of ours repeats a name,
-    /// and a repeated `decision` or `csrf_token` is how a smuggled input would win.
+    /// Name → value, read by Hummingbird's `URLEncodedFormDecoder`. A name given twice is
+    /// refused (400): no form of ours repeats a name, and a repeated `decision` or
+    /// `csrf_token` is how a smuggled input would win. So is a nested name (`a[b]`): no
+    /// field of ours has one.
     public static func parse(_ text: String) throws -> [String: String] {
-        var values: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(decode)
-            guard let name = parts.first, !name.isEmpty else { continue }
-            guard values[name] == nil else {
-                throw APIError(.badRequest, "repeated_field", "the form gives the field \(name.prefix(64)) more than once")
-            }
-            values[name] = parts.count > 1 ? parts[1] : ""
+        do {
+            return try URLEncodedFormDecoder().decode([String: String].self, from: text)
+        } catch let error as URLEncodedFormError where error.code == .duplicateKeys {
+            throw APIError(.badRequest, "repeated_field", "the form gives the field \(error.value.prefix(64)) more than once")
+        } catch let error as URLEncodedFormError {
+            throw APIError(.badRequest, "invalid_form", "the form cannot be read: \(String(error.description.prefix(200)))")
+        } catch {
+            throw APIError(.badRequest, "invalid_form", "the form's fields must be names with one text value each")
         }
-        return values
     }
 
     /// The body a browser would post for `fields` (in name order).

@@ -22,7 +22,7 @@ struct WebRoutes: Sendable {
     let sessions: WebSessions
     let links: DecisionTokens
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServiceRequestContext>) {
         router.get("/ui/sign-in/{token}") { request, context in
             try await page {
                 let token = try context.parameters.require("token")

@@ -24,19 +24,19 @@ struct ConversationRoutes: Sendable {
         let step: String?
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServiceRequestContext>) {
         router.get("/v1/workflows/{id}/messages") { _, context in
             let id = try workflows.parseID(context.parameters.require("id"))
-            try await workflows.authorize(id)
+            try await workflows.authorize(id, context: context)
             try await workflows.requireWorkflow(id)
             return try JSONResponse.make(ItemList(items: try await workflows.reads.messages(of: id)))
         }
         router.post("/v1/workflows/{id}/messages") { request, context in
             let id = try workflows.parseID(context.parameters.require("id"))
-            try await workflows.authorize(id)
+            try await workflows.authorize(id, context: context)
             var request = request
             let body = try await request.decodeJSON(MessageBody.self)
-            let principal = try Principal.require(Role.allCases)
+            let principal = try context.require(Role.allCases)
             let kind =
                 switch principal.role {
                 case .agent: "agent"

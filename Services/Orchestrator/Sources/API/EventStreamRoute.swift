@@ -15,11 +15,11 @@ struct EventStreamRoute: Sendable {
     let workflows: WorkflowRoutes
     let feed: HistoryFeed
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServiceRequestContext>) {
         router.get("/v1/workflows/{id}/events") { request, context in
             let id = try workflows.parseID(context.parameters.require("id"))
-            try await workflows.authorize(id)
-            let principal = try Principal.require(Role.allCases).subject
+            try await workflows.authorize(id, context: context)
+            let principal = try context.require(Role.allCases).subject
             let start = request.headers[.lastEventID].flatMap { Int64($0) } ?? 0
             // Answer 404 (or 429) before the stream starts.
             try await workflows.requireWorkflow(id)

@@ -11,16 +11,16 @@ struct GateRoutes: Sendable {
     let runtime: ServiceRuntime
     let gates: GateStore
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServiceRequestContext>) {
         router.get("/v1/gates") { _, context in
-            _ = try Principal.require(.admin)
+            _ = try context.require(.admin)
             let current = try await runtime.database.transaction(logger: context.logger) { transaction in
                 try await gates.current(type: nil, in: transaction)
             }
             return try JSONResponse.make(ItemList(items: current))
         }
         router.put("/v1/gates/{name}") { request, context in
-            let admin = try Principal.require(.admin)
+            let admin = try context.require(.admin)
             let name = try Self.name(context)
             var request = request
             let gate = try await request.decodeJSON(Gate.self)
@@ -31,7 +31,7 @@ struct GateRoutes: Sendable {
             return try JSONResponse.make(status: .created, stored)
         }
         router.get("/v1/gates/{name}") { _, context in
-            _ = try Principal.require(.admin)
+            _ = try context.require(.admin)
             let name = try Self.name(context)
             let versions = try await runtime.database.transaction(logger: context.logger) { transaction in
                 try await gates.versions(of: name, in: transaction)
@@ -40,7 +40,7 @@ struct GateRoutes: Sendable {
             return try JSONResponse.make(latest)
         }
         router.get("/v1/gates/{name}/versions") { _, context in
-            _ = try Principal.require(.admin)
+            _ = try context.require(.admin)
             let name = try Self.name(context)
             let versions = try await runtime.database.transaction(logger: context.logger) { transaction in
                 try await gates.versions(of: name, in: transaction)
@@ -49,7 +49,7 @@ struct GateRoutes: Sendable {
             return try JSONResponse.make(ItemList(items: versions))
         }
         router.delete("/v1/gates/{name}") { _, context in
-            let admin = try Principal.require(.admin)
+            let admin = try context.require(.admin)
             let name = try Self.name(context)
             let stored = try await runtime.database.transaction(logger: context.logger) { transaction -> GateStore.Version? in
                 let versions = try await gates.versions(of: name, in: transaction)
@@ -61,7 +61,7 @@ struct GateRoutes: Sendable {
         }
     }
 
-    private static func name(_ context: BasicRequestContext) throws -> String {
+    private static func name(_ context: ServiceRequestContext) throws -> String {
         let name = try context.parameters.require("name")
         guard GateStore.isValidName(name) else { throw APIError.badRequest("a gate name is 1 to 64 letters, digits, '-' or '_'") }
         return name

@@ -18,7 +18,7 @@ struct MCPRoute: Sendable {
         self.endpoint = MCPEndpoint(selfURL: "http://127.0.0.1:\(port)")
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServiceRequestContext>) {
         router.post("/mcp") { request, _ in
             guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
                 throw APIError(.unauthorized, "unauthorized", "MCP needs Authorization: Bearer <the agent's token>")

@@ -15,9 +15,9 @@ struct TemplateRoutes: Sendable {
         let steps: [StepDefinition]
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServiceRequestContext>) {
         router.put("/v1/templates/{name}") { request, context in
-            _ = try Principal.require(.admin)
+            _ = try context.require(.admin)
             let name = try context.parameters.require("name")
             guard TemplateStore.isValidName(name) else {
                 throw APIError.badRequest("a template name is 1 to 100 letters, digits, '-', '_' or '.'")
@@ -45,8 +45,8 @@ struct TemplateRoutes: Sendable {
     }
 
     /// Agents submit from templates and admins write them; approvers have no use for them.
-    private func show(_ name: String, version: Int?, context: BasicRequestContext) async throws -> Response {
-        _ = try Principal.require(.agent, .admin)
+    private func show(_ name: String, version: Int?, context: ServiceRequestContext) async throws -> Response {
+        _ = try context.require(.agent, .admin)
         let found = try await runtime.database.transaction(logger: context.logger) { transaction in
             try await templates.get(name: name, version: version, in: transaction)
         }

@@ -12,13 +12,13 @@ struct WorkflowRoutes: Sendable {
     let tokens: TaskTokens
     let reads: WorkflowReads
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ServiceRequestContext>) {
         router.post("/v1/workflows") { request, context in try await submit(request, context: context) }
-        router.get("/v1/workflows") { request, _ in try await list(request) }
-        router.get("/v1/workflows/{id}") { _, context in try await show(context.parameters.require("id")) }
+        router.get("/v1/workflows") { request, context in try await list(request, context: context) }
+        router.get("/v1/workflows/{id}") { _, context in try await show(context.parameters.require("id"), context: context) }
         router.get("/v1/workflows/{id}/history") { _, context in
             let id = try parseID(context.parameters.require("id"))
-            try await authorize(id)
+            try await authorize(id, context: context)
             return try JSONResponse.make(ItemList(items: try await history(of: id)))
         }
         for action in [WorkflowControlRequested.Action.pause, .resume, .cancel] {
@@ -29,19 +29,19 @@ struct WorkflowRoutes: Sendable {
         router.post("/v1/workflows/{id}/steps/{name}/result") { request, context in
             try await taskResult(request, context: context)
         }
-        router.get("/v1/ops/waiting") { _, _ in try await waiting() }
+        router.get("/v1/ops/waiting") { _, context in try await waiting(context: context) }
     }
 
     /// For `hitl doctor`: the approval steps workflows wait on, and since when.
-    private func waiting() async throws -> Response {
-        _ = try Principal.require(.admin)
+    private func waiting(context: ServiceRequestContext) async throws -> Response {
+        _ = try context.require(.admin)
         return try JSONResponse.make(ItemList(items: try await reads.waiting()))
     }
 
     // MARK: - Submission
 
-    private func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let principal = try Principal.require(.agent, .admin)
+    private func submit(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let principal = try context.require(.agent, .admin)
         var request = request
         let submission = try await request.decodeJSON(WorkflowSubmitted.self)
         if principal.role == .agent, submission.requester != principal.subject {
@@ -74,8 +74,8 @@ struct WorkflowRoutes: Sendable {
 
     /// `GET /v1/workflows?status=&type=&requester=&created_after=&limit=&after=`, newest
     /// last, paged by keyset: `next` is the cursor for the following page.
-    private func list(_ request: Request) async throws -> Response {
-        let principal = try Principal.require(.agent, .admin)
+    private func list(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let principal = try context.require(.agent, .admin)
         let query = request.uri.queryParameters
         let known = ["status", "type", "requester", "created_after", "limit", "after"]
         for (key, _) in query where !known.contains(String(key)) {
@@ -116,9 +116,9 @@ struct WorkflowRoutes: Sendable {
         return try JSONResponse.make(WorkflowPage(items: page.items, next: page.next.map(ListCursor.encode)))
     }
 
-    private func show(_ idText: String) async throws -> Response {
+    private func show(_ idText: String, context: ServiceRequestContext) async throws -> Response {
         let id = try parseID(idText)
-        try await authorize(id)
+        try await authorize(id, context: context)
         guard let view = try await reads.view(of: id) else { throw APIError.notFound("no workflow \(idText)") }
         return try JSONResponse.make(view)
     }
@@ -141,19 +141,20 @@ struct WorkflowRoutes: Sendable {
         let reason: String?
     }
 
-    private func control(_ action: WorkflowControlRequested.Action, _ request: Request, context: BasicRequestContext) async throws -> Response {
+    private func control(_ action: WorkflowControlRequested.Action, _ request: Request, context: ServiceRequestContext) async throws -> Response {
         let id = try parseID(context.parameters.require("id"))
         // Agents pause and resume their own workflows; cancelling is an admin's (DESIGN.md, Security).
         if action == .cancel {
-            try await authorize(id, .admin)
+            try await authorize(id, .admin, context: context)
         } else {
-            try await authorize(id, .agent, .admin)
+            try await authorize(id, .agent, .admin, context: context)
         }
         var request = request
         let body =
             request.head.headerFields[.contentLength] == "0" || request.head.headerFields[.contentType] == nil
             ? ControlBody(requestedBy: nil, reason: nil) : try await request.decodeJSON(ControlBody.self)
-        let actor = Principal.current?.role == .agent ? "agent:\(Principal.current!.subject)" : "ops:\(body.requestedBy ?? Principal.current?.subject ?? "api")"
+        let caller = try context.require(.agent, .admin)
+        let actor = caller.role == .agent ? "agent:\(caller.subject)" : "ops:\(body.requestedBy ?? caller.subject)"
         let outcome: WorkflowEngine.ControlOutcome?
         do {
             outcome = try await runtime.database.transaction(logger: context.logger) { transaction in
@@ -185,8 +186,8 @@ struct WorkflowRoutes: Sendable {
     /// that holds the attempt's token (`token`, or the `HITL-Task-Token` header) may answer:
     /// the token is checked before anything is read or written, so a forged answer for any
     /// workflow is a 403 that changes nothing.
-    private func taskResult(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let principal = try Principal.require(.agent, .admin)
+    private func taskResult(_ request: Request, context: ServiceRequestContext) async throws -> Response {
+        let principal = try context.require(.agent, .admin)
         let id = try parseID(context.parameters.require("id"))
         let step = try context.parameters.require("name")
         var request = request
@@ -231,8 +232,8 @@ struct WorkflowRoutes: Sendable {
     /// its own workflows, an approver only at those with an approval step that names them
     /// (as an approver or at an escalation level); others answer 404, so their existence
     /// does not leak. Admins see everything.
-    func authorize(_ id: UUID, _ roles: Role...) async throws {
-        let principal = try Principal.require(roles.isEmpty ? Role.allCases : roles)
+    func authorize(_ id: UUID, _ roles: Role..., context: ServiceRequestContext) async throws {
+        let principal = try context.require(roles.isEmpty ? Role.allCases : roles)
         guard try await reads.isVisible(id, to: principal) else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
     }
 

@@ -27,14 +27,14 @@ struct DeadLetterIndex: Sendable {
             """)
     }
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.get("/v1/dead-letters") { request, _ in
-            _ = try Principal.require(.admin)
+    func register(on router: Router<ServiceRequestContext>) {
+        router.get("/v1/dead-letters") { request, context in
+            _ = try context.require(.admin)
             let filter = try DeadLetterFilter(query: request.uri.queryParameters)
             return try JSONResponse.make(ItemList(items: try await list(filter)))
         }
         router.get("/v1/dead-letters/{id}") { _, context in
-            _ = try Principal.require(.admin)
+            _ = try context.require(.admin)
             let text = try context.parameters.require("id")
             guard let id = UUID(uuidString: text), let found = try await list(DeadLetterFilter(ids: [id])).first else {
                 throw APIError.notFound("no dead letter \(text)")
@@ -42,7 +42,7 @@ struct DeadLetterIndex: Sendable {
             return try JSONResponse.make(found)
         }
         router.post("/v1/dead-letters/replay") { request, context in
-            _ = try Principal.require(.admin)
+            _ = try context.require(.admin)
             var request = request
             let body = try await request.decodeJSON(ReplayRequest.self)
             return try JSONResponse.make(try await replay(body, logger: context.logger))
