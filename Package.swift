@@ -86,14 +86,24 @@ let package = Package(
             ],
             path: "Shared/ServiceKit", resources: [.copy("Resources")], swiftSettings: swiftSettings
         ),
+        // The whole system on one machine (a private Postgres, the mock Kafka cluster, the
+        // four service processes), for `hitl dev`, the benchmarks and the end-to-end tests.
         .target(
-            name: "ServiceKitTesting",
+            name: "DevStack",
             dependencies: [
                 "ServiceKit", "Kafka", "Contracts",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Shared/DevStack", swiftSettings: swiftSettings
+        ),
+        // What only the tests share: their Postgres server and waiting for a condition.
+        .target(
+            name: "ServiceKitTesting",
+            dependencies: [
+                "DevStack", "ServiceKit", .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Shared/ServiceKitTesting", swiftSettings: swiftSettings
         ),
@@ -192,7 +202,7 @@ let package = Package(
         .executableTarget(
             name: "HITLCLI",
             dependencies: [
-                "ServiceKit", "Contracts", "Kafka", "ServiceKitTesting", "AgentMCP", "HITLClient",
+                "ServiceKit", "Contracts", "Kafka", "DevStack", "AgentMCP", "HITLClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -213,12 +223,12 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KafkaTests",
-            dependencies: ["Kafka", "ServiceKitTesting", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Kafka", "DevStack", "ServiceKitTesting", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: [
-                "ServiceKit", "ServiceKitTesting", "Contracts", "Kafka",
+                "ServiceKit", "DevStack", "ServiceKitTesting", "Contracts", "Kafka",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -244,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ServiceKitTesting", "Contracts", "ServiceKit", "Kafka", "OrchestratorService", "ApprovalService", "Slack", "HITLClient",
+                "DevStack", "ServiceKitTesting", "Contracts", "ServiceKit", "Kafka", "OrchestratorService", "ApprovalService", "Slack", "HITLClient",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,12 +1,12 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Contracts
+import DevStack
 import Foundation
 import Kafka
 import Logging
 import NIOCore
 import ServiceKit
-import ServiceKitTesting
 
 /// `hitl bench` (`hitl bench workflows`, `hitl bench timers`): the benchmarks.
 struct Bench: AsyncParsableCommand {

@@ -1,8 +1,8 @@
 import ArgumentParser
+import DevStack
 import Foundation
 import Logging
 import ServiceKit
-import ServiceKitTesting
 
 /// `hitl db init`: provisions the service roles and schemas (the compose init job runs it).
 struct DatabaseCommand: AsyncParsableCommand {
@@ -35,7 +35,7 @@ struct DatabaseCommand: AsyncParsableCommand {
                 passwords[service] = password
             }
             let admin = try DatabaseConfiguration(url: adminURL, variable: "--admin-url", schema: "public")
-            try await TestDatabase.create(database, admin: admin, rolePasswords: passwords)
+            try await StackDatabase.create(database, admin: admin, rolePasswords: passwords)
             print("Provisioned \(database): roles \(Provisioning.services.map(Provisioning.role(of:)).joined(separator: ", "))")
         }
     }

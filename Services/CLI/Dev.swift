@@ -1,11 +1,11 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Contracts
+import DevStack
 import Dispatch
 import Foundation
 import NIOCore
 import ServiceKit
-import ServiceKitTesting
 
 /// `hitl dev`: the whole stack on this machine, until Ctrl-C or SIGTERM.
 struct Dev: AsyncParsableCommand {

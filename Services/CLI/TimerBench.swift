@@ -1,11 +1,11 @@
 import ArgumentParser
 import Contracts
+import DevStack
 import Foundation
 import Kafka
 import Logging
 import PostgresNIO
 import ServiceKit
-import ServiceKitTesting
 
 /// `hitl bench timers`: firing precision with a large backlog. Starts a timeout service on
 /// a private stack, loads `pending` timers due in a day straight into its table (through
@@ -43,7 +43,7 @@ struct TimerBench: AsyncParsableCommand {
         let logger = Logger(label: "hitl.bench")
         let pid = try requirePID(stack)
         let loadStarted = ContinuousClock.now
-        try await TestDatabase.withClient(try DatabaseConfiguration(url: stack.databaseURL, schema: "timeout")) { client in
+        try await StackDatabase.withClient(try DatabaseConfiguration(url: stack.databaseURL, schema: "timeout")) { client in
             try await client.query(
                 """
                 INSERT INTO timeout.timers (owner, key, workflow_id, due_at, payload)
@@ -97,7 +97,7 @@ struct TimerBench: AsyncParsableCommand {
         let items = await arrivals.items
         let fireLags = items.map { max(0, $0.0.firedAt.timeIntervalSince($0.0.dueAt) * 1000) }.sorted()
         let arrivalLags = items.map { max(0, $0.1.timeIntervalSince($0.0.dueAt) * 1000) }.sorted()
-        let pendingLeft = try await TestDatabase.withClient(try DatabaseConfiguration(url: stack.databaseURL, schema: "timeout")) { client in
+        let pendingLeft = try await StackDatabase.withClient(try DatabaseConfiguration(url: stack.databaseURL, schema: "timeout")) { client in
             var count = 0
             for try await value in try await client.query("SELECT count(*)::int FROM timeout.timers WHERE status = 'scheduled'").decode(Int.self) {
                 count = value

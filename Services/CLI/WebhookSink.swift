@@ -1,10 +1,10 @@
 import Contracts
+import DevStack
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import ServiceKit
-import ServiceKitTesting
 import ServiceLifecycle
 
 /// The local stack's stand-in for a chat frontend: receives the notifier's signed

@@ -1,3 +1,4 @@
+import DevStack
 import Foundation
 import PostgresNIO
 import ServiceKit
@@ -15,7 +16,7 @@ public enum TestPostgres {
     public static func freshDatabase(schema: String = "public", rolePassword: String = "hitl-test-password") async throws -> DatabaseConfiguration {
         var admin = try DatabaseConfiguration(url: adminURL(), schema: schema)
         let name = "hitl_test_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
-        try await TestDatabase.create(name, admin: admin, rolePassword: rolePassword)
+        try await StackDatabase.create(name, admin: admin, rolePassword: rolePassword)
         admin.database = name
         return admin
     }

@@ -1,3 +1,5 @@
+import DevStack
+
 /// Polls `condition` until it holds; throws `StackError` naming `what` after `timeout`.
 public func waitUntil(_ what: String, timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool)
     async throws
@@ -8,12 +10,4 @@ public func waitUntil(_ what: String, timeout: Duration = .seconds(30), every in
         try await Task.sleep(for: interval)
     }
     throw StackError("timed out after \(timeout) waiting for \(what)")
-}
-
-/// A value several tasks add to and a test reads.
-public actor Collected<Element: Sendable> {
-    public private(set) var items: [Element] = []
-    public init() {}
-    public func append(_ item: Element) { items.append(item) }
-    public var count: Int { items.count }
 }

@@ -129,3 +129,14 @@ import Testing
         }
     }
 }
+
+@Suite struct IdentifierTests {
+    @Test func anIdHasOneLowercaseSpellingAndAWrongOneIsRefusedOnDecode() throws {
+        let upper = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
+        let id = try #require(WorkflowID(upper))
+        #expect(id.description == upper.lowercased() && WorkflowID(upper.lowercased()) == id)
+        #expect(WorkflowID("wf-1") == nil)
+        #expect(try WireCoding.encode(["id": id]) == Array(#"{"id":"6f9619ff-8b86-d011-b42d-00c04fc964ff"}"#.utf8))
+        #expect(throws: DecodingError.self) { try WireCoding.decode([String: ApprovalID].self, from: Array(#"{"id":"not-a-uuid"}"#.utf8)) }
+    }
+}

@@ -1,4 +1,5 @@
 import Contracts
+import DevStack
 import Foundation
 import ServiceKitTesting
 import Testing

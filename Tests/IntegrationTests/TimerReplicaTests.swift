@@ -1,4 +1,5 @@
 import Contracts
+import DevStack
 import Foundation
 import Kafka
 import Logging
@@ -30,7 +31,8 @@ import Testing
 
             let fired = Collected<TimerFired>()
             let consumer = try KafkaConsumer(
-                configuration: KafkaConfiguration(bootstrapServers: stack.local.kafkaBootstrap), groupID: "reader-\(UUID().uuidString)",
+                configuration: KafkaConfiguration(bootstrapServers: stack.local.kafkaBootstrap, properties: ["statistics.interval.ms": "200"]),
+                groupID: "reader-\(UUID().uuidString)",
                 topics: [Topic.timerFirings(for: .notifier).rawValue], logger: Logger(label: "test.reader"))
             let reader = Task {
                 try await consumer.run { message in
@@ -45,7 +47,10 @@ import Testing
             // A guard against a hang, not a speed target (that is `hitl bench timers`): on a loaded
             // machine the ten thousand take well over a minute.
             try await waitUntil("every timer to fire", timeout: .seconds(300)) { await fired.count >= count }
-            try await Task.sleep(for: .seconds(2))  // time for a duplicate to show
+            // A duplicate could only come from an outbox row published twice: once the
+            // replicas' outbox is empty and the reader has read all there is, none can come.
+            try await waitUntil("the replicas' outbox to be empty") { try await stack.count("SELECT count(*)::int FROM timeout.outbox") == 0 }
+            try await waitUntil("the reader to have read every firing") { consumer.lag()?[Topic.timerFirings(for: .notifier).rawValue] == 0 }
             reader.cancel()
             _ = try? await reader.value
 

@@ -1,5 +1,6 @@
 import Contracts
 import Crypto
+import DevStack
 import Foundation
 import ServiceKitTesting
 import Testing

@@ -45,7 +45,7 @@ import Testing
 
             // Follow the waiting workflow live, then decide.
             let stream = Task { try await Self.readEventStream("\(stack.orchestrator)/v1/workflows/\(id)/events") }
-            try await Task.sleep(for: .milliseconds(500))
+            try await waitUntil("the stream to be open") { try await stack.metric("hitl_event_streams_open", in: "orchestrator") == 1 }
             #expect(try await stack.decide(approvalID, "approve").status == 200)
             let streamed = try await stream.value
             #expect(streamed == (try await stack.events(id)))
@@ -114,7 +114,7 @@ import Testing
             let approvalID = try await stack.pendingApproval(of: id)
             let url = "\(stack.orchestrator)/v1/workflows/\(id)/events"
             let streams = (0..<2).map { _ in Task { try await Self.readEventStream(url) } }
-            try await Task.sleep(for: .seconds(1))
+            try await waitUntil("both streams to be open") { try await stack.metric("hitl_event_streams_open", in: "orchestrator") == 2 }
             let third = try await API.get(url)
             #expect(third.status == 429 && third.string("error") == "too_many_streams", "\(third.text)")
             // Another subject has its own allowance.

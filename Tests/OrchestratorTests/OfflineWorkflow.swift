@@ -27,7 +27,7 @@ final class OfflineWorkflow {
         let definitions = try WireCoding.decode([StepDefinition].self, from: Array(json.utf8))
         if let problem = DefinitionValidation.problem(in: definitions) { throw OfflineFailure("invalid steps: \(problem)") }
         let workflow = WorkflowRow(
-            id: UUID(), type: "payment", requester: "agent@bank.example", input: input, status: .running, currentStep: 0, version: 1,
+            id: WorkflowID(), type: "payment", requester: "agent@bank.example", input: input, status: .running, currentStep: 0, version: 1,
             callbackURL: callbackURL)
         session = WorkflowSession(
             workflow: workflow,

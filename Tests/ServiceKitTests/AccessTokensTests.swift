@@ -1,4 +1,5 @@
 import Crypto
+import DevStack
 import Foundation
 import Hummingbird
 import Logging

@@ -1,3 +1,4 @@
+import DevStack
 import Foundation
 import Logging
 import PostgresNIO

@@ -168,7 +168,7 @@ struct ApprovalRoutes: Sendable {
             let id = try parse(context.parameters.require("id"))
             let principal = try context.require(.approver, .agent, .admin)
             guard let view = try await store.find(id: id), view.isVisible(to: principal) else {
-                throw APIError.notFound("no approval \(id.uuidString.lowercased())")
+                throw APIError.notFound("no approval \(id)")
             }
             return try JSONResponse.make(view)
         }
@@ -191,8 +191,8 @@ struct ApprovalRoutes: Sendable {
         }
     }
 
-    private func parse(_ text: String) throws -> UUID {
-        guard let id = UUID(uuidString: text) else { throw APIError.notFound("no approval \(text): not an approval id") }
+    private func parse(_ text: String) throws -> ApprovalID {
+        guard let id = ApprovalID(text) else { throw APIError.notFound("no approval \(text): not an approval id") }
         return id
     }
 }

@@ -30,7 +30,7 @@ struct DecisionLinkRoutes: Sendable {
     func register(on router: Router<ServiceRequestContext>) {
         router.get("/v1/links/{token}") { _, context in
             let claims = try tokens.checked(try context.parameters.require("token"))
-            guard let id = UUID(uuidString: claims.approvalID),
+            guard let id = ApprovalID(claims.approvalID),
                 let approval = try await store.find(id: id)
             else { throw APIError.notFound("no approval \(claims.approvalID)") }
             return try JSONResponse.make(
@@ -43,7 +43,7 @@ struct DecisionLinkRoutes: Sendable {
             let claims = try tokens.checked(try context.parameters.require("token"))
             var request = request
             let body = request.head.headerFields[.contentType] == nil ? Body(comment: nil) : try await request.decodeJSON(Body.self)
-            guard let id = UUID(uuidString: claims.approvalID) else { throw APIError.notFound("no approval \(claims.approvalID)") }
+            guard let id = ApprovalID(claims.approvalID) else { throw APIError.notFound("no approval \(claims.approvalID)") }
             let view = try await store.decide(
                 id: id,
                 DecisionRequest(decision: claims.decision, approver: claims.approver, comment: body.comment, channel: "link", linkTokenID: claims.tokenID),

@@ -48,11 +48,11 @@ struct FallbackDecider: SupervisedLoop {
             claim: lease, handle: decide)
     }
 
-    private func lease(limit: Int) async throws -> [UUID] {
+    private func lease(limit: Int) async throws -> [ApprovalID] {
         try await store.repository.leaseFallbacks(limit: limit, for: Double(settings.timeoutSeconds + 30))
     }
 
-    private func decide(_ id: UUID) async {
+    private func decide(_ id: ApprovalID) async {
         let logger = store.runtime.logger
         do {
             guard let approval = try await store.find(id: id) else { return }

@@ -131,9 +131,9 @@ struct SlackInteractions: Sendable {
         }
     }
 
-    static func parse(_ value: String) -> (UUID, Decision)? {
+    static func parse(_ value: String) -> (ApprovalID, Decision)? {
         let parts = value.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let id = UUID(uuidString: parts[0]), let decision = Decision(rawValue: parts[1]) else { return nil }
+        guard parts.count == 2, let id = ApprovalID(String(parts[0])), let decision = Decision(rawValue: parts[1]) else { return nil }
         return (id, decision)
     }
 

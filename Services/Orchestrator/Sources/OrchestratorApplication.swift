@@ -224,7 +224,7 @@ struct EventHandlers: Sendable {
     }
 
     private func onWorkflow(_ idText: String, in transaction: Transaction, _ body: (WorkflowSession) async throws -> Void) async throws {
-        guard let id = UUID(uuidString: idText), try await engine.with(workflow: id, in: transaction, body) != nil else {
+        guard let id = WorkflowID(idText), try await engine.with(workflow: id, in: transaction, body) != nil else {
             throw PermanentFailure("no workflow \(idText)")
         }
     }

@@ -1,5 +1,6 @@
 import Contracts
 import Crypto
+import DevStack
 import Foundation
 import Kafka
 import Logging

@@ -1,3 +1,4 @@
+import DevStack
 import Hummingbird
 import Logging
 import ServiceKitTesting

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Contracts
+import DevStack
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,4 +1,5 @@
 import Contracts
+import DevStack
 import Foundation
 import Kafka
 import Logging
@@ -74,7 +75,7 @@ struct Stack: Sendable {
 
     /// Runs SQL as the administrator in the stack's database.
     func sql(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await TestDatabase.withClient(admin) { client in
+        try await StackDatabase.withClient(admin) { client in
             var rows: [PostgresRow] = []
             for try await row in try await client.query(query) { rows.append(row) }
             return rows

@@ -10,7 +10,7 @@ extension ApprovalStore {
     /// Creates the pending approval, asks the notifier to tell the approvers and the
     /// timeout service for the deadline. A repeat of the same request changes nothing.
     func create(_ request: ApprovalRequested, in transaction: Transaction) async throws {
-        guard let id = UUID(uuidString: request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
+        guard let id = ApprovalID(request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
         guard !request.approvers.isEmpty else { throw PermanentFailure("an approval needs at least one approver") }
         // Whoever wrote the record, nothing reaches an approver that the orchestrator would refuse.
         if let problem = FormLimits.problem(inInput: request.context) { throw PermanentFailure("context: \(problem)") }

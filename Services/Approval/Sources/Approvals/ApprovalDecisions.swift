@@ -14,13 +14,13 @@ extension ApprovalStore {
     /// exactly one vote decides and exactly one decision event is published; every later
     /// vote is refused with who decided, how and when. A refusal is a `DecisionRefusal`,
     /// whichever channel the request came from.
-    func decide(id: UUID, _ asked: DecisionRequest, logger: Logger) async throws -> ApprovalView {
+    func decide(id: ApprovalID, _ asked: DecisionRequest, logger: Logger) async throws -> ApprovalView {
         let request = try asked.checked()
         return try await runtime.database.transaction(logger: logger) { transaction -> ApprovalView in
             // The approval's row lock comes first: taking it after the link's insert (whose
             // foreign key share-locks the row) would let concurrent decisions deadlock.
             guard var current = try await repository.load(id: id, lock: true, in: transaction) else {
-                throw DecisionRefusal.noSuchApproval(id.uuidString.lowercased())
+                throw DecisionRefusal.noSuchApproval(id.description)
             }
             if let linkTokenID = request.linkTokenID {
                 guard try await repository.useDecisionLink(linkTokenID, of: id, in: transaction) else { throw DecisionRefusal.linkUsed }

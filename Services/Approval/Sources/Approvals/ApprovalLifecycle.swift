@@ -49,7 +49,7 @@ extension ApprovalStore {
 
     /// Routes a fired timer by its key.
     func onTimer(_ fired: TimerFired, in transaction: Transaction) async throws {
-        guard case .string(let idText)? = fired.payload["approval_id"], let id = UUID(uuidString: idText) else {
+        guard case .string(let idText)? = fired.payload["approval_id"], let id = ApprovalID(idText) else {
             throw PermanentFailure("timer \(fired.key) carries no approval_id")
         }
         if fired.key.hasPrefix(Self.deadlineTimerPrefix) {
@@ -65,7 +65,7 @@ extension ApprovalStore {
 
     /// Adds the level's approvers (groups and delegations resolved now) to a pending
     /// approval and notifies them; the earlier assignees may still decide.
-    private func escalate(id: UUID, level: Int, in transaction: Transaction) async throws {
+    private func escalate(id: ApprovalID, level: Int, in transaction: Transaction) async throws {
         guard let current = try await repository.load(id: id, lock: true, in: transaction), current.status == .pending,
             let escalation = current.policy.policy.escalation?[safe: level]
         else { return }
@@ -80,7 +80,7 @@ extension ApprovalStore {
     }
 
     /// Reminds every assignee of a pending approval, and plans the next reminder.
-    private func remind(id: UUID, number: Int, in transaction: Transaction) async throws {
+    private func remind(id: ApprovalID, number: Int, in transaction: Transaction) async throws {
         guard let current = try await repository.load(id: id, in: transaction), current.status == .pending, current.deadline > Date() else { return }
         guard try await repository.countReminder(number, of: id, in: transaction) else { return }
         try transaction.publish(notices.reminder(current, number: number), to: .notifications, subject: current.workflowId)
@@ -110,7 +110,7 @@ extension ApprovalStore {
     /// At the deadline of a pending approval: the policy decides (`on_expiry` approve or
     /// reject, recorded as the policy's decision), hands it to the fallback decider, or the
     /// approval expires.
-    func expire(id: UUID, in transaction: Transaction) async throws {
+    func expire(id: ApprovalID, in transaction: Transaction) async throws {
         guard let current = try await repository.load(id: id, lock: true, in: transaction), current.status == .pending, current.deadline <= Date()
         else { return }
         switch current.policy.policy.onExpiry ?? .expire {
@@ -134,7 +134,7 @@ extension ApprovalStore {
             case .expire, .fallback: nil
             }
         let ending: String
-        guard let id = UUID(uuidString: current.id) else { throw PermanentFailure("approval id \(current.id) is not a UUID") }
+        guard let id = ApprovalID(current.id) else { throw PermanentFailure("approval id \(current.id) is not a UUID") }
         if let decision {
             let decidedAt = Date()
             let decided = ApprovalRepository.Decided(
@@ -166,7 +166,7 @@ extension ApprovalStore {
     /// Ends a pending approval that its workflow no longer needs, cancels its deadline and
     /// tells the approvers that no action is needed any more. A decided one stays decided.
     func cancel(_ request: ApprovalCancelRequested, in transaction: Transaction) async throws {
-        guard let id = UUID(uuidString: request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
+        guard let id = ApprovalID(request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
         guard let cancelled = try await repository.cancel(id, reason: request.reason, in: transaction) else { return }
         try cancelTimers(
             approvalID: request.approvalId, workflowID: cancelled.workflowID, policy: cancelled.policy.policy, remindersSent: cancelled.remindersSent,

@@ -36,7 +36,7 @@ struct ApprovalStore: Sendable {
     // MARK: - Reading
 
     /// Approval `id`, read outside any transaction.
-    func find(id: UUID) async throws -> ApprovalView? {
+    func find(id: ApprovalID) async throws -> ApprovalView? {
         try await repository.find(id: id)
     }
 
@@ -51,7 +51,7 @@ struct ApprovalStore: Sendable {
 
     /// Records the first use of sign-in link `tokenID`; false when it was used before.
     func useSignIn(_ tokenID: String, approvalID: String) async throws -> Bool {
-        guard let id = UUID(uuidString: approvalID) else { return false }
+        guard let id = ApprovalID(approvalID) else { return false }
         return try await repository.useSignIn(tokenID, of: id)
     }
 }

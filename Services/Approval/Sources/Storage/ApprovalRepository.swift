@@ -13,7 +13,7 @@ struct ApprovalRepository: Sendable {
 
     /// A new approval, as the request asked it and its policy resolved.
     struct NewApproval {
-        var id: UUID
+        var id: ApprovalID
         var request: ApprovalRequested
         var applied: AppliedPolicy
         var form: ApprovalForm
@@ -38,7 +38,7 @@ struct ApprovalRepository: Sendable {
     }
 
     /// Approval `id` in `transaction`, locked against concurrent votes when `lock`.
-    func load(id: UUID, lock: Bool = false, in transaction: Transaction) async throws -> ApprovalView? {
+    func load(id: ApprovalID, lock: Bool = false, in transaction: Transaction) async throws -> ApprovalView? {
         let rows =
             lock
             ? try await transaction.query("\(unescaped: Self.selectViews) WHERE id = \(id) FOR UPDATE OF approvals")
@@ -47,7 +47,7 @@ struct ApprovalRepository: Sendable {
     }
 
     /// Approval `id`, read outside any transaction.
-    func find(id: UUID) async throws -> ApprovalView? {
+    func find(id: ApprovalID) async throws -> ApprovalView? {
         try await Self.views(database.query("\(unescaped: Self.selectViews) WHERE id = \(id)")).first
     }
 
@@ -66,7 +66,7 @@ struct ApprovalRepository: Sendable {
     }
 
     /// Records `vote` on approval `id`.
-    func add(_ vote: Vote, fields: JSONObject?, changes: JSONObject?, to id: UUID, in transaction: Transaction) async throws {
+    func add(_ vote: Vote, fields: JSONObject?, changes: JSONObject?, to id: ApprovalID, in transaction: Transaction) async throws {
         let fieldsJSON = try fields.map { try JSONColumn.text($0) }
         let changesJSON = try changes.map { try JSONColumn.text($0) }
         try await transaction.query(
@@ -93,7 +93,7 @@ struct ApprovalRepository: Sendable {
     /// Records the decision that closed approval `id`; answers how many reminders it had
     /// (which says which reminder timer is still to come).
     @discardableResult
-    func record(_ decided: Decided, of id: UUID, in transaction: Transaction) async throws -> Int {
+    func record(_ decided: Decided, of id: ApprovalID, in transaction: Transaction) async throws -> Int {
         let changes = try decided.changes.map { try JSONColumn.text($0) }
         let fields = try decided.fields.map { try JSONColumn.text($0) }
         let rows = try await transaction.query(
@@ -109,7 +109,7 @@ struct ApprovalRepository: Sendable {
     }
 
     /// Records that approval `id` expired with no decision.
-    func expire(_ id: UUID, reason: String?, in transaction: Transaction) async throws {
+    func expire(_ id: ApprovalID, reason: String?, in transaction: Transaction) async throws {
         try await transaction.query("UPDATE approvals SET status = 'expired', comment = \(reason), decided_at = now() WHERE id = \(id)")
     }
 
@@ -123,7 +123,7 @@ struct ApprovalRepository: Sendable {
     }
 
     /// Cancels approval `id` if it is pending; nil when it was not.
-    func cancel(_ id: UUID, reason: String, in transaction: Transaction) async throws -> Cancelled? {
+    func cancel(_ id: ApprovalID, reason: String, in transaction: Transaction) async throws -> Cancelled? {
         let rows = try await transaction.query(
             """
             UPDATE approvals SET status = 'cancelled', comment = \(reason), decided_at = now()
@@ -141,7 +141,7 @@ struct ApprovalRepository: Sendable {
     }
 
     /// Replaces the assignees and policy of approval `id` (an escalation added approvers).
-    func reassign(_ id: UUID, policy: AppliedPolicy, in transaction: Transaction) async throws {
+    func reassign(_ id: ApprovalID, policy: AppliedPolicy, in transaction: Transaction) async throws {
         try await transaction.query(
             "UPDATE approvals SET approvers = \(try JSONColumn.text(policy.assignees))::jsonb, policy = \(try JSONColumn.text(policy))::jsonb WHERE id = \(id)")
     }
@@ -149,7 +149,7 @@ struct ApprovalRepository: Sendable {
     /// Counts reminder `number` of pending approval `id`, once; false when it was counted
     /// before or the approval is no longer pending. Counted under the row lock, so a
     /// decision in between sees it (and cancels the next one).
-    func countReminder(_ number: Int, of id: UUID, in transaction: Transaction) async throws -> Bool {
+    func countReminder(_ number: Int, of id: ApprovalID, in transaction: Transaction) async throws -> Bool {
         try await transaction.returnsRow(
             "UPDATE approvals SET reminders_sent = \(number) WHERE id = \(id) AND status = 'pending' AND reminders_sent < \(number) RETURNING 1")
     }
@@ -157,13 +157,13 @@ struct ApprovalRepository: Sendable {
     // MARK: - Links used once
 
     /// Records the use of decision link `tokenID`; false when it was used before.
-    func useDecisionLink(_ tokenID: String, of id: UUID, in transaction: Transaction) async throws -> Bool {
+    func useDecisionLink(_ tokenID: String, of id: ApprovalID, in transaction: Transaction) async throws -> Bool {
         try await transaction.returnsRow(
             "INSERT INTO used_decision_links (token_id, approval_id) VALUES (\(tokenID), \(id)) ON CONFLICT DO NOTHING RETURNING 1")
     }
 
     /// Records the first use of sign-in link `tokenID`; false when it was used before.
-    func useSignIn(_ tokenID: String, of id: UUID) async throws -> Bool {
+    func useSignIn(_ tokenID: String, of id: ApprovalID) async throws -> Bool {
         for try await _ in try await database.query(
             "INSERT INTO used_sign_ins (token_id, approval_id) VALUES (\(tokenID), \(id)) ON CONFLICT DO NOTHING RETURNING 1")
         {
@@ -198,12 +198,12 @@ struct ApprovalRepository: Sendable {
     // MARK: - Fallback queue
 
     /// Hands approval `id` to the fallback decider.
-    func queueFallback(_ id: UUID, in transaction: Transaction) async throws {
+    func queueFallback(_ id: ApprovalID, in transaction: Transaction) async throws {
         try await transaction.query("INSERT INTO fallback_jobs (approval_id) VALUES (\(id)) ON CONFLICT DO NOTHING")
     }
 
     /// Leases up to `limit` approvals waiting for the fallback decider, for `seconds`.
-    func leaseFallbacks(limit: Int, for seconds: Double) async throws -> [UUID] {
+    func leaseFallbacks(limit: Int, for seconds: Double) async throws -> [ApprovalID] {
         try await database.transaction { transaction in
             let rows = try await transaction.query(
                 """
@@ -212,14 +212,14 @@ struct ApprovalRepository: Sendable {
                                       ORDER BY created_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
                 RETURNING approval_id
                 """)
-            var ids: [UUID] = []
-            for try await id in rows.decode(UUID.self) { ids.append(id) }
+            var ids: [ApprovalID] = []
+            for try await id in rows.decode(ApprovalID.self) { ids.append(id) }
             return ids
         }
     }
 
     /// Removes approval `id` from the fallback queue.
-    func removeFallback(_ id: UUID, in transaction: Transaction) async throws {
+    func removeFallback(_ id: ApprovalID, in transaction: Transaction) async throws {
         try await transaction.query("DELETE FROM fallback_jobs WHERE approval_id = \(id)")
     }
 

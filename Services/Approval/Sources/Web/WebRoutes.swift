@@ -163,7 +163,7 @@ struct WebRoutes: Sendable {
     /// Decides and shows the outcome; a decision that comes too late shows who decided,
     /// how and when instead (with the API's 409).
     private func decide(_ approval: ApprovalView, _ request: DecisionRequest, logger: Logger) async throws -> Response {
-        guard let id = UUID(uuidString: approval.id) else { throw APIError.notFound("no approval \(approval.id)") }
+        guard let id = ApprovalID(approval.id) else { throw APIError.notFound("no approval \(approval.id)") }
         do {
             let view = try await store.decide(id: id, request, logger: logger)
             if request.linkTokenID == nil { return HTMLResponse.seeOther("/ui/approvals/\(approval.id)") }
@@ -220,7 +220,7 @@ struct WebRoutes: Sendable {
     }
 
     private func find(_ id: String, logger: Logger) async throws -> ApprovalView {
-        guard let uuid = UUID(uuidString: id), let approval = try await store.find(id: uuid) else {
+        guard let uuid = ApprovalID(id), let approval = try await store.find(id: uuid) else {
             throw APIError.notFound("no approval \(id)")
         }
         return approval

@@ -56,7 +56,7 @@ struct ConversationRoutes: Sendable {
             let message = try await runtime.database.transaction(logger: logger) { transaction -> WorkflowMessage? in
                 let posted = WorkflowMessage(sequence: 0, at: Date(), kind: kind, author: author, step: body.step, text: body.text)
                 guard let message = try await workflows.engine.repository.post(posted, to: id, in: transaction) else { return nil }
-                let workflowID = id.uuidString.lowercased()
+                let workflowID = id.description
                 if kind != "note" {
                     // Approvers see the exchange on the approval's web page.
                     try transaction.publish(
@@ -67,7 +67,7 @@ struct ConversationRoutes: Sendable {
                 }
                 return message
             }
-            guard let message else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
+            guard let message else { throw APIError.notFound("no workflow \(id.description)") }
             return try JSONResponse.make(status: .created, message)
         }
     }

@@ -1,6 +1,8 @@
+import Contracts
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import PostgresNIO
 import ServiceKit
 import ServiceLifecycle
@@ -20,7 +22,7 @@ actor HistoryFeed {
     }
 
     private struct Subscriber {
-        let workflow: UUID
+        let workflow: WorkflowID
         let principal: String
         let continuation: AsyncStream<[HistoryEntry]>.Continuation
     }
@@ -30,7 +32,7 @@ actor HistoryFeed {
     private let pollInterval: Duration
     private var subscribers: [UUID: Subscriber] = [:]
     /// The last entry fetched, per watched workflow.
-    private var cursors: [UUID: Int64] = [:]
+    private var cursors: [WorkflowID: Int64] = [:]
 
     init(workflows: WorkflowRoutes, limits: Limits = Limits(), pollInterval: Duration = .milliseconds(200)) {
         self.workflows = workflows
@@ -40,7 +42,7 @@ actor HistoryFeed {
 
     /// Registers a stream of `workflow`'s entries after `after`; the caller reads the backlog
     /// itself after subscribing (and skips what it already sent), so nothing falls between.
-    func subscribe(_ workflow: UUID, principal: String, after: Int64) throws -> (id: UUID, entries: AsyncStream<[HistoryEntry]>) {
+    func subscribe(_ workflow: WorkflowID, principal: String, after: Int64) throws -> (id: UUID, entries: AsyncStream<[HistoryEntry]>) {
         guard subscribers.count < limits.total else {
             throw APIError(.tooManyRequests, "too_many_streams", "this service has \(limits.total) event streams open; try again later")
         }
@@ -50,17 +52,22 @@ actor HistoryFeed {
         let (stream, continuation) = AsyncStream<[HistoryEntry]>.makeStream(bufferingPolicy: .bufferingNewest(64))
         let id = UUID()
         subscribers[id] = Subscriber(workflow: workflow, principal: principal, continuation: continuation)
+        Self.open.record(subscribers.count)
         cursors[workflow] = max(cursors[workflow] ?? after, after)
         return (id, stream)
     }
 
     func unsubscribe(_ id: UUID) {
         guard let gone = subscribers.removeValue(forKey: id) else { return }
+        Self.open.record(subscribers.count)
         gone.continuation.finish()
         if !subscribers.values.contains(where: { $0.workflow == gone.workflow }) { cursors[gone.workflow] = nil }
     }
 
     var openStreams: Int { subscribers.count }
+
+    /// `hitl_event_streams_open`: the streams being served now.
+    private static let open = Gauge(label: "hitl_event_streams_open")
 
     /// Polls while the service runs, beating `heartbeat` on every tick.
     func run(logger: Logger, heartbeat: LoopWatchdog.Heartbeat) async {

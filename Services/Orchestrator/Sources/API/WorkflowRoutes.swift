@@ -59,14 +59,14 @@ struct WorkflowRoutes: Sendable {
         }
         switch outcome {
         case .created(let id, let status):
-            return try JSONResponse.make(status: .created, SubmitAnswer(id: id.uuidString.lowercased(), status: status))
+            return try JSONResponse.make(status: .created, SubmitAnswer(id: id.description, status: status))
         case .existing(let id, let status):
-            return try JSONResponse.make(status: .ok, SubmitAnswer(id: id.uuidString.lowercased(), status: status))
+            return try JSONResponse.make(status: .ok, SubmitAnswer(id: id.description, status: status))
         case .conflict(let id):
             throw APIError(
                 .conflict, "idempotency_conflict",
                 "idempotency_key \(submission.idempotencyKey) was already used with a different body",
-                details: ["workflow_id": .string(id.uuidString.lowercased())])
+                details: ["workflow_id": .string(id.description)])
         }
     }
 
@@ -98,7 +98,7 @@ struct WorkflowRoutes: Sendable {
             guard let number = Int(text), (1...500).contains(number) else { throw APIError.badRequest("limit must be 1 to 500") }
             limit = number
         }
-        var cursor: (Int64, UUID)?
+        var cursor: (Int64, WorkflowID)?
         if let text = query["after"] {
             guard let decoded = ListCursor.decode(String(text)) else { throw APIError.badRequest("after is not a cursor from a previous page") }
             cursor = decoded
@@ -124,14 +124,14 @@ struct WorkflowRoutes: Sendable {
     }
 
     /// The workflow's complete, ordered history; 404 when there is no such workflow.
-    func history(of id: UUID, after sequence: Int64 = 0) async throws -> [HistoryEntry] {
+    func history(of id: WorkflowID, after sequence: Int64 = 0) async throws -> [HistoryEntry] {
         try await requireWorkflow(id)
         return try await reads.entries(of: id, after: sequence)
     }
 
     /// 404 unless workflow `id` exists.
-    func requireWorkflow(_ id: UUID) async throws {
-        guard try await reads.exists(id) else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
+    func requireWorkflow(_ id: WorkflowID) async throws {
+        guard try await reads.exists(id) else { throw APIError.notFound("no workflow \(id.description)") }
     }
 
     // MARK: - Control and answers
@@ -165,10 +165,10 @@ struct WorkflowRoutes: Sendable {
         } catch let refused as PermanentFailure {
             throw APIError(.conflict, "invalid_transition", refused.reason)
         }
-        guard let outcome else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
+        guard let outcome else { throw APIError.notFound("no workflow \(id.description)") }
         switch outcome {
-        case .applied(let status): return try JSONResponse.make(ControlAnswer(id: id.uuidString.lowercased(), status: status, changed: true))
-        case .unchanged(let status): return try JSONResponse.make(ControlAnswer(id: id.uuidString.lowercased(), status: status, changed: false))
+        case .applied(let status): return try JSONResponse.make(ControlAnswer(id: id.description, status: status, changed: true))
+        case .unchanged(let status): return try JSONResponse.make(ControlAnswer(id: id.description, status: status, changed: false))
         }
     }
 
@@ -194,7 +194,7 @@ struct WorkflowRoutes: Sendable {
         let header = request.headers[HTTPField.Name(TaskTokens.header)!]
         let body = try await request.decodeJSON(ResultBody.self)
         let result = TaskResult(
-            workflowId: id.uuidString.lowercased(), step: step, attempt: body.attempt, compensation: body.compensation ?? false,
+            workflowId: id.description, step: step, attempt: body.attempt, compensation: body.compensation ?? false,
             outcome: body.outcome, output: body.output, error: body.error, worker: body.worker ?? "api", token: body.token ?? header)
         guard tokens.isValid(result) else {
             throw APIError(
@@ -217,9 +217,9 @@ struct WorkflowRoutes: Sendable {
                 return true
             }
         }
-        guard let found else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
-        guard found else { throw APIError.notFound("workflow \(id.uuidString.lowercased()) has no step \(step)") }
-        return try JSONResponse.make(ResultAnswer(workflowId: id.uuidString.lowercased(), step: step, attempt: body.attempt))
+        guard let found else { throw APIError.notFound("no workflow \(id.description)") }
+        guard found else { throw APIError.notFound("workflow \(id.description) has no step \(step)") }
+        return try JSONResponse.make(ResultAnswer(workflowId: id.description, step: step, attempt: body.attempt))
     }
 
     struct ResultAnswer: Encodable {
@@ -232,27 +232,27 @@ struct WorkflowRoutes: Sendable {
     /// its own workflows, an approver only at those with an approval step that names them
     /// (as an approver or at an escalation level); others answer 404, so their existence
     /// does not leak. Admins see everything.
-    func authorize(_ id: UUID, _ roles: Role..., context: ServiceRequestContext) async throws {
+    func authorize(_ id: WorkflowID, _ roles: Role..., context: ServiceRequestContext) async throws {
         let principal = try context.require(roles.isEmpty ? Role.allCases : roles)
-        guard try await reads.isVisible(id, to: principal) else { throw APIError.notFound("no workflow \(id.uuidString.lowercased())") }
+        guard try await reads.isVisible(id, to: principal) else { throw APIError.notFound("no workflow \(id.description)") }
     }
 
-    func parseID(_ text: String) throws -> UUID {
-        guard let id = UUID(uuidString: text) else { throw APIError.notFound("no workflow \(text): not a workflow id") }
+    func parseID(_ text: String) throws -> WorkflowID {
+        guard let id = WorkflowID(text) else { throw APIError.notFound("no workflow \(text): not a workflow id") }
         return id
     }
 }
 
 /// An opaque keyset cursor: the last row's creation time (microseconds) and id.
 enum ListCursor {
-    static func encode(_ last: (Int64, UUID)) -> String {
-        Data("\(last.0):\(last.1.uuidString.lowercased())".utf8).base64EncodedString()
+    static func encode(_ last: (Int64, WorkflowID)) -> String {
+        Data("\(last.0):\(last.1)".utf8).base64EncodedString()
     }
 
-    static func decode(_ cursor: String) -> (Int64, UUID)? {
+    static func decode(_ cursor: String) -> (Int64, WorkflowID)? {
         guard let data = Data(base64Encoded: cursor), let text = String(data: data, encoding: .utf8) else { return nil }
         let parts = text.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = WorkflowID(String(parts[1])) else { return nil }
         return (micros, id)
     }
 }
@@ -284,8 +284,8 @@ struct WorkflowSummary: Encodable {
     let createdAt: Date
     let updatedAt: Date
 
-    init(id: UUID, type: String, requester: String, status: String, createdAt: Date, updatedAt: Date) {
-        self.id = id.uuidString.lowercased()
+    init(id: WorkflowID, type: String, requester: String, status: String, createdAt: Date, updatedAt: Date) {
+        self.id = id.description
         self.type = type
         self.requester = requester
         self.status = status

@@ -14,11 +14,11 @@ struct WorkflowEngine: Sendable {
 
     /// What a submission led to.
     enum SubmitOutcome: Sendable {
-        case created(id: UUID, status: WorkflowStatus)
+        case created(id: WorkflowID, status: WorkflowStatus)
         /// The same idempotency key with the same body: the first workflow.
-        case existing(id: UUID, status: WorkflowStatus)
+        case existing(id: WorkflowID, status: WorkflowStatus)
         /// The same idempotency key with a different body.
-        case conflict(id: UUID)
+        case conflict(id: WorkflowID)
     }
 
     // MARK: - Submission
@@ -53,7 +53,7 @@ struct WorkflowEngine: Sendable {
 
     /// Loads and locks workflow `id`, runs `body` on it and saves it; nil when there is no
     /// such workflow.
-    func with<T>(workflow id: UUID, in transaction: Transaction, _ body: (WorkflowSession) async throws -> T) async throws -> T? {
+    func with<T>(workflow id: WorkflowID, in transaction: Transaction, _ body: (WorkflowSession) async throws -> T) async throws -> T? {
         guard let session = try await repository.load(id: id, in: transaction) else { return nil }
         let result = try await body(session)
         try await repository.save(session, in: transaction)
@@ -150,7 +150,7 @@ struct WorkflowEngine: Sendable {
         let step = session.steps[position]
         let approval = step.definition.approval ?? .init(approvers: [])
         let approvalID = ApprovalIdentity.derive(workflowId: session.id, step: step.name, round: step.round)
-        session.steps[position].approvalID = UUID(uuidString: approvalID)
+        session.steps[position].approvalID = ApprovalID(approvalID)
         let early = step.held != nil
         try await session.change(
             "approval_requested", actor: "orchestrator", step: position, stepStatus: StepStatus.waiting, status: .waitingApproval,
@@ -179,7 +179,7 @@ struct WorkflowEngine: Sendable {
             throw PermanentFailure("workflow \(decision.workflowId) has no step \(decision.step)")
         }
         let step = session.steps[position]
-        if step.status == StepStatus.waiting, step.approvalID?.uuidString.lowercased() == decision.approvalId.lowercased() {
+        if step.status == StepStatus.waiting, step.approvalID != nil, step.approvalID == ApprovalID(decision.approvalId) {
             if session.status == .paused {
                 try await hold(decision, session: session, at: position, why: "paused")
                 return
@@ -210,7 +210,7 @@ struct WorkflowEngine: Sendable {
             throw PermanentFailure("workflow \(expiry.workflowId) has no step \(expiry.step)")
         }
         let step = session.steps[position]
-        guard step.status == StepStatus.waiting, step.approvalID?.uuidString.lowercased() == expiry.approvalId.lowercased() else {
+        guard step.status == StepStatus.waiting, step.approvalID != nil, step.approvalID == ApprovalID(expiry.approvalId) else {
             try await session.note("expiry_ignored", actor: "timer", step: position, detail: ["approval_id": .string(expiry.approvalId)])
             return
         }
@@ -237,7 +237,7 @@ struct WorkflowEngine: Sendable {
             if case .expired(let deadline) = held { try await expire(session, at: position, deadline: deadline) }
             return
         }
-        decision.approvalId = session.steps[position].approvalID?.uuidString.lowercased() ?? decision.approvalId
+        decision.approvalId = session.steps[position].approvalID?.description ?? decision.approvalId
         try await applyNow(decision, session: session, at: position)
     }
 
@@ -569,7 +569,7 @@ struct WorkflowEngine: Sendable {
                 if let approvalID = step.approvalID {
                     try await session.publish(
                         ApprovalCancelRequested(
-                            approvalId: approvalID.uuidString.lowercased(), workflowId: session.id, reason: "workflow cancelled by \(actor)"),
+                            approvalId: approvalID.description, workflowId: session.id, reason: "workflow cancelled by \(actor)"),
                         to: .approvalRequests)
                 }
                 session.steps[position].held = nil

@@ -38,7 +38,7 @@ final class WorkflowSession {
     }
 
     var status: WorkflowStatus { workflow.status }
-    var id: String { workflow.idText }
+    var id: String { workflow.id.description }
 
     /// What expressions see: the input as it stands and the outputs of completed steps.
     var scope: JSONObject {

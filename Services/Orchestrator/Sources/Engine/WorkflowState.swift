@@ -51,7 +51,7 @@ enum HeldDecision: Sendable {
 
 /// A workflow row as the engine works on it.
 struct WorkflowRow: Sendable {
-    var id: UUID
+    var id: WorkflowID
     var type: String
     var requester: String
     var input: JSONObject
@@ -64,7 +64,6 @@ struct WorkflowRow: Sendable {
     /// Receives each lifecycle event as a signed webhook.
     var callbackURL: String?
 
-    var idText: String { id.uuidString.lowercased() }
 }
 
 /// A step row as the engine works on it.
@@ -73,7 +72,7 @@ struct StepRow: Sendable {
     var name: String
     var definition: StepDefinition
     var status: StepStatus
-    var approvalID: UUID?
+    var approvalID: ApprovalID?
     var output: JSONObject?
     /// The forward task's attempts.
     var forward = AttemptCount()
@@ -126,6 +125,6 @@ struct AttemptCount: Sendable, Equatable {
 
 /// The workflow changed between read and write; the event is retried on fresh state.
 struct StaleWorkflow: Error, CustomStringConvertible {
-    let id: UUID
+    let id: WorkflowID
     var description: String { "workflow \(id) changed concurrently" }
 }

@@ -14,7 +14,7 @@ struct HTTPCallQueue: Sendable {
         let id: Int64
         let isCallback: Bool
         let tries: Int
-        let workflowID: UUID
+        let workflowID: WorkflowID
         let step: String
         let attempt: Int
         let compensation: Bool
@@ -33,7 +33,7 @@ struct HTTPCallQueue: Sendable {
                 """)
             var calls: [Call] = []
             for try await (id, kind, tries, workflowID, step, attempt, compensation, request) in rows.decode(
-                (Int64, String, Int, UUID, String, Int, Bool, String).self)
+                (Int64, String, Int, WorkflowID, String, Int, Bool, String).self)
             {
                 calls.append(
                     Call(

@@ -14,12 +14,12 @@ struct WorkflowReads: Sendable {
         var type: String?
         var requester: String?
         var createdAfter: Date?
-        var after: (Int64, UUID)?
+        var after: (Int64, WorkflowID)?
         var limit: Int
     }
 
     /// The workflows `filter` selects, oldest first, and the cursor of the next page.
-    func list(_ filter: Filter) async throws -> (items: [WorkflowSummary], next: (Int64, UUID)?) {
+    func list(_ filter: Filter) async throws -> (items: [WorkflowSummary], next: (Int64, WorkflowID)?) {
         let status = filter.status?.rawValue
         let rows = try await database.query(
             """
@@ -32,8 +32,8 @@ struct WorkflowReads: Sendable {
             ORDER BY created_at, id LIMIT \(filter.limit + 1)
             """)
         var items: [WorkflowSummary] = []
-        var last: (Int64, UUID)?
-        for try await (id, type, requester, status, created, updated, micros) in rows.decode((UUID, String, String, String, Date, Date, Int64).self) {
+        var last: (Int64, WorkflowID)?
+        for try await (id, type, requester, status, created, updated, micros) in rows.decode((WorkflowID, String, String, String, Date, Date, Int64).self) {
             if items.count == filter.limit { return (items, last) }
             items.append(WorkflowSummary(id: id, type: type, requester: requester, status: status, createdAt: created, updatedAt: updated))
             last = (micros, id)
@@ -42,7 +42,7 @@ struct WorkflowReads: Sendable {
     }
 
     /// Workflow `id` with its steps, or nil.
-    func view(of id: UUID) async throws -> WorkflowView? {
+    func view(of id: WorkflowID) async throws -> WorkflowView? {
         let rows = try await database.query(
             """
             SELECT type, requester, input::text, status, outcome, reason, template_name, template_version, created_at, updated_at
@@ -53,7 +53,7 @@ struct WorkflowReads: Sendable {
             (String, String, String, String, String?, String?, String?, Int?, Date, Date).self)
         {
             view = WorkflowView(
-                id: id.uuidString.lowercased(), type: type, requester: requester, status: status, outcome: outcome, reason: reason,
+                id: id.description, type: type, requester: requester, status: status, outcome: outcome, reason: reason,
                 template: template, templateVersion: version, input: JSONColumn.object(input), steps: [], createdAt: created, updatedAt: updated)
         }
         guard var view else { return nil }
@@ -63,18 +63,18 @@ struct WorkflowReads: Sendable {
             FROM workflow_steps WHERE workflow_id = \(id) ORDER BY position
             """)
         for try await (name, kind, status, approval, attempt, round, output, error, compensation, updated) in steps.decode(
-            (String, String, String, UUID?, Int, Int, String?, String?, String?, Date).self)
+            (String, String, String, ApprovalID?, Int, Int, String?, String?, String?, Date).self)
         {
             view.steps.append(
                 StepView(
-                    name: name, kind: kind, status: status, approvalId: approval?.uuidString.lowercased(), attempt: attempt, round: round,
+                    name: name, kind: kind, status: status, approvalId: approval?.description, attempt: attempt, round: round,
                     output: output.map(JSONColumn.object), error: error, compensation: compensation, updatedAt: updated))
         }
         return view
     }
 
     /// Whether workflow `id` exists.
-    func exists(_ id: UUID) async throws -> Bool {
+    func exists(_ id: WorkflowID) async throws -> Bool {
         for try await _ in try await database.query("SELECT 1 FROM workflows WHERE id = \(id)") { return true }
         return false
     }
@@ -82,7 +82,7 @@ struct WorkflowReads: Sendable {
     /// Whether `principal` may see workflow `id`: an admin any, an agent its own, an
     /// approver one with an approval step that names them (as an approver or at an
     /// escalation level).
-    func isVisible(_ id: UUID, to principal: Principal) async throws -> Bool {
+    func isVisible(_ id: WorkflowID, to principal: Principal) async throws -> Bool {
         let subject = principal.subject
         let visible: PostgresQuery
         switch principal.role {
@@ -104,16 +104,16 @@ struct WorkflowReads: Sendable {
     }
 
     /// The history entries of several workflows, each after its own sequence, in one query.
-    func entries(of ids: [UUID], after sequences: [Int64]) async throws -> [UUID: [HistoryEntry]] {
+    func entries(of ids: [WorkflowID], after sequences: [Int64]) async throws -> [WorkflowID: [HistoryEntry]] {
         let rows = try await database.query(
             """
             SELECT h.workflow_id, h.id, h.at, h.event, h.from_status, h.to_status, h.step, h.actor, h.detail::text
-            FROM workflow_history h JOIN unnest(\(ids)::uuid[], \(sequences)::int8[]) AS w(id, after) ON h.workflow_id = w.id AND h.id > w.after
+            FROM workflow_history h JOIN unnest(\(ids.map(\.uuid))::uuid[], \(sequences)::int8[]) AS w(id, after) ON h.workflow_id = w.id AND h.id > w.after
             ORDER BY h.id LIMIT 5000
             """)
-        var found: [UUID: [HistoryEntry]] = [:]
+        var found: [WorkflowID: [HistoryEntry]] = [:]
         for try await (workflow, seq, at, event, from, to, step, actor, detail) in rows.decode(
-            (UUID, Int64, Date, String, String?, String?, String?, String, String).self)
+            (WorkflowID, Int64, Date, String, String?, String?, String?, String, String).self)
         {
             found[workflow, default: []].append(
                 HistoryEntry(
@@ -123,7 +123,7 @@ struct WorkflowReads: Sendable {
     }
 
     /// The history entries after `sequence` of workflow `id`, oldest first.
-    func entries(of id: UUID, after sequence: Int64) async throws -> [HistoryEntry] {
+    func entries(of id: WorkflowID, after sequence: Int64) async throws -> [HistoryEntry] {
         let rows = try await database.query(
             """
             SELECT id, at, event, from_status, to_status, step, actor, detail::text
@@ -147,14 +147,14 @@ struct WorkflowReads: Sendable {
             WHERE s.status = 'waiting' AND s.approval_id IS NOT NULL AND w.status = 'waiting_approval' ORDER BY s.updated_at LIMIT 10000
             """)
         var items: [WaitingStep] = []
-        for try await (workflow, step, approval, since) in rows.decode((UUID, String, UUID, Date).self) {
-            items.append(WaitingStep(workflowId: workflow.uuidString.lowercased(), step: step, approvalId: approval.uuidString.lowercased(), since: since))
+        for try await (workflow, step, approval, since) in rows.decode((WorkflowID, String, ApprovalID, Date).self) {
+            items.append(WaitingStep(workflowId: workflow.description, step: step, approvalId: approval.description, since: since))
         }
         return items
     }
 
     /// The conversation of workflow `id`, oldest first.
-    func messages(of id: UUID) async throws -> [WorkflowMessage] {
+    func messages(of id: WorkflowID) async throws -> [WorkflowMessage] {
         let rows = try await database.query("SELECT id, at, kind, author, step, text FROM workflow_messages WHERE workflow_id = \(id) ORDER BY id")
         var items: [WorkflowMessage] = []
         for try await (sequence, at, kind, author, step, text) in rows.decode((Int64, Date, String, String, String?, String).self) {

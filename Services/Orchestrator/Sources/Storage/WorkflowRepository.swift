@@ -16,9 +16,9 @@ struct WorkflowRepository: Sendable {
         /// A new workflow, every step pending, not yet started.
         case created(WorkflowSession)
         /// The same idempotency key with the same body: the first workflow.
-        case existing(id: UUID, status: WorkflowStatus)
+        case existing(id: WorkflowID, status: WorkflowStatus)
         /// The same idempotency key with a different body.
-        case conflict(id: UUID)
+        case conflict(id: WorkflowID)
     }
 
     /// Inserts the workflow and its steps in one statement; nothing when the requester used
@@ -26,7 +26,7 @@ struct WorkflowRepository: Sendable {
     func insert(
         _ submission: WorkflowSubmitted, requestHash: String, template: (name: String, version: Int)?, in transaction: Transaction
     ) async throws -> Inserted {
-        let id = UUID()
+        let id = WorkflowID()
         let input = try JSONColumn.text(submission.input)
         let definitions = try submission.steps.map { try JSONColumn.text($0) }
         let created = try await transaction.returnsRow(
@@ -46,7 +46,7 @@ struct WorkflowRepository: Sendable {
         guard created else {
             let rows = try await transaction.query(
                 "SELECT id, request_hash, status FROM workflows WHERE requester = \(submission.requester) AND idempotency_key = \(submission.idempotencyKey)")
-            for try await (existingID, existingHash, status) in rows.decode((UUID, String, String).self) {
+            for try await (existingID, existingHash, status) in rows.decode((WorkflowID, String, String).self) {
                 guard existingHash == requestHash else { return .conflict(id: existingID) }
                 return .existing(id: existingID, status: try WorkflowStatus(stored: status, column: "workflows.status"))
             }
@@ -63,7 +63,7 @@ struct WorkflowRepository: Sendable {
     }
 
     /// Locks and loads workflow `id` with its steps, or nil when there is none.
-    func load(id: UUID, in transaction: Transaction) async throws -> WorkflowSession? {
+    func load(id: WorkflowID, in transaction: Transaction) async throws -> WorkflowSession? {
         let rows = try await transaction.query(
             """
             SELECT id, type, requester, input::text, status, current_step, version, outcome, reason, callback_url
@@ -71,7 +71,7 @@ struct WorkflowRepository: Sendable {
             """)
         var workflow: WorkflowRow?
         for try await (id, type, requester, input, status, current, version, outcome, reason, callback) in rows.decode(
-            (UUID, String, String, String, String, Int, Int, String?, String?, String?).self)
+            (WorkflowID, String, String, String, String, Int, Int, String?, String?, String?).self)
         {
             workflow = WorkflowRow(
                 id: id, type: type, requester: requester, input: JSONColumn.object(input),
@@ -91,7 +91,7 @@ struct WorkflowRepository: Sendable {
                 position, name, definition, status, approval, output, attempt, tries, round, held, feedback, error, compensation, compensationAttempt,
                 compensationTries
             ) =
-                try row.decode((Int, String, String, String, UUID?, String?, Int, Int, Int, String?, String?, String?, String?, Int, Int).self)
+                try row.decode((Int, String, String, String, ApprovalID?, String?, Int, Int, Int, String?, String?, String?, String?, Int, Int).self)
             steps.append(
                 StepRow(
                     position: position, name: name, definition: try WireCoding.decode(StepDefinition.self, from: Array(definition.utf8)),
@@ -179,7 +179,7 @@ struct WorkflowRepository: Sendable {
     /// Adds `message` to the conversation of workflow `id` (a message posted through the
     /// API); answers it as stored, with its sequence and time, or nil when there is no such
     /// workflow.
-    func post(_ message: WorkflowMessage, to id: UUID, in transaction: Transaction) async throws -> WorkflowMessage? {
+    func post(_ message: WorkflowMessage, to id: WorkflowID, in transaction: Transaction) async throws -> WorkflowMessage? {
         let rows = try await transaction.query(
             """
             INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
@@ -196,7 +196,7 @@ struct WorkflowRepository: Sendable {
     }
 
     /// The receipts kept for workflow `id`.
-    static func receipts(of id: UUID, in transaction: Transaction) async throws -> [KeptReceipt] {
+    static func receipts(of id: WorkflowID, in transaction: Transaction) async throws -> [KeptReceipt] {
         let rows = try await transaction.query("SELECT step, round, receipt, input_sha256, at FROM approval_receipts WHERE workflow_id = \(id)")
         var receipts: [KeptReceipt] = []
         for try await (step, round, receipt, hash, at) in rows.decode((String, Int, String, String, Date).self) {
@@ -212,7 +212,7 @@ struct WorkflowRepository: Sendable {
         let rows: [JSONValue] = try steps.map { step in
             .object([
                 "position": number(step.position), "status": .string(step.status.rawValue),
-                "approval_id": text(step.approvalID?.uuidString.lowercased()),
+                "approval_id": text(step.approvalID?.description),
                 "output": step.output.map(JSONValue.object) ?? .null, "held": try step.held.map { .object(try $0.stored) } ?? .null,
                 "attempt": number(step.forward.attempt), "tries": number(step.forward.tries), "round": number(step.round),
                 "feedback": text(step.feedback), "error": text(step.error), "compensation_status": text(step.compensationStatus?.rawValue),

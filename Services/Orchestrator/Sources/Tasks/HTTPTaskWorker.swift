@@ -69,7 +69,7 @@ struct HTTPTaskWorker: SupervisedLoop {
                     .taskCall(
                         secret: $0,
                         Signing.TaskCall(
-                            method: call.request.method, url: call.request.url, workflowID: call.workflowID.uuidString.lowercased(), step: call.step,
+                            method: call.request.method, url: call.request.url, workflowID: call.workflowID.description, step: call.step,
                             attempt: call.attempt, deliveryID: "\(call.id)"))
                 }
             }

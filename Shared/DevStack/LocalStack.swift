@@ -81,7 +81,7 @@ public final class LocalStack: @unchecked Sendable {
             adminURL = server.url()
         }
         let admin = try DatabaseConfiguration(url: adminURL!, schema: "public")
-        try await TestDatabase.create(options.database, admin: admin, rolePassword: options.rolePassword)
+        try await StackDatabase.create(options.database, admin: admin, rolePassword: options.rolePassword)
         databaseURL = "postgres://\(admin.username)@\(admin.host):\(admin.port)/\(options.database)"
 
         let cluster = try KafkaMockCluster(brokers: 1)
@@ -160,7 +160,7 @@ public final class LocalStack: @unchecked Sendable {
 }
 
 /// Creates provisioned databases on a server.
-public enum TestDatabase {
+public enum StackDatabase {
     /// Creates `name` (when missing) and provisions the service roles and schemas in it.
     public static func create(_ name: String, admin: DatabaseConfiguration, rolePassword: String) async throws {
         try await create(name, admin: admin, rolePasswords: Dictionary(uniqueKeysWithValues: Provisioning.services.map { ($0, rolePassword) }))
