@@ -24,28 +24,49 @@ struct DeliveryWorker: SupervisedLoop {
     let settings: NotifierSettings
     let channels: [String: any NotificationChannel]
     let wakeup: Wakeup
+    /// Deliveries leased on insert, and the breakers this process saw open.
+    let handOff: DeliveryHandOff
     var batchSize = 64
-    var lease: Duration = .seconds(60)
+    var lease: Duration { handOff.lease }
 
     static let retryTimerPrefix = "delivery:"
 
-    /// Records the deliveries of a new notification (inside the consuming transaction): one
-    /// per channel, or one per recipient on channels that address each recipient.
-    static func enqueue(_ notification: NotificationRequested, channels: [String: any NotificationChannel], in transaction: Transaction, wakeup: Wakeup)
-        async throws
-    {
+    /// Records the deliveries of a new notification (inside the consuming transaction), in
+    /// one statement: one per channel, or one per recipient on channels that address each
+    /// recipient. Those of channels whose breaker is closed are leased to this process at
+    /// once and handed to the worker after the commit (`DeliveryHandOff`).
+    static func enqueue(
+        _ notification: NotificationRequested, channels: [String: any NotificationChannel], handOff: DeliveryHandOff, in transaction: Transaction,
+        wakeup: Wakeup
+    ) async throws {
         let json = try JSONColumn.text(notification)
+        var rows: [(id: UUID, channel: String, recipient: String, leased: Bool)] = []
         for (name, channel) in channels.sorted(by: { $0.key < $1.key }) {
             for recipient in channel.perRecipient ? notification.recipients : [""] {
-                try await transaction.query(
-                    """
-                    INSERT INTO deliveries (id, notification_id, channel, recipient, workflow_id, notification)
-                    VALUES (\(UUID()), \(notification.notificationId), \(name), \(recipient), \(notification.workflowId), \(json)::jsonb)
-                    ON CONFLICT (notification_id, channel, recipient) DO NOTHING
-                    """)
+                rows.append((UUID(), name, recipient, !handOff.isTripped(name)))
             }
         }
-        transaction.afterCommit { wakeup.signal() }
+        let leaseSeconds = Double(handOff.lease.components.seconds)
+        let inserted = try await transaction.query(
+            """
+            INSERT INTO deliveries (id, notification_id, channel, recipient, workflow_id, notification, attempts, next_attempt_at)
+            SELECT id, \(notification.notificationId), channel, recipient, \(notification.workflowId), \(json)::jsonb,
+                   CASE WHEN leased THEN 1 ELSE 0 END,
+                   CASE WHEN leased THEN now() + make_interval(secs => \(leaseSeconds)) ELSE now() END
+            FROM unnest(\(rows.map(\.id))::uuid[], \(rows.map(\.channel))::text[], \(rows.map(\.recipient))::text[], \(rows.map(\.leased))::boolean[])
+                 AS r(id, channel, recipient, leased)
+            ON CONFLICT (notification_id, channel, recipient) DO NOTHING
+            RETURNING id
+            """)
+        var fresh: Set<UUID> = []
+        for try await id in inserted.decode(UUID.self) { fresh.insert(id) }
+        let handed = rows.filter { $0.leased && fresh.contains($0.id) }.map {
+            Claimed(id: $0.id, channel: $0.channel, recipient: $0.recipient, attempt: 1, notification: notification)
+        }
+        transaction.afterCommit {
+            handOff.hand(handed)
+            wakeup.signal()
+        }
     }
 
     var name: String { "deliveries" }
@@ -69,6 +90,8 @@ struct DeliveryWorker: SupervisedLoop {
     /// Claims due rows of channels whose breaker is closed, and one row (the probe) of each
     /// channel whose breaker's cool-down is over.
     private func claim(limit: Int) async throws -> [Claimed] {
+        let handed = handOff.take(limit)
+        if !handed.isEmpty { return handed }
         let leaseSeconds = Double(lease.components.seconds)
         let threshold = settings.breakerThreshold
         let cooldown = Double(settings.breakerCooldown.components.seconds)
@@ -86,6 +109,7 @@ struct DeliveryWorker: SupervisedLoop {
                 try await transaction.query(
                     "UPDATE channel_state SET open_until = now() + make_interval(secs => \(cooldown)) WHERE channel = ANY(\(probing))")
             }
+            handOff.setTripped(Set(tripped))
             var claimed = try await take(excluding: tripped, limit: limit, leaseSeconds: leaseSeconds, in: transaction)
             for channel in probing {
                 claimed += try await take(probe: channel, limit: 1, leaseSeconds: leaseSeconds, in: transaction)
@@ -160,24 +184,31 @@ struct DeliveryWorker: SupervisedLoop {
         let notification = delivery.notification
         guard let failure else {
             // The common case in one statement (one round trip, its own transaction): the
-            // attempt, the delivery's status, the channel's breaker closed, and the event.
-            let delivered = try OutboxRow(
-                EventEnvelope(
-                    NotificationDelivered(
-                        notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel, attempts: delivery.attempt,
-                        deliveredAt: Date()),
-                    source: runtime.database.source, subject: notification.workflowId),
-                to: .notificationOutcomes)
+            // attempt, the delivery's status, the channel's breaker closed, and (when reported)
+            // the event.
+            let delivered =
+                settings.reportDelivered
+                ? [
+                    try OutboxRow(
+                        EventEnvelope(
+                            NotificationDelivered(
+                                notificationId: notification.notificationId, workflowId: notification.workflowId, channel: delivery.channel,
+                                attempts: delivery.attempt, deliveredAt: Date()),
+                            source: runtime.database.source, subject: notification.workflowId),
+                        to: .notificationOutcomes)
+                ] : []
             try await runtime.database.query(
                 """
                 WITH attempt AS (INSERT INTO delivery_attempts (delivery_id, attempt, succeeded) VALUES (\(delivery.id), \(delivery.attempt), true)
                                  ON CONFLICT DO NOTHING),
                      closed AS (DELETE FROM channel_state WHERE channel = \(delivery.channel)),
                      event AS (INSERT INTO outbox (topic, key, headers, value)
-                               VALUES (\(delivered.topic), \(delivered.key), \(delivered.headers)::jsonb, \(delivered.value)))
+                               SELECT * FROM unnest(\(delivered.map(\.topic))::text[], \(delivered.map(\.key))::text[],
+                                                    \(delivered.map(\.headers))::jsonb[], \(delivered.map(\.value))::bytea[]))
                 UPDATE deliveries SET status = 'delivered', closed_at = now(), last_error = NULL WHERE id = \(delivery.id)
                 """)
-            runtime.relay.wake()
+            if !delivered.isEmpty { runtime.relay.wake() }
+            handOff.close(delivery.channel)
             return
         }
         let giveUp = failure.permanent || delivery.attempt >= settings.maxAttempts
@@ -237,6 +268,7 @@ struct DeliveryWorker: SupervisedLoop {
         for try await failures in rows.decode(Int.self) where failures >= settings.breakerThreshold {
             try await transaction.query(
                 "UPDATE channel_state SET open_until = now() + make_interval(secs => \(cooldown)) WHERE channel = \(channel)")
+            handOff.trip(channel)
             if failures == settings.breakerThreshold {
                 runtime.logger.warning("Channel breaker opened", metadata: ["channel": "\(channel)", "failures": "\(failures)"])
                 Counter(label: "hitl_delivery_breaker_opened_total", dimensions: [("channel", channel)]).increment()

@@ -29,12 +29,14 @@ public enum Notifier {
         }
         if channels.isEmpty { channels["log"] = LogChannel(logger: logger) }
         let wakeup = Wakeup()
+        let handOff = DeliveryHandOff(lease: .seconds(60))
         let enabled = channels
         let consumer = try runtime.makeConsumer(
             topics: [.notifications, .timerFirings(for: .notifier)],
             handlers: [
                 .notificationRequested: { event, transaction in
-                    try await DeliveryWorker.enqueue(event.decode(NotificationRequested.self), channels: enabled, in: transaction, wakeup: wakeup)
+                    try await DeliveryWorker.enqueue(
+                        event.decode(NotificationRequested.self), channels: enabled, handOff: handOff, in: transaction, wakeup: wakeup)
                 },
                 .notificationRetryRequested: { event, transaction in
                     try await DeliveryWorker.retryRequested(event.decode(NotificationRetryRequested.self), in: transaction, wakeup: wakeup)
@@ -43,7 +45,7 @@ public enum Notifier {
                     try await DeliveryWorker.retryDue(event.decode(TimerFired.self), in: transaction, wakeup: wakeup)
                 },
             ])
-        let worker = runtime.supervised(DeliveryWorker(runtime: runtime, settings: settings, channels: channels, wakeup: wakeup))
+        let worker = runtime.supervised(DeliveryWorker(runtime: runtime, settings: settings, channels: channels, wakeup: wakeup, handOff: handOff))
         let pruner = runtime.makePruner(rules: [
             .init(table: "delivery_attempts", timeColumn: "at", finished: "delivery_id IN (SELECT id FROM deliveries WHERE status IN ('delivered', 'failed'))"),
             .init(

@@ -18,6 +18,7 @@ import Slack
 /// | `HITL_SMTP_TLS` | `starttls` | `starttls` (required, certificate verified) or `none` (a relay on a trusted network; no AUTH) |
 /// | `HITL_SMTP_CA_FILE` | — | PEM file of the CA that signed the server's certificate, instead of the system's roots |
 /// | `HITL_SLACK_BOT_TOKEN`, `HITL_SLACK_API_URL`, `HITL_SLACK_USERS` | — | the Slack channel (see `SlackSettings`); recipients are mapped to Slack users |
+/// | `HITL_REPORT_DELIVERED` | `0` | `1`: every successful delivery is reported on `hitl.notification.outcomes` too; failures always are |
 /// | `HITL_DELIVERY_MAX_ATTEMPTS` | `6` | attempts before a delivery is given up, reported failed and dead-lettered |
 /// | `HITL_DELIVERY_RETRY_BASE_MS` | `2000` | backoff of the first retry (doubling, capped at 10 minutes, full jitter) |
 /// | `HITL_DELIVERY_BREAKER_THRESHOLD` | `5` | failures in a row that open a channel's circuit breaker |
@@ -31,6 +32,10 @@ public struct NotifierSettings: Sendable {
     var mailFrom: String?
     var slack: SlackSettings?
     public var maxAttempts: Int
+    /// Whether successful deliveries are reported on `hitl.notification.outcomes`. No service
+    /// reads them (`TopicAccess`), and they were two records of every workflow; a failure,
+    /// which ops act on, is always reported (and dead-lettered for a retry).
+    public var reportDelivered: Bool
     var retryBackoff: Backoff
     var breakerThreshold: Int
     var breakerCooldown: Duration
@@ -76,6 +81,11 @@ public struct NotifierSettings: Sendable {
         }
         slack = try SlackSettings(environment: env)
         maxAttempts = try env.int("HITL_DELIVERY_MAX_ATTEMPTS", default: 6, in: 1...50)
+        switch env.optionalString("HITL_REPORT_DELIVERED") ?? "0" {
+        case "0": reportDelivered = false
+        case "1": reportDelivered = true
+        default: throw ConfigurationError(variable: "HITL_REPORT_DELIVERED", reason: "must be 0 or 1")
+        }
         retryBackoff = Backoff(base: .milliseconds(try env.int("HITL_DELIVERY_RETRY_BASE_MS", default: 2000, in: 10...3_600_000)), cap: .seconds(600))
         breakerThreshold = try env.int("HITL_DELIVERY_BREAKER_THRESHOLD", default: 5, in: 1...1000)
         breakerCooldown = .seconds(try env.int("HITL_DELIVERY_BREAKER_COOLDOWN_SECONDS", default: 30, in: 1...86_400))

@@ -38,14 +38,17 @@ extension ApprovalStore {
                 receipt: try receipt(
                     for: current, outcome: outcome, by: request.approver, onBehalfOf: taken.vote.onBehalfOf, channel: request.channel, at: decidedAt,
                     changes: request.changes))
-            let remindersSent = try await repository.record(decided, of: id, in: transaction)
+            try await repository.record(decided, of: id, in: transaction)
             try transaction.publish(
                 ApprovalDecided(
                     approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: outcome, approver: request.approver,
                     comment: request.comment, channel: request.channel, decidedAt: decided.decidedAt, changes: request.changes,
                     onBehalfOf: taken.vote.onBehalfOf, fields: taken.fields, receipt: decided.receipt),
                 to: .approvalDecisions, subject: current.workflowId)
-            try cancelTimers(of: current, remindersSent: remindersSent, in: transaction)
+            // The approval's timers (deadline, escalations, next reminder) are left to fire:
+            // each firing finds the approval closed and changes nothing. Cancelling them here
+            // would cost every decision a record and a transaction in the timeout service,
+            // for timers that nearly always lie hours ahead.
             try transaction.publish(
                 notices.decided(current, status: decided.status, by: request.approver, channel: request.channel, at: decided.decidedAt),
                 to: .notifications, subject: current.workflowId)

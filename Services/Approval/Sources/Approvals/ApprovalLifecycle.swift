@@ -31,8 +31,9 @@ extension ApprovalStore {
         }
     }
 
-    /// Cancels the timers a closed approval still has coming: its deadline, its escalation
-    /// levels and its next reminder (cancelling one that already fired changes nothing).
+    /// Cancels the timers a cancelled approval still has coming: its deadline, its escalation
+    /// levels and its next reminder (cancelling one that already fired changes nothing). A
+    /// decided approval leaves them to fire: each firing finds it closed and changes nothing.
     func cancelTimers(approvalID: String, workflowID: String, policy: ApprovalPolicy, remindersSent: Int, in transaction: Transaction) throws {
         var keys = [Self.deadlineTimerPrefix + approvalID]
         keys += (policy.escalation ?? []).indices.map { "\(Self.escalationTimerPrefix)\(approvalID):\($0)" }
@@ -40,11 +41,6 @@ extension ApprovalStore {
         for key in keys {
             try transaction.publish(TimerCancelled(owner: .approval, key: key, workflowId: workflowID), to: .timerRequests, subject: workflowID)
         }
-    }
-
-    func cancelTimers(of approval: ApprovalView, remindersSent: Int, in transaction: Transaction) throws {
-        try cancelTimers(
-            approvalID: approval.id, workflowID: approval.workflowId, policy: approval.policy.policy, remindersSent: remindersSent, in: transaction)
     }
 
     /// Routes a fired timer by its key.

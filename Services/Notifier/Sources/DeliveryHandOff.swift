@@ -1,0 +1,58 @@
+import Foundation
+import Synchronization
+
+/// Deliveries the consuming transaction inserted already leased to this process, handed to
+/// the worker in memory once that transaction committed: the worker attempts them without
+/// a claiming transaction of its own. Their lease keeps them safe: a process that dies with
+/// deliveries in hand leaves rows whose lease runs out, and any replica claims them then.
+///
+/// It also holds the channels whose breaker this process last saw open: their deliveries
+/// are not leased on insert but left to the claim, which lets one probe through at a time.
+final class DeliveryHandOff: Sendable {
+    private struct State {
+        var ready: [(delivery: DeliveryWorker.Claimed, leasedAt: ContinuousClock.Instant)] = []
+        var tripped: Set<String> = []
+    }
+
+    private let state = Mutex(State())
+    /// How long a handed delivery stays leased; one waiting longer is left to the claim.
+    let lease: Duration
+
+    init(lease: Duration) {
+        self.lease = lease
+    }
+
+    func isTripped(_ channel: String) -> Bool {
+        state.withLock { $0.tripped.contains(channel) }
+    }
+
+    /// The channels whose breaker is open, as a claim found them.
+    func setTripped(_ channels: Set<String>) {
+        state.withLock { $0.tripped = channels }
+    }
+
+    func trip(_ channel: String) {
+        state.withLock { _ = $0.tripped.insert(channel) }
+    }
+
+    func close(_ channel: String) {
+        state.withLock { _ = $0.tripped.remove(channel) }
+    }
+
+    func hand(_ deliveries: [DeliveryWorker.Claimed]) {
+        let now = ContinuousClock.now
+        state.withLock { $0.ready += deliveries.map { ($0, now) } }
+    }
+
+    /// Up to `limit` handed deliveries whose lease has at least half its time left; older
+    /// ones are dropped (the claim takes them once their lease ran out).
+    func take(_ limit: Int) -> [DeliveryWorker.Claimed] {
+        let fresh = ContinuousClock.now - lease / 2
+        return state.withLock { state in
+            state.ready.removeAll { $0.leasedAt < fresh }
+            let taken = state.ready.prefix(limit).map(\.delivery)
+            state.ready.removeFirst(taken.count)
+            return taken
+        }
+    }
+}
