@@ -74,7 +74,7 @@ struct DeliveryWorker: SupervisedLoop {
 
     func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
         await LeasedWorkLoop.run(
-            "Delivery", slots: batchSize, wakeup: wakeup, idle: .milliseconds(500), heartbeat: heartbeat, logger: runtime.logger,
+            "Delivery", slots: batchSize, wakeup: wakeup, idle: .seconds(2), heartbeat: heartbeat, logger: runtime.logger,
             claim: claim, handle: attempt)
     }
 

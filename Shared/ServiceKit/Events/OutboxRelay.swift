@@ -30,7 +30,7 @@ public final class OutboxRelay: Service, Sendable {
     private let refusals = Mutex<[Int64: Int]>([:])
     static let refusalsBeforeParking = 3
 
-    public init(database: Database, producer: KafkaProducer, pollInterval: Duration = .milliseconds(250), batchSize: Int = 500, logger: Logger) {
+    public init(database: Database, producer: KafkaProducer, pollInterval: Duration = .seconds(1), batchSize: Int = 500, logger: Logger) {
         self.database = database
         self.producer = producer
         self.pollInterval = pollInterval

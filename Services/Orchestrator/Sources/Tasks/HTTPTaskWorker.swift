@@ -32,7 +32,7 @@ struct HTTPTaskWorker: SupervisedLoop {
 
     func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
         await LeasedWorkLoop.run(
-            "HTTP task", slots: batchSize, wakeup: wakeup, idle: .milliseconds(500), heartbeat: heartbeat, logger: runtime.logger,
+            "HTTP task", slots: batchSize, wakeup: wakeup, idle: .seconds(2), heartbeat: heartbeat, logger: runtime.logger,
             claim: lease, handle: perform)
     }
 
