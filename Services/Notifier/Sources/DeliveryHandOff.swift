@@ -12,6 +12,7 @@ final class DeliveryHandOff: Sendable {
     private struct State {
         var ready: [(delivery: DeliveryWorker.Claimed, leasedAt: ContinuousClock.Instant)] = []
         var tripped: Set<String> = []
+        var lastClaim = ContinuousClock.now
     }
 
     private let state = Mutex(State())
@@ -44,15 +45,31 @@ final class DeliveryHandOff: Sendable {
         state.withLock { $0.ready += deliveries.map { ($0, now) } }
     }
 
-    /// Up to `limit` handed deliveries whose lease has at least half its time left; older
-    /// ones are dropped (the claim takes them once their lease ran out).
+    /// Up to `limit` handed deliveries that may be attempted now: handed within the last
+    /// quarter of the lease (so that the longest channel call ends well inside it, even when
+    /// the consuming transaction took long) and of a channel whose breaker is not open. The
+    /// others are dropped: their rows stay leased, and the claim takes them once the lease
+    /// ran out, under the breaker's rules.
     func take(_ limit: Int) -> [DeliveryWorker.Claimed] {
-        let fresh = ContinuousClock.now - lease / 2
+        let fresh = ContinuousClock.now - lease / 4
         return state.withLock { state in
-            state.ready.removeAll { $0.leasedAt < fresh }
+            let tripped = state.tripped
+            state.ready.removeAll { $0.leasedAt < fresh || tripped.contains($0.delivery.channel) }
             let taken = state.ready.prefix(limit).map(\.delivery)
             state.ready.removeFirst(taken.count)
             return taken
+        }
+    }
+
+    /// Whether the claim in the database is due although deliveries were handed: at least
+    /// every `interval`, so that retries falling due, probes, leases a crash left and the
+    /// breakers' state are never starved by a steady stream of new deliveries.
+    func claimDue(every interval: Duration) -> Bool {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            guard now - state.lastClaim >= interval else { return false }
+            state.lastClaim = now
+            return true
         }
     }
 }

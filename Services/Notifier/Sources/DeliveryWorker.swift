@@ -8,7 +8,7 @@ import ServiceLifecycle
 
 /// Durable deliveries. A notification becomes `deliveries` rows (one per channel, or per
 /// recipient) in the transaction that consumes it; this worker claims due rows (leasing
-/// them for a minute, so a crashed worker's rows come back), delivers them concurrently,
+/// them for two minutes, so a crashed worker's rows come back), delivers them concurrently,
 /// and records each attempt.
 ///
 /// - A failed attempt waits for a durable timer in the timeout service (exponential backoff
@@ -52,7 +52,7 @@ struct DeliveryWorker: SupervisedLoop {
             INSERT INTO deliveries (id, notification_id, channel, recipient, workflow_id, notification, attempts, next_attempt_at)
             SELECT id, \(notification.notificationId), channel, recipient, \(notification.workflowId), \(json)::jsonb,
                    CASE WHEN leased THEN 1 ELSE 0 END,
-                   CASE WHEN leased THEN now() + make_interval(secs => \(leaseSeconds)) ELSE now() END
+                   CASE WHEN leased THEN clock_timestamp() + make_interval(secs => \(leaseSeconds)) ELSE now() END
             FROM unnest(\(rows.map(\.id))::uuid[], \(rows.map(\.channel))::text[], \(rows.map(\.recipient))::text[], \(rows.map(\.leased))::boolean[])
                  AS r(id, channel, recipient, leased)
             ON CONFLICT (notification_id, channel, recipient) DO NOTHING
@@ -87,11 +87,17 @@ struct DeliveryWorker: SupervisedLoop {
         let notification: NotificationRequested
     }
 
-    /// Claims due rows of channels whose breaker is closed, and one row (the probe) of each
-    /// channel whose breaker's cool-down is over.
+    /// The deliveries to attempt: those handed over in memory, then the stored ones, when
+    /// slots are left or at least every 2 s.
     private func claim(limit: Int) async throws -> [Claimed] {
         let handed = handOff.take(limit)
-        if !handed.isEmpty { return handed }
+        if handed.count == limit, !handOff.claimDue(every: .seconds(2)) { return handed }
+        return try await handed + claimStored(limit: max(1, limit - handed.count))
+    }
+
+    /// Claims due rows of channels whose breaker is closed, and one row (the probe) of each
+    /// channel whose breaker's cool-down is over.
+    private func claimStored(limit: Int) async throws -> [Claimed] {
         let leaseSeconds = Double(lease.components.seconds)
         let threshold = settings.breakerThreshold
         let cooldown = Double(settings.breakerCooldown.components.seconds)

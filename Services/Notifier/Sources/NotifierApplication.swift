@@ -29,7 +29,7 @@ public enum Notifier {
         }
         if channels.isEmpty { channels["log"] = LogChannel(logger: logger) }
         let wakeup = Wakeup()
-        let handOff = DeliveryHandOff(lease: .seconds(60))
+        let handOff = DeliveryHandOff(lease: .seconds(120))
         let enabled = channels
         let consumer = try runtime.makeConsumer(
             topics: [.notifications, .timerFirings(for: .notifier)],

@@ -51,9 +51,14 @@ extension ApprovalStore {
         if fired.key.hasPrefix(Self.deadlineTimerPrefix) {
             try await expire(id: id, in: transaction)
         } else if fired.key.hasPrefix(Self.escalationTimerPrefix), case .number(let level)? = fired.payload["level"] {
-            try await escalate(id: id, level: Int(level), in: transaction)
+            // Whoever wrote the record: a level that is not a small whole number is refused, not trapped on.
+            guard let level = Int(exactly: level), (0...1000).contains(level) else { throw PermanentFailure("timer \(fired.key): level is not a level") }
+            try await escalate(id: id, level: level, in: transaction)
         } else if fired.key.hasPrefix(Self.reminderTimerPrefix), case .number(let number)? = fired.payload["number"] {
-            try await remind(id: id, number: Int(number), in: transaction)
+            guard let number = Int(exactly: number), (1...1_000_000).contains(number) else {
+                throw PermanentFailure("timer \(fired.key): number is not a reminder's number")
+            }
+            try await remind(id: id, number: number, in: transaction)
         } else {
             throw PermanentFailure("unknown approval timer \(fired.key)")
         }

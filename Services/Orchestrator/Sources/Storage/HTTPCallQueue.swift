@@ -52,6 +52,9 @@ struct HTTPCallQueue: Sendable {
     /// Gives up on a callback, noting why in its workflow's history.
     func giveUp(_ call: Call, error: String, tries: Int, in transaction: Transaction) async throws {
         try await remove(call, in: transaction)
+        // Under the workflow's row lock, as every other history entry: entries then commit in
+        // the order of their ids, which the live event streams read by.
+        try await transaction.query("SELECT 1 FROM workflows WHERE id = \(call.workflowID) FOR UPDATE")
         let detail = try JSONColumn.text(["url": JSONValue.string(call.request.url), "error": .string(error), "attempts": .number(Double(tries))])
         try await transaction.query(
             """
