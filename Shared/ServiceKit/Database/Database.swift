@@ -97,6 +97,12 @@ public struct Database: Service {
         try await client.query(query, logger: logger, file: file, line: line)
     }
 
+    /// Whether one statement, run outside a transaction, returned at least one row.
+    public func returnsRow(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> Bool {
+        for try await _ in try await self.query(query, file: file, line: line) { return true }
+        return false
+    }
+
     /// Throws `DatabaseUnavailable` when the server has cut `connection`. Check before every
     /// statement that follows an await other than a statement (a wait, a Kafka send): on a
     /// closed connection PostgresNIO never answers a new statement.

@@ -34,7 +34,7 @@ extension ApprovalStore {
         try transaction.publish(
             notices.requested(request, recipients: applied.assignees, form: form, policy: applied.policy, deadline: deadline), to: .notifications,
             subject: request.workflowId)
-        try scheduleTimers(for: request, policy: applied.policy, deadline: deadline, in: transaction)
+        try scheduleTimers(for: request, id: id, policy: applied.policy, deadline: deadline, in: transaction)
     }
 
     /// The first person `request` names (as an approver, a vetoer or at an escalation level)

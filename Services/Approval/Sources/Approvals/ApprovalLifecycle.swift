@@ -8,59 +8,40 @@ import ServiceKit
 /// reminder), escalation and reminders, the end at the deadline by its policy, and the
 /// cancellation by its workflow.
 extension ApprovalStore {
-    static let deadlineTimerPrefix = "deadline:"
-    static let escalationTimerPrefix = "escalate:"
-    static let reminderTimerPrefix = "remind:"
-
     // MARK: - Timers
 
-    func scheduleTimers(for request: ApprovalRequested, policy: ApprovalPolicy, deadline: Date, in transaction: Transaction) throws {
+    func scheduleTimers(for request: ApprovalRequested, id: ApprovalID, policy: ApprovalPolicy, deadline: Date, in transaction: Transaction) throws {
         let created = Date()
-        try schedule(
-            Self.deadlineTimerPrefix + request.approvalId, request.workflowId, at: deadline, ["approval_id": .string(request.approvalId)], transaction)
+        try schedule(ApprovalTimer(approvalID: id, kind: .deadline), request.workflowId, at: deadline, transaction)
         for (level, escalation) in (policy.escalation ?? []).enumerated() {
             let due = created.addingTimeInterval(TimeInterval(escalation.afterSeconds))
             guard due < deadline else { break }
-            try schedule(
-                "\(Self.escalationTimerPrefix)\(request.approvalId):\(level)", request.workflowId, at: due,
-                ["approval_id": .string(request.approvalId), "level": .number(Double(level))], transaction)
+            try schedule(ApprovalTimer(approvalID: id, kind: .escalation(level: level)), request.workflowId, at: due, transaction)
         }
         if let every = policy.reminderSeconds {
-            try scheduleReminder(
-                request.approvalId, request.workflowId, number: 1, at: created.addingTimeInterval(TimeInterval(every)), before: deadline, transaction)
+            try scheduleReminder(id, request.workflowId, number: 1, at: created.addingTimeInterval(TimeInterval(every)), before: deadline, transaction)
         }
     }
 
     /// Cancels the timers a cancelled approval still has coming: its deadline, its escalation
     /// levels and its next reminder (cancelling one that already fired changes nothing). A
     /// decided approval leaves them to fire: each firing finds it closed and changes nothing.
-    func cancelTimers(approvalID: String, workflowID: String, policy: ApprovalPolicy, remindersSent: Int, in transaction: Transaction) throws {
-        var keys = [Self.deadlineTimerPrefix + approvalID]
-        keys += (policy.escalation ?? []).indices.map { "\(Self.escalationTimerPrefix)\(approvalID):\($0)" }
-        if policy.reminderSeconds != nil { keys.append("\(Self.reminderTimerPrefix)\(approvalID):\(remindersSent + 1)") }
-        for key in keys {
-            try transaction.publish(TimerCancelled(owner: .approval, key: key, workflowId: workflowID), to: .timerRequests, subject: workflowID)
+    func cancelTimers(approvalID: ApprovalID, workflowID: String, policy: ApprovalPolicy, remindersSent: Int, in transaction: Transaction) throws {
+        var timers = [ApprovalTimer(approvalID: approvalID, kind: .deadline)]
+        timers += (policy.escalation ?? []).indices.map { ApprovalTimer(approvalID: approvalID, kind: .escalation(level: $0)) }
+        if policy.reminderSeconds != nil { timers.append(ApprovalTimer(approvalID: approvalID, kind: .reminder(number: remindersSent + 1))) }
+        for timer in timers {
+            try transaction.publish(TimerCancelled(owner: .approval, key: timer.key, workflowId: workflowID), to: .timerRequests, subject: workflowID)
         }
     }
 
-    /// Routes a fired timer by its key.
+    /// Routes a fired timer by its kind.
     func onTimer(_ fired: TimerFired, in transaction: Transaction) async throws {
-        guard case .string(let idText)? = fired.payload["approval_id"], let id = ApprovalID(idText) else {
-            throw PermanentFailure("timer \(fired.key) carries no approval_id")
-        }
-        if fired.key.hasPrefix(Self.deadlineTimerPrefix) {
-            try await expire(id: id, in: transaction)
-        } else if fired.key.hasPrefix(Self.escalationTimerPrefix), case .number(let level)? = fired.payload["level"] {
-            // Whoever wrote the record: a level that is not a small whole number is refused, not trapped on.
-            guard let level = Int(exactly: level), (0...1000).contains(level) else { throw PermanentFailure("timer \(fired.key): level is not a level") }
-            try await escalate(id: id, level: level, in: transaction)
-        } else if fired.key.hasPrefix(Self.reminderTimerPrefix), case .number(let number)? = fired.payload["number"] {
-            guard let number = Int(exactly: number), (1...1_000_000).contains(number) else {
-                throw PermanentFailure("timer \(fired.key): number is not a reminder's number")
-            }
-            try await remind(id: id, number: number, in: transaction)
-        } else {
-            throw PermanentFailure("unknown approval timer \(fired.key)")
+        let timer = try ApprovalTimer(fired)
+        switch timer.kind {
+        case .deadline: try await expire(id: timer.approvalID, in: transaction)
+        case .escalation(let level): try await escalate(id: timer.approvalID, level: level, in: transaction)
+        case .reminder(let number): try await remind(id: timer.approvalID, number: number, in: transaction)
         }
     }
 
@@ -87,23 +68,21 @@ extension ApprovalStore {
         try transaction.publish(notices.reminder(current, number: number), to: .notifications, subject: current.workflowId)
         if let every = current.policy.policy.reminderSeconds {
             try scheduleReminder(
-                current.id, current.workflowId, number: number + 1, at: Date().addingTimeInterval(TimeInterval(every)), before: current.deadline,
-                transaction)
+                id, current.workflowId, number: number + 1, at: Date().addingTimeInterval(TimeInterval(every)), before: current.deadline, transaction)
         }
     }
 
-    private func scheduleReminder(_ approvalID: String, _ workflowID: String, number: Int, at due: Date, before deadline: Date, _ transaction: Transaction)
+    private func scheduleReminder(_ id: ApprovalID, _ workflowID: String, number: Int, at due: Date, before deadline: Date, _ transaction: Transaction)
         throws
     {
         guard due < deadline else { return }
-        try schedule(
-            "\(Self.reminderTimerPrefix)\(approvalID):\(number)", workflowID, at: due,
-            ["approval_id": .string(approvalID), "number": .number(Double(number))], transaction)
+        try schedule(ApprovalTimer(approvalID: id, kind: .reminder(number: number)), workflowID, at: due, transaction)
     }
 
-    private func schedule(_ key: String, _ workflowID: String, at due: Date, _ payload: JSONObject, _ transaction: Transaction) throws {
+    private func schedule(_ timer: ApprovalTimer, _ workflowID: String, at due: Date, _ transaction: Transaction) throws {
         try transaction.publish(
-            TimerScheduled(owner: .approval, key: key, workflowId: workflowID, dueAt: due, payload: payload), to: .timerRequests, subject: workflowID)
+            TimerScheduled(owner: .approval, key: timer.key, workflowId: workflowID, dueAt: due, payload: timer.payload), to: .timerRequests,
+            subject: workflowID)
     }
 
     // MARK: - Expiry
@@ -170,7 +149,7 @@ extension ApprovalStore {
         guard let id = ApprovalID(request.approvalId) else { throw PermanentFailure("approval_id is not a UUID") }
         guard let cancelled = try await repository.cancel(id, reason: request.reason, in: transaction) else { return }
         try cancelTimers(
-            approvalID: request.approvalId, workflowID: cancelled.workflowID, policy: cancelled.policy.policy, remindersSent: cancelled.remindersSent,
+            approvalID: id, workflowID: cancelled.workflowID, policy: cancelled.policy.policy, remindersSent: cancelled.remindersSent,
             in: transaction)
         try transaction.publish(notices.cancelled(request.approvalId, cancelled, reason: request.reason), to: .notifications, subject: cancelled.workflowID)
     }

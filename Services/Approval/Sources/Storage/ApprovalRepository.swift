@@ -164,12 +164,8 @@ struct ApprovalRepository: Sendable {
 
     /// Records the first use of sign-in link `tokenID`; false when it was used before.
     func useSignIn(_ tokenID: String, of id: ApprovalID) async throws -> Bool {
-        for try await _ in try await database.query(
+        try await database.returnsRow(
             "INSERT INTO used_sign_ins (token_id, approval_id) VALUES (\(tokenID), \(id)) ON CONFLICT DO NOTHING RETURNING 1")
-        {
-            return true
-        }
-        return false
     }
 
     // MARK: - Conversation

@@ -51,8 +51,7 @@ struct Directory: Sendable {
 
     /// Deletes group `name`; false when there was none.
     func deleteGroup(_ name: String) async throws -> Bool {
-        for try await _ in try await database.query("DELETE FROM approver_groups WHERE name = \(name) RETURNING 1") { return true }
-        return false
+        try await database.returnsRow("DELETE FROM approver_groups WHERE name = \(name) RETURNING 1")
     }
 
     // MARK: - Delegations
@@ -94,12 +93,10 @@ struct Directory: Sendable {
 
     /// Ends delegation `id` now, if it is in force or to come and (with `owner`) theirs.
     func endDelegation(_ id: Int64, owner: String?) async throws -> Bool {
-        let rows = try await database.query(
+        try await database.returnsRow(
             """
             UPDATE delegations SET ends_at = greatest(now(), starts_at + interval '1 microsecond')
             WHERE id = \(id) AND ends_at > now() AND (\(owner)::text IS NULL OR approver = \(owner)) RETURNING id
             """)
-        for try await _ in rows { return true }
-        return false
     }
 }

@@ -156,8 +156,8 @@ final class WorkflowSession {
     /// Queues an http call (a task attempt or a lifecycle callback) for `HTTPTaskWorker`,
     /// which makes it once the save committed.
     func queue(_ call: WorkflowChanges.HTTPCall) {
+        if changes.httpCalls.isEmpty { onCommit { [httpWakeup] in httpWakeup.signal() } }
         changes.httpCalls.append(call)
-        onCommit { [httpWakeup] in httpWakeup.signal() }
     }
 
     /// Drops the task calls of `step` that no worker has taken yet: queued before this

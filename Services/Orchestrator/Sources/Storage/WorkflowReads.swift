@@ -75,8 +75,7 @@ struct WorkflowReads: Sendable {
 
     /// Whether workflow `id` exists.
     func exists(_ id: WorkflowID) async throws -> Bool {
-        for try await _ in try await database.query("SELECT 1 FROM workflows WHERE id = \(id)") { return true }
-        return false
+        try await database.returnsRow("SELECT 1 FROM workflows WHERE id = \(id)")
     }
 
     /// Whether `principal` may see workflow `id`: an admin any, an agent its own, an
@@ -99,17 +98,17 @@ struct WorkflowReads: Sendable {
                 LIMIT 1
                 """
         }
-        for try await _ in try await database.query(visible) { return true }
-        return false
+        return try await database.returnsRow(visible)
     }
 
-    /// The history entries of several workflows, each after its own sequence, in one query.
-    func entries(of ids: [WorkflowID], after sequences: [Int64]) async throws -> [WorkflowID: [HistoryEntry]] {
+    /// The history entries of several workflows, each after its own sequence, in one query
+    /// (at most `limit` in all; nil: all of them).
+    func entries(of ids: [WorkflowID], after sequences: [Int64], limit: Int? = 5000) async throws -> [WorkflowID: [HistoryEntry]] {
         let rows = try await database.query(
             """
             SELECT h.workflow_id, h.id, h.at, h.event, h.from_status, h.to_status, h.step, h.actor, h.detail::text
             FROM workflow_history h JOIN unnest(\(ids.map(\.uuid))::uuid[], \(sequences)::int8[]) AS w(id, after) ON h.workflow_id = w.id AND h.id > w.after
-            ORDER BY h.id LIMIT 5000
+            ORDER BY h.id LIMIT \(limit)
             """)
         var found: [WorkflowID: [HistoryEntry]] = [:]
         for try await (workflow, seq, at, event, from, to, step, actor, detail) in rows.decode(
@@ -122,21 +121,9 @@ struct WorkflowReads: Sendable {
         return found
     }
 
-    /// The history entries after `sequence` of workflow `id`, oldest first.
+    /// Every history entry after `sequence` of workflow `id`, oldest first.
     func entries(of id: WorkflowID, after sequence: Int64) async throws -> [HistoryEntry] {
-        let rows = try await database.query(
-            """
-            SELECT id, at, event, from_status, to_status, step, actor, detail::text
-            FROM workflow_history WHERE workflow_id = \(id) AND id > \(sequence) ORDER BY id
-            """)
-        var items: [HistoryEntry] = []
-        for try await (seq, at, event, from, to, step, actor, detail) in rows.decode((Int64, Date, String, String?, String?, String?, String, String).self) {
-            items.append(
-                HistoryEntry(
-                    sequence: seq, at: at, event: event, fromStatus: from, toStatus: to, step: step, actor: actor,
-                    detail: JSONColumn.object(detail)))
-        }
-        return items
+        try await entries(of: [id], after: [sequence], limit: nil)[id] ?? []
     }
 
     /// The approval steps workflows wait on, and since when (for `hitl doctor`).
