@@ -268,6 +268,41 @@ import Testing
         }
     }
 
+    /// The batches of several partitions that wait while a transaction runs share the next
+    /// one (where before each partition had transactions of its own).
+    @Test func batchesOfDifferentPartitionsShareATransaction() async throws {
+        try await ServiceKitHarness.with { kit in
+            let wide = "hitl.test.wide"
+            try kit.cluster.createTopic(wide, partitions: 4)
+            let calls = Calls()
+            let handlers: [EventType: EventHandler] = [
+                .timerCancelled: { event, transaction in
+                    // The first transaction is held open a moment, so the other partitions' batches wait.
+                    if await calls.next() == 1 { try await Task.sleep(for: .seconds(1)) }
+                    try await transaction.query("INSERT INTO applied (event_id, note) VALUES (\(event.id), txid_current()::text)")
+                }
+            ]
+            for index in 0..<40 {
+                let subject = "wf-wide-\(index)"
+                try await kit.produce(
+                    try EventEnvelope(TimerCancelled(owner: .approval, key: subject, workflowId: subject), source: "test", subject: subject), topic: wide)
+            }
+            try await kit.running(try makeConsumer(kit, handlers: handlers, topic: wide)) {
+                try await waitUntil("all forty applied") { try await kit.count("SELECT count(*)::int FROM applied") == 40 }
+            }
+            var partitionOf: [String: Int32] = [:]
+            for message in try await kit.read(wide, until: { $0.count >= 40 }) {
+                partitionOf[try EventEnvelope(message).id] = message.partition
+            }
+            var partitionsOfTransaction: [String: Set<Int32>] = [:]
+            for try await (id, transaction) in try await kit.database.query("SELECT event_id, note FROM applied").decode((String, String).self) {
+                partitionsOfTransaction[transaction, default: []].insert(partitionOf[id] ?? -1)
+            }
+            #expect(partitionsOfTransaction.values.contains { $0.count >= 2 })
+            #expect(partitionsOfTransaction.count < 40)
+        }
+    }
+
     @Test func prunerDeletesFinishedRowsPastTheRetentionInChunksAndKeepsTheRest() async throws {
         try await ServiceKitHarness.with(relayRunning: false) { kit in
             for (id, age) in [("old-1", 40), ("old-2", 31), ("old-3", 35), ("recent", 29), ("today", 0)] {
@@ -290,11 +325,11 @@ import Testing
 
     func makeConsumer(
         _ kit: ServiceKitHarness, handlers: [EventType: EventHandler], groupID: String = "kit-\(UUID().uuidString)",
-        transactionDeadline: Duration = .seconds(20), stallAfter: Duration = .seconds(120)
+        transactionDeadline: Duration = .seconds(20), stallAfter: Duration = .seconds(120), topic: String = "hitl.test.in"
     ) throws -> EventConsumer {
         try EventConsumer(
             service: "kit-test", kafka: KafkaConfiguration(bootstrapServers: kit.cluster.bootstrapServers, properties: ["statistics.interval.ms": "500"]),
-            groupID: groupID, topics: [Topic(rawValue: "hitl.test.in")], database: kit.database,
+            groupID: groupID, topics: [Topic(rawValue: topic)], database: kit.database,
             handlers: handlers, maxAttempts: 3, backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(50)),
             transactionDeadline: transactionDeadline, stallAfter: stallAfter, logger: kit.logger)
     }

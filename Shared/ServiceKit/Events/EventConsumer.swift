@@ -21,10 +21,13 @@ public struct PermanentFailure: Error, CustomStringConvertible {
 /// Consumes a service's topics and applies each event exactly once:
 /// inbox claim, handler and outbox writes commit in one transaction, and only then is the
 /// Kafka offset stored. Under load, the records already waiting on a partition (up to
-/// `batchSize`) are applied in one transaction, in order, with one inbox statement and one
-/// outbox statement for all of them, which saves round trips and a commit (a WAL flush)
-/// per event; if any of them fails, the batch is rolled back and each is applied on its
-/// own, with its own retries and dead letter. A failing event is retried with exponential
+/// `batchSize`) form a batch, and the batches of all partitions that wait while a
+/// transaction runs are applied together in the next one (`GroupCommit`, up to
+/// `4 × batchSize` records), each partition's in order, with one inbox statement and one
+/// outbox statement for all of them: that saves round trips and a commit (a WAL flush) per
+/// event, and an idle consumer applies a record at once. If any of them fails, the shared
+/// transaction is rolled back and each batch's records are applied on their own, with
+/// their own retries and dead letter. A failing event is retried with exponential
 /// backoff and jitter up to `maxAttempts`, then written to `hitl.dead-letter` with its full
 /// context, and the partition moves on. While Postgres itself is unreachable, nothing is
 /// dead-lettered: the consumer waits for it.
@@ -55,6 +58,9 @@ public final class EventConsumer: SupervisedLoop {
     /// How long one transaction may take before it counts as the database being away.
     private let transactionDeadline: Duration
 
+    /// A record read and routed to its handler.
+    typealias Event = (envelope: EventEnvelope, handler: EventHandler)
+
     public init(
         service: String, kafka: KafkaConfiguration, groupID: String, topics: [Topic],
         database: Database, handlers: [EventType: EventHandler],
@@ -83,6 +89,21 @@ public final class EventConsumer: SupervisedLoop {
 
     public var name: String { "consumer \(groupID)" }
 
+    /// The transactions the partitions' batches share, one for each run: a round stuck past
+    /// the deadline of a run the watchdog gave up on must not hold up the next run's.
+    private func sharedTransactions() -> GroupCommit<Event, Bool> {
+        GroupCommit(maxItems: 4 * batchSize) { [database, transactionDeadline, logger] events in
+            do {
+                return try await Self.boundedTransaction(events, on: database, within: transactionDeadline, logger: logger)
+            } catch {
+                logger.debug(
+                    "Shared transaction failed; applying its batches one event at a time",
+                    metadata: [LoggingKeys.error: "\(ErrorText.describe(error))", "batch.size": "\(events.count)"])
+                return nil
+            }
+        }
+    }
+
     public func isWorkWaiting() async -> Bool {
         guard let lag = current.withLock({ $0 })?.lag(), lag.values.contains(where: { $0 > 0 }) else { return false }
         return await dependenciesReachable()
@@ -97,10 +118,11 @@ public final class EventConsumer: SupervisedLoop {
             uniqueKeysWithValues: topics.map {
                 ($0.rawValue, Gauge(label: "hitl_consumer_lag", dimensions: [("group", groupID), ("topic", $0.rawValue)]))
             })
+        let shared = sharedTransactions()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await consumer.run(batchSize: self.batchSize) { batch in
-                    let done = await self.process(batch: batch)
+                    let done = await self.process(batch: batch, sharing: shared)
                     await heartbeat.beat()
                     return done
                 }
@@ -120,53 +142,46 @@ public final class EventConsumer: SupervisedLoop {
         }
     }
 
-    /// Applies a partition's batch in one transaction; falls back to one by one when any
-    /// record cannot be read or routed, or the transaction fails.
-    func process(batch: [KafkaMessage]) async -> [Bool] {
-        guard batch.count > 1 else { return await sequentially(batch) }
+    /// Applies a partition's batch in a transaction it shares with the batches of other
+    /// partitions; falls back to one by one when any record cannot be read or routed, or the
+    /// transaction fails.
+    func process(batch: [KafkaMessage], sharing shared: GroupCommit<Event, Bool>) async -> [Bool] {
         let started = ContinuousClock.now
-        var events: [(envelope: EventEnvelope, handler: EventHandler)] = []
+        var events: [Event] = []
         for message in batch {
             guard let envelope = try? EventEnvelope(message), let handler = try? route(envelope, on: message.topic) else { return await sequentially(batch) }
             events.append((envelope, handler))
         }
-        let applied: [Bool]
-        do {
-            applied = try await boundedTransaction(events, logger: logger)
-        } catch {
-            logger.debug(
-                "Batch failed; applying its events one by one", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))", "batch.size": "\(batch.count)"])
-            return await sequentially(batch)
-        }
+        guard let applied = await shared.run(events) else { return await sequentially(batch) }
         let share = (ContinuousClock.now - started) / batch.count
         for (index, event) in events.enumerated() { Self.count(event.envelope, applied: applied[index], took: share) }
         return Array(repeating: true, count: batch.count)
     }
 
-    /// Claims `events` in the inbox (one statement) and runs each claimed one's handler, in
-    /// order, in the caller's transaction; answers per event whether it was applied (not when
-    /// it was applied before, a redelivery or a replay, or repeats one earlier in `events`).
-    /// `apply` in one transaction that must answer within `transactionDeadline`. A statement
+    /// `apply` in one transaction that must answer within `deadline`. A statement
     /// written to a connection Postgres cut a moment before is never answered (PostgresNIO),
     /// and `Database.checkOpen` cannot close that window between two statements of a handler:
     /// past the deadline the attempt counts as the database being away and the events are
     /// tried again on a fresh connection. The stuck attempt can never commit (its connection
     /// is gone); a slow one that does commit first makes the retry a no-op through the inbox.
-    private func boundedTransaction(
-        _ events: [(envelope: EventEnvelope, handler: EventHandler)], logger: Logger
+    private static func boundedTransaction(
+        _ events: [Event], on database: Database, within deadline: Duration, logger: Logger
     ) async throws -> [Bool] {
-        let outcome = await Deadline.value(within: transactionDeadline) { [self] in
+        let outcome = await Deadline.value(within: deadline) {
             try await database.transaction(logger: logger) { transaction in
                 try await apply(events, in: transaction)
             }
         }
         guard let outcome else {
-            throw DatabaseUnavailable(reason: "a transaction did not answer within \(transactionDeadline)")
+            throw DatabaseUnavailable(reason: "a transaction did not answer within \(deadline)")
         }
         return try outcome.get()
     }
 
-    private func apply(_ events: [(envelope: EventEnvelope, handler: EventHandler)], in transaction: Transaction) async throws -> [Bool] {
+    /// Claims `events` in the inbox (one statement) and runs each claimed one's handler, in
+    /// order, in the caller's transaction; answers per event whether it was applied (not when
+    /// it was applied before, a redelivery or a replay, or repeats one earlier in `events`).
+    private static func apply(_ events: [Event], in transaction: Transaction) async throws -> [Bool] {
         var claimed = try await Inbox.claim(events.map(\.envelope), in: transaction)
         var applied: [Bool] = []
         for (envelope, handler) in events {
@@ -230,7 +245,7 @@ public final class EventConsumer: SupervisedLoop {
             if Task.isCancelled { return false }
             attempt += 1
             do {
-                let applied = try await boundedTransaction([(envelope, handler)], logger: logger)[0]
+                let applied = try await Self.boundedTransaction([(envelope, handler)], on: database, within: transactionDeadline, logger: logger)[0]
                 Self.count(envelope, applied: applied, took: ContinuousClock.now - started)
                 return true
             } catch let error where Self.isInfrastructure(error) {
