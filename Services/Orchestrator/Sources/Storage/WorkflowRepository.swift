@@ -112,64 +112,14 @@ struct WorkflowRepository: Sendable {
     func save(_ session: WorkflowSession, in transaction: Transaction) async throws {
         let workflow = session.workflow
         let changes = session.takeChanges()
-        let steps = try Self.columns(of: changes.changedSteps.sorted().map { session.steps[$0] })
-        let input = try JSONColumn.text(workflow.input)
-        let history = changes.history
-        let messages = changes.messages
-        let calls = changes.httpCalls
-        let requests = try calls.map { try JSONColumn.text($0.request) }
-        let receipts = changes.receipts
-        // Absent values go in as empty strings and come back as NULL: step names and
-        // statuses are never empty.
-        let rows = try await transaction.query(
-            """
-            WITH changed_steps AS (
-                UPDATE workflow_steps s
-                SET status = c.status, approval_id = c.approval_id, output = c.output, attempt = c.attempt, tries = c.tries,
-                    round = c.round, held = c.held, feedback = c.feedback, error = c.error, compensation_status = c.compensation_status,
-                    compensation_attempt = c.compensation_attempt, compensation_tries = c.compensation_tries, updated_at = now()
-                FROM jsonb_to_recordset(\(steps)::jsonb) AS c(
-                    position integer, status text, approval_id uuid, output jsonb, attempt integer, tries integer, round integer,
-                    held jsonb, feedback text, error text, compensation_status text, compensation_attempt integer, compensation_tries integer)
-                WHERE s.workflow_id = \(workflow.id) AND s.position = c.position),
-            history AS (
-                INSERT INTO workflow_history (workflow_id, event, from_status, to_status, step, actor, detail)
-                SELECT \(workflow.id), event, nullif(from_status, ''), nullif(to_status, ''), nullif(step, ''), actor, detail::jsonb
-                FROM unnest(\(history.map(\.event))::text[], \(history.map { $0.from?.rawValue ?? "" })::text[],
-                            \(history.map { $0.to?.rawValue ?? "" })::text[], \(history.map { $0.step ?? "" })::text[],
-                            \(history.map(\.actor))::text[], \(history.map(\.detail))::text[])
-                     WITH ORDINALITY AS h(event, from_status, to_status, step, actor, detail, position)
-                ORDER BY position),
-            messages AS (
-                INSERT INTO workflow_messages (workflow_id, kind, author, step, text)
-                SELECT \(workflow.id), kind, author, nullif(step, ''), text
-                FROM unnest(\(messages.map(\.kind))::text[], \(messages.map(\.author))::text[], \(messages.map { $0.step ?? "" })::text[],
-                            \(messages.map(\.text))::text[])
-                     WITH ORDINALITY AS m(kind, author, step, text, position)
-                ORDER BY position),
-            dropped_calls AS (
-                DELETE FROM http_calls
-                WHERE workflow_id = \(workflow.id) AND kind = 'task' AND step = ANY(\(changes.droppedCallSteps)::text[]) AND leased_until IS NULL),
-            queued_calls AS (
-                INSERT INTO http_calls (kind, workflow_id, step, attempt, compensation, request)
-                SELECT kind, \(workflow.id), step, attempt, compensation, request::jsonb
-                FROM unnest(\(calls.map(\.kind.rawValue))::text[], \(calls.map(\.step))::text[], \(calls.map(\.attempt))::integer[],
-                            \(calls.map(\.compensation))::boolean[], \(requests)::text[])
-                     WITH ORDINALITY AS q(kind, step, attempt, compensation, request, position)
-                ORDER BY position),
-            kept_receipts AS (
-                INSERT INTO approval_receipts (workflow_id, step, round, receipt, input_sha256)
-                SELECT \(workflow.id), step, round, receipt, input_sha256
-                FROM unnest(\(receipts.map(\.step))::text[], \(receipts.map(\.round))::integer[], \(receipts.map(\.receipt))::text[],
-                            \(receipts.map(\.inputSha256))::text[]) AS r(step, round, receipt, input_sha256)
-                ON CONFLICT DO NOTHING)
-            UPDATE workflows SET status = \(workflow.status.rawValue), current_step = \(workflow.currentStep),
-                   input = \(input)::jsonb, outcome = \(workflow.outcome?.rawValue), reason = \(workflow.reason),
-                   version = version + 1, updated_at = now()
-            WHERE id = \(workflow.id) AND version = \(session.loadedVersion) RETURNING version
-            """)
+        let statement = SaveWorkflow(
+            id: workflow.id, steps: try Self.columns(of: changes.changedSteps.sorted().map { session.steps[$0] }),
+            history: changes.history, messages: changes.messages, droppedCallSteps: changes.droppedCallSteps, calls: changes.httpCalls,
+            requests: try changes.httpCalls.map { try JSONColumn.text($0.request) }, receipts: changes.receipts,
+            status: workflow.status.rawValue, currentStep: workflow.currentStep, input: try JSONColumn.text(workflow.input),
+            outcome: workflow.outcome?.rawValue, reason: workflow.reason, loadedVersion: session.loadedVersion)
         var version: Int?
-        for try await saved in rows.decode(Int.self) { version = saved }
+        for try await saved in try await transaction.connection.execute(statement, logger: transaction.logger) { version = saved }
         guard let version else { throw StaleWorkflow(id: workflow.id) }
         session.saved(version: version)
         try transaction.publish(changes.events)
