@@ -1,4 +1,5 @@
 import Foundation
+import ServiceKit
 import Synchronization
 
 /// Deliveries the consuming transaction inserted already leased to this process, handed to
@@ -13,6 +14,8 @@ final class DeliveryHandOff: Sendable {
         var ready: [(delivery: DeliveryWorker.Claimed, leasedAt: ContinuousClock.Instant)] = []
         var tripped: Set<String> = []
         var lastClaim = ContinuousClock.now
+        /// Stored deliveries became due (a retry timer fired, ops asked for a retry).
+        var storedDue = false
     }
 
     private let state = Mutex(State())
@@ -61,15 +64,26 @@ final class DeliveryHandOff: Sendable {
         }
     }
 
-    /// Whether the claim in the database is due although deliveries were handed: at least
-    /// every `interval`, so that retries falling due, probes, leases a crash left and the
-    /// breakers' state are never starved by a steady stream of new deliveries.
+    /// Whether the claim in the database is due: when stored deliveries were said to be due,
+    /// and otherwise once every `interval`, handed deliveries or not, so that retries falling
+    /// due, probes, leases a crash left and the breakers' state are never starved by a
+    /// steady stream of new deliveries, and the hand-offs themselves cost no claim.
     func claimDue(every interval: Duration) -> Bool {
         let now = ContinuousClock.now
         return state.withLock { state in
-            guard now - state.lastClaim >= interval else { return false }
+            guard state.storedDue || now - state.lastClaim >= interval else { return false }
             state.lastClaim = now
+            state.storedDue = false
             return true
+        }
+    }
+
+    /// Makes the next claim read the stored deliveries (one the transaction at hand made
+    /// due), once it committed.
+    func claimStored(after transaction: Transaction, wakeup: Wakeup) {
+        transaction.afterCommit {
+            self.state.withLock { $0.storedDue = true }
+            wakeup.signal()
         }
     }
 }

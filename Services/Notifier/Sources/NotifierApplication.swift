@@ -39,10 +39,10 @@ public enum Notifier {
                         event.decode(NotificationRequested.self), channels: enabled, handOff: handOff, in: transaction, wakeup: wakeup)
                 },
                 .notificationRetryRequested: { event, transaction in
-                    try await DeliveryWorker.retryRequested(event.decode(NotificationRetryRequested.self), in: transaction, wakeup: wakeup)
+                    try await DeliveryWorker.retryRequested(event.decode(NotificationRetryRequested.self), in: transaction, handOff: handOff, wakeup: wakeup)
                 },
                 .timerFired: { event, transaction in
-                    try await DeliveryWorker.retryDue(event.decode(TimerFired.self), in: transaction, wakeup: wakeup)
+                    try await DeliveryWorker.retryDue(event.decode(TimerFired.self), in: transaction, handOff: handOff, wakeup: wakeup)
                 },
             ])
         let worker = runtime.supervised(DeliveryWorker(runtime: runtime, settings: settings, channels: channels, wakeup: wakeup, handOff: handOff))

@@ -9,14 +9,29 @@ public enum Inbox {
     /// now. An event processed before is not among them, and one that appears twice is
     /// claimed once.
     public static func claim(_ envelopes: [EventEnvelope], in transaction: Transaction) async throws -> Set<String> {
-        let rows = try await transaction.query(
-            """
-            INSERT INTO inbox (event_id, event_type)
-            SELECT * FROM unnest(\(envelopes.map(\.id))::text[], \(envelopes.map(\.type.rawValue))::text[])
-            ON CONFLICT (event_id) DO NOTHING RETURNING event_id
-            """)
+        let statement = Claim(ids: envelopes.map(\.id), types: envelopes.map(\.type.rawValue))
         var claimed: Set<String> = []
-        for try await id in rows.decode(String.self) { claimed.insert(id) }
+        for try await id in try await transaction.connection.execute(statement, logger: transaction.logger) { claimed.insert(id) }
         return claimed
+    }
+
+    /// Every consumed event runs it: prepared, so Postgres parses and plans it once per connection.
+    struct Claim: PostgresPreparedStatement {
+        static let sql = """
+            INSERT INTO inbox (event_id, event_type) SELECT * FROM unnest($1::text[], $2::text[])
+            ON CONFLICT (event_id) DO NOTHING RETURNING event_id
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray]
+        let ids: [String]
+        let types: [String]
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(ids)
+            bindings.append(types)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> String { try row.decode(String.self) }
     }
 }

@@ -35,20 +35,32 @@ public struct OutboxRow: Sendable {
 
     /// Inserts `rows` in one statement, in order.
     static func insert(_ rows: [OutboxRow], on connection: PostgresConnection, logger: Logger) async throws {
-        guard rows.count > 1 else {
-            guard let row = rows.first else { return }
-            try await connection.query(
-                "INSERT INTO outbox (topic, key, headers, value) VALUES (\(row.topic), \(row.key), \(row.headers)::jsonb, \(row.value))",
-                logger: logger)
-            return
-        }
-        try await connection.query(
-            """
+        guard !rows.isEmpty else { return }
+        _ = try await connection.execute(Insert(rows: rows), logger: logger)
+    }
+
+    /// Nearly every transaction ends with it: prepared, so Postgres parses and plans it once
+    /// per connection.
+    struct Insert: PostgresPreparedStatement {
+        static let sql = """
             INSERT INTO outbox (topic, key, headers, value)
             SELECT topic, key, headers::jsonb, value
-            FROM unnest(\(rows.map(\.topic))::text[], \(rows.map(\.key))::text[], \(rows.map(\.headers))::text[], \(rows.map(\.value))::bytea[])
-                 WITH ORDINALITY AS e(topic, key, headers, value, position)
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS e(topic, key, headers, value, position)
             ORDER BY position
-            """, logger: logger)
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .textArray, .byteaArray]
+        typealias Row = Void
+        let rows: [OutboxRow]
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(rows.map(\.topic))
+            bindings.append(rows.map(\.key))
+            bindings.append(rows.map(\.headers))
+            bindings.append(rows.map(\.value))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
     }
 }

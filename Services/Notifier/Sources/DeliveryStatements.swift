@@ -1,0 +1,77 @@
+import Foundation
+import PostgresNIO
+import ServiceKit
+
+// The two statements every notification runs (twice, in the benchmark's two-channel
+// setup), prepared so that Postgres parses and plans them once per connection: planning
+// them cost more than running them.
+
+/// Inserts a notification's deliveries; answers the ids inserted now (none for a
+/// notification seen before). Those `leased` are leased to this process (`DeliveryHandOff`).
+struct EnqueueDeliveries: PostgresPreparedStatement {
+    static let sql = """
+        INSERT INTO deliveries (id, notification_id, channel, recipient, workflow_id, notification, attempts, next_attempt_at)
+        SELECT id, $1, channel, recipient, $2, $3::jsonb,
+               CASE WHEN leased THEN 1 ELSE 0 END,
+               CASE WHEN leased THEN clock_timestamp() + make_interval(secs => $4) ELSE now() END
+        FROM unnest($5::uuid[], $6::text[], $7::text[], $8::boolean[]) AS r(id, channel, recipient, leased)
+        ON CONFLICT (notification_id, channel, recipient) DO NOTHING
+        RETURNING id
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .float8, .uuidArray, .textArray, .textArray, .boolArray]
+
+    let notificationID: String
+    let workflowID: String
+    /// The notification as JSON text.
+    let notification: String
+    let leaseSeconds: Double
+    let rows: [(id: UUID, channel: String, recipient: String, leased: Bool)]
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 8)
+        bindings.append(notificationID)
+        bindings.append(workflowID)
+        bindings.append(notification)
+        bindings.append(leaseSeconds)
+        bindings.append(rows.map(\.id))
+        bindings.append(rows.map(\.channel))
+        bindings.append(rows.map(\.recipient))
+        bindings.append(rows.map(\.leased))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
+}
+
+/// Records a successful attempt in one statement: the attempt, the delivery's status, the
+/// channel's breaker closed, and the `events` (when successes are reported).
+struct RecordDelivered: PostgresPreparedStatement {
+    static let sql = """
+        WITH attempt AS (INSERT INTO delivery_attempts (delivery_id, attempt, succeeded) VALUES ($1, $2, true) ON CONFLICT DO NOTHING),
+             closed AS (DELETE FROM channel_state WHERE channel = $3),
+             event AS (INSERT INTO outbox (topic, key, headers, value)
+                       SELECT * FROM unnest($4::text[], $5::text[], $6::jsonb[], $7::bytea[]))
+        UPDATE deliveries SET status = 'delivered', closed_at = now(), last_error = NULL WHERE id = $1
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.uuid, .int8, .text, .textArray, .textArray, .textArray, .byteaArray]
+    typealias Row = Void
+
+    let delivery: UUID
+    let attempt: Int
+    let channel: String
+    let events: [OutboxRow]
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 7)
+        bindings.append(delivery)
+        bindings.append(attempt)
+        bindings.append(channel)
+        bindings.append(events.map(\.topic))
+        bindings.append(events.map(\.key))
+        bindings.append(events.map(\.headers))
+        bindings.append(events.map(\.value))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
+}
