@@ -237,14 +237,8 @@ public enum ApprovalIdentity {
         var digest = Array(SHA256.hash(data: Array("hitl-approval\u{0}\(workflowId.lowercased())\u{0}\(step)\u{0}\(round)".utf8)))
         digest[6] = (digest[6] & 0x0F) | 0x80  // version 8: custom, name-based
         digest[8] = (digest[8] & 0x3F) | 0x80  // RFC 9562 variant
-        let hex = digest.prefix(16).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        let hex = Digest.hex(digest.prefix(16))
         let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
         return parts.joined(separator: "-")
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

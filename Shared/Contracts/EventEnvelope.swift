@@ -129,15 +129,6 @@ public enum TraceParent {
 
     private static func hex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<bytes).map { _ in
-            let byte = UInt8.random(in: 0...255, using: &generator)
-            return String(byte, radix: 16).leftPadded(to: 2)
-        }.joined()
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
+        return Digest.hex((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 }

@@ -66,10 +66,7 @@ struct RecordDelivered: PostgresPreparedStatement {
         bindings.append(delivery)
         bindings.append(attempt)
         bindings.append(channel)
-        bindings.append(events.map(\.topic))
-        bindings.append(events.map(\.key))
-        bindings.append(events.map(\.headers))
-        bindings.append(events.map(\.value))
+        OutboxRow.bind(events, into: &bindings)
         return bindings
     }
 

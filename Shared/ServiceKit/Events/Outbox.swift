@@ -33,6 +33,15 @@ public struct OutboxRow: Sendable {
         try self.init(topic: topic.rawValue, key: envelope.subject, headers: envelope.headers, value: envelope.data)
     }
 
+    /// Binds `rows` as four arrays (topics, keys, headers, values), for a statement that
+    /// inserts them with `unnest` (`text[]`, `text[]`, `text[]`, `bytea[]`).
+    public static func bind(_ rows: [OutboxRow], into bindings: inout PostgresBindings) {
+        bindings.append(rows.map(\.topic))
+        bindings.append(rows.map(\.key))
+        bindings.append(rows.map(\.headers))
+        bindings.append(rows.map(\.value))
+    }
+
     /// Inserts `rows` in one statement, in order.
     static func insert(_ rows: [OutboxRow], on connection: PostgresConnection, logger: Logger) async throws {
         guard !rows.isEmpty else { return }
@@ -54,10 +63,7 @@ public struct OutboxRow: Sendable {
 
         func makeBindings() -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 4)
-            bindings.append(rows.map(\.topic))
-            bindings.append(rows.map(\.key))
-            bindings.append(rows.map(\.headers))
-            bindings.append(rows.map(\.value))
+            OutboxRow.bind(rows, into: &bindings)
             return bindings
         }
 
