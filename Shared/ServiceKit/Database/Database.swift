@@ -12,7 +12,7 @@ public struct Database: Service {
     public let source: String
     /// Signalled when a transaction that wrote outbox rows committed; the relay waits on it.
     public let outboxWritten = Wakeup()
-    let logger: Logger
+    public let logger: Logger
 
     public init(configuration: DatabaseConfiguration, source: String, logger: Logger) {
         client = PostgresClient(configuration: configuration.clientConfiguration, backgroundLogger: logger)

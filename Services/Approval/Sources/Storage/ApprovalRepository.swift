@@ -39,16 +39,20 @@ struct ApprovalRepository: Sendable {
 
     /// Approval `id` in `transaction`, locked against concurrent votes when `lock`.
     func load(id: ApprovalID, lock: Bool = false, in transaction: Transaction) async throws -> ApprovalView? {
-        let rows =
-            lock
-            ? try await transaction.query("\(unescaped: Self.selectViews) WHERE id = \(id) FOR UPDATE OF approvals")
-            : try await transaction.query("\(unescaped: Self.selectViews) WHERE id = \(id)")
-        return try await Self.views(rows).first
+        if lock {
+            return try await Self.first(transaction.connection.execute(LockedApprovalByID(id: id), logger: transaction.logger))
+        }
+        return try await Self.first(transaction.connection.execute(ApprovalByID(id: id), logger: transaction.logger))
     }
 
     /// Approval `id`, read outside any transaction.
     func find(id: ApprovalID) async throws -> ApprovalView? {
-        try await Self.views(database.query("\(unescaped: Self.selectViews) WHERE id = \(id)")).first
+        try await database.withConnection { try await Self.first($0.execute(ApprovalByID(id: id), logger: database.logger)) }
+    }
+
+    private static func first(_ views: some AsyncSequence<ApprovalView, any Error>) async throws -> ApprovalView? {
+        for try await view in views { return view }
+        return nil
     }
 
     /// The approvals the filters select, oldest first.
@@ -223,7 +227,7 @@ struct ApprovalRepository: Sendable {
 
     /// An approval as one `jsonb` object in the shape of `ApprovalView`, decoded by
     /// PostgresNIO with the wire coders; times as RFC 3339 with milliseconds.
-    private static let selectViews = """
+    static let selectViews = """
         SELECT jsonb_build_object(
             'id', id, 'workflow_id', workflow_id, 'workflow_type', workflow_type, 'step', step, 'requester', requester,
             'approvers', approvers, 'context', context, 'status', status, 'deadline', \(time("deadline")), 'created_at', \(time("created_at")),
@@ -249,3 +253,33 @@ struct ApprovalRepository: Sendable {
 
 extension ApprovalView: PostgresDecodable {}
 extension AppliedPolicy: PostgresDecodable {}
+
+/// Reads one approval by id; prepared, as every approval is read when it is created and
+/// again, locked, when it is decided.
+protocol ApprovalByIDStatement: PostgresPreparedStatement where Row == ApprovalView {
+    var id: ApprovalID { get }
+}
+
+extension ApprovalByIDStatement {
+    static var bindingDataTypes: [PostgresDataType] { [.uuid] }
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> ApprovalView {
+        try row.decode(ApprovalView.self, context: JSONColumn.wire)
+    }
+}
+
+struct ApprovalByID: ApprovalByIDStatement {
+    static let sql = ApprovalRepository.selectViews + " WHERE id = $1"
+    let id: ApprovalID
+}
+
+struct LockedApprovalByID: ApprovalByIDStatement {
+    static let sql = ApprovalRepository.selectViews + " WHERE id = $1 FOR UPDATE OF approvals"
+    let id: ApprovalID
+}

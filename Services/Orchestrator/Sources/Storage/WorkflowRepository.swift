@@ -64,27 +64,18 @@ struct WorkflowRepository: Sendable {
 
     /// Locks and loads workflow `id` with its steps, or nil when there is none.
     func load(id: WorkflowID, in transaction: Transaction) async throws -> WorkflowSession? {
-        let rows = try await transaction.query(
-            """
-            SELECT id, type, requester, input::text, status, current_step, version, outcome, reason, callback_url
-            FROM workflows WHERE id = \(id) FOR UPDATE
-            """)
+        let rows = try await transaction.connection.execute(LockWorkflow(id: id), logger: transaction.logger)
         var workflow: WorkflowRow?
-        for try await (id, type, requester, input, status, current, version, outcome, reason, callback) in rows.decode(
-            (WorkflowID, String, String, String, String, Int, Int, String?, String?, String?).self)
-        {
+        for try await row in rows {
+            let (id, type, requester, input, status, current, version, outcome, reason, callback) = try row.decode(
+                (WorkflowID, String, String, String, String, Int, Int, String?, String?, String?).self)
             workflow = WorkflowRow(
                 id: id, type: type, requester: requester, input: JSONColumn.object(input),
                 status: try WorkflowStatus(stored: status, column: "workflows.status"), currentStep: current, version: version,
                 outcome: try outcome.map { try WorkflowStatus(stored: $0, column: "workflows.outcome") }, reason: reason, callbackURL: callback)
         }
         guard let workflow else { return nil }
-        let stepRows = try await transaction.query(
-            """
-            SELECT position, name, definition::text, status, approval_id, output::text, attempt, tries, round, held::text,
-                   feedback, error, compensation_status, compensation_attempt, compensation_tries
-            FROM workflow_steps WHERE workflow_id = \(id) ORDER BY position
-            """)
+        let stepRows = try await transaction.connection.execute(WorkflowSteps(id: id), logger: transaction.logger)
         var steps: [StepRow] = []
         for try await row in stepRows {
             let (

@@ -122,3 +122,40 @@ struct SaveWorkflow: PostgresPreparedStatement {
         try row.decode(Int.self)
     }
 }
+
+/// The statements that load a workflow, run for every event a workflow receives: prepared,
+/// like the save. Rows are decoded by `WorkflowRepository.load`.
+protocol WorkflowByID: PostgresPreparedStatement where Row == PostgresRow {
+    var id: WorkflowID { get }
+}
+
+extension WorkflowByID {
+    static var bindingDataTypes: [PostgresDataType] { [.uuid] }
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
+}
+
+/// The workflow row, locked for the transaction.
+struct LockWorkflow: WorkflowByID {
+    static let sql = """
+        SELECT id, type, requester, input::text, status, current_step, version, outcome, reason, callback_url
+        FROM workflows WHERE id = $1 FOR UPDATE
+        """
+    let id: WorkflowID
+}
+
+/// The workflow's steps, in order.
+struct WorkflowSteps: WorkflowByID {
+    static let sql = """
+        SELECT position, name, definition::text, status, approval_id, output::text, attempt, tries, round, held::text,
+               feedback, error, compensation_status, compensation_attempt, compensation_tries
+        FROM workflow_steps WHERE workflow_id = $1 ORDER BY position
+        """
+    let id: WorkflowID
+}
