@@ -256,19 +256,9 @@ extension AppliedPolicy: PostgresDecodable {}
 
 /// Reads one approval by id; prepared, as every approval is read when it is created and
 /// again, locked, when it is decided.
-protocol ApprovalByIDStatement: PostgresPreparedStatement where Row == ApprovalView {
-    var id: ApprovalID { get }
-}
+protocol ApprovalByIDStatement: PreparedByID where Row == ApprovalView, ID == ApprovalID {}
 
 extension ApprovalByIDStatement {
-    static var bindingDataTypes: [PostgresDataType] { [.uuid] }
-
-    func makeBindings() -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(id)
-        return bindings
-    }
-
     func decodeRow(_ row: PostgresRow) throws -> ApprovalView {
         try row.decode(ApprovalView.self, context: JSONColumn.wire)
     }

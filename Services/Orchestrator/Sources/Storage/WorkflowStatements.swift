@@ -125,19 +125,9 @@ struct SaveWorkflow: PostgresPreparedStatement {
 
 /// The statements that load a workflow, run for every event a workflow receives: prepared,
 /// like the save. Rows are decoded by `WorkflowRepository.load`.
-protocol WorkflowByID: PostgresPreparedStatement where Row == PostgresRow {
-    var id: WorkflowID { get }
-}
+protocol WorkflowByID: PreparedByID where Row == PostgresRow, ID == WorkflowID {}
 
 extension WorkflowByID {
-    static var bindingDataTypes: [PostgresDataType] { [.uuid] }
-
-    func makeBindings() -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(id)
-        return bindings
-    }
-
     func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
 }
 
