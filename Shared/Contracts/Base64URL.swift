@@ -44,7 +44,7 @@ public enum Base64URL {
             characters.removeLast()
             padding += 1
         }
-        guard characters.count % 4 != 1, padding == 0 || (characters.count + padding) % 4 == 0 else { return nil }
+        guard characters.count % 4 != 1, padding == 0 || padding == (4 - characters.count % 4) % 4 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(characters.count * 3 / 4)
         var chunk: UInt32 = 0

@@ -42,4 +42,21 @@ import Testing
         #expect(handOff.claimDue(every: .zero))
         #expect(!handOff.claimDue(every: .seconds(60)))
     }
+
+    /// Between the intervals, the stored deliveries are claimed at once when something made
+    /// them due: a start (a crash's leftovers), a claim that came back full, a breaker closing.
+    @Test func theStoredClaimIsDueAtOnceWhenStoredDeliveriesMayWait() {
+        let handOff = DeliveryHandOff(lease: .seconds(120))
+        #expect(handOff.claimDue(every: .seconds(60)))  // at start
+        #expect(!handOff.claimDue(every: .seconds(60)))
+        handOff.claimFilled()
+        #expect(handOff.claimDue(every: .seconds(60)))
+        #expect(!handOff.claimDue(every: .seconds(60)))
+        handOff.close("webhook")  // was not tripped: nothing was left to the claim
+        #expect(!handOff.claimDue(every: .seconds(60)))
+        handOff.trip("webhook")
+        handOff.close("webhook")
+        #expect(handOff.claimDue(every: .seconds(60)))
+        #expect(!handOff.claimDue(every: .seconds(60)))
+    }
 }

@@ -14,8 +14,10 @@ final class DeliveryHandOff: Sendable {
         var ready: [(delivery: DeliveryWorker.Claimed, leasedAt: ContinuousClock.Instant)] = []
         var tripped: Set<String> = []
         var lastClaim = ContinuousClock.now
-        /// Stored deliveries became due (a retry timer fired, ops asked for a retry).
-        var storedDue = false
+        /// Stored deliveries may be due now: at start (a crash's leftovers), after a claim
+        /// that filled its limit, when a breaker closed, a retry timer fired or ops asked for
+        /// a retry.
+        var storedDue = true
     }
 
     private let state = Mutex(State())
@@ -39,8 +41,16 @@ final class DeliveryHandOff: Sendable {
         state.withLock { _ = $0.tripped.insert(channel) }
     }
 
+    /// The channel's breaker closed: its deliveries left to the claim while it was open are due.
     func close(_ channel: String) {
-        state.withLock { _ = $0.tripped.remove(channel) }
+        state.withLock { state in
+            if state.tripped.remove(channel) != nil { state.storedDue = true }
+        }
+    }
+
+    /// The last claim filled its limit: more stored deliveries may be waiting.
+    func claimFilled() {
+        state.withLock { $0.storedDue = true }
     }
 
     func hand(_ deliveries: [DeliveryWorker.Claimed]) {

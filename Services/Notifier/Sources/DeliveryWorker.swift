@@ -83,11 +83,16 @@ struct DeliveryWorker: SupervisedLoop {
     /// The deliveries to attempt: those handed over in memory and, every 2 s, the stored
     /// ones that are due (retries, deliveries of a tripped channel, leases a crash left).
     /// Claiming the stored ones whenever slots were left cost a transaction per hand-off
-    /// that nearly always found nothing; a stored delivery now waits at most 2 s more.
+    /// that nearly always found nothing. They are claimed at once when something made them
+    /// due (see `DeliveryHandOff.claimDue`), again at once while claims come back full (a
+    /// backlog drains at the channels' pace), and otherwise every 2 to 4 s.
     private func claim(limit: Int) async throws -> [Claimed] {
         let handed = handOff.take(limit)
         guard handOff.claimDue(every: .seconds(2)) else { return handed }
-        return try await handed + claimStored(limit: max(1, limit - handed.count))
+        let wanted = max(1, limit - handed.count)
+        let stored = try await claimStored(limit: wanted)
+        if stored.count >= wanted { handOff.claimFilled() }
+        return handed + stored
     }
 
     /// Claims due rows of channels whose breaker is closed, and one row (the probe) of each

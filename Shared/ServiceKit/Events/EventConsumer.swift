@@ -92,10 +92,12 @@ public final class EventConsumer: SupervisedLoop {
     /// The transactions the partitions' batches share, one for each run: a round stuck past
     /// the deadline of a run the watchdog gave up on must not hold up the next run's.
     private func sharedTransactions() -> GroupCommit<Event, Bool> {
-        GroupCommit(maxItems: 4 * batchSize) { [database, transactionDeadline, logger] events in
+        GroupCommit(maxItems: 4 * batchSize) { [database, transactionDeadline, logger, groupID] events in
             do {
                 return try await Self.boundedTransaction(events, on: database, within: transactionDeadline, logger: logger)
             } catch {
+                // How often a round falls back: each costs its batches a second attempt.
+                Counter(label: "hitl_consumer_shared_fallbacks_total", dimensions: [("group", groupID)]).increment()
                 logger.debug(
                     "Shared transaction failed; applying its batches one event at a time",
                     metadata: [LoggingKeys.error: "\(ErrorText.describe(error))", "batch.size": "\(events.count)"])
@@ -146,6 +148,7 @@ public final class EventConsumer: SupervisedLoop {
     /// partitions; falls back to one by one when any record cannot be read or routed, or the
     /// transaction fails.
     func process(batch: [KafkaMessage], sharing shared: GroupCommit<Event, Bool>) async -> [Bool] {
+        guard !batch.isEmpty else { return [] }
         let started = ContinuousClock.now
         var events: [Event] = []
         for message in batch {
