@@ -176,9 +176,11 @@ public enum MetricsBootstrap {
     }
 }
 
-/// Logs each request's method, path, status and duration at debug level. Hummingbird's
-/// `LogRequestsMiddleware` is not used: it logs the path as sent, and a signed link carries
-/// its credential in the path, which is logged here without it.
+/// Logs each request's method, path, status and duration at debug level, and a request that
+/// failed with an unexpected error (Hummingbird answers 500 and logs it only at debug) at
+/// error level, with the error. Hummingbird's `LogRequestsMiddleware` is not used: it logs
+/// the path as sent, and a signed link carries its credential in the path, which is logged
+/// here without it.
 struct RequestLoggingMiddleware: RouterMiddleware {
     typealias Context = ServiceRequestContext
 
@@ -190,6 +192,15 @@ struct RequestLoggingMiddleware: RouterMiddleware {
             return response
         } catch let error as any HTTPResponseError {
             record(request, status: error.status.code, started: started, logger: context.logger)
+            throw error
+        } catch {
+            context.logger.error(
+                "HTTP request failed",
+                metadata: [
+                    "http.method": "\(request.method.rawValue)", "http.path": "\(Self.redacted(request.uri.path))",
+                    LoggingKeys.error: "\(ErrorText.describe(error))",
+                ])
+            record(request, status: 500, started: started, logger: context.logger)
             throw error
         }
     }
