@@ -15,8 +15,7 @@ struct Directory: Sendable {
     /// Every group: configured ones, then those from the API.
     func groups(in transaction: Transaction) async throws -> [String: [String]] {
         var groups = configured
-        let rows = try await transaction.query("SELECT name, members::text FROM approver_groups")
-        for try await (name, members) in rows.decode((String, String).self) where groups[name] == nil {
+        for try await (name, members) in try await transaction.connection.execute(AllGroups(), logger: transaction.logger) where groups[name] == nil {
             groups[name] = try WireCoding.decode([String].self, from: Array(members.utf8))
         }
         return groups
@@ -58,10 +57,10 @@ struct Directory: Sendable {
 
     /// approver → delegate for the delegations in force now (the latest one wins).
     func activeDelegations(in transaction: Transaction) async throws -> [String: String] {
-        let rows = try await transaction.query(
-            "SELECT approver, delegate FROM delegations WHERE starts_at <= now() AND ends_at > now() ORDER BY created_at, id")
         var map: [String: String] = [:]
-        for try await (approver, delegate) in rows.decode((String, String).self) { map[approver] = delegate }
+        for try await (approver, delegate) in try await transaction.connection.execute(ActiveDelegations(), logger: transaction.logger) {
+            map[approver] = delegate
+        }
         return map
     }
 
@@ -99,4 +98,24 @@ struct Directory: Sendable {
             WHERE id = \(id) AND ends_at > now() AND (\(owner)::text IS NULL OR approver = \(owner)) RETURNING id
             """)
     }
+}
+
+/// The two directory reads every new approval runs: prepared, so Postgres parses and plans
+/// them once per connection.
+protocol DirectoryPairs: PostgresPreparedStatement where Row == (String, String) {}
+
+extension DirectoryPairs {
+    func makeBindings() -> PostgresBindings { PostgresBindings() }
+
+    func decodeRow(_ row: PostgresRow) throws -> (String, String) { try row.decode((String, String).self) }
+}
+
+/// Every group from the API: name and members (a JSON array).
+struct AllGroups: DirectoryPairs {
+    static let sql = "SELECT name, members::text FROM approver_groups"
+}
+
+/// The delegations in force now, oldest first (so the latest one wins): approver and delegate.
+struct ActiveDelegations: DirectoryPairs {
+    static let sql = "SELECT approver, delegate FROM delegations WHERE starts_at <= now() AND ends_at > now() ORDER BY created_at, id"
 }

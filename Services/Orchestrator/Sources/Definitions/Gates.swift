@@ -113,19 +113,35 @@ struct GateStore: Sendable {
     /// The rules in force (the latest version of each name, unless it deleted the rule),
     /// for workflows of `type` (with the `*` rules), or all of them when `type` is nil; by name.
     func current(type: String?, in transaction: Transaction) async throws -> [Version] {
-        let rows = try await transaction.query(
-            """
-            SELECT name, version, gate::text, changed_by, changed_at FROM (
-                SELECT DISTINCT ON (name) name, version, gate, changed_by, changed_at FROM gates ORDER BY name, version DESC) AS latest
-            WHERE gate IS NOT NULL AND (\(type)::text IS NULL OR gate->>'type' = \(type) OR gate->>'type' = '*')
-            ORDER BY name
-            """)
+        let rows = try await transaction.connection.execute(CurrentGates(type: type), logger: transaction.logger)
         var versions: [Version] = []
-        for try await (name, version, gate, actor, changed) in rows.decode((String, Int, String, String, Date).self) {
+        for try await (name, version, gate, actor, changed) in rows {
             versions.append(
                 Version(
                     name: name, version: version, gate: try WireCoding.decode(Gate.self, from: Array(gate.utf8)), changedBy: actor, changedAt: changed))
         }
         return versions
+    }
+}
+
+/// The gates in force for a workflow type (or all): read for every submission, so prepared.
+struct CurrentGates: PostgresPreparedStatement {
+    static let sql = """
+        SELECT name, version, gate::text, changed_by, changed_at FROM (
+            SELECT DISTINCT ON (name) name, version, gate, changed_by, changed_at FROM gates ORDER BY name, version DESC) AS latest
+        WHERE gate IS NOT NULL AND ($1::text IS NULL OR gate->>'type' = $1 OR gate->>'type' = '*')
+        ORDER BY name
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text]
+    let type: String?
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(type)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> (String, Int, String, String, Date) {
+        try row.decode((String, Int, String, String, Date).self)
     }
 }

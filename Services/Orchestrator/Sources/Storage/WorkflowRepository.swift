@@ -29,20 +29,10 @@ struct WorkflowRepository: Sendable {
         let id = WorkflowID()
         let input = try JSONColumn.text(submission.input)
         let definitions = try submission.steps.map { try JSONColumn.text($0) }
-        let created = try await transaction.returnsRow(
-            """
-            WITH created AS (
-                INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status, callback_url, template_name, template_version)
-                VALUES (\(id), \(submission.idempotencyKey), \(requestHash), \(submission.type), \(submission.requester),
-                        \(input)::jsonb, \(WorkflowStatus.running.rawValue), \(submission.callbackUrl), \(template?.name), \(template?.version))
-                ON CONFLICT (requester, idempotency_key) DO NOTHING RETURNING id),
-            steps AS (
-                INSERT INTO workflow_steps (workflow_id, position, name, kind, definition)
-                SELECT created.id, s.position - 1, s.name, s.kind, s.definition::jsonb
-                FROM created, unnest(\(submission.steps.map(\.name))::text[], \(submission.steps.map(\.kind.rawValue))::text[], \(definitions)::text[])
-                     WITH ORDINALITY AS s(name, kind, definition, position))
-            SELECT id FROM created
-            """)
+        let statement = CreateWorkflow(
+            id: id, submission: submission, requestHash: requestHash, input: input, template: template, definitions: definitions)
+        var created = false
+        for try await _ in try await transaction.connection.execute(statement, logger: transaction.logger) { created = true }
         guard created else {
             let rows = try await transaction.query(
                 "SELECT id, request_hash, status FROM workflows WHERE requester = \(submission.requester) AND idempotency_key = \(submission.idempotencyKey)")

@@ -149,3 +149,51 @@ struct WorkflowSteps: WorkflowByID {
         """
     let id: WorkflowID
 }
+
+/// Inserts a submitted workflow and its steps, nothing when the requester used the
+/// idempotency key before; answers the id when it inserted. Every submission runs it.
+struct CreateWorkflow: PostgresPreparedStatement {
+    static let sql = """
+        WITH created AS (
+            INSERT INTO workflows (id, idempotency_key, request_hash, type, requester, input, status, callback_url, template_name, template_version)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)
+            ON CONFLICT (requester, idempotency_key) DO NOTHING RETURNING id),
+        steps AS (
+            INSERT INTO workflow_steps (workflow_id, position, name, kind, definition)
+            SELECT created.id, s.position - 1, s.name, s.kind, s.definition::jsonb
+            FROM created, unnest($11::text[], $12::text[], $13::text[]) WITH ORDINALITY AS s(name, kind, definition, position))
+        SELECT id FROM created
+        """
+    static let bindingDataTypes: [PostgresDataType] =
+        [.uuid, .text, .text, .text, .text, .text, .text, .text, .text, .int8, .textArray, .textArray, .textArray]
+    typealias Row = PostgresRow
+
+    let id: WorkflowID
+    let submission: WorkflowSubmitted
+    let requestHash: String
+    /// The input as JSON text.
+    let input: String
+    let template: (name: String, version: Int)?
+    /// Each step's definition as JSON text.
+    let definitions: [String]
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        bindings.append(id)
+        bindings.append(submission.idempotencyKey)
+        bindings.append(requestHash)
+        bindings.append(submission.type)
+        bindings.append(submission.requester)
+        bindings.append(input)
+        bindings.append(WorkflowStatus.running.rawValue)
+        bindings.append(submission.callbackUrl)
+        bindings.append(template?.name)
+        bindings.append(template?.version)
+        bindings.append(submission.steps.map(\.name))
+        bindings.append(submission.steps.map(\.kind.rawValue))
+        bindings.append(definitions)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
+}
