@@ -50,7 +50,7 @@ struct DeliveryWorker: SupervisedLoop {
         let statement = EnqueueDeliveries(
             notificationID: notification.notificationId, workflowID: notification.workflowId, notification: json,
             leaseSeconds: leaseSeconds, rows: rows)
-        let inserted = try await transaction.connection.execute(statement, logger: transaction.logger)
+        let inserted = try await transaction.execute(statement)
         var fresh: Set<UUID> = []
         for try await id in inserted { fresh.insert(id) }
         let handed = rows.filter { $0.leased && fresh.contains($0.id) }.map {
@@ -204,7 +204,7 @@ struct DeliveryWorker: SupervisedLoop {
                         to: .notificationOutcomes)
                 ] : []
             let statement = RecordDelivered(delivery: delivery.id, attempt: delivery.attempt, channel: delivery.channel, events: delivered)
-            _ = try await runtime.database.withConnection { try await $0.execute(statement, logger: runtime.logger) }
+            _ = try await runtime.database.execute(statement)
             if !delivered.isEmpty { runtime.relay.wake() }
             handOff.close(delivery.channel)
             return

@@ -97,6 +97,13 @@ public struct Database: Service {
         try await client.query(query, logger: logger, file: file, line: line)
     }
 
+    /// Runs a prepared statement outside a transaction.
+    public func execute<Statement: PostgresPreparedStatement>(
+        _ statement: Statement, file: String = #fileID, line: Int = #line
+    ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, Statement.Row> {
+        try await client.execute(statement, logger: logger, file: file, line: line)
+    }
+
     /// Whether one statement, run outside a transaction, returned at least one row.
     public func returnsRow(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> Bool {
         for try await _ in try await self.query(query, file: file, line: line) { return true }

@@ -59,6 +59,20 @@ public struct Transaction: Sendable {
         return false
     }
 
+    /// Runs a prepared statement (one of the hot ones, which Postgres parses and plans once
+    /// per connection) in the transaction; its rows as the statement reads them.
+    public func execute<Statement: PostgresPreparedStatement>(
+        _ statement: Statement, file: String = #fileID, line: Int = #line
+    ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, Statement.Row> {
+        try await connection.execute(statement, logger: logger, file: file, line: line)
+    }
+
+    /// Whether the prepared `statement` returned at least one row.
+    public func returnsRow<Statement: PostgresPreparedStatement>(_ statement: Statement, file: String = #fileID, line: Int = #line) async throws -> Bool {
+        for try await _ in try await execute(statement, file: file, line: line) { return true }
+        return false
+    }
+
     // MARK: - Events
 
     /// Publishes `payload` on `topic`, keyed by `subject` (the workflow id), caused by the

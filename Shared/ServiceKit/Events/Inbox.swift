@@ -11,7 +11,7 @@ public enum Inbox {
     public static func claim(_ envelopes: [EventEnvelope], in transaction: Transaction) async throws -> Set<String> {
         let statement = Claim(ids: envelopes.map(\.id), types: envelopes.map(\.type.rawValue))
         var claimed: Set<String> = []
-        for try await id in try await transaction.connection.execute(statement, logger: transaction.logger) { claimed.insert(id) }
+        for try await id in try await transaction.execute(statement) { claimed.insert(id) }
         return claimed
     }
 

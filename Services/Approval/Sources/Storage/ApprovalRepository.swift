@@ -39,15 +39,13 @@ struct ApprovalRepository: Sendable {
 
     /// Approval `id` in `transaction`, locked against concurrent votes when `lock`.
     func load(id: ApprovalID, lock: Bool = false, in transaction: Transaction) async throws -> ApprovalView? {
-        if lock {
-            return try await Self.first(transaction.connection.execute(LockedApprovalByID(id: id), logger: transaction.logger))
-        }
-        return try await Self.first(transaction.connection.execute(ApprovalByID(id: id), logger: transaction.logger))
+        if lock { return try await Self.first(transaction.execute(LockedApprovalByID(id: id))) }
+        return try await Self.first(transaction.execute(ApprovalByID(id: id)))
     }
 
     /// Approval `id`, read outside any transaction.
     func find(id: ApprovalID) async throws -> ApprovalView? {
-        try await database.withConnection { try await Self.first($0.execute(ApprovalByID(id: id), logger: database.logger)) }
+        try await Self.first(database.execute(ApprovalByID(id: id)))
     }
 
     private static func first(_ views: some AsyncSequence<ApprovalView, any Error>) async throws -> ApprovalView? {

@@ -15,7 +15,7 @@ struct Directory: Sendable {
     /// Every group: configured ones, then those from the API.
     func groups(in transaction: Transaction) async throws -> [String: [String]] {
         var groups = configured
-        for try await (name, members) in try await transaction.connection.execute(AllGroups(), logger: transaction.logger) where groups[name] == nil {
+        for try await (name, members) in try await transaction.execute(AllGroups()) where groups[name] == nil {
             groups[name] = try WireCoding.decode([String].self, from: Array(members.utf8))
         }
         return groups
@@ -58,7 +58,7 @@ struct Directory: Sendable {
     /// approver → delegate for the delegations in force now (the latest one wins).
     func activeDelegations(in transaction: Transaction) async throws -> [String: String] {
         var map: [String: String] = [:]
-        for try await (approver, delegate) in try await transaction.connection.execute(ActiveDelegations(), logger: transaction.logger) {
+        for try await (approver, delegate) in try await transaction.execute(ActiveDelegations()) {
             map[approver] = delegate
         }
         return map

@@ -113,7 +113,7 @@ struct GateStore: Sendable {
     /// The rules in force (the latest version of each name, unless it deleted the rule),
     /// for workflows of `type` (with the `*` rules), or all of them when `type` is nil; by name.
     func current(type: String?, in transaction: Transaction) async throws -> [Version] {
-        let rows = try await transaction.connection.execute(CurrentGates(type: type), logger: transaction.logger)
+        let rows = try await transaction.execute(CurrentGates(type: type))
         var versions: [Version] = []
         for try await (name, version, gate, actor, changed) in rows {
             versions.append(

@@ -31,8 +31,7 @@ struct WorkflowRepository: Sendable {
         let definitions = try submission.steps.map { try JSONColumn.text($0) }
         let statement = CreateWorkflow(
             id: id, submission: submission, requestHash: requestHash, input: input, template: template, definitions: definitions)
-        var created = false
-        for try await _ in try await transaction.connection.execute(statement, logger: transaction.logger) { created = true }
+        let created = try await transaction.returnsRow(statement)
         guard created else {
             let rows = try await transaction.query(
                 "SELECT id, request_hash, status FROM workflows WHERE requester = \(submission.requester) AND idempotency_key = \(submission.idempotencyKey)")
@@ -54,7 +53,7 @@ struct WorkflowRepository: Sendable {
 
     /// Locks and loads workflow `id` with its steps, or nil when there is none.
     func load(id: WorkflowID, in transaction: Transaction) async throws -> WorkflowSession? {
-        let rows = try await transaction.connection.execute(LockWorkflow(id: id), logger: transaction.logger)
+        let rows = try await transaction.execute(LockWorkflow(id: id))
         var workflow: WorkflowRow?
         for try await row in rows {
             let (id, type, requester, input, status, current, version, outcome, reason, callback) = try row.decode(
@@ -65,7 +64,7 @@ struct WorkflowRepository: Sendable {
                 outcome: try outcome.map { try WorkflowStatus(stored: $0, column: "workflows.outcome") }, reason: reason, callbackURL: callback)
         }
         guard let workflow else { return nil }
-        let stepRows = try await transaction.connection.execute(WorkflowSteps(id: id), logger: transaction.logger)
+        let stepRows = try await transaction.execute(WorkflowSteps(id: id))
         var steps: [StepRow] = []
         for try await row in stepRows {
             let (
@@ -100,7 +99,7 @@ struct WorkflowRepository: Sendable {
             status: workflow.status.rawValue, currentStep: workflow.currentStep, input: try JSONColumn.text(workflow.input),
             outcome: workflow.outcome?.rawValue, reason: workflow.reason, loadedVersion: session.loadedVersion)
         var version: Int?
-        for try await saved in try await transaction.connection.execute(statement, logger: transaction.logger) { version = saved }
+        for try await saved in try await transaction.execute(statement) { version = saved }
         guard let version else { throw StaleWorkflow(id: workflow.id) }
         session.saved(version: version)
         try transaction.publish(changes.events)
