@@ -29,7 +29,7 @@ public struct ServiceRuntime: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
-        self.migrations = [Migration.backbone] + migrations
+        self.migrations = Migration.backbone + migrations
         database = Database(configuration: configuration.database, source: configuration.service, logger: logger)
         producer = try KafkaProducer(configuration: Self.kafkaConfiguration(configuration), logger: logger)
         relay = OutboxRelay(database: database, producer: producer, logger: logger)

@@ -46,6 +46,24 @@ import Testing
         }
     }
 
+    /// Deliveries that succeed together are recorded together (one statement, one commit),
+    /// each with its own attempt and status.
+    @Test func successesThatFinishTogetherShareTheirRecord() async throws {
+        try await Stack.with { stack in
+            await stack.webhook.gate.close()
+            for index in 0..<6 { _ = try await stack.submit(API.workflow(key: "together-\(index)")) }
+            try await waitUntil("six deliveries wait at the receiver") { await stack.webhook.gate.count == 6 }
+            await stack.webhook.gate.open()
+            try await waitUntil("every delivery is recorded") {
+                try await stack.count("SELECT count(*)::int FROM notifier.deliveries WHERE status = 'delivered' AND attempts = 1") == 6
+            }
+            #expect(try await stack.count("SELECT count(*)::int FROM notifier.delivery_attempts WHERE succeeded AND attempt = 1") == 6)
+            // Rows written by one statement share its transaction's time.
+            let shared = "SELECT count(*)::int FROM (SELECT at FROM notifier.delivery_attempts GROUP BY at HAVING count(*) > 1) AS shared"
+            #expect(try await stack.count(shared) >= 1)
+        }
+    }
+
     @Test func theLastFailedAttemptIsDeadLetteredAndReplayingItDelivers() async throws {
         try await Stack.with(environment: ["HITL_DELIVERY_MAX_ATTEMPTS": "2", "HITL_DELIVERY_RETRY_BASE_MS": "100"]) { stack in
             await stack.webhook.outage.set(1000)

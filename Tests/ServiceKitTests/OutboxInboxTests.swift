@@ -80,7 +80,7 @@ import Testing
 
             let tooLarge = ByteBuffer(repeating: UInt8(ascii: "x"), count: 1_200_000)
             _ = try await kit.database.query(
-                "INSERT INTO outbox (topic, key, headers, value) VALUES ('hitl.test.out', 'wf-1', '[[\"ce_id\",\"big-1\"]]'::jsonb, \(tooLarge))")
+                "INSERT INTO outbox (topic, key, headers, value) VALUES ('hitl.test.out', 'wf-1', ARRAY['ce_id', 'big-1'], \(tooLarge))")
             let behind = try await kit.database.transaction { transaction in
                 try transaction.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1")
             }
@@ -101,7 +101,7 @@ import Testing
     @Test func aRowWithUnreadableHeadersIsParkedNotPublishedBare() async throws {
         try await ServiceKitHarness.with(relayRunning: false) { kit in
             _ = try await kit.database.query(
-                "INSERT INTO outbox (topic, key, headers, value) VALUES ('hitl.test.out', 'wf-1', '{\"ce_id\": 1}'::jsonb, \(ByteBuffer(string: "{}")))")
+                "INSERT INTO outbox (topic, key, headers, value) VALUES ('hitl.test.out', 'wf-1', ARRAY['ce_id', '1', 'ce_type'], \(ByteBuffer(string: "{}")))")
             let behind = try await kit.database.transaction { transaction in
                 try transaction.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1")
             }
@@ -154,6 +154,32 @@ import Testing
             #expect(ran.withLock { $0 } == ["committed"])
             #expect(throws: PermanentFailure.self) { try leftBehind.publish(Self.sample, to: topic, subject: "wf-4") }
             #expect(try await kit.count("SELECT count(*)::int FROM outbox") == 3)
+        }
+    }
+
+    /// A read the events of a batch share is made once per transaction, by every event applied
+    /// in it, and afresh in the next transaction.
+    @Test func aSharedReadIsMadeOncePerTransaction() async throws {
+        try await ServiceKitHarness.with(relayRunning: false) { kit in
+            let reads = Mutex(0)
+            let read: @Sendable (Transaction) async throws -> Int = { transaction in
+                reads.withLock { $0 += 1 }
+                return try await transaction.query("SELECT count(*)::int FROM outbox").decode(Int.self).reduce(0, +)
+            }
+            let first = try await kit.database.transaction { transaction in
+                let event = try EventEnvelope(Self.sample, source: "test", subject: "wf-1")
+                let a = try await transaction.shared("outbox.count", read)
+                let b = try await transaction.applying(event, logger: transaction.logger).shared("outbox.count", read)
+                return [a, b]
+            }
+            #expect(first == [0, 0])
+            #expect(reads.withLock { $0 } == 1)
+            try await kit.database.transaction { transaction in
+                try transaction.publish(Self.sample, to: Topic(rawValue: "hitl.test.out"), subject: "wf-1")
+            }
+            let second = try await kit.database.transaction { transaction in try await transaction.shared("outbox.count", read) }
+            #expect(second == 1)
+            #expect(reads.withLock { $0 } == 2)
         }
     }
 

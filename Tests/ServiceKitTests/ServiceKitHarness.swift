@@ -35,7 +35,7 @@ struct ServiceKitHarness: Sendable {
             group.addTask { try await database.run() }
             defer { group.cancelAll() }
             try await database.query("CREATE SCHEMA IF NOT EXISTS kit")
-            try await MigrationRunner(database: database, migrations: [.backbone, counterMigration]).apply()
+            try await MigrationRunner(database: database, migrations: Migration.backbone + [counterMigration]).apply()
             // What uses the database stops before the database does, as in a service's
             // ServiceGroup: a relay still leasing a connection from a client that already
             // shut down waits forever.

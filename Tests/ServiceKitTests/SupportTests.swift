@@ -144,13 +144,39 @@ import Testing
             group.addTask { try await database.run() }
             defer { group.cancelAll() }
             try await database.query("CREATE SCHEMA mig")
-            let migrations = [Migration.backbone, Migration(version: 2, name: "t", statements: ["CREATE TABLE t (x int)"])]
+            let migrations = Migration.backbone + [Migration(version: 2, name: "t", statements: ["CREATE TABLE t (x int)"])]
             let applied = try await withThrowingTaskGroup(of: [Int].self) { runners in
                 for _ in 0..<4 { runners.addTask { try await MigrationRunner(database: database, migrations: migrations).apply() } }
                 return try await runners.reduce(into: []) { $0 += $1 }
             }
-            #expect(applied.sorted() == [1, 2])
+            #expect(applied.sorted() == [1, 2, 1000])
             #expect(try await MigrationRunner(database: database, migrations: migrations).apply().isEmpty)
+        }
+    }
+
+    /// Rows waiting in the outbox when its headers became text pairs keep their headers, and
+    /// a row whose JSON headers were not pairs keeps their text, for the relay to park.
+    @Test func outboxRowsWaitingAcrossTheHeaderChangeKeepTheirHeaders() async throws {
+        let configuration = try await TestPostgres.freshDatabase(schema: "hdr")
+        let database = Database(configuration: configuration, source: "test", logger: .init(label: "test.migrations"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await database.run() }
+            defer { group.cancelAll() }
+            try await database.query("CREATE SCHEMA hdr")
+            try await MigrationRunner(database: database, migrations: [Migration.backbone[0]]).apply()
+            try await database.query(
+                """
+                INSERT INTO outbox (topic, key, headers, value) VALUES
+                    ('t', 'k', '[["ce_id", "e-1"], ["ce_type", "x.v1"]]'::jsonb, '\\x00'),
+                    ('t', 'k', '[]'::jsonb, '\\x00'),
+                    ('t', 'k', '{"ce_id": 1}'::jsonb, '\\x00'),
+                    ('t', 'k', '[["ce_id", 2]]'::jsonb, '\\x00'),
+                    ('t', 'k', '[["ce_id"]]'::jsonb, '\\x00')
+                """)
+            #expect(try await MigrationRunner(database: database, migrations: Migration.backbone).apply() == [1000])
+            var headers: [[String]] = []
+            for try await row in try await database.query("SELECT headers FROM outbox ORDER BY id").decode([String].self) { headers.append(row) }
+            #expect(headers == [["ce_id", "e-1", "ce_type", "x.v1"], [], [#"{"ce_id": 1}"#], [#"[["ce_id", 2]]"#], [#"[["ce_id"]]"#]])
         }
     }
 

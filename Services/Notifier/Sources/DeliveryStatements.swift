@@ -43,30 +43,36 @@ struct EnqueueDeliveries: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
 }
 
-/// Records a successful attempt in one statement: the attempt, the delivery's status, the
-/// channel's breaker closed, and the `events` (when successes are reported).
+/// Records successful attempts in one statement, however many: each attempt, each
+/// delivery's status, the channels' breakers closed, and the `events` (when successes are
+/// reported).
 struct RecordDelivered: PostgresPreparedStatement {
     static let sql = """
-        WITH attempt AS (INSERT INTO delivery_attempts (delivery_id, attempt, succeeded) VALUES ($1, $2, true) ON CONFLICT DO NOTHING),
-             closed AS (DELETE FROM channel_state WHERE channel = $3),
-             event AS (INSERT INTO outbox (topic, key, headers, value)
-                       SELECT * FROM unnest($4::text[], $5::text[], $6::jsonb[], $7::bytea[]))
-        UPDATE deliveries SET status = 'delivered', closed_at = now(), last_error = NULL WHERE id = $1
+        WITH attempt AS (INSERT INTO delivery_attempts (delivery_id, attempt, succeeded)
+                         SELECT id, attempt, true FROM unnest($1::uuid[], $2::int8[]) AS d(id, attempt) ON CONFLICT DO NOTHING),
+             closed AS (DELETE FROM channel_state WHERE channel = ANY($3)),
+             event AS (INSERT INTO outbox (topic, key, headers, value) \(OutboxRow.select(boundFrom: 4)))
+        UPDATE deliveries SET status = 'delivered', closed_at = now(), last_error = NULL WHERE id = ANY($1)
         """
-    static let bindingDataTypes: [PostgresDataType] = [.uuid, .int8, .text, .textArray, .textArray, .textArray, .byteaArray]
+    static let bindingDataTypes: [PostgresDataType] = [.uuidArray, .int8Array, .textArray] + OutboxRow.bindingDataTypes
     typealias Row = Void
 
-    let delivery: UUID
-    let attempt: Int
-    let channel: String
-    let events: [OutboxRow]
+    /// One delivery that succeeded.
+    struct Success: Sendable {
+        let delivery: UUID
+        let attempt: Int
+        let channel: String
+        let events: [OutboxRow]
+    }
+
+    let successes: [Success]
 
     func makeBindings() -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 7)
-        bindings.append(delivery)
-        bindings.append(attempt)
-        bindings.append(channel)
-        OutboxRow.bind(events, into: &bindings)
+        var bindings = PostgresBindings(capacity: 8)
+        bindings.append(successes.map(\.delivery))
+        bindings.append(successes.map(\.attempt))
+        bindings.append(Array(Set(successes.map(\.channel))).sorted())
+        OutboxRow.bind(successes.flatMap(\.events), into: &bindings)
         return bindings
     }
 

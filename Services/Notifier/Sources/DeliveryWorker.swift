@@ -66,9 +66,27 @@ struct DeliveryWorker: SupervisedLoop {
     var stallAfter: Duration { .seconds(60) }
 
     func run(heartbeat: LoopWatchdog.Heartbeat) async throws {
+        // One for each run: a statement a Postgres restart left unanswered holds up only the
+        // run the watchdog gave up on.
+        let successes = recordingSuccesses()
         await LeasedWorkLoop.run(
             "Delivery", slots: batchSize, wakeup: wakeup, idle: .seconds(2), heartbeat: heartbeat, logger: runtime.logger,
-            claim: claim, handle: attempt)
+            claim: claim, handle: { await attempt($0, recording: successes) })
+    }
+
+    /// Records successes in shared statements (group commit): deliveries finish concurrently,
+    /// and the successes that finish while one statement runs are recorded by the next, one
+    /// commit for all of them instead of one each. Nil when that statement failed or did not
+    /// answer within 20 s.
+    private func recordingSuccesses() -> GroupCommit<RecordDelivered.Success, Bool> {
+        GroupCommit(maxItems: batchSize) { [runtime] successes in
+            let recorded = await Deadline.value(within: .seconds(20)) {
+                _ = try await runtime.database.execute(RecordDelivered(successes: successes))
+            }
+            guard case .success = recorded else { return nil }
+            if successes.contains(where: { !$0.events.isEmpty }) { runtime.relay.wake() }
+            return Array(repeating: true, count: successes.count)
+        }
     }
 
     struct Claimed: Sendable {
@@ -162,7 +180,7 @@ struct DeliveryWorker: SupervisedLoop {
         return opened
     }
 
-    private func attempt(_ delivery: Claimed) async {
+    private func attempt(_ delivery: Claimed, recording successes: GroupCommit<RecordDelivered.Success, Bool>) async {
         var failure: DeliveryFailure?
         if let channel = channels[delivery.channel] {
             do {
@@ -179,19 +197,19 @@ struct DeliveryWorker: SupervisedLoop {
         Counter(label: "hitl_delivery_attempts_total", dimensions: [("channel", delivery.channel), ("result", failure == nil ? "delivered" : "failed")])
             .increment()
         do {
-            try await record(delivery, failure: failure)
+            try await record(delivery, failure: failure, successes: successes)
         } catch {
             // The lease expires and the delivery is attempted again: at least once, never lost.
             runtime.logger.warning("Delivery outcome not recorded", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])
         }
     }
 
-    private func record(_ delivery: Claimed, failure: DeliveryFailure?) async throws {
+    private func record(_ delivery: Claimed, failure: DeliveryFailure?, successes: GroupCommit<RecordDelivered.Success, Bool>) async throws {
         let notification = delivery.notification
         guard let failure else {
-            // The common case in one statement (one round trip, its own transaction): the
-            // attempt, the delivery's status, the channel's breaker closed, and (when reported)
-            // the event.
+            // The common case shares one statement with the other successes of the moment:
+            // the attempt, the delivery's status, the channel's breaker closed, and (when
+            // reported) the event.
             let delivered =
                 settings.reportDelivered
                 ? [
@@ -203,9 +221,13 @@ struct DeliveryWorker: SupervisedLoop {
                             source: runtime.database.source, subject: notification.workflowId),
                         to: .notificationOutcomes)
                 ] : []
-            let statement = RecordDelivered(delivery: delivery.id, attempt: delivery.attempt, channel: delivery.channel, events: delivered)
-            _ = try await runtime.database.execute(statement)
-            if !delivered.isEmpty { runtime.relay.wake() }
+            let success = RecordDelivered.Success(delivery: delivery.id, attempt: delivery.attempt, channel: delivery.channel, events: delivered)
+            if await successes.run([success]) == nil {
+                // The shared statement failed: this one alone, so that it fails for its own
+                // reason (logged by the caller) or not at all.
+                _ = try await runtime.database.execute(RecordDelivered(successes: [success]))
+                if !delivered.isEmpty { runtime.relay.wake() }
+            }
             handOff.close(delivery.channel)
             return
         }

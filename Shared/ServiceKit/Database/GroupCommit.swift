@@ -9,7 +9,7 @@ import Synchronization
 /// `apply` answers one outcome per item, in order, or nil when the shared transaction failed
 /// (it rolled back): every caller of that round then gets nil, and typically applies its own
 /// items on its own, so one bad item costs the others a retry, never their result.
-final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
+public final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
     private enum Turn {
         case done([Outcome]?)
         case lead
@@ -29,13 +29,13 @@ final class GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
     private let maxItems: Int
     private let apply: @Sendable ([Item]) async -> [Outcome]?
 
-    init(maxItems: Int, apply: @escaping @Sendable ([Item]) async -> [Outcome]?) {
+    public init(maxItems: Int, apply: @escaping @Sendable ([Item]) async -> [Outcome]?) {
         self.maxItems = max(1, maxItems)
         self.apply = apply
     }
 
     /// Applies `items` with whatever else waits; answers their outcomes, in order, or nil.
-    func run(_ items: [Item]) async -> [Outcome]? {
+    public func run(_ items: [Item]) async -> [Outcome]? {
         let turn = await withCheckedContinuation { (continuation: CheckedContinuation<Turn, Never>) in
             let leads = state.withLock { state in
                 guard state.leading else {

@@ -14,9 +14,13 @@ public struct Migration: Sendable {
         self.statements = statements
     }
 
-    /// The tables every service has: the outbox its events leave through and the inbox
-    /// that makes a redelivered event a no-op. Version 1 of every service.
-    public static let backbone = Migration(
+    /// The migrations of the tables every service has, before the service's own. The
+    /// first is version 1 of every service; later changes take versions from 1000 up, after
+    /// any service's own (a service's migrations never touch these tables).
+    public static let backbone = [outboxAndInbox, outboxHeaderPairs]
+
+    /// The outbox its events leave through and the inbox that makes a redelivered event a no-op.
+    static let outboxAndInbox = Migration(
         version: 1, name: "outbox and inbox",
         statements: [
             """
@@ -36,6 +40,33 @@ public struct Migration: Sendable {
                 processed_at timestamptz NOT NULL DEFAULT now()
             )
             """,
+        ])
+
+    /// The outbox's headers as a flat text array (name, value, name, value…) rather than JSON:
+    /// every event was encoded to JSON and parsed back once more just for them. A row whose
+    /// JSON is not a list of string pairs keeps that text as its only element, which the
+    /// relay parks as unreadable, as before.
+    static let outboxHeaderPairs = Migration(
+        version: 1000, name: "outbox headers as text pairs",
+        statements: [
+            "ALTER TABLE outbox ADD COLUMN header_pairs text[]",
+            """
+            UPDATE outbox SET header_pairs = CASE
+                WHEN jsonb_typeof(headers) <> 'array' THEN ARRAY[headers::text]
+                WHEN EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(headers) AS h(pair)
+                    WHERE CASE WHEN jsonb_typeof(pair) = 'array'
+                               THEN jsonb_array_length(pair) <> 2 OR jsonb_typeof(pair -> 0) <> 'string' OR jsonb_typeof(pair -> 1) <> 'string'
+                               ELSE true END) THEN ARRAY[headers::text]
+                ELSE ARRAY(
+                    SELECT text FROM jsonb_array_elements(headers) WITH ORDINALITY AS h(pair, n),
+                                     LATERAL (VALUES (1, pair ->> 0), (2, pair ->> 1)) AS e(part, text)
+                    ORDER BY n, part)
+                END
+            """,
+            "ALTER TABLE outbox DROP COLUMN headers",
+            "ALTER TABLE outbox RENAME COLUMN header_pairs TO headers",
+            "ALTER TABLE outbox ALTER COLUMN headers SET NOT NULL",
         ])
 }
 

@@ -100,6 +100,18 @@ public struct Transaction: Sendable {
         try pending.add([OutboxRow(topic: topic, key: key, headers: headers, value: value)], from: source)
     }
 
+    /// The value of `read`, made once per transaction under `key`: a read that each event of
+    /// a consumer's batch would otherwise repeat (the approval directory), so a batch pays it
+    /// once. Later events see the value as of the first read, which is what they would have
+    /// seen had they been applied a moment earlier; a transaction that changes what `read`
+    /// reads must not use it.
+    public func shared<Value: Sendable>(_ key: String, _ read: (Transaction) async throws -> Value) async throws -> Value {
+        if let value = pending.shared.withLock({ $0[key] }) as? Value { return value }
+        let value = try await read(self)
+        pending.shared.withLock { $0[key] = value }
+        return value
+    }
+
     /// Runs `action` once the transaction committed (e.g. wakes a loop that reads the new
     /// rows); never when it rolled back.
     public func afterCommit(_ action: @escaping @Sendable () -> Void) {
@@ -113,6 +125,8 @@ public struct Transaction: Sendable {
         /// The outbox rows so far; nil once written.
         private let rows = Mutex<[OutboxRow]?>([])
         let hooks = Mutex<[@Sendable () -> Void]>([])
+        /// What `shared` read, by key.
+        let shared = Mutex<[String: any Sendable]>([:])
 
         func add(_ new: [OutboxRow], from source: String) throws {
             // The broker's ACLs would refuse the record after commit; refuse it before.

@@ -8,8 +8,8 @@ import PostgresNIO
 public struct OutboxRow: Sendable {
     public let topic: String
     public let key: String
-    /// The headers as a JSON array of `[name, value]` pairs.
-    public let headers: String
+    /// The headers as name, value, name, value…
+    public let headers: [String]
     public let value: ByteBuffer
 
     /// The largest record an event may become: under the producer's `message.max.bytes`
@@ -24,7 +24,7 @@ public struct OutboxRow: Sendable {
         }
         self.topic = topic
         self.key = key
-        self.headers = try JSONColumn.text(headers.map { [$0.0, $0.1] })
+        self.headers = headers.flatMap { [$0.0, $0.1] }
         self.value = ByteBuffer(bytes: value)
     }
 
@@ -33,13 +33,33 @@ public struct OutboxRow: Sendable {
         try self.init(topic: topic.rawValue, key: envelope.subject, headers: envelope.headers, value: envelope.data)
     }
 
-    /// Binds `rows` as four arrays (topics, keys, headers, values), for a statement that
-    /// inserts them with `unnest` (`text[]`, `text[]`, `text[]`, `bytea[]`).
+    /// Binds `rows` as five arrays (topics, keys, header counts, headers, values), for a
+    /// statement that inserts them with `unnest` (`text[]`, `text[]`, `int4[]`, `text[]`,
+    /// `bytea[]`); see `Insert`. Postgres has no arrays of arrays of different lengths, so
+    /// the headers of all rows go as one flat array, cut by their counts.
     public static func bind(_ rows: [OutboxRow], into bindings: inout PostgresBindings) {
         bindings.append(rows.map(\.topic))
         bindings.append(rows.map(\.key))
-        bindings.append(rows.map(\.headers))
+        bindings.append(rows.map { Int32($0.headers.count) })
+        bindings.append(rows.flatMap(\.headers))
         bindings.append(rows.map(\.value))
+    }
+
+    /// The types of the arrays `bind` binds.
+    public static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .int4Array, .textArray, .byteaArray]
+
+    /// A `SELECT` of the rows `bind` binds as parameters `$first` to `$first + 4`: (topic,
+    /// key, headers, value), in order.
+    public static func select(boundFrom first: Int) -> String {
+        let (topics, keys, counts, headers, values) = (first, first + 1, first + 2, first + 3, first + 4)
+        return """
+            SELECT e.topic, e.key, ($\(headers)::text[])[e.start + 1 : e.start + e.count] AS headers, e.value
+            FROM (SELECT r.topic, r.key, r.count, r.value, r.position,
+                         coalesce(sum(r.count) OVER (ORDER BY r.position ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::int AS start
+                  FROM unnest($\(topics)::text[], $\(keys)::text[], $\(counts)::int4[], $\(values)::bytea[])
+                       WITH ORDINALITY AS r(topic, key, count, value, position)) AS e
+            ORDER BY e.position
+            """
     }
 
     /// Inserts `rows` in one statement, in order.
@@ -51,18 +71,13 @@ public struct OutboxRow: Sendable {
     /// Nearly every transaction ends with it: prepared, so Postgres parses and plans it once
     /// per connection.
     struct Insert: PostgresPreparedStatement {
-        static let sql = """
-            INSERT INTO outbox (topic, key, headers, value)
-            SELECT topic, key, headers::jsonb, value
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS e(topic, key, headers, value, position)
-            ORDER BY position
-            """
-        static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .textArray, .byteaArray]
+        static let sql = "INSERT INTO outbox (topic, key, headers, value) " + OutboxRow.select(boundFrom: 1)
+        static let bindingDataTypes = OutboxRow.bindingDataTypes
         typealias Row = Void
         let rows: [OutboxRow]
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 4)
+            var bindings = PostgresBindings(capacity: 5)
             OutboxRow.bind(rows, into: &bindings)
             return bindings
         }

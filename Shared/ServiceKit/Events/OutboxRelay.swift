@@ -113,16 +113,22 @@ public final class OutboxRelay: Service, Sendable {
         var records: [KafkaRecord] = []
         var unreadable: [(id: Int64, record: KafkaRecord, headers: String)] = []
         try Database.checkOpen(connection)  // after the wait for work
+        // Headers are pairs: a row whose array is not (none, a NULL in it, an odd count) comes
+        // with its text instead.
         let rows = try await connection.query(
-            "SELECT id, topic, key, headers::text, value FROM outbox ORDER BY id LIMIT \(batchSize)", logger: logger)
-        for try await (id, topic, key, headerJSON, value) in rows.decode((Int64, String, String, String, ByteBuffer).self) {
+            """
+            SELECT o.id, o.topic, o.key, r.pairs, CASE WHEN r.pairs THEN o.headers ELSE ARRAY[o.headers::text] END, o.value
+            FROM outbox AS o, LATERAL (SELECT cardinality(o.headers) > 0 AND cardinality(o.headers) % 2 = 0 AND array_position(o.headers, NULL) IS NULL AS pairs) AS r
+            ORDER BY o.id LIMIT \(batchSize)
+            """, logger: logger)
+        for try await (id, topic, key, pairs, texts, value) in rows.decode((Int64, String, String, Bool, [String], ByteBuffer).self) {
             // A record without its headers (its CloudEvents attributes) is no event: a row
             // whose headers cannot be read is parked for ops, never published bare.
-            guard let pairs = try? JSONDecoder().decode([[String]].self, from: Data(headerJSON.utf8)), pairs.allSatisfy({ $0.count == 2 }) else {
-                unreadable.append((id, KafkaRecord(topic: topic, key: Array(key.utf8), value: Array(buffer: value), headers: []), headerJSON))
+            guard pairs else {
+                unreadable.append((id, KafkaRecord(topic: topic, key: Array(key.utf8), value: Array(buffer: value), headers: []), texts.first ?? ""))
                 continue
             }
-            let headers = pairs.map { KafkaHeader(name: $0[0], text: $0[1]) }
+            let headers = stride(from: 0, to: texts.count, by: 2).map { KafkaHeader(name: texts[$0], text: texts[$0 + 1]) }
             ids.append(id)
             records.append(KafkaRecord(topic: topic, key: Array(key.utf8), value: Array(buffer: value), headers: headers))
         }
@@ -178,7 +184,7 @@ public final class OutboxRelay: Service, Sendable {
         try await connection.query(
             """
             WITH gone AS (DELETE FROM outbox WHERE id = \(id) RETURNING id)
-            INSERT INTO outbox (topic, key, headers, value) SELECT \(row.topic), \(row.key), \(row.headers)::jsonb, \(row.value) FROM gone
+            INSERT INTO outbox (topic, key, headers, value) SELECT \(row.topic), \(row.key), \(row.headers), \(row.value) FROM gone
             """, logger: logger)
         refusals.withLock { _ = $0.removeValue(forKey: id) }
         logger.error("Outbox record cannot be published; parked on the dead-letter topic", metadata: [LoggingKeys.outboxID: "\(id)", "reason": "\(reason)"])

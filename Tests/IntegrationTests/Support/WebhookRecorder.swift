@@ -14,6 +14,8 @@ final class WebhookRecorder: Sendable {
     let refused = Collected<String>()
     /// How many more genuine deliveries to answer 503, as a receiver that is down.
     let outage = Outage()
+    /// While closed, genuine deliveries wait for their answer, as at a receiver that stalls.
+    let gate = Gate()
     private let server: LocalHTTPServer
 
     actor Outage {
@@ -26,10 +28,28 @@ final class WebhookRecorder: Sendable {
         }
     }
 
+    actor Gate {
+        private var closed = false
+        private var waiting: [CheckedContinuation<Void, Never>] = []
+        /// Deliveries waiting at the closed gate.
+        var count: Int { waiting.count }
+        func close() { closed = true }
+        func open() {
+            closed = false
+            for continuation in waiting { continuation.resume() }
+            waiting = []
+        }
+        func pass() async {
+            guard closed else { return }
+            await withCheckedContinuation { waiting.append($0) }
+        }
+    }
+
     init(secret: String) {
         let accepted = self.accepted
         let refused = self.refused
         let outage = self.outage
+        let gate = self.gate
         server = LocalHTTPServer(label: "test.webhook") { router in
             router.post("/hook") { request, _ -> HTTPResponse.Status in
                 var request = request
@@ -40,6 +60,7 @@ final class WebhookRecorder: Sendable {
                     await refused.append(String(decoding: body, as: UTF8.self))
                     return .unauthorized
                 }
+                await gate.pass()
                 if await outage.take() { return .serviceUnavailable }
                 await accepted.append(notification)
                 return .noContent

@@ -17,13 +17,13 @@ extension ApprovalStore {
         if let form = request.form, let problem = FormLimits.problem(in: form, outcomes: (request.policy ?? ApprovalPolicy()).allowedOutcomes) {
             throw PermanentFailure("form.\(problem)")
         }
-        // One read of the groups serves the directory check and the resolution.
+        // The directory is read once per transaction: the check and the resolution share it.
         let groups = try await directory.groups(in: transaction)
         if request.knownApproversOnly == true, let stranger = Self.stranger(in: request, groups: groups) {
             try refuse(request, reason: "\(stranger) is not a known approver: an agent may name members of approver groups, or groups", in: transaction)
             return
         }
-        let applied = try await resolve(request.policy, approvers: request.approvers, requester: request.requester, groups: groups, in: transaction)
+        let applied = try await resolve(request.policy, approvers: request.approvers, requester: request.requester, in: transaction)
         let deadline = Date().addingTimeInterval(TimeInterval(settings.timeoutSeconds(for: request)))
         let form =
             request.form
@@ -63,12 +63,9 @@ extension ApprovalStore {
     /// `policy` with `approvers` resolved as of now: groups (configured and from the API) to
     /// their members, people away to their delegates. A group that does not exist is the
     /// request's fault, not a passing one.
-    /// - Parameter groups: the groups, when the caller read them already.
-    func resolve(
-        _ policy: ApprovalPolicy?, approvers: [String], requester: String?, groups: [String: [String]]? = nil, in transaction: Transaction
-    ) async throws -> AppliedPolicy {
+    func resolve(_ policy: ApprovalPolicy?, approvers: [String], requester: String?, in transaction: Transaction) async throws -> AppliedPolicy {
         let delegations = try await directory.activeDelegations(in: transaction)
-        let groups = if let groups { groups } else { try await directory.groups(in: transaction) }
+        let groups = try await directory.groups(in: transaction)
         do {
             return try AppliedPolicy(policy: policy, approvers: approvers, groups: groups, delegations: delegations, requester: requester)
         } catch let error as PolicyError {

@@ -12,13 +12,16 @@ struct Directory: Sendable {
 
     // MARK: - Groups
 
-    /// Every group: configured ones, then those from the API.
+    /// Every group: configured ones, then those from the API. Read once per transaction: a
+    /// consumer's batch of requests shares it.
     func groups(in transaction: Transaction) async throws -> [String: [String]] {
-        var groups = configured
-        for try await (name, members) in try await transaction.execute(AllGroups()) where groups[name] == nil {
-            groups[name] = try WireCoding.decode([String].self, from: Array(members.utf8))
+        try await transaction.shared("approval.directory.groups") { [configured] transaction in
+            var groups = configured
+            for try await (name, members) in try await transaction.execute(AllGroups()) where groups[name] == nil {
+                groups[name] = try WireCoding.decode([String].self, from: Array(members.utf8))
+            }
+            return groups
         }
-        return groups
     }
 
     /// Creates or replaces group `name`; answers when it was stored and whether it is new.
@@ -55,13 +58,16 @@ struct Directory: Sendable {
 
     // MARK: - Delegations
 
-    /// approver → delegate for the delegations in force now (the latest one wins).
+    /// approver → delegate for the delegations in force now (the latest one wins). Read once
+    /// per transaction, like `groups`.
     func activeDelegations(in transaction: Transaction) async throws -> [String: String] {
-        var map: [String: String] = [:]
-        for try await (approver, delegate) in try await transaction.execute(ActiveDelegations()) {
-            map[approver] = delegate
+        try await transaction.shared("approval.directory.delegations") { transaction in
+            var map: [String: String] = [:]
+            for try await (approver, delegate) in try await transaction.execute(ActiveDelegations()) {
+                map[approver] = delegate
+            }
+            return map
         }
-        return map
     }
 
     /// Stores a delegation; answers its id.
