@@ -3,7 +3,8 @@ import Foundation
 /// The one JSON dialect on the wire: snake_case keys, sorted for byte-stable output,
 /// and RFC 3339 times with milliseconds. Every service and test encodes through here.
 public enum WireCoding {
-    /// A fresh encoder for wire payloads (encoders are cheap and not `Sendable`).
+    /// A fresh Foundation encoder for wire payloads, the reference `encode` is held to
+    /// (encoders are cheap and not `Sendable`).
     public static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -31,9 +32,9 @@ public enum WireCoding {
         return decoder
     }
 
-    /// Encodes a value as wire JSON bytes.
+    /// Encodes a value as wire JSON bytes: what `encoder()` writes, through `WireEncoder`.
     public static func encode(_ value: some Encodable) throws -> [UInt8] {
-        Array(try encoder().encode(value))
+        try WireEncoder.encode(value)
     }
 
     /// Decodes wire JSON bytes.

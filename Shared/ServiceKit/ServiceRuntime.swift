@@ -39,6 +39,13 @@ public struct ServiceRuntime: Sendable {
     /// The Kafka client settings of this service.
     public var kafkaConfiguration: KafkaConfiguration { Self.kafkaConfiguration(configuration) }
 
+    /// The Kafka client settings of this service's consumers.
+    public var kafkaConsumerConfiguration: KafkaConfiguration {
+        var kafka = kafkaConfiguration
+        kafka.properties["fetch.wait.max.ms"] = "\(configuration.kafkaFetchWaitMilliseconds)"
+        return kafka
+    }
+
     static func kafkaConfiguration(_ configuration: ServiceConfiguration) -> KafkaConfiguration {
         KafkaConfiguration(
             bootstrapServers: configuration.kafkaBootstrapServers,
@@ -48,7 +55,7 @@ public struct ServiceRuntime: Sendable {
     /// A consumer of `topics` in the service's group, applying `handlers`.
     public func makeConsumer(topics: [Topic], handlers: [EventType: EventHandler], groupSuffix: String = "") throws -> some Service {
         let consumer = try EventConsumer(
-            service: configuration.service, kafka: kafkaConfiguration,
+            service: configuration.service, kafka: kafkaConsumerConfiguration,
             groupID: configuration.consumerGroup + groupSuffix, topics: topics, database: database,
             handlers: handlers,
             dependenciesReachable: { [database, producer] in

@@ -11,13 +11,15 @@ enum ContractSamples {
     struct Sample: Sendable {
         let fixture: String
         let encode: @Sendable () throws -> [UInt8]
+        /// What Foundation's encoder with the wire settings writes, which `encode` must match.
+        let reference: @Sendable () throws -> [UInt8]
         let roundTrips: @Sendable ([UInt8]) throws -> Bool
         let type: EventType
     }
 
     static func sample<P: EventPayload>(_ fixture: String, _ payload: P) -> Sample {
         Sample(
-            fixture: fixture, encode: { try WireCoding.encode(payload) },
+            fixture: fixture, encode: { try WireCoding.encode(payload) }, reference: { Array(try WireCoding.encoder().encode(payload)) },
             roundTrips: { try WireCoding.decode(P.self, from: $0) == payload }, type: payload.eventType)
     }
 

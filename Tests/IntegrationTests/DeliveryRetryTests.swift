@@ -59,7 +59,7 @@ import Testing
             }
             #expect(try await stack.count("SELECT count(*)::int FROM notifier.delivery_attempts WHERE succeeded AND attempt = 1") == 6)
             // Rows written by one statement share its transaction's time.
-            let shared = "SELECT count(*)::int FROM (SELECT at FROM notifier.delivery_attempts GROUP BY at HAVING count(*) > 1) AS shared"
+            let shared: PostgresQuery = "SELECT count(*)::int FROM (SELECT at FROM notifier.delivery_attempts GROUP BY at HAVING count(*) > 1) AS shared"
             #expect(try await stack.count(shared) >= 1)
         }
     }

@@ -65,4 +65,29 @@ import Testing
             }
         }
     }
+
+    /// A schedule and its cancel consumed together (schedules are inserted at commit, cancels
+    /// at once), in either order, leave the timer cancelled: it never fires.
+    @Test func aScheduleAndItsCancelConsumedTogetherNeverFire() async throws {
+        try await Stack.with { stack in
+            let due = Date().addingTimeInterval(2)
+            let schedule = { (key: String) in TimerScheduled(owner: .notifier, key: key, workflowId: "wf-together", dueAt: due, payload: [:]) }
+            let cancel = { (key: String) in TimerCancelled(owner: .notifier, key: key, workflowId: "wf-together") }
+            let producer = try KafkaProducer(
+                configuration: KafkaConfiguration(bootstrapServers: stack.local.kafkaBootstrap), logger: Logger(label: "test.timers"))
+            let records = [
+                KafkaRecord(try EventEnvelope(schedule("together:1"), source: "test", subject: "wf-together"), topic: .timerRequests),
+                KafkaRecord(try EventEnvelope(cancel("together:1"), source: "test", subject: "wf-together"), topic: .timerRequests),
+                KafkaRecord(try EventEnvelope(cancel("together:2"), source: "test", subject: "wf-together"), topic: .timerRequests),
+                KafkaRecord(try EventEnvelope(schedule("together:2"), source: "test", subject: "wf-together"), topic: .timerRequests),
+            ]
+            #expect(await producer.send(records).allSatisfy { $0 == nil })
+            await producer.shutdown()
+            try await waitUntil("both timers are recorded as cancelled") {
+                try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE key LIKE 'together:%' AND status = 'cancelled'") == 2
+            }
+            try await Task.sleep(for: .seconds(3))
+            #expect(try await stack.count("SELECT count(*)::int FROM timeout.timers WHERE key LIKE 'together:%' AND status <> 'cancelled'") == 0)
+        }
+    }
 }

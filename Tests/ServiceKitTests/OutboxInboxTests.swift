@@ -157,6 +157,83 @@ import Testing
         }
     }
 
+    /// A statement that writes the events taken so far writes them in the order published,
+    /// before those published after it; the relay is woken for them at commit, and a
+    /// rollback takes them back like any other write.
+    @Test func eventsTakenByAStatementAreWrittenInOrderAndRolledBackWithIt() async throws {
+        struct Carrying: PostgresPreparedStatement {
+            static let sql = "WITH events AS (INSERT INTO outbox (topic, key, headers, value) \(OutboxRow.select(boundFrom: 1))) SELECT 1"
+            static let bindingDataTypes = OutboxRow.bindingDataTypes
+            let events: [OutboxRow]
+            func makeBindings() throws -> PostgresBindings {
+                var bindings = PostgresBindings()
+                OutboxRow.bind(events, into: &bindings)
+                return bindings
+            }
+            func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
+        }
+        try await ServiceKitHarness.with(relayRunning: false) { kit in
+            let topic = Topic(rawValue: "hitl.test.out")
+            let publish = { (key: String, transaction: Transaction) in
+                _ = try transaction.publish(TimerCancelled(owner: .approval, key: key, workflowId: "wf-1"), to: topic, subject: "wf-1")
+            }
+            await #expect(throws: KitTestFailure.self) {
+                try await kit.database.transaction { transaction in
+                    try publish("gone", transaction)
+                    _ = try await transaction.returnsRow(Carrying(events: transaction.takeEvents()))
+                    throw KitTestFailure("roll back")
+                }
+            }
+            #expect(try await kit.count("SELECT count(*)::int FROM outbox") == 0)
+            try await kit.database.transaction { transaction in
+                try publish("a", transaction)
+                try publish("b", transaction)
+                let taken = transaction.takeEvents()
+                #expect(taken.count == 2 && transaction.takeEvents().isEmpty)
+                _ = try await transaction.returnsRow(Carrying(events: taken))
+                try publish("c", transaction)
+            }
+            let messages = try await kit.running(kit.relay) { try await kit.read(topic.rawValue) { $0.count >= 3 } }
+            let keys = try messages.map { try EventEnvelope($0).decode(TimerCancelled.self).key }
+            #expect(keys == ["a", "b", "c"])
+        }
+    }
+
+    /// Notes written together at commit, counting the statements.
+    enum BatchedNotes: BatchedWrite {
+        static let statements = Mutex(0)
+        static func write(_ items: [String], in transaction: Transaction) async throws {
+            statements.withLock { $0 += 1 }
+            try await transaction.query("INSERT INTO applied (event_id, note) SELECT 'batched', note FROM unnest(\(items)::text[]) AS n(note)")
+        }
+    }
+
+    /// Batched rows are written in one statement just before commit, in the order they were
+    /// added, not at all when the transaction rolls back, and never after it ended.
+    @Test func batchedWritesGoInOneStatementAtCommitAndRollBackWithIt() async throws {
+        try await ServiceKitHarness.with(relayRunning: false) { kit in
+            let count: PostgresQuery = "SELECT count(*)::int FROM applied WHERE event_id = 'batched'"
+            await #expect(throws: KitTestFailure.self) {
+                try await kit.database.transaction { transaction in
+                    try transaction.batch("gone", into: BatchedNotes.self)
+                    throw KitTestFailure("roll back")
+                }
+            }
+            let (seenInside, ended) = try await kit.database.transaction { transaction in
+                for note in ["a", "b", "c"] { try transaction.batch(note, into: BatchedNotes.self) }
+                return (try await transaction.query(count).decode(Int.self).reduce(0, +), transaction)
+            }
+            #expect(seenInside == 0)
+            #expect(BatchedNotes.statements.withLock { $0 } == 1)
+            var notes: [String] = []
+            for try await note in try await kit.database.query("SELECT note FROM applied WHERE event_id = 'batched' ORDER BY ctid").decode(String.self) {
+                notes.append(note)
+            }
+            #expect(notes == ["a", "b", "c"])
+            #expect(throws: PermanentFailure.self) { try ended.batch("late", into: BatchedNotes.self) }
+        }
+    }
+
     /// A read the events of a batch share is made once per transaction, by every event applied
     /// in it, and afresh in the next transaction.
     @Test func aSharedReadIsMadeOncePerTransaction() async throws {

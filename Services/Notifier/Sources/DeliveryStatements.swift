@@ -1,42 +1,75 @@
+import Contracts
 import Foundation
 import PostgresNIO
 import ServiceKit
 
-// The two statements every notification runs (twice, in the benchmark's two-channel
-// setup), prepared so that Postgres parses and plans them once per connection: planning
-// them cost more than running them.
+// The two statements every notification's deliveries run (a batch of notifications shares
+// the first, and successes that finish together share the second), prepared so that
+// Postgres parses and plans them once per connection: planning them cost more than running them.
 
-/// Inserts a notification's deliveries; answers the ids inserted now (none for a
-/// notification seen before). Those `leased` are leased to this process (`DeliveryHandOff`).
-struct EnqueueDeliveries: PostgresPreparedStatement {
+/// Inserts the deliveries of a transaction's notifications in one statement; those of a
+/// notification seen before are left out (none inserted). Those `leased` are leased to this
+/// process and handed to its worker once the transaction commits (`DeliveryHandOff`).
+struct EnqueueDeliveries: BatchedWrite, PostgresPreparedStatement {
     static let sql = """
         INSERT INTO deliveries (id, notification_id, channel, recipient, workflow_id, notification, attempts, next_attempt_at)
-        SELECT id, $1, channel, recipient, $2, $3::jsonb,
+        SELECT id, notification_id, channel, recipient, workflow_id, notification::jsonb,
                CASE WHEN leased THEN 1 ELSE 0 END,
-               CASE WHEN leased THEN clock_timestamp() + make_interval(secs => $4) ELSE now() END
-        FROM unnest($5::uuid[], $6::text[], $7::text[], $8::boolean[]) AS r(id, channel, recipient, leased)
+               CASE WHEN leased THEN clock_timestamp() + make_interval(secs => $1) ELSE now() END
+        FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[])
+             AS r(id, notification_id, channel, recipient, workflow_id, notification, leased)
         ON CONFLICT (notification_id, channel, recipient) DO NOTHING
         RETURNING id
         """
-    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .float8, .uuidArray, .textArray, .textArray, .boolArray]
+    static let bindingDataTypes: [PostgresDataType] = [.float8, .uuidArray, .textArray, .textArray, .textArray, .textArray, .textArray, .boolArray]
 
-    let notificationID: String
-    let workflowID: String
-    /// The notification as JSON text.
-    let notification: String
-    let leaseSeconds: Double
-    let rows: [(id: UUID, channel: String, recipient: String, leased: Bool)]
+    /// One delivery of a notification.
+    struct Delivery: Sendable {
+        let id: UUID
+        let channel: String
+        /// Empty for a channel that delivers once for all recipients.
+        let recipient: String
+        let leased: Bool
+    }
+
+    /// A notification consumed, with its deliveries.
+    struct Notification: Sendable {
+        let notification: NotificationRequested
+        /// The notification as JSON text.
+        let json: String
+        let deliveries: [Delivery]
+        let handOff: DeliveryHandOff
+        let wakeup: Wakeup
+    }
+
+    let notifications: [Notification]
+
+    static func write(_ notifications: [Notification], in transaction: Transaction) async throws {
+        var fresh: Set<UUID> = []
+        for try await id in try await transaction.execute(EnqueueDeliveries(notifications: notifications)) { fresh.insert(id) }
+        guard let first = notifications.first else { return }
+        let handed = notifications.flatMap { notification in
+            notification.deliveries.filter { $0.leased && fresh.contains($0.id) }.map {
+                DeliveryWorker.Claimed(id: $0.id, channel: $0.channel, recipient: $0.recipient, attempt: 1, notification: notification.notification)
+            }
+        }
+        transaction.afterCommit {
+            first.handOff.hand(handed)
+            first.wakeup.signal()
+        }
+    }
 
     func makeBindings() -> PostgresBindings {
+        let rows = notifications.flatMap { notification in notification.deliveries.map { (notification, $0) } }
         var bindings = PostgresBindings(capacity: 8)
-        bindings.append(notificationID)
-        bindings.append(workflowID)
-        bindings.append(notification)
-        bindings.append(leaseSeconds)
-        bindings.append(rows.map(\.id))
-        bindings.append(rows.map(\.channel))
-        bindings.append(rows.map(\.recipient))
-        bindings.append(rows.map(\.leased))
+        bindings.append(Double((notifications.first?.handOff.lease ?? .zero).components.seconds))
+        bindings.append(rows.map(\.1.id))
+        bindings.append(rows.map(\.0.notification.notificationId))
+        bindings.append(rows.map(\.1.channel))
+        bindings.append(rows.map(\.1.recipient))
+        bindings.append(rows.map(\.0.notification.workflowId))
+        bindings.append(rows.map(\.0.json))
+        bindings.append(rows.map(\.1.leased))
         return bindings
     }
 

@@ -31,35 +31,24 @@ struct DeliveryWorker: SupervisedLoop {
 
     static let retryTimerPrefix = "delivery:"
 
-    /// Records the deliveries of a new notification (inside the consuming transaction), in
-    /// one statement: one per channel, or one per recipient on channels that address each
-    /// recipient. Those of channels whose breaker is closed are leased to this process at
-    /// once and handed to the worker after the commit (`DeliveryHandOff`).
+    /// Records the deliveries of a new notification (inside the consuming transaction), with
+    /// those of the other notifications the transaction consumes, in one statement at commit:
+    /// one per channel, or one per recipient on channels that address each recipient. Those
+    /// of channels whose breaker is closed are leased to this process at once and handed to
+    /// the worker after the commit (`DeliveryHandOff`).
     static func enqueue(
         _ notification: NotificationRequested, channels: [String: any NotificationChannel], handOff: DeliveryHandOff, in transaction: Transaction,
         wakeup: Wakeup
     ) async throws {
-        let json = try JSONColumn.text(notification)
-        var rows: [(id: UUID, channel: String, recipient: String, leased: Bool)] = []
+        var rows: [EnqueueDeliveries.Delivery] = []
         for (name, channel) in channels.sorted(by: { $0.key < $1.key }) {
             for recipient in channel.perRecipient ? notification.recipients : [""] {
-                rows.append((UUID(), name, recipient, !handOff.isTripped(name)))
+                rows.append(EnqueueDeliveries.Delivery(id: UUID(), channel: name, recipient: recipient, leased: !handOff.isTripped(name)))
             }
         }
-        let leaseSeconds = Double(handOff.lease.components.seconds)
-        let statement = EnqueueDeliveries(
-            notificationID: notification.notificationId, workflowID: notification.workflowId, notification: json,
-            leaseSeconds: leaseSeconds, rows: rows)
-        let inserted = try await transaction.execute(statement)
-        var fresh: Set<UUID> = []
-        for try await id in inserted { fresh.insert(id) }
-        let handed = rows.filter { $0.leased && fresh.contains($0.id) }.map {
-            Claimed(id: $0.id, channel: $0.channel, recipient: $0.recipient, attempt: 1, notification: notification)
-        }
-        transaction.afterCommit {
-            handOff.hand(handed)
-            wakeup.signal()
-        }
+        let enqueued = EnqueueDeliveries.Notification(
+            notification: notification, json: try JSONColumn.text(notification), deliveries: rows, handOff: handOff, wakeup: wakeup)
+        try transaction.batch(enqueued, into: EnqueueDeliveries.self)
     }
 
     var name: String { "deliveries" }

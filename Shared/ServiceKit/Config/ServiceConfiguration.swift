@@ -13,6 +13,7 @@ import Foundation
 /// | `KAFKA_SECURITY_PROTOCOL` | `plaintext` | `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl` |
 /// | `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD` | — | SASL (`SCRAM-SHA-512`, `SCRAM-SHA-256` or `PLAIN`): one principal per service, for the broker's ACLs |
 /// | `KAFKA_SSL_CA_LOCATION`, `KAFKA_SSL_CERTIFICATE_LOCATION`, `KAFKA_SSL_KEY_LOCATION`, `KAFKA_SSL_KEY_PASSWORD` | — | TLS: the CA that signed the brokers' certificates, and a client certificate |
+/// | `KAFKA_FETCH_WAIT_MS` | `10` | how long a consumer's fetch waits at the broker for records (librdkafka's `fetch.wait.max.ms`). Apache Kafka answers a waiting fetch as soon as records arrive, so there a long wait (compose sets 500) costs no latency and saves the idle stack its polling; librdkafka's mock cluster (`hitl dev`) holds the fetch the whole time, so it needs a short one |
 /// | `HITL_CONSUMER_GROUP` | `hitl-<service>` | consumer group of the service's replicas |
 /// | `HITL_PUBLIC_URL` | `http://<host>:<port>` | how people and other services reach this API |
 /// | `HITL_LOG_LEVEL` | `info` | `trace` … `critical` |
@@ -28,6 +29,8 @@ public struct ServiceConfiguration: Sendable {
     public var kafkaBootstrapServers: String
     /// librdkafka properties from the `KAFKA_*` security settings.
     public var kafkaSecurity: [String: String]
+    /// `fetch.wait.max.ms` of the service's consumers.
+    public var kafkaFetchWaitMilliseconds: Int
     public var consumerGroup: String
     public var publicURL: String
     public var logLevel: String
@@ -48,6 +51,7 @@ public struct ServiceConfiguration: Sendable {
         database.idleTransactionTimeoutSeconds = try env.int("HITL_DATABASE_IDLE_TRANSACTION_SECONDS", default: 60, in: 1...86_400)
         kafkaBootstrapServers = try env.string("KAFKA_BOOTSTRAP_SERVERS", default: "127.0.0.1:9092")
         kafkaSecurity = try Self.kafkaSecurity(env)
+        kafkaFetchWaitMilliseconds = try env.int("KAFKA_FETCH_WAIT_MS", default: 10, in: 1...5000)
         consumerGroup = try env.string("HITL_CONSUMER_GROUP", default: "hitl-\(service)")
         publicURL = try env.string("HITL_PUBLIC_URL", default: "http://\(httpHost):\(httpPort)")
         logLevel = try env.string("HITL_LOG_LEVEL", default: "info")

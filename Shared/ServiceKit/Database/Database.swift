@@ -29,8 +29,8 @@ public struct Database: Service {
     /// they were thrown. A serialization failure or deadlock is retried a few times (so
     /// `body` may run more than once; only the attempt that commits has effects).
     ///
-    /// The events `body` publishes are written to the outbox just before COMMIT; after it,
-    /// the relay is woken and the transaction's after-commit work runs.
+    /// The writes `body` batched, then the events it publishes are written just before
+    /// COMMIT; after it, the relay is woken and the transaction's after-commit work runs.
     ///
     /// `BEGIN`/`COMMIT` are written here rather than through PostgresNIO's `withTransaction`:
     /// that one sends `ROLLBACK` on a connection the server has cut, a statement PostgresNIO
@@ -53,6 +53,7 @@ public struct Database: Service {
                     do {
                         let transaction = Transaction(connection: connection, source: source, cause: cause, logger: logger)
                         let result = try await body(transaction)
+                        try await transaction.pending.writeBatches(in: transaction)
                         let wroteEvents = try await transaction.pending.flush(on: connection, logger: logger)
                         try Self.checkOpen(connection)
                         try await connection.query("COMMIT", logger: logger)

@@ -95,6 +95,14 @@ public struct Transaction: Sendable {
         try pending.add(events.map { try OutboxRow($0.envelope, to: $0.topic) }, from: source)
     }
 
+    /// The events published so far, taken for the statement about to run, which writes them
+    /// to the outbox itself (its `OutboxRow.select` part): one round trip less than their own
+    /// statement at commit. Take them only for a statement that runs next; a statement that
+    /// fails fails the transaction, and with it whatever it was to write.
+    public func takeEvents() -> [OutboxRow] {
+        pending.take()
+    }
+
     /// Publishes a record as raw bytes with the given headers (a dead letter's replay).
     public func publishRaw(topic: String, key: String, headers: [(String, String)], value: [UInt8]) throws {
         try pending.add([OutboxRow(topic: topic, key: key, headers: headers, value: value)], from: source)
@@ -112,6 +120,17 @@ public struct Transaction: Sendable {
         return value
     }
 
+    // MARK: - Writes batched until commit
+
+    /// Adds `item` to the items of `Write` that the transaction writes together just before it
+    /// commits (before its events go to the outbox): the events of a consumer's batch then
+    /// add rows to a table in one statement instead of one each. Only for writes that nothing
+    /// in the transaction reads back and whose order among its other statements does not
+    /// matter (inserts that ignore conflicts).
+    public func batch<Write: BatchedWrite>(_ item: Write.Item, into write: Write.Type) throws {
+        try pending.batch(item, into: write)
+    }
+
     /// Runs `action` once the transaction committed (e.g. wakes a loop that reads the new
     /// rows); never when it rolled back.
     public func afterCommit(_ action: @escaping @Sendable () -> Void) {
@@ -127,6 +146,37 @@ public struct Transaction: Sendable {
         let hooks = Mutex<[@Sendable () -> Void]>([])
         /// What `shared` read, by key.
         let shared = Mutex<[String: any Sendable]>([:])
+        /// The batched writes, in the order of their first row; nil once written.
+        private let batches = Mutex<[Batch]?>([])
+
+        private struct Batch {
+            let write: ObjectIdentifier
+            var items: [any Sendable]
+            let run: @Sendable ([any Sendable], Transaction) async throws -> Void
+        }
+
+        func batch<Write: BatchedWrite>(_ item: Write.Item, into write: Write.Type) throws {
+            try batches.withLock { batches in
+                guard batches != nil else { throw PermanentFailure("a write was batched after its transaction ended") }
+                if let index = batches!.firstIndex(where: { $0.write == ObjectIdentifier(write) }) {
+                    batches![index].items.append(item)
+                } else {
+                    batches!.append(
+                        Batch(write: ObjectIdentifier(write), items: [item]) { items, transaction in
+                            try await Write.write(items.map { $0 as! Write.Item }, in: transaction)
+                        })
+                }
+            }
+        }
+
+        /// Runs the batched writes, each in one go.
+        func writeBatches(in transaction: Transaction) async throws {
+            let batches = self.batches.withLock { batches in
+                defer { batches = nil }
+                return batches ?? []
+            }
+            for batch in batches { try await batch.run(batch.items, transaction) }
+        }
 
         func add(_ new: [OutboxRow], from source: String) throws {
             // The broker's ACLs would refuse the record after commit; refuse it before.
@@ -140,18 +190,40 @@ public struct Transaction: Sendable {
             }
         }
 
-        /// Writes the rows to the outbox; answers whether there were any.
+        /// Whether a statement took rows to write them itself.
+        private let taken = Mutex(false)
+
+        /// The rows so far, for a statement that writes them (see `takeEvents`).
+        func take() -> [OutboxRow] {
+            let rows = self.rows.withLock { rows in
+                defer { if rows != nil { rows = [] } }
+                return rows ?? []
+            }
+            if !rows.isEmpty { taken.withLock { $0 = true } }
+            return rows
+        }
+
+        /// Writes the rows left to the outbox; answers whether the transaction wrote any,
+        /// here or through a statement that took them.
         func flush(on connection: PostgresConnection, logger: Logger) async throws -> Bool {
             let rows = self.rows.withLock { rows in
                 defer { rows = nil }
                 return rows ?? []
             }
             try await OutboxRow.insert(rows, on: connection, logger: logger)
-            return !rows.isEmpty
+            return !rows.isEmpty || taken.withLock { $0 }
         }
 
         func runHooks() {
             for action in hooks.withLock({ $0 }) { action() }
         }
     }
+}
+
+/// Rows that a transaction collects (`Transaction.batch`) and writes in one statement just
+/// before it commits.
+public protocol BatchedWrite: SendableMetatype {
+    associatedtype Item: Sendable
+    /// Writes `items` (at least one) in `transaction`.
+    static func write(_ items: [Item], in transaction: Transaction) async throws
 }

@@ -26,9 +26,11 @@ extension ApprovalStore {
                 guard try await repository.useDecisionLink(linkTokenID, of: id, in: transaction) else { throw DecisionRefusal.linkUsed }
             }
             let taken = try current.take(request, now: Date())
-            try await repository.add(taken.vote, fields: taken.fields, changes: request.changes, to: id, in: transaction)
             current.votes.append(taken.vote)
-            guard let outcome = taken.outcome else { return current }
+            guard let outcome = taken.outcome else {
+                try await repository.add(taken.vote, fields: taken.fields, changes: request.changes, to: id, in: transaction)
+                return current
+            }
             Counter(label: "hitl_approval_decisions_total", dimensions: [("decided_by", "human")]).increment()
 
             let decidedAt = Date()
@@ -38,7 +40,6 @@ extension ApprovalStore {
                 receipt: try receipt(
                     for: current, outcome: outcome, by: request.approver, onBehalfOf: taken.vote.onBehalfOf, channel: request.channel, at: decidedAt,
                     changes: request.changes))
-            try await repository.record(decided, of: id, in: transaction)
             try transaction.publish(
                 ApprovalDecided(
                     approvalId: current.id, workflowId: current.workflowId, step: current.step, decision: outcome, approver: request.approver,
@@ -52,6 +53,8 @@ extension ApprovalStore {
             try transaction.publish(
                 notices.decided(current, status: decided.status, by: request.approver, channel: request.channel, at: decided.decidedAt),
                 to: .notifications, subject: current.workflowId)
+            // The vote, the decision and both events in one statement.
+            try await repository.record(deciding: taken.vote, decided, of: id, in: transaction)
             current.apply(decided)
             return current
         }

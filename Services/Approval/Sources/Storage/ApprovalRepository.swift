@@ -110,6 +110,15 @@ struct ApprovalRepository: Sendable {
         return reminders
     }
 
+    /// Records the vote that decides approval `id` and the decision, with the transaction's
+    /// events so far, in one statement: a decision is the hottest write of the service.
+    func record(deciding vote: Vote, _ decided: Decided, of id: ApprovalID, in transaction: Transaction) async throws {
+        let statement = DecidingVote(
+            id: id, vote: vote, decided: decided, changes: try decided.changes.map { try JSONColumn.text($0) },
+            fields: try decided.fields.map { try JSONColumn.text($0) }, events: transaction.takeEvents())
+        guard try await transaction.returnsRow(statement) else { throw PermanentFailure("approval \(id) vanished while it was decided") }
+    }
+
     /// Records that approval `id` expired with no decision.
     func expire(_ id: ApprovalID, reason: String?, in transaction: Transaction) async throws {
         try await transaction.query("UPDATE approvals SET status = 'expired', comment = \(reason), decided_at = now() WHERE id = \(id)")
@@ -270,4 +279,49 @@ struct ApprovalByID: ApprovalByIDStatement {
 struct LockedApprovalByID: ApprovalByIDStatement {
     static let sql = ApprovalRepository.selectViews + " WHERE id = $1 FOR UPDATE OF approvals"
     let id: ApprovalID
+}
+
+/// The vote that decides an approval, the decision and the events it publishes. The vote
+/// carries the decision's changes, fields, comment and channel, as a human's decision does.
+/// Prepared, like the reads by id.
+struct DecidingVote: PostgresPreparedStatement {
+    static let sql = """
+        WITH vote AS (
+            INSERT INTO approval_votes (approval_id, approver, decision, comment, changes, channel, on_behalf_of, fields)
+            VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8::jsonb)),
+        events AS (INSERT INTO outbox (topic, key, headers, value) \(OutboxRow.select(boundFrom: 13)))
+        UPDATE approvals SET status = $9, decision = $10, changes = $5::jsonb, fields = $8::jsonb, decided_by = $2, comment = $4,
+               channel = $6, decided_at = $11, receipt = $12
+        WHERE id = $1 RETURNING 1
+        """
+    static let bindingDataTypes: [PostgresDataType] =
+        [.uuid] + Array(repeating: .text, count: 9) + [.timestamptz, .text] + OutboxRow.bindingDataTypes
+    typealias Row = Int
+
+    let id: ApprovalID
+    let vote: Vote
+    let decided: ApprovalRepository.Decided
+    let changes: String?
+    let fields: String?
+    let events: [OutboxRow]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        bindings.append(id)
+        bindings.append(decided.decidedBy)
+        bindings.append(vote.decision)
+        bindings.append(decided.comment)
+        bindings.append(changes)
+        bindings.append(decided.channel)
+        bindings.append(vote.onBehalfOf)
+        bindings.append(fields)
+        bindings.append(decided.status.rawValue)
+        bindings.append(decided.decision.rawValue)
+        bindings.append(decided.decidedAt)
+        bindings.append(decided.receipt)
+        OutboxRow.bind(events, into: &bindings)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
 }

@@ -87,22 +87,23 @@ struct WorkflowRepository: Sendable {
     }
 
     /// Writes what `session` changed, with the workflow row guarded by the version it was
-    /// loaded at, in one statement (one round trip); its events go with the transaction.
-    /// Throws `StaleWorkflow` when another transaction changed the workflow.
+    /// loaded at, in one statement (one round trip) that also writes the transaction's
+    /// events so far, these among them. Throws `StaleWorkflow` when another transaction
+    /// changed the workflow (which rolls the events back with the rest).
     func save(_ session: WorkflowSession, in transaction: Transaction) async throws {
         let workflow = session.workflow
         let changes = session.takeChanges()
+        try transaction.publish(changes.events)
         let statement = SaveWorkflow(
             id: workflow.id, steps: try Self.columns(of: changes.changedSteps.sorted().map { session.steps[$0] }),
             history: changes.history, messages: changes.messages, droppedCallSteps: changes.droppedCallSteps, calls: changes.httpCalls,
             requests: try changes.httpCalls.map { try JSONColumn.text($0.request) }, receipts: changes.receipts,
             status: workflow.status.rawValue, currentStep: workflow.currentStep, input: try JSONColumn.text(workflow.input),
-            outcome: workflow.outcome?.rawValue, reason: workflow.reason, loadedVersion: session.loadedVersion)
+            outcome: workflow.outcome?.rawValue, reason: workflow.reason, loadedVersion: session.loadedVersion, events: transaction.takeEvents())
         var version: Int?
         for try await saved in try await transaction.execute(statement) { version = saved }
         guard let version else { throw StaleWorkflow(id: workflow.id) }
         session.saved(version: version)
-        try transaction.publish(changes.events)
         for action in changes.afterCommit { transaction.afterCommit(action) }
     }
 

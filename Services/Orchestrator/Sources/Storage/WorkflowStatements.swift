@@ -17,7 +17,9 @@ import ServiceKit
 /// (kind, author, step, text); `$13` the steps whose untaken task calls are dropped;
 /// `$14…$18` the queued calls (kind, step, attempt, compensation, request); `$19…$22` the
 /// receipts (step, round, receipt, input hash); `$23…$27` the workflow's status, current
-/// step, input, outcome and reason; `$28` the version it was loaded at. Absent values in the
+/// step, input, outcome and reason; `$28` the version it was loaded at; `$29…$33` the
+/// transaction's events so far (`Transaction.takeEvents`), which a stale version rolls back
+/// with everything else. Absent values in the
 /// arrays go in as empty strings and come back as NULL: step names and statuses are never empty.
 struct SaveWorkflow: PostgresPreparedStatement {
     static let sql = """
@@ -54,7 +56,8 @@ struct SaveWorkflow: PostgresPreparedStatement {
             INSERT INTO approval_receipts (workflow_id, step, round, receipt, input_sha256)
             SELECT $1, step, round, receipt, input_sha256
             FROM unnest($19::text[], $20::integer[], $21::text[], $22::text[]) AS r(step, round, receipt, input_sha256)
-            ON CONFLICT DO NOTHING)
+            ON CONFLICT DO NOTHING),
+        events AS (INSERT INTO outbox (topic, key, headers, value) \(OutboxRow.select(boundFrom: 29)))
         UPDATE workflows SET status = $23, current_step = $24, input = $25::jsonb, outcome = $26, reason = $27,
                version = version + 1, updated_at = now()
         WHERE id = $1 AND version = $28 RETURNING version
@@ -67,6 +70,7 @@ struct SaveWorkflow: PostgresPreparedStatement {
         + [.textArray, .textArray, .int8Array, .boolArray, .textArray]
         + [.textArray, .int8Array, .textArray, .textArray]
         + [.text, .int8, .text, .text, .text, .int8]
+        + OutboxRow.bindingDataTypes
 
     typealias Row = Int
 
@@ -84,6 +88,7 @@ struct SaveWorkflow: PostgresPreparedStatement {
     let outcome: String?
     let reason: String?
     let loadedVersion: Int
+    let events: [OutboxRow]
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
@@ -115,6 +120,7 @@ struct SaveWorkflow: PostgresPreparedStatement {
         bindings.append(outcome)
         bindings.append(reason)
         bindings.append(loadedVersion)
+        OutboxRow.bind(events, into: &bindings)
         return bindings
     }
 
