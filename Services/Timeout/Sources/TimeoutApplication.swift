@@ -29,14 +29,15 @@ public enum Timeout {
     ) throws -> some ApplicationProtocol {
         let runtime = try ServiceRuntime(configuration: configuration, migrations: TimerMigrations.all, metrics: metrics, logger: logger)
         let wakeup = Wakeup()
-        let store = TimerStore(wakeup: wakeup)
+        let plan = FiringPlan()
+        let store = TimerStore(wakeup: wakeup, plan: plan)
         let consumer = try runtime.makeConsumer(
             topics: [.timerRequests],
             handlers: [
                 .timerScheduled: { event, transaction in try await store.schedule(event.decode(TimerScheduled.self), in: transaction) },
                 .timerCancelled: { event, transaction in try await store.cancel(event.decode(TimerCancelled.self), in: transaction) },
             ])
-        let firing = runtime.supervised(TimerFiringService(runtime: runtime, wakeup: wakeup))
+        let firing = runtime.supervised(TimerFiringService(runtime: runtime, wakeup: wakeup, plan: plan))
         let pruner = runtime.makePruner(rules: [.init(table: "timers", timeColumn: "closed_at", finished: "status <> 'scheduled'")])
         let router = runtime.makeRouter()
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))

@@ -6,14 +6,15 @@ import PostgresNIO
 import ServiceKit
 import ServiceLifecycle
 
-/// Fires due timers: sleeps until the earliest due time (woken early when a sooner timer
-/// is scheduled), then claims due rows with `FOR UPDATE SKIP LOCKED`, so replicas share
+/// Fires due timers: sleeps until the earliest due time (woken early when a timer due
+/// sooner is scheduled, `FiringPlan`), then claims due rows with `FOR UPDATE SKIP LOCKED`, so replicas share
 /// the work and none fires a timer twice, and writes each firing to the owner's topic
 /// through the outbox in the same transaction that marks the timer fired. Only one batch
 /// is in memory at a time, whatever the number of pending timers.
 struct TimerFiringService: SupervisedLoop {
     let runtime: ServiceRuntime
     let wakeup: Wakeup
+    let plan: FiringPlan
     var batchSize = 500
     /// The longest sleep, which bounds how late a timer scheduled by another replica fires.
     var maxSleep: Duration = .seconds(1)
@@ -28,11 +29,14 @@ struct TimerFiringService: SupervisedLoop {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await heartbeat.beat()
+                plan.passing()
                 do {
                     let count = try await fireDue(lag: lag)
                     fired.increment(by: count)
                     if count == batchSize { continue }
-                    await wakeup.wait(timeout: try await sleepUntilNextDue())
+                    let sleep = try await sleepUntilNextDue()
+                    plan.sleeping(until: Date().addingTimeInterval(Double(sleep.components.seconds) + Double(sleep.components.attoseconds) / 1e18))
+                    await wakeup.wait(timeout: sleep)
                 } catch {
                     if Task.isCancelled { break }
                     runtime.logger.warning("Firing timers failed; retrying", metadata: [LoggingKeys.error: "\(ErrorText.describe(error))"])

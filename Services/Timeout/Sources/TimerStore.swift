@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceKit
+import Synchronization
 
 /// Durable timers: rows with a due time, an owner, a key and a payload. Scheduling and
 /// cancelling are idempotent by (owner, key); a cancel that arrives before its schedule
@@ -32,6 +33,8 @@ enum TimerMigrations {
 struct TimerStore: Sendable {
     /// Wakes the firing loop when a timer may be due earlier than it planned to sleep.
     let wakeup: Wakeup
+    /// When the firing loop plans to wake.
+    let plan: FiringPlan
 
     /// Schedules `timer` with the others of the transaction, in one statement at commit (a
     /// consumer's batch of schedules is one insert). A cancel applied earlier in the same
@@ -39,7 +42,11 @@ struct TimerStore: Sendable {
     /// the row it finds, or leaves the tombstone: either way the timer stays cancelled.
     func schedule(_ timer: TimerScheduled, in transaction: Transaction) async throws {
         try transaction.batch(timer, into: ScheduleTimers.self)
-        transaction.afterCommit { [wakeup] in wakeup.signal() }
+        // Nearly every timer (an approval's deadline) lies far beyond the loop's next pass:
+        // waking it for those would cost a pass per schedule.
+        transaction.afterCommit { [wakeup, plan] in
+            if plan.wakesAfter(timer.dueAt) { wakeup.signal() }
+        }
     }
 
     func cancel(_ timer: TimerCancelled, in transaction: Transaction) async throws {
@@ -51,6 +58,24 @@ struct TimerStore: Sendable {
             WHERE timers.status = 'scheduled'
             """)
     }
+}
+
+/// When the firing loop will next look for due timers, so that a schedule wakes it only
+/// for a timer due before then.
+final class FiringPlan: Sendable {
+    /// Milliseconds since 1970 of the planned wake; `Int64.max` while the loop is between
+    /// sleeps (it may have read the earliest due time before a new timer committed, so every
+    /// schedule then wakes it).
+    private let wake = Atomic<Int64>(.max)
+
+    /// The loop is about to look for due timers.
+    func passing() { wake.store(.max, ordering: .sequentiallyConsistent) }
+
+    /// The loop will sleep until `date` unless woken.
+    func sleeping(until date: Date) { wake.store(Int64(date.timeIntervalSince1970 * 1000), ordering: .sequentiallyConsistent) }
+
+    /// Whether a timer due at `due` is due before the loop's next pass.
+    func wakesAfter(_ due: Date) -> Bool { Int64(due.timeIntervalSince1970 * 1000) < wake.load(ordering: .sequentiallyConsistent) }
 }
 
 /// The timers a transaction schedules, inserted together; one already there (scheduled,
