@@ -12,9 +12,13 @@ enum WireEncoder {
     static func encode(_ value: some Encodable) throws -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(512)
-        write(try node(for: value, at: []), into: &bytes)
+        try write(try node(for: value, at: []), depth: 0, into: &bytes)
         return bytes
     }
+
+    /// Foundation refuses to write arrays and objects nested this deep (and its decoder to
+    /// read them): what could not be written before must not be written now.
+    static let maximumDepth = 512
 
     // MARK: - The tree
 
@@ -104,7 +108,15 @@ enum WireEncoder {
 
     // MARK: - Writing
 
-    private static func write(_ node: Node, into bytes: inout [UInt8]) {
+    private static func write(_ node: Node, depth: Int, into bytes: inout [UInt8]) throws {
+        switch node {
+        case .array, .object:
+            guard depth + 1 < maximumDepth else {
+                throw EncodingError.invalidValue(
+                    "", .init(codingPath: [], debugDescription: "Too many nested arrays or dictionaries (at most \(maximumDepth - 1))."))
+            }
+        default: break
+        }
         switch node {
         case .null: bytes.append(contentsOf: "null".utf8)
         case .literal(let text): bytes.append(contentsOf: text.utf8)
@@ -113,7 +125,7 @@ enum WireEncoder {
             bytes.append(UInt8(ascii: "["))
             for (index, item) in box.items.enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                write(item, into: &bytes)
+                try write(item, depth: depth + 1, into: &bytes)
             }
             bytes.append(UInt8(ascii: "]"))
         case .object(let box):
@@ -132,10 +144,10 @@ enum WireEncoder {
                 first = false
                 writeString(member.key, into: &bytes)
                 bytes.append(UInt8(ascii: ":"))
-                write(member.node, into: &bytes)
+                try write(member.node, depth: depth + 1, into: &bytes)
             }
             bytes.append(UInt8(ascii: "}"))
-        case .deferred(let encoder): write(encoder.result ?? .object(ObjectBox()), into: &bytes)
+        case .deferred(let encoder): try write(encoder.result ?? .object(ObjectBox()), depth: depth, into: &bytes)
         }
     }
 

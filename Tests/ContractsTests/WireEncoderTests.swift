@@ -52,6 +52,22 @@ import Testing
         #expect(throws: EncodingError.self) { try WireCoding.encode([Double.infinity]) }
     }
 
+    /// Foundation refuses values nested 512 deep; so does the encoder, or a workflow whose
+    /// input Foundation could not have written would be stored and its events poison.
+    @Test func nestingIsRefusedWhereFoundationRefusesIt() throws {
+        for depth in [1, 2, 510, 511, 512, 513] {
+            var value = JSONValue.string("x")
+            for level in 0..<depth { value = level.isMultiple(of: 2) ? .array([value]) : .object(["k": value]) }
+            let foundation = Result { try Self.foundation(value) }
+            let wire = Result { try Self.wire(value) }
+            switch (foundation, wire) {
+            case (.success(let theirs), .success(let ours)): #expect(ours == theirs)
+            case (.failure, .failure): #expect(throws: EncodingError.self, "depth \(depth)") { try WireCoding.encode(value) }
+            default: Issue.record("depth \(depth): Foundation \(foundation), wire \(wire)")
+            }
+        }
+    }
+
     @Test func randomFreeFormValuesMatchFoundation() throws {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<300 {

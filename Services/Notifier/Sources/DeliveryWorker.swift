@@ -65,16 +65,21 @@ struct DeliveryWorker: SupervisedLoop {
 
     /// Records successes in shared statements (group commit): deliveries finish concurrently,
     /// and the successes that finish while one statement runs are recorded by the next, one
-    /// commit for all of them instead of one each. Nil when that statement failed or did not
-    /// answer within 20 s.
+    /// commit for all of them instead of one each. Each answer is true when recorded, false
+    /// when the statement did not answer within 20 s (it may still commit: recording again
+    /// would publish a reported success twice); nil when it failed.
     private func recordingSuccesses() -> GroupCommit<RecordDelivered.Success, Bool> {
         GroupCommit(maxItems: batchSize) { [runtime] successes in
             let recorded = await Deadline.value(within: .seconds(20)) {
                 _ = try await runtime.database.execute(RecordDelivered(successes: successes))
             }
-            guard case .success = recorded else { return nil }
-            if successes.contains(where: { !$0.events.isEmpty }) { runtime.relay.wake() }
-            return Array(repeating: true, count: successes.count)
+            switch recorded {
+            case .success?:
+                if successes.contains(where: { !$0.events.isEmpty }) { runtime.relay.wake() }
+                return Array(repeating: true, count: successes.count)
+            case nil: return Array(repeating: false, count: successes.count)
+            case .failure?: return nil
+            }
         }
     }
 
@@ -211,11 +216,16 @@ struct DeliveryWorker: SupervisedLoop {
                         to: .notificationOutcomes)
                 ] : []
             let success = RecordDelivered.Success(delivery: delivery.id, attempt: delivery.attempt, channel: delivery.channel, events: delivered)
-            if await successes.run([success]) == nil {
+            switch await successes.run([success]) {
+            case [true]?: break
+            case nil:
                 // The shared statement failed: this one alone, so that it fails for its own
                 // reason (logged by the caller) or not at all.
                 _ = try await runtime.database.execute(RecordDelivered(successes: [success]))
                 if !delivered.isEmpty { runtime.relay.wake() }
+            default:
+                // Unanswered: if it never commits, the lease brings the delivery back.
+                throw DatabaseUnavailable(reason: "recording the delivery did not answer within 20 s")
             }
             handOff.close(delivery.channel)
             return

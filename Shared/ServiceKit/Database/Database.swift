@@ -134,5 +134,6 @@ public struct Database: Service {
 /// once the server is back.
 public struct DatabaseUnavailable: Error, CustomStringConvertible {
     public let reason: String
+    public init(reason: String) { self.reason = reason }
     public var description: String { "database unavailable: \(reason)" }
 }
