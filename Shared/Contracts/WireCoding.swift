@@ -16,7 +16,7 @@ public enum WireCoding {
         return encoder
     }
 
-    /// A fresh decoder for wire payloads.
+    /// A fresh Foundation decoder for wire payloads, which `decode` falls back to.
     public static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
@@ -37,9 +37,9 @@ public enum WireCoding {
         try WireEncoder.encode(value)
     }
 
-    /// Decodes wire JSON bytes.
+    /// Decodes wire JSON bytes: what `decoder()` reads, through `WireDecoder`.
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
-        try decoder().decode(type, from: Data(bytes))
+        try WireDecoder.decode(type, from: bytes)
     }
 
     private static let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)

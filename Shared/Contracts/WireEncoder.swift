@@ -218,8 +218,9 @@ extension Dictionary: StringKeyedEncodable where Key == String, Value: Encodable
     }
 }
 
-/// A key of a coding path that names a dictionary member or an array index.
-private struct WireKey: CodingKey {
+/// A key of a coding path that names a dictionary member or an array index (encoding and
+/// decoding).
+struct WireKey: CodingKey {
     let stringValue: String
     let intValue: Int?
     init(_ string: String) {

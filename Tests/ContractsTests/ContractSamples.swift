@@ -14,13 +14,20 @@ enum ContractSamples {
         /// What Foundation's encoder with the wire settings writes, which `encode` must match.
         let reference: @Sendable () throws -> [UInt8]
         let roundTrips: @Sendable ([UInt8]) throws -> Bool
+        /// Whether `WireDecoder`'s fast path reads the bytes (not leaving them to Foundation)
+        /// to what Foundation reads.
+        let fastPathMatchesFoundation: @Sendable ([UInt8]) throws -> Bool
         let type: EventType
     }
 
     static func sample<P: EventPayload>(_ fixture: String, _ payload: P) -> Sample {
         Sample(
             fixture: fixture, encode: { try WireCoding.encode(payload) }, reference: { Array(try WireCoding.encoder().encode(payload)) },
-            roundTrips: { try WireCoding.decode(P.self, from: $0) == payload }, type: payload.eventType)
+            roundTrips: { try WireCoding.decode(P.self, from: $0) == payload },
+            fastPathMatchesFoundation: { bytes in
+                guard let fast = WireDecoderTests.fast(P.self, bytes) else { return false }
+                return try fast == WireCoding.decoder().decode(P.self, from: Data(bytes))
+            }, type: payload.eventType)
     }
 
     static let all: [Sample] = [

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+
+@testable import Contracts
+
+/// `WireCoding.decode` reads what Foundation's decoder with the wire settings reads, and
+/// refuses what it refuses: on every contract fixture (through the fast path, which must
+/// then be taken), on random free-form values and on input built to sit on the edges.
+@Suite struct WireDecoderTests {
+    static func foundation<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) -> Result<T, any Error> {
+        Result { try WireCoding.decoder().decode(type, from: Data(bytes)) }
+    }
+
+    /// The value the fast path reads, or nil when it leaves the bytes to Foundation.
+    static func fast<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) -> T? {
+        WireDecoder.fastValue(type, from: bytes)
+    }
+
+    @Test(arguments: ContractSamples.all.map(\.fixture))
+    func everyFixtureIsReadByTheFastPathAsFoundationReadsIt(name: String) throws {
+        let sample = try #require(ContractSamples.all.first { $0.fixture == name })
+        let golden = try WireContractTests.fixture(name)
+        #expect(try sample.fastPathMatchesFoundation(golden), "\(name)")
+    }
+
+    /// Whatever the fast path reads, it reads as Foundation does; it leaves `\u` escapes
+    /// (control characters) to Foundation, and reads the rest.
+    @Test func randomFreeFormValuesAreReadAsFoundationReadsThem() throws {
+        var generator = SystemRandomNumberGenerator()
+        var readFast = 0
+        for _ in 0..<300 {
+            let value = WireEncoderTests.randomValue(depth: 0, using: &generator)
+            let bytes = Array(try WireCoding.encoder().encode(value))
+            let theirs = try Self.foundation(JSONValue.self, bytes).get()
+            #expect(try WireCoding.decode(JSONValue.self, from: bytes) == theirs)
+            if let fast = Self.fast(JSONValue.self, bytes) {
+                readFast += 1
+                #expect(fast == theirs, "\(String(decoding: bytes, as: UTF8.self))")
+            } else {
+                #expect(bytes.contains(UInt8(ascii: "\\")), "left to Foundation: \(String(decoding: bytes, as: UTF8.self))")
+            }
+        }
+        #expect(readFast > 30)
+    }
+
+    struct Snake: Codable, Equatable {
+        var approvalId: String
+        var timeoutSeconds2: Int?
+        var amount: Double?
+        var context: [String: Int]?
+    }
+
+    /// Input on the edges: either both read the same value or both refuse.
+    @Test func edgesAreReadOrRefusedAsFoundationDoes() {
+        func same<T: Decodable & Equatable>(_ type: T.Type, _ text: String, fast expectFast: Bool? = nil) {
+            let bytes = Array(text.utf8)
+            let ours = Result { try WireCoding.decode(type, from: bytes) }
+            let theirs = Self.foundation(type, bytes)
+            switch (ours, theirs) {
+            case (.success(let a), .success(let b)): #expect(a == b, "\(text)")
+            case (.failure, .failure): break
+            default: Issue.record("\(T.self) from \(text): ours \(ours), Foundation's \(theirs)")
+            }
+            if let expectFast { #expect((Self.fast(type, bytes) != nil) == expectFast, "fast path for \(text)") }
+        }
+        for text in [
+            "01", "1.", ".5", "-", "+1", "1e", "1e400", "-0", "1.0", "1E2", "9007199254740993", "123456789012345678901234567890", "1e-320", "[1,]",
+            "{\"a\":1,}", "{\"a\" 1}", "nul", "tru", "\"\\u0041\"", "\"\\ud800\"", "\"\t\"", "\"\\x\"", "[1] x", " [1] ", "\u{FEFF}[1]",
+            "{\"a\":1,\"a\":2}", "{\"é\":1,\"e\u{301}\":2}", "\"\\/\\b\\f\\n\\r\\t\\\\\\\"\"", "[]", "{}", "null", "true",
+        ] {
+            same(JSONValue.self, text)
+        }
+        for text in ["1", "-5", "1.0", "1e2", "-0", "9223372036854775807", "9223372036854775808", "\"1\"", "true", "null"] {
+            same(Int.self, text)
+            same(Int64.self, text)
+            same(UInt8.self, text)
+        }
+        for text in ["1", "0.1", "1e-7", "-3.25e300", "1e400", "9007199254740993", "\"1\""] { same(Double.self, text) }
+        same(Snake.self, #"{"approval_id":"a","timeout_seconds2":5,"amount":1.5,"context":{"fooBar":1,"x_y":2}}"#, fast: true)
+        same(Snake.self, #"{"approvalId":"a"}"#, fast: false)
+        same(Snake.self, #"{"approval_id":"a","APPROVAL_ID":"b"}"#, fast: false)
+        same(Snake.self, #"{"approval_id":"a","approvalId":"b"}"#, fast: false)
+        same(Snake.self, #"{"approval_id":"a","unknown_2x":1}"#, fast: false)
+        same(Snake.self, #"{"approval_id":"a","timeout_seconds2":null}"#, fast: true)
+        same(Snake.self, #"{"timeout_seconds2":5}"#, fast: false)
+        same(Snake.self, #"{"approval_id":5}"#, fast: false)
+        for depth in [510, 511, 512, 513] {
+            same(JSONValue.self, String(repeating: "[", count: depth) + String(repeating: "]", count: depth))
+        }
+        same(JSONValue.self, String(decoding: [0x22, 0xFF, 0x22], as: UTF8.self))
+        let invalid: [UInt8] = [0x22, 0xC3, 0x28, 0x22]
+        #expect((try? WireCoding.decode(String.self, from: invalid)) == (try? WireCoding.decoder().decode(String.self, from: Data(invalid))))
+    }
+}
