@@ -4,7 +4,7 @@ import Foundation
 /// RFC 8259 JSON whose objects have simple snake_case keys (`approval_id`) is parsed and
 /// decoded here, about twice as fast as Foundation's `JSONDecoder`; anything else (other
 /// keys, a duplicate key, escapes it does not know, numbers near the edges, `Data`, `URL`,
-/// `Decimal`, nesting past Foundation's limit, any error at all) makes `decode` hand the
+/// `Decimal`, nesting deeper than 64, any error at all) makes `decode` hand the
 /// bytes to `WireCoding.decoder()`, which then decides, with its own errors. So a value
 /// read here is the value Foundation would read, and a refusal is Foundation's refusal.
 /// `WireDecoderTests` hold it to Foundation.
@@ -81,10 +81,14 @@ enum WireDecoder {
             return node
         }
 
+        /// Deeper documents go to Foundation: the fast path recurses once per level, and no
+        /// wire payload nests this deep, so hostile nesting costs no more stack than before.
+        static let maximumDepth = 64
+
         private mutating func nested() -> Bool {
             depth += 1
             index += 1
-            return depth < WireEncoder.maximumDepth
+            return depth <= Self.maximumDepth
         }
 
         private mutating func object() -> Node? {
