@@ -353,10 +353,11 @@ extension NodeReading {
     }
 
     /// A double from a literal of at most 17 significant digits and a modest exponent, where
-    /// Swift's and Foundation's parsing agree; others are Foundation's.
+    /// Swift's and Foundation's parsing agree; others are Foundation's. Zero only from a
+    /// literal of zeros: Swift rounds `1e-400` to 0, where Foundation refuses it.
     func double(_ node: WireDecoder.Node, at path: @autoclosure () -> [any CodingKey]) throws -> Double {
         guard case .number(let literal) = node, literal.count <= 24, literal.filter(\.isNumber).count <= 17, let value = Double(literal),
-            value.isFinite, value == 0 || abs(value) > 1e-300
+            value.isFinite, value == 0 ? !literal.prefix(while: { $0 != "e" && $0 != "E" }).contains(where: { ("1"..."9").contains($0) }) : abs(value) > 1e-300
         else { throw WireDecoder.mismatch(Double.self, at: path()) }
         return value
     }

@@ -75,7 +75,12 @@ import Testing
             same(Int64.self, text)
             same(UInt8.self, text)
         }
-        for text in ["1", "0.1", "1e-7", "-3.25e300", "1e400", "9007199254740993", "\"1\""] { same(Double.self, text) }
+        for text in ["1", "0.1", "1e-7", "-3.25e300", "1e400", "1e-400", "-1e-400", "0.0000001e-400", "0e-400", "-0.0", "9007199254740993", "\"1\""] {
+            same(Double.self, text)
+            same(JSONValue.self, "{\"x\":\(text)}")
+        }
+        same(Double.self, "0e-400", fast: true)
+        same(Double.self, "1e-400", fast: false)
         same(Snake.self, #"{"approval_id":"a","timeout_seconds2":5,"amount":1.5,"context":{"fooBar":1,"x_y":2}}"#, fast: true)
         same(Snake.self, #"{"approvalId":"a"}"#, fast: false)
         same(Snake.self, #"{"approval_id":"a","APPROVAL_ID":"b"}"#, fast: false)
