@@ -3,7 +3,7 @@ import Foundation
 /// Reads wire JSON the common way fast, and leaves everything else to Foundation: plain
 /// RFC 8259 JSON whose objects have simple snake_case keys (`approval_id`) is parsed and
 /// decoded here, about twice as fast as Foundation's `JSONDecoder`; anything else (other
-/// keys, a duplicate key, escapes it does not know, numbers near the edges, `Data`, `URL`,
+/// keys, a duplicate key, a lone surrogate, numbers near the edges, `Data`, `URL`,
 /// `Decimal`, nesting deeper than 64, any error at all) makes `decode` hand the
 /// bytes to `WireCoding.decoder()`, which then decides, with its own errors. So a value
 /// read here is the value Foundation would read, and a refusal is Foundation's refusal.
@@ -152,8 +152,8 @@ enum WireDecoder {
             }
         }
 
-        /// A string with the escapes JSON has; nil for a control character, a `\u` escape
-        /// (left to Foundation, with its surrogate rules) or bytes that are not UTF-8.
+        /// A string with the escapes JSON has; nil for a control character, a lone surrogate
+        /// (left to Foundation, with its rules) or bytes that are not UTF-8.
         private mutating func string() -> String? {
             index += 1
             let start = index
@@ -197,11 +197,43 @@ enum WireDecoder {
                 case UInt8(ascii: "n"): out.append(0x0A)
                 case UInt8(ascii: "r"): out.append(0x0D)
                 case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    // A code point, or a surrogate pair; a lone surrogate is Foundation's to refuse.
+                    guard let unit = hex(raw, at: position + 2) else { return nil }
+                    position += 6
+                    var scalar = Unicode.Scalar(unit)
+                    if (0xD800...0xDBFF).contains(unit) {
+                        guard position + 1 < raw.count, raw[position] == UInt8(ascii: "\\"), raw[position + 1] == UInt8(ascii: "u"),
+                            let low = hex(raw, at: position + 2), (0xDC00...0xDFFF).contains(low)
+                        else { return nil }
+                        position += 6
+                        scalar = Unicode.Scalar(0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00))
+                    }
+                    guard let scalar else { return nil }
+                    out.append(contentsOf: String(scalar).utf8)
+                    continue
                 default: return nil
                 }
                 position += 2
             }
             return String(validating: out, as: UTF8.self)
+        }
+
+        /// The four hex digits at `start`, or nil.
+        private func hex(_ raw: UnsafeBufferPointer<UInt8>, at start: Int) -> UInt16? {
+            guard start + 4 <= raw.count else { return nil }
+            var value: UInt16 = 0
+            for byte in raw[start..<start + 4] {
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: return nil
+                }
+                value = value << 4 | UInt16(digit)
+            }
+            return value
         }
 
         /// A number as JSON writes it: `-`, no leading zero, optional fraction and exponent.

@@ -23,8 +23,7 @@ import Testing
         #expect(try sample.fastPathMatchesFoundation(golden), "\(name)")
     }
 
-    /// Whatever the fast path reads, it reads as Foundation does; it leaves `\u` escapes
-    /// (control characters) to Foundation, and reads the rest.
+    /// Whatever the fast path reads, it reads as Foundation does, and it reads nearly all.
     @Test func randomFreeFormValuesAreReadAsFoundationReadsThem() throws {
         var generator = SystemRandomNumberGenerator()
         var readFast = 0
@@ -36,11 +35,10 @@ import Testing
             if let fast = Self.fast(JSONValue.self, bytes) {
                 readFast += 1
                 #expect(fast == theirs, "\(String(decoding: bytes, as: UTF8.self))")
-            } else {
-                #expect(bytes.contains(UInt8(ascii: "\\")), "left to Foundation: \(String(decoding: bytes, as: UTF8.self))")
             }
         }
-        #expect(readFast > 30)
+        // Only a key twice after normalisation ("é" and "e\u{301}") is left to Foundation.
+        #expect(readFast > 250)
     }
 
     struct Snake: Codable, Equatable {
@@ -66,7 +64,8 @@ import Testing
         for text in [
             "01", "1.", ".5", "-", "+1", "1e", "1e400", "-0", "1.0", "1E2", "9007199254740993", "123456789012345678901234567890", "1e-320", "[1,]",
             "{\"a\":1,}", "{\"a\" 1}", "nul", "tru", "\"\\u0041\"", "\"\\ud800\"", "\"\t\"", "\"\\x\"", "[1] x", " [1] ", "\u{FEFF}[1]",
-            "{\"a\":1,\"a\":2}", "{\"é\":1,\"e\u{301}\":2}", "\"\\/\\b\\f\\n\\r\\t\\\\\\\"\"", "[]", "{}", "null", "true",
+            "\"\\u00e9\\u00C9\\u0000\"", "\"\\ud83d\\ude00\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\ud83d\"", "\"\\u12\"",
+            "\"\\u00G1\"", "{\"\\u0061_b\":1}", "{\"a\":1,\"a\":2}", "{\"é\":1,\"e\u{301}\":2}", "\"\\/\\b\\f\\n\\r\\t\\\\\\\"\"", "[]", "{}", "null", "true",
         ] {
             same(JSONValue.self, text)
         }
@@ -81,6 +80,8 @@ import Testing
         }
         same(Double.self, "0e-400", fast: true)
         same(Double.self, "1e-400", fast: false)
+        same(String.self, #""\ud83d\ude00 \u00e9""#, fast: true)
+        same(String.self, #""\ud800""#, fast: false)
         same(Snake.self, #"{"approval_id":"a","timeout_seconds2":5,"amount":1.5,"context":{"fooBar":1,"x_y":2}}"#, fast: true)
         same(Snake.self, #"{"approvalId":"a"}"#, fast: false)
         same(Snake.self, #"{"approval_id":"a","APPROVAL_ID":"b"}"#, fast: false)
