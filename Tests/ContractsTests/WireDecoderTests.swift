@@ -90,7 +90,7 @@ import Testing
         same(Snake.self, #"{"approval_id":"a","timeout_seconds2":null}"#, fast: true)
         same(Snake.self, #"{"timeout_seconds2":5}"#, fast: false)
         same(Snake.self, #"{"approval_id":5}"#, fast: false)
-        for depth in [64, 65, 510, 511, 512, 513] {
+        for depth in [64, 65] {
             same(JSONValue.self, String(repeating: "[", count: depth) + String(repeating: "]", count: depth), fast: depth <= 64 ? true : false)
         }
         same(JSONValue.self, String(decoding: [0x22, 0xFF, 0x22], as: UTF8.self))
