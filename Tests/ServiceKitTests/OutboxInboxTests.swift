@@ -162,7 +162,7 @@ import Testing
     /// rollback takes them back like any other write.
     @Test func eventsTakenByAStatementAreWrittenInOrderAndRolledBackWithIt() async throws {
         struct Carrying: PostgresPreparedStatement {
-            static let sql = "WITH events AS (INSERT INTO outbox (topic, key, headers, value) \(OutboxRow.select(boundFrom: 1))) SELECT 1"
+            static let sql = "WITH events AS (\(OutboxRow.insertStatement(boundFrom: 1))) SELECT 1"
             static let bindingDataTypes = OutboxRow.bindingDataTypes
             let events: [OutboxRow]
             func makeBindings() throws -> PostgresBindings {

@@ -84,7 +84,7 @@ struct RecordDelivered: PostgresPreparedStatement {
         WITH attempt AS (INSERT INTO delivery_attempts (delivery_id, attempt, succeeded)
                          SELECT id, attempt, true FROM unnest($1::uuid[], $2::int8[]) AS d(id, attempt) ON CONFLICT DO NOTHING),
              closed AS (DELETE FROM channel_state WHERE channel = ANY($3)),
-             event AS (INSERT INTO outbox (topic, key, headers, value) \(OutboxRow.select(boundFrom: 4)))
+             event AS (\(OutboxRow.insertStatement(boundFrom: 4)))
         UPDATE deliveries SET status = 'delivered', closed_at = now(), last_error = NULL WHERE id = ANY($1)
         """
     static let bindingDataTypes: [PostgresDataType] = [.uuidArray, .int8Array, .textArray] + OutboxRow.bindingDataTypes

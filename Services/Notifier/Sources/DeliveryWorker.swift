@@ -70,17 +70,18 @@ struct DeliveryWorker: SupervisedLoop {
     /// would publish a reported success twice); nil when it failed.
     private func recordingSuccesses() -> GroupCommit<RecordDelivered.Success, Bool> {
         GroupCommit(maxItems: batchSize) { [runtime] successes in
-            let recorded = await Deadline.value(within: .seconds(20)) {
-                _ = try await runtime.database.execute(RecordDelivered(successes: successes))
-            }
-            switch recorded {
-            case .success?:
-                if successes.contains(where: { !$0.events.isEmpty }) { runtime.relay.wake() }
-                return Array(repeating: true, count: successes.count)
+            switch await Deadline.value(within: .seconds(20), { try await Self.record(successes, runtime: runtime) }) {
+            case .success?: return Array(repeating: true, count: successes.count)
             case nil: return Array(repeating: false, count: successes.count)
             case .failure?: return nil
             }
         }
+    }
+
+    /// Records `successes` in one statement, and wakes the relay for the events it wrote.
+    private static func record(_ successes: [RecordDelivered.Success], runtime: ServiceRuntime) async throws {
+        _ = try await runtime.database.execute(RecordDelivered(successes: successes))
+        if successes.contains(where: { !$0.events.isEmpty }) { runtime.relay.wake() }
     }
 
     struct Claimed: Sendable {
@@ -221,8 +222,7 @@ struct DeliveryWorker: SupervisedLoop {
             case nil:
                 // The shared statement failed: this one alone, so that it fails for its own
                 // reason (logged by the caller) or not at all.
-                _ = try await runtime.database.execute(RecordDelivered(successes: [success]))
-                if !delivered.isEmpty { runtime.relay.wake() }
+                try await Self.record([success], runtime: runtime)
             default:
                 // Unanswered: if it never commits, the lease brings the delivery back.
                 throw DatabaseUnavailable(reason: "recording the delivery did not answer within 20 s")
@@ -261,7 +261,7 @@ struct DeliveryWorker: SupervisedLoop {
                     to: .deadLetter, subject: notification.workflowId)
             } else {
                 let wait = failure.retryAfter ?? settings.retryBackoff.delay(attempt: delivery.attempt)
-                let due = Date().addingTimeInterval(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
+                let due = Date().addingTimeInterval(wait.timeInterval)
                 try await transaction.query(
                     "UPDATE deliveries SET status = 'waiting', last_error = \(detail), next_attempt_at = \(due) WHERE id = \(delivery.id)")
                 try transaction.publish(

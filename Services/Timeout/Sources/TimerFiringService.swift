@@ -35,7 +35,7 @@ struct TimerFiringService: SupervisedLoop {
                     fired.increment(by: count)
                     if count == batchSize { continue }
                     let sleep = try await sleepUntilNextDue()
-                    plan.sleeping(until: Date().addingTimeInterval(Double(sleep.components.seconds) + Double(sleep.components.attoseconds) / 1e18))
+                    plan.sleeping(until: Date().addingTimeInterval(sleep.timeInterval))
                     await wakeup.wait(timeout: sleep)
                 } catch {
                     if Task.isCancelled { break }

@@ -96,7 +96,7 @@ public struct Transaction: Sendable {
     }
 
     /// The events published so far, taken for the statement about to run, which writes them
-    /// to the outbox itself (its `OutboxRow.select` part): one round trip less than their own
+    /// to the outbox itself (an `OutboxRow.insertStatement` CTE): one round trip less than their own
     /// statement at commit. Take them only for a statement that runs next; a statement that
     /// fails fails the transaction, and with it whatever it was to write.
     public func takeEvents() -> [OutboxRow] {

@@ -35,7 +35,7 @@ public struct OutboxRow: Sendable {
 
     /// Binds `rows` as five arrays (topics, keys, header counts, headers, values), for a
     /// statement that inserts them with `unnest` (`text[]`, `text[]`, `int4[]`, `text[]`,
-    /// `bytea[]`); see `Insert`. Postgres has no arrays of arrays of different lengths, so
+    /// `bytea[]`); see `insertStatement(boundFrom:)`. Postgres has no arrays of arrays of different lengths, so
     /// the headers of all rows go as one flat array, cut by their counts.
     public static func bind(_ rows: [OutboxRow], into bindings: inout PostgresBindings) {
         bindings.append(rows.map(\.topic))
@@ -48,11 +48,13 @@ public struct OutboxRow: Sendable {
     /// The types of the arrays `bind` binds.
     public static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .int4Array, .textArray, .byteaArray]
 
-    /// A `SELECT` of the rows `bind` binds as parameters `$first` to `$first + 4`: (topic,
-    /// key, headers, value), in order.
-    public static func select(boundFrom first: Int) -> String {
+    /// The `INSERT` of the rows `bind` binds as parameters `$first` to `$first + 4`, in
+    /// order: the outbox statement of a transaction, or a CTE of the statement that takes the
+    /// transaction's events (`Transaction.takeEvents`).
+    public static func insertStatement(boundFrom first: Int) -> String {
         let (topics, keys, counts, headers, values) = (first, first + 1, first + 2, first + 3, first + 4)
         return """
+            INSERT INTO outbox (topic, key, headers, value)
             SELECT e.topic, e.key, ($\(headers)::text[])[e.start + 1 : e.start + e.count] AS headers, e.value
             FROM (SELECT r.topic, r.key, r.count, r.value, r.position,
                          coalesce(sum(r.count) OVER (ORDER BY r.position ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::int AS start
@@ -71,7 +73,7 @@ public struct OutboxRow: Sendable {
     /// Nearly every transaction ends with it: prepared, so Postgres parses and plans it once
     /// per connection.
     struct Insert: PostgresPreparedStatement {
-        static let sql = "INSERT INTO outbox (topic, key, headers, value) " + OutboxRow.select(boundFrom: 1)
+        static let sql = OutboxRow.insertStatement(boundFrom: 1)
         static let bindingDataTypes = OutboxRow.bindingDataTypes
         typealias Row = Void
         let rows: [OutboxRow]

@@ -25,3 +25,10 @@ public struct Backoff: Sendable {
         return .nanoseconds(Int64.random(in: 0...max(nanos, 0)))
     }
 }
+
+extension Duration {
+    /// The duration in seconds, for `Date` arithmetic.
+    public var timeInterval: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

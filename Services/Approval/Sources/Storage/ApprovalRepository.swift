@@ -289,7 +289,7 @@ struct DecidingVote: PostgresPreparedStatement {
         WITH vote AS (
             INSERT INTO approval_votes (approval_id, approver, decision, comment, changes, channel, on_behalf_of, fields)
             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8::jsonb)),
-        events AS (INSERT INTO outbox (topic, key, headers, value) \(OutboxRow.select(boundFrom: 13)))
+        events AS (\(OutboxRow.insertStatement(boundFrom: 13)))
         UPDATE approvals SET status = $9, decision = $10, changes = $5::jsonb, fields = $8::jsonb, decided_by = $2, comment = $4,
                channel = $6, decided_at = $11, receipt = $12
         WHERE id = $1 RETURNING 1

@@ -57,7 +57,7 @@ struct SaveWorkflow: PostgresPreparedStatement {
             SELECT $1, step, round, receipt, input_sha256
             FROM unnest($19::text[], $20::integer[], $21::text[], $22::text[]) AS r(step, round, receipt, input_sha256)
             ON CONFLICT DO NOTHING),
-        events AS (INSERT INTO outbox (topic, key, headers, value) \(OutboxRow.select(boundFrom: 29)))
+        events AS (\(OutboxRow.insertStatement(boundFrom: 29)))
         UPDATE workflows SET status = $23, current_step = $24, input = $25::jsonb, outcome = $26, reason = $27,
                version = version + 1, updated_at = now()
         WHERE id = $1 AND version = $28 RETURNING version
