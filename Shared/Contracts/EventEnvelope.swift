@@ -45,7 +45,7 @@ public struct EventEnvelope: Sendable, Equatable {
             throw ContractError(.unexpectedType, "\(type) is not a \(Payload.self)")
         }
         do {
-            return try WireCoding.decode(Payload.self, from: data)
+            return try WireCoding.decode(Payload.self, from: data, nestedAtMost: Payload.maximumDepth)
         } catch {
             throw ContractError(.invalidPayload, "\(type): \(ContractError.describe(error))")
         }
@@ -111,6 +111,13 @@ public protocol EventPayload: Codable, Sendable, Equatable {
     var eventType: EventType { get }
     /// The types this payload decodes from.
     static var acceptedTypes: Set<EventType> { get }
+    /// How deeply a record of this payload may nest: `WireCoding.inboundDepth` for what
+    /// agents write, `WireCoding.maximumDepth` (the default) for the services' own events.
+    static var maximumDepth: Int { get }
+}
+
+extension EventPayload {
+    public static var maximumDepth: Int { WireCoding.maximumDepth }
 }
 
 /// W3C `traceparent` values.

@@ -53,6 +53,8 @@ public struct TaskRequested: EventPayload {
 public struct TaskResult: EventPayload {
     public enum Outcome: String, Codable, Sendable { case succeeded, failed }
     public static let acceptedTypes: Set<EventType> = [.taskResult]
+    /// Agents write these: held to the inbound depth.
+    public static let maximumDepth = WireCoding.inboundDepth
     public var eventType: EventType { .taskResult }
 
     public var workflowId: String

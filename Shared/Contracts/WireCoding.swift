@@ -37,9 +37,36 @@ public enum WireCoding {
         try WireEncoder.encode(value)
     }
 
-    /// Decodes wire JSON bytes: what `decoder()` reads, through `WireDecoder`.
-    public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
-        try WireDecoder.decode(type, from: bytes)
+    /// Decodes wire JSON bytes: what `decoder()` reads, through `WireDecoder`, refusing a
+    /// document nested deeper than `limit` (`TooDeep`).
+    public static func decode<T: Decodable>(
+        _ type: T.Type, from bytes: some Collection<UInt8>, nestedAtMost limit: Int = maximumDepth
+    ) throws -> T {
+        try WireDecoder.decode(type, from: bytes, nestedAtMost: limit)
+    }
+
+    /// How deeply any wire JSON may nest arrays and objects inside one another. Deeper
+    /// documents are refused unread: Foundation's decoder spends seconds on free-form values
+    /// nested a few hundred levels deep.
+    public static let maximumDepth = 100
+
+    /// How deeply what agents and outside systems send may nest: request bodies, workflow
+    /// requests and task results on Kafka, task answers over HTTP. Less than `maximumDepth`,
+    /// so that their values, carried further inside events and stored state, stay readable.
+    public static let inboundDepth = 64
+
+    /// Whether `bytes` open more than `limit` arrays and objects inside one another (strings
+    /// skipped; one pass, malformed input not judged).
+    public static func nests(_ bytes: some Collection<UInt8>, deeperThan limit: Int) -> Bool {
+        if let deep = bytes.withContiguousStorageIfAvailable({ WireDecoder.nests($0, deeperThan: limit) }) { return deep }
+        return Array(bytes).withUnsafeBufferPointer { WireDecoder.nests($0, deeperThan: limit) }
+    }
+
+    /// A document nested deeper than the reader accepts.
+    public struct TooDeep: Error, CustomStringConvertible, Sendable {
+        public let limit: Int
+        public init(limit: Int) { self.limit = limit }
+        public var description: String { "the JSON nests arrays and objects more than \(limit) levels deep" }
     }
 
     private static let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)

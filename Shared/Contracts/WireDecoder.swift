@@ -4,25 +4,59 @@ import Foundation
 /// RFC 8259 JSON whose objects have simple snake_case keys (`approval_id`) is parsed and
 /// decoded here, about twice as fast as Foundation's `JSONDecoder`; anything else (other
 /// keys, a duplicate key, a lone surrogate, numbers near the edges, `Data`, `URL`,
-/// `Decimal`, nesting deeper than 64, any error at all) makes `decode` hand the
-/// bytes to `WireCoding.decoder()`, which then decides, with its own errors. So a value
-/// read here is the value Foundation would read, and a refusal is Foundation's refusal.
-/// `WireDecoderTests` hold it to Foundation.
+/// `Decimal`, any error at all) makes `decode` hand the bytes to `WireCoding.decoder()`,
+/// which then decides, with its own errors. So a value read here is the value Foundation
+/// would read, and a refusal is Foundation's refusal. `WireDecoderTests` hold it to
+/// Foundation.
+///
+/// The one refusal of its own: a document nested deeper than the limit the caller gives
+/// (`WireCoding.maximumDepth` unless it says less) is refused before anything reads it
+/// (`WireCoding.TooDeep`). Foundation's decoder takes seconds of CPU for free-form values
+/// nested a few hundred levels deep (`JSONValue` tries each type at every level), and
+/// such a document is no workflow's business.
 enum WireDecoder {
-    static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
-        if let fast = fastValue(type, from: bytes) { return fast }
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>, nestedAtMost limit: Int) throws -> T {
+        if let fast = fastValue(type, from: bytes, nestedAtMost: limit) { return fast }
+        guard !WireCoding.nests(bytes, deeperThan: limit) else { throw WireCoding.TooDeep(limit: limit) }
         return try WireCoding.decoder().decode(type, from: Data(bytes))
     }
 
-    /// What the fast path reads, or nil when it leaves the bytes to Foundation.
-    static func fastValue<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) -> T? {
+    /// What the fast path reads, or nil when it leaves the bytes to Foundation (or to the
+    /// depth check).
+    static func fastValue<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>, nestedAtMost limit: Int = WireCoding.maximumDepth) -> T? {
         let read = { (buffer: UnsafeBufferPointer<UInt8>) -> T? in
-            var parser = Parser(bytes: buffer)
+            var parser = Parser(bytes: buffer, maximumDepth: limit)
             guard let node = parser.document() else { return nil }
             return try? value(T.self, from: node, at: [])
         }
         if let fast = bytes.withContiguousStorageIfAvailable(read) { return fast }
         return Array(bytes).withUnsafeBufferPointer(read)
+    }
+
+    /// Whether `bytes` open more than `limit` arrays and objects inside one another, strings
+    /// skipped. One pass, no tree; malformed input is not judged here.
+    static func nests(_ bytes: UnsafeBufferPointer<UInt8>, deeperThan limit: Int) -> Bool {
+        var depth = 0
+        var index = 0
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                // Past the string, escapes and all.
+                index += 1
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                    index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+                }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                if depth > limit { return true }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            default:
+                break
+            }
+            index += 1
+        }
+        return false
     }
 
     // MARK: - The tree
@@ -40,10 +74,15 @@ enum WireDecoder {
     /// Reads one JSON document; nil for anything but plain JSON (see `WireDecoder`).
     fileprivate struct Parser {
         let bytes: UnsafeBufferPointer<UInt8>
+        /// The caller's limit: the fast path recurses once per level, and never further.
+        let maximumDepth: Int
         var index = 0
         var depth = 0
 
-        init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+        init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
+            self.bytes = bytes
+            self.maximumDepth = maximumDepth
+        }
 
         mutating func document() -> Node? {
             skipSpace()
@@ -81,14 +120,10 @@ enum WireDecoder {
             return node
         }
 
-        /// Deeper documents go to Foundation: the fast path recurses once per level, and no
-        /// wire payload nests this deep, so hostile nesting costs no more stack than before.
-        static let maximumDepth = 64
-
         private mutating func nested() -> Bool {
             depth += 1
             index += 1
-            return depth <= Self.maximumDepth
+            return depth <= maximumDepth
         }
 
         private mutating func object() -> Node? {

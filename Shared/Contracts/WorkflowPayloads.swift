@@ -119,6 +119,8 @@ public struct StepDefinition: Codable, Sendable, Equatable {
 /// or else the latest).
 public struct WorkflowSubmitted: EventPayload {
     public static let acceptedTypes: Set<EventType> = [.workflowSubmitted]
+    /// Agents write these: held to the inbound depth.
+    public static let maximumDepth = WireCoding.inboundDepth
     public var eventType: EventType { .workflowSubmitted }
 
     /// Makes a resubmission return the first workflow instead of starting another.
@@ -168,6 +170,8 @@ public struct WorkflowSubmitted: EventPayload {
 public struct WorkflowControlRequested: EventPayload {
     public enum Action: String, Codable, Sendable { case pause, resume, cancel }
     public static let acceptedTypes: Set<EventType> = [.workflowControlRequested]
+    /// Agents write these: held to the inbound depth.
+    public static let maximumDepth = WireCoding.inboundDepth
     public var eventType: EventType { .workflowControlRequested }
 
     public var workflowId: String

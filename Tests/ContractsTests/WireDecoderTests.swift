@@ -90,11 +90,53 @@ import Testing
         same(Snake.self, #"{"approval_id":"a","timeout_seconds2":null}"#, fast: true)
         same(Snake.self, #"{"timeout_seconds2":5}"#, fast: false)
         same(Snake.self, #"{"approval_id":5}"#, fast: false)
-        for depth in [64, 65] {
-            same(JSONValue.self, String(repeating: "[", count: depth) + String(repeating: "]", count: depth), fast: depth <= 64 ? true : false)
+        for depth in [64, 100] {
+            same(JSONValue.self, String(repeating: "[", count: depth) + String(repeating: "]", count: depth), fast: true)
         }
         same(JSONValue.self, String(decoding: [0x22, 0xFF, 0x22], as: UTF8.self))
         let invalid: [UInt8] = [0x22, 0xC3, 0x28, 0x22]
         #expect((try? WireCoding.decode(String.self, from: invalid)) == (try? WireCoding.decoder().decode(String.self, from: Data(invalid))))
+    }
+
+    /// Deep nesting is refused unread, whichever path would have read it: Foundation spends
+    /// seconds on free-form values a few hundred levels deep. Brackets inside strings do not
+    /// count.
+    @Test func documentsNestedDeeperThanTheLimitAreRefusedUnread() throws {
+        func nested(_ depth: Int, key: String = "k") -> [UInt8] {
+            Array((String(repeating: "{\"\(key)\":", count: depth) + "1" + String(repeating: "}", count: depth)).utf8)
+        }
+        for limit in [WireCoding.maximumDepth, WireCoding.inboundDepth] {
+            #expect(throws: Never.self) { try WireCoding.decode(JSONValue.self, from: nested(limit), nestedAtMost: limit) }
+            // Past the limit: refused, through the fast path's keys and through Foundation's.
+            for key in ["k", "camelKey"] {
+                let error = #expect(throws: WireCoding.TooDeep.self) {
+                    try WireCoding.decode(JSONValue.self, from: nested(limit + 1, key: key), nestedAtMost: limit)
+                }
+                #expect(error?.limit == limit)
+                #expect(ContractError.describe(try #require(error)) == "the JSON nests arrays and objects more than \(limit) levels deep")
+            }
+        }
+        #expect(throws: WireCoding.TooDeep.self) { try WireCoding.decode(JSONValue.self, from: nested(510)) }
+        let brackets = Array(#"{"text":"[[[[\"{{{{","n":[1]}"#.utf8)
+        #expect(!WireCoding.nests(brackets, deeperThan: 2))
+        #expect(WireCoding.nests(brackets, deeperThan: 1))
+        #expect(try WireCoding.decode(JSONValue.self, from: brackets, nestedAtMost: 2) == .object(["text": .string(#"[[[["{{{{"#), "n": .array([.number(1)])]))
+    }
+
+    /// What agents write on Kafka is held to the inbound depth; the services' own events,
+    /// which carry agents' values further inside, to the full one.
+    @Test func agentsRecordsAreHeldToTheInboundDepth() throws {
+        #expect(WorkflowSubmitted.maximumDepth == WireCoding.inboundDepth)
+        #expect(WorkflowControlRequested.maximumDepth == WireCoding.inboundDepth)
+        #expect(TaskResult.maximumDepth == WireCoding.inboundDepth)
+        #expect(ApprovalRequested.maximumDepth == WireCoding.maximumDepth)
+        var input: JSONValue = .number(1)
+        for _ in 0..<WireCoding.inboundDepth { input = .object(["k": input]) }
+        let submitted = WorkflowSubmitted(
+            idempotencyKey: "k", type: "t", requester: "agent@example.com", input: ["deep": input],
+            steps: [StepDefinition(name: "s", kind: .task, task: StepDefinition.Task(type: "noop"))])
+        let envelope = try EventEnvelope(submitted, source: "test", subject: "s")
+        let error = #expect(throws: ContractError.self) { try envelope.decode(WorkflowSubmitted.self) }
+        #expect(error?.reason.contains("more than \(WireCoding.inboundDepth) levels deep") == true)
     }
 }

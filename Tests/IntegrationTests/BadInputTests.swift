@@ -26,6 +26,14 @@ import Testing
                 ),
                 ("empty body", [], 400, "empty"),
                 (
+                    // Foundation's decoder would spend seconds on it; refused unread.
+                    "input nested 500 deep",
+                    Array(
+                        API.workflow(key: "k4").replacingOccurrences(
+                            of: #""currency":"EUR""#, with: #""deep":"# + String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
+                        ).utf8), 400, "more than \(WireCoding.inboundDepth) levels deep"
+                ),
+                (
                     "oversized body", Array(#"{"idempotency_key":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: 300_000) + Array(#""}"#.utf8), 413,
                     "larger than"
                 ),
@@ -65,6 +73,33 @@ import Testing
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == 0)
             #expect(try await stack.events(on: .workflowEvents, settle: .seconds(1)).isEmpty)
             #expect(try await stack.events(on: .approvalRequests, settle: .seconds(1)).isEmpty)
+        }
+    }
+
+    /// The deepest input a request may carry travels through every service: the events and
+    /// state that carry it further in stay within what every reader accepts, and the same
+    /// input as a Kafka record one level deeper is dead-lettered with the reason.
+    @Test func theDeepestAcceptedInputGoesThroughEveryServiceAndDeeperIsDeadLettered() async throws {
+        try await Stack.with { stack in
+            // The body is one level, `input` a second: a value nested 62 more reaches the limit.
+            func nested(_ depth: Int) -> String { String(repeating: #"{"k":"#, count: depth) + "1" + String(repeating: "}", count: depth) }
+            let body = API.workflow(key: "deepest").replacingOccurrences(of: #""currency":"EUR""#, with: #""deep":"# + nested(WireCoding.inboundDepth - 2))
+            let id = try #require(try await stack.submit(body).string("id"))
+            let approvalID = try await stack.pendingApproval(of: id)
+            #expect(try await stack.decide(approvalID, "approve").status == 200)
+            try await stack.waitForStatus(id, "completed")
+
+            var input: JSONValue = .number(1)
+            for _ in 0..<(WireCoding.inboundDepth - 1) { input = .object(["k": input]) }
+            try await stack.publish(
+                WorkflowSubmitted(
+                    idempotencyKey: "too-deep", type: "wire_transfer", requester: "agent@bank.example", input: ["deep": input],
+                    steps: [StepDefinition(name: "execute", kind: .task, task: StepDefinition.Task(type: "noop"))]),
+                to: .workflowRequests, subject: "too-deep")
+            try await waitUntil("the record is dead-lettered") {
+                try await stack.count("SELECT count(*)::int FROM orchestrator.dead_letters WHERE error LIKE '%levels deep%'") == 1
+            }
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows WHERE idempotency_key = 'too-deep'") == 0)
         }
     }
 

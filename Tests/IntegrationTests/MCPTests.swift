@@ -24,6 +24,12 @@ import Testing
             if transport == "http" {
                 // Without a token, /mcp answers 401 before any MCP is spoken.
                 #expect(try await API.post("\(stack.orchestrator)/mcp", #"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, token: nil).status == 401)
+                // Arguments nested past the inbound depth are refused before the SDK reads them.
+                let deep =
+                    #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"request_approval","arguments":"#
+                    + String(repeating: "[", count: 500) + String(repeating: "]", count: 500) + "}}"
+                let refused = try await API.post("\(stack.orchestrator)/mcp", deep, token: TestTokens.agent("agent@bank.example"))
+                #expect(refused.status == 400 && refused.string("reason")?.contains("levels deep") == true, "\(refused.text)")
             }
         }
     }

@@ -143,11 +143,12 @@ struct FallbackDecider: SupervisedLoop {
 
     /// Reads `choices[0].message.content` as the strict answer.
     static func parse(_ body: [UInt8], allowed: [Decision] = [.approve, .reject]) -> Result<(Decision, String), Failure> {
-        guard let object = try? WireCoding.decode(JSONObject.self, from: body), case .array(let choices)? = object["choices"],
+        guard let object = try? WireCoding.decode(JSONObject.self, from: body, nestedAtMost: WireCoding.inboundDepth),
+            case .array(let choices)? = object["choices"],
             case .object(let choice)? = choices.first, case .object(let message)? = choice["message"],
             case .string(let content)? = message["content"]
         else { return .failure(Failure(reason: "answered without a chat completion")) }
-        guard let answer = try? WireCoding.decode(JSONObject.self, from: Array(content.utf8)),
+        guard let answer = try? WireCoding.decode(JSONObject.self, from: Array(content.utf8), nestedAtMost: WireCoding.inboundDepth),
             case .string(let decisionText)? = answer["decision"], let decision = Decision(rawValue: decisionText),
             allowed.contains(decision), decision == .approve || decision == .reject,
             case .string(let reasoning)? = answer["reasoning"], !reasoning.isEmpty, reasoning.count <= 2000,

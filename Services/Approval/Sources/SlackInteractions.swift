@@ -34,7 +34,7 @@ struct SlackInteractions: Sendable {
                 throw APIError(.unauthorized, "invalid_signature", error.description)
             }
             guard let text = try URLEncodedForm.parse(String(decoding: body, as: UTF8.self))["payload"],
-                let payload = try? WireCoding.decode(JSONObject.self, from: Array(text.utf8))
+                let payload = try? WireCoding.decode(JSONObject.self, from: Array(text.utf8), nestedAtMost: WireCoding.inboundDepth)
             else { throw APIError.badRequest("an interaction is a form with a JSON payload field") }
             switch payload["type"]?.stringValue {
             case "block_actions": return try await click(payload, logger: context.logger)

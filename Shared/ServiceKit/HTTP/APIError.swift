@@ -46,12 +46,13 @@ extension Request {
     public static let maxBodyBytes = 256 * 1024
 
     /// Decodes the JSON body as `T`, answering 413 when it is too large and 400 with the
-    /// field at fault when it does not fit.
+    /// field at fault when it does not fit, or when it nests deeper than an inbound document
+    /// may (`WireCoding.inboundDepth`).
     public mutating func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
         let bytes = try await rawBody()
         guard !bytes.isEmpty else { throw APIError.badRequest("the body is empty; expected a JSON object") }
         do {
-            return try WireCoding.decode(T.self, from: bytes)
+            return try WireCoding.decode(T.self, from: bytes, nestedAtMost: WireCoding.inboundDepth)
         } catch {
             throw APIError.badRequest(ContractError.describe(error))
         }

@@ -1,4 +1,5 @@
 import AgentMCP
+import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -26,6 +27,10 @@ struct MCPRoute: Sendable {
             _ = try tokens.verify(String(header.dropFirst("Bearer ".count)))
             var request = request
             let body = try await request.rawBody()
+            // The SDK reads the body with Foundation's decoder, which deep nesting costs dearly.
+            guard !WireCoding.nests(body, deeperThan: WireCoding.inboundDepth) else {
+                throw APIError.badRequest(WireCoding.TooDeep(limit: WireCoding.inboundDepth).description)
+            }
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             let answer = await endpoint.handle(MCP.HTTPRequest(method: "POST", headers: headers, body: Data(body), path: "/mcp"))

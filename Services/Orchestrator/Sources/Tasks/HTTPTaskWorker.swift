@@ -171,8 +171,11 @@ struct HTTPTaskWorker: SupervisedLoop {
             guard (200..<300).contains(code) else {
                 return .failed("\(task.method) \(task.url) answered \(code)", retryable: false)
             }
+            // An answer that is no JSON object, or one nested deeper than inbound JSON may be,
+            // is kept as text.
             let output =
-                (try? WireCoding.decode(JSONObject.self, from: data)) ?? (data.isEmpty ? [:] : ["body": .string(String(decoding: data, as: UTF8.self))])
+                (try? WireCoding.decode(JSONObject.self, from: data, nestedAtMost: WireCoding.inboundDepth))
+                ?? (data.isEmpty ? [:] : ["body": .string(String(decoding: data, as: UTF8.self))])
             return .succeeded(output)
         } catch let refused as EgressRefused {
             // Policy, not the host's health: no retry, and the breaker is left alone.
