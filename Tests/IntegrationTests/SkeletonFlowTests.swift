@@ -116,6 +116,13 @@ import Testing
             #expect(different.string("error") == "idempotency_conflict")
             #expect(different.string("workflow_id") == first.string("id"))
             #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows") == 1)
+            // A resubmission is started before it is stored: nothing of that start remains.
+            for table in ["workflow_history", "workflow_messages", "workflow_steps", "http_calls"] {
+                let orphans = try await stack.count(
+                    "SELECT count(*)::int FROM orchestrator.\(unescaped: table) t WHERE NOT EXISTS (SELECT FROM orchestrator.workflows w WHERE w.id = t.workflow_id)"
+                )
+                #expect(orphans == 0, "\(table)")
+            }
             _ = try await stack.pendingApproval(of: try #require(first.string("id")))
             try await Task.sleep(for: .seconds(1))
             #expect(try await stack.count("SELECT count(*)::int FROM approval.approvals") == 1)

@@ -103,6 +103,16 @@ public struct Transaction: Sendable {
         pending.take()
     }
 
+    /// The outbox rows of `events`, for a statement that writes them itself and only when
+    /// it writes anything else (an `OutboxRow.insertStatement(boundFrom:onlyIf:)` CTE).
+    /// Unlike `takeEvents`, the events published so far stay for the statements after it.
+    public func outboxRows(for events: [(envelope: EventEnvelope, topic: Topic)]) throws -> [OutboxRow] {
+        let rows = try events.map { try OutboxRow($0.envelope, to: $0.topic) }
+        try Pending.checkAccess(rows, from: source)
+        if !rows.isEmpty { pending.markTaken() }
+        return rows
+    }
+
     /// Publishes a record as raw bytes with the given headers (a dead letter's replay).
     public func publishRaw(topic: String, key: String, headers: [(String, String)], value: [UInt8]) throws {
         try pending.add([OutboxRow(topic: topic, key: key, headers: headers, value: value)], from: source)
@@ -178,11 +188,15 @@ public struct Transaction: Sendable {
             for batch in batches { try await batch.run(batch.items, transaction) }
         }
 
-        func add(_ new: [OutboxRow], from source: String) throws {
-            // The broker's ACLs would refuse the record after commit; refuse it before.
-            for row in new where !TopicAccess.may(source, write: row.topic) {
+        /// The broker's ACLs would refuse the record after commit; refuse it before.
+        static func checkAccess(_ rows: [OutboxRow], from source: String) throws {
+            for row in rows where !TopicAccess.may(source, write: row.topic) {
                 throw PermanentFailure("the \(source) service may not publish to \(row.topic)")
             }
+        }
+
+        func add(_ new: [OutboxRow], from source: String) throws {
+            try Self.checkAccess(new, from: source)
             try rows.withLock { rows in
                 // A task the transaction left behind must not publish into a finished one.
                 guard rows != nil else { throw PermanentFailure("an event was published after its transaction ended") }
@@ -199,8 +213,13 @@ public struct Transaction: Sendable {
                 defer { if rows != nil { rows = [] } }
                 return rows ?? []
             }
-            if !rows.isEmpty { taken.withLock { $0 = true } }
+            if !rows.isEmpty { markTaken() }
             return rows
+        }
+
+        /// Notes that a statement wrote outbox rows itself: the relay is woken after commit.
+        func markTaken() {
+            taken.withLock { $0 = true }
         }
 
         /// Writes the rows left to the outbox; answers whether the transaction wrote any,

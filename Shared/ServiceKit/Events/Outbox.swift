@@ -50,8 +50,9 @@ public struct OutboxRow: Sendable {
 
     /// The `INSERT` of the rows `bind` binds as parameters `$first` to `$first + 4`, in
     /// order: the outbox statement of a transaction, or a CTE of the statement that takes the
-    /// transaction's events (`Transaction.takeEvents`).
-    public static func insertStatement(boundFrom first: Int) -> String {
+    /// transaction's events (`Transaction.takeEvents`) or writes its own
+    /// (`Transaction.outboxRows(for:)`), then perhaps only when `condition` holds.
+    public static func insertStatement(boundFrom first: Int, onlyIf condition: String? = nil) -> String {
         let (topics, keys, counts, headers, values) = (first, first + 1, first + 2, first + 3, first + 4)
         return """
             INSERT INTO outbox (topic, key, headers, value)
@@ -60,7 +61,7 @@ public struct OutboxRow: Sendable {
                          coalesce(sum(r.count) OVER (ORDER BY r.position ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::int AS start
                   FROM unnest($\(topics)::text[], $\(keys)::text[], $\(counts)::int4[], $\(values)::bytea[])
                        WITH ORDINALITY AS r(topic, key, count, value, position)) AS e
-            ORDER BY e.position
+            \(condition.map { "WHERE \($0)" } ?? "") ORDER BY e.position
             """
     }
 

@@ -28,13 +28,14 @@ struct WorkflowEngine: Sendable {
         _ submission: WorkflowSubmitted, requestHash: String, template: (name: String, version: Int)?, gates: [GateApplication.Applied] = [],
         actor: String, in transaction: Transaction
     ) async throws -> SubmitOutcome {
-        switch try await repository.insert(submission, requestHash: requestHash, template: template, in: transaction) {
+        // Started before it is stored, then stored as it stands in one statement: a
+        // resubmission's start is thrown away, a new workflow's rows are written once.
+        let session = repository.newSession(for: submission, in: transaction)
+        try await start(session, idempotencyKey: submission.idempotencyKey, template: template, gates: gates, actor: actor)
+        switch try await repository.create(session, from: submission, requestHash: requestHash, template: template, in: transaction) {
+        case .created: return .created(id: session.workflow.id, status: session.status)
         case .existing(let id, let status): return .existing(id: id, status: status)
         case .conflict(let id): return .conflict(id: id)
-        case .created(let session):
-            try await start(session, idempotencyKey: submission.idempotencyKey, template: template, gates: gates, actor: actor)
-            try await repository.save(session, in: transaction)
-            return .created(id: session.workflow.id, status: session.status)
         }
     }
 

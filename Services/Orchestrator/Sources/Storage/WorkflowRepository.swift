@@ -11,44 +11,54 @@ struct WorkflowRepository: Sendable {
     /// Wakes the http worker once calls a save queued committed.
     let httpWakeup: Wakeup
 
-    /// What inserting a submission led to.
-    enum Inserted {
-        /// A new workflow, every step pending, not yet started.
-        case created(WorkflowSession)
+    /// What storing a submission led to.
+    enum Created {
+        /// A new workflow, stored as starting it left it.
+        case created
         /// The same idempotency key with the same body: the first workflow.
         case existing(id: WorkflowID, status: WorkflowStatus)
         /// The same idempotency key with a different body.
         case conflict(id: WorkflowID)
     }
 
-    /// Inserts the workflow and its steps in one statement; nothing when the requester used
-    /// the idempotency key before.
-    func insert(
-        _ submission: WorkflowSubmitted, requestHash: String, template: (name: String, version: Int)?, in transaction: Transaction
-    ) async throws -> Inserted {
-        let id = WorkflowID()
-        let input = try JSONColumn.text(submission.input)
-        let definitions = try submission.steps.map { try JSONColumn.text($0) }
-        let statement = CreateWorkflow(
-            id: id, submission: submission, requestHash: requestHash, input: input, template: template, definitions: definitions)
-        let created = try await transaction.returnsRow(statement)
-        guard created else {
-            let rows = try await transaction.query(
-                "SELECT id, request_hash, status FROM workflows WHERE requester = \(submission.requester) AND idempotency_key = \(submission.idempotencyKey)")
-            for try await (existingID, existingHash, status) in rows.decode((WorkflowID, String, String).self) {
-                guard existingHash == requestHash else { return .conflict(id: existingID) }
-                return .existing(id: existingID, status: try WorkflowStatus(stored: status, column: "workflows.status"))
-            }
-            throw PermanentFailure("idempotency key vanished during submission")
-        }
+    /// A session for `submission` as a new workflow, every step pending, not stored yet: the
+    /// engine starts it and `create` stores it as it then stands. A new workflow has no
+    /// receipts.
+    func newSession(for submission: WorkflowSubmitted, in transaction: Transaction) -> WorkflowSession {
         let workflow = WorkflowRow(
-            id: id, type: submission.type, requester: submission.requester, input: submission.input, status: .running, currentStep: 0,
+            id: WorkflowID(), type: submission.type, requester: submission.requester, input: submission.input, status: .running, currentStep: 0,
             version: 1, callbackURL: submission.callbackUrl)
         let steps = submission.steps.enumerated().map {
             StepRow(position: $0.offset, name: $0.element.name, definition: $0.element, status: StepStatus.pending)
         }
-        // A new workflow has no receipts yet.
-        return .created(WorkflowSession(workflow: workflow, steps: steps, envelopes: envelopes(of: transaction), httpWakeup: httpWakeup))
+        return WorkflowSession(workflow: workflow, steps: steps, envelopes: envelopes(of: transaction), httpWakeup: httpWakeup)
+    }
+
+    /// Stores the new workflow of `session` with everything starting it changed, in one
+    /// statement; nothing when the requester used the idempotency key before (then the
+    /// start's events and rows are dropped with it).
+    func create(
+        _ session: WorkflowSession, from submission: WorkflowSubmitted, requestHash: String, template: (name: String, version: Int)?,
+        in transaction: Transaction
+    ) async throws -> Created {
+        let changes = session.takeChanges()
+        let statement = StartWorkflow(
+            workflow: session.workflow, submission: submission, requestHash: requestHash, template: template, steps: try Self.columns(of: session.steps),
+            changes: changes, requests: try changes.httpCalls.map { try JSONColumn.text($0.request) }, names: session.steps.map(\.name),
+            kinds: session.steps.map(\.definition.kind.rawValue),
+            definitions: try session.steps.map { try JSONColumn.text($0.definition) }, input: try JSONColumn.text(session.workflow.input),
+            events: try transaction.outboxRows(for: changes.events))
+        if try await transaction.returnsRow(statement) {
+            for action in changes.afterCommit { transaction.afterCommit(action) }
+            return .created
+        }
+        let rows = try await transaction.query(
+            "SELECT id, request_hash, status FROM workflows WHERE requester = \(submission.requester) AND idempotency_key = \(submission.idempotencyKey)")
+        for try await (existingID, existingHash, status) in rows.decode((WorkflowID, String, String).self) {
+            guard existingHash == requestHash else { return .conflict(id: existingID) }
+            return .existing(id: existingID, status: try WorkflowStatus(stored: status, column: "workflows.status"))
+        }
+        throw PermanentFailure("idempotency key vanished during submission")
     }
 
     /// Locks and loads workflow `id` with its steps, or nil when there is none.
@@ -95,9 +105,8 @@ struct WorkflowRepository: Sendable {
         let changes = session.takeChanges()
         try transaction.publish(changes.events)
         let statement = SaveWorkflow(
-            id: workflow.id, steps: try Self.columns(of: changes.changedSteps.sorted().map { session.steps[$0] }),
-            history: changes.history, messages: changes.messages, droppedCallSteps: changes.droppedCallSteps, calls: changes.httpCalls,
-            requests: try changes.httpCalls.map { try JSONColumn.text($0.request) }, receipts: changes.receipts,
+            id: workflow.id, steps: try Self.columns(of: changes.changedSteps.sorted().map { session.steps[$0] }), changes: changes,
+            requests: try changes.httpCalls.map { try JSONColumn.text($0.request) },
             status: workflow.status.rawValue, currentStep: workflow.currentStep, input: try JSONColumn.text(workflow.input),
             outcome: workflow.outcome?.rawValue, reason: workflow.reason, loadedVersion: session.loadedVersion, events: transaction.takeEvents())
         var version: Int?
