@@ -17,6 +17,38 @@ import Testing
         """#
     }
 
+    /// Concurrent submissions share transactions (`SharedSubmissions`), and each request
+    /// still gets its own answer: a refused one its refusal, one Postgres cannot store its
+    /// 400 (its round rolls back and each request of it is applied again on its own), the
+    /// rest their workflows, each stored once.
+    @Test func concurrentSubmissionsEachGetTheirOwnAnswer() async throws {
+        try await Stack.with { stack in
+            let bodies = (0..<24).map { index -> (String, Int) in
+                switch index {
+                case 7: (API.workflow(key: "c-\(index)").replacingOccurrences(of: #""type":"noop""#, with: #""type":"teleport""#), 422)
+                case 13: (API.workflow(key: "c-\(index)").replacingOccurrences(of: #""currency":"EUR""#, with: #""currency":"E\u0000R""#), 400)
+                case 20: (API.workflow(key: "c-0"), 200)  // the same key and body as the first: its workflow
+                default: (API.workflow(key: "c-\(index)"), 201)
+                }
+            }
+            let answers = try await withThrowingTaskGroup(of: (Int, Answer).self) { group in
+                for (index, body) in bodies.enumerated() { group.addTask { (index, try await stack.submit(body.0)) } }
+                var answers: [Int: Answer] = [:]
+                for try await (index, answer) in group { answers[index] = answer }
+                return answers
+            }
+            for (index, body) in bodies.enumerated() {
+                let answer = try #require(answers[index])
+                // The first and its resubmission race: whichever is stored first gets 201.
+                let expected = index == 0 || index == 20 ? [200, 201] : [body.1]
+                #expect(expected.contains(answer.status), "\(index): \(answer.text)")
+            }
+            #expect(answers[0]?.string("id") == answers[20]?.string("id"))
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.workflows") == 21)
+            #expect(try await stack.count("SELECT count(DISTINCT workflow_id)::int FROM orchestrator.workflow_history") == 21)
+        }
+    }
+
     @Test func runningWorkflowKeepsItsTemplateVersionAndReportsBackByCallbackAndStream() async throws {
         try await Stack.with { stack in
             let receiver = SignedReceiver(.callbackReceiver(secret: "integration-webhook-secret"), failures: 0)
