@@ -112,7 +112,11 @@ struct WorkflowBench: AsyncParsableCommand {
             }
         }
         var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
+        // An open loop must not be held back by its own client: past the stack's capacity,
+        // flows pile up, and each needs a connection for its calls; with `concurrency`
+        // connections they would wait in the pool until it gave up on them.
+        clientConfiguration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: rate == nil ? concurrency : 1024)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         // A new group reads from the earliest offset, so no event of ours is missed while the
         // listener joins; one flow first warms up the connections and the group.
@@ -120,7 +124,7 @@ struct WorkflowBench: AsyncParsableCommand {
         let cpuBefore = CPUUse(pids: pids)
         let started = ContinuousClock.now
         if let rate, let seconds {
-            let (samples, quarters) = try await openLoop(
+            let (samples, quarters, failures) = try await openLoop(
                 rate: rate, seconds: seconds, pids: pids,
                 run: { index in
                     try await runOne(index: index, facts: facts, client: client, tracker: tracker, tokens: (agentToken, approverToken))
@@ -134,6 +138,8 @@ struct WorkflowBench: AsyncParsableCommand {
             line["rate"] = .number(rate)
             line["quarters"] = .array(quarters.map(JSONValue.object))
             line["cpu_ms_per_workflow"] = .object(cpu)
+            line["failed"] = .number(Double(failures.count))
+            if let first = failures.first { line["first_failure"] = .string(first) }
             return line
         }
         let samples = try await withThrowingTaskGroup(of: [(Double, Double)].self) { group in
@@ -176,18 +182,25 @@ struct WorkflowBench: AsyncParsableCommand {
 
     /// Starts `run(index)` `rate` times a second for `seconds`, whatever the answers (an open
     /// loop: a slow system is not given a slower load). Returns every sample and, per quarter
-    /// of the run (by start time), its latency percentiles and each service's RSS at its end.
+    /// of the run (by start time), its latency percentiles and each service's RSS at its end;
+    /// and why flows failed (past the stack's capacity, calls time out), counted rather than
+    /// ending the run.
     private func openLoop(
         rate: Double, seconds: Double, pids: [String: Int32], run: @escaping @Sendable (Int) async throws -> (Double, Double)
-    ) async throws -> ([(Double, Double)], [JSONObject]) {
+    ) async throws -> ([(Double, Double)], [JSONObject], [String]) {
         let total = max(4, Int(rate * seconds))
         let started = ContinuousClock.now
         var rss: [JSONObject] = []
-        let indexed = try await withThrowingTaskGroup(of: (Int, Double, Double).self) { group in
+        let outcomes = try await withThrowingTaskGroup(of: Result<(Int, Double, Double), any Error>.self) { group in
             for index in 0..<total {
                 try await Task.sleep(until: started + .seconds(Double(index) / rate), clock: .continuous)
                 group.addTask {
-                    let (pause, resume) = try await run(index); return (index, pause, resume)
+                    do {
+                        let (pause, resume) = try await run(index)
+                        return .success((index, pause, resume))
+                    } catch {
+                        return .failure(error)
+                    }
                 }
                 if (index + 1) % (total / 4) == 0, rss.count < 4 {
                     var sample: JSONObject = [:]
@@ -199,13 +212,18 @@ struct WorkflowBench: AsyncParsableCommand {
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
+        let indexed = outcomes.compactMap { try? $0.get() }
+        let failures = outcomes.compactMap { outcome -> String? in
+            guard case .failure(let error) = outcome else { return nil }
+            return "\(error)"
+        }
         let quarters = (0..<4).map { quarter -> JSONObject in
             let part = indexed.filter { $0.0 * 4 / total == quarter }.map { ($0.1, $0.2) }
             var line = Self.summary(part, seconds: seconds / 4)
             line["rss_mib"] = .object(quarter < rss.count ? rss[quarter] : [:])
             return line
         }
-        return (indexed.map { ($0.1, $0.2) }, quarters)
+        return (indexed.map { ($0.1, $0.2) }, quarters, failures)
     }
 
     /// One flow; returns (pause ms, resume ms).

@@ -35,6 +35,7 @@ import Testing
         let line = try #require(output.split(separator: "\n").last { $0.hasPrefix("{") }, "no JSON line in: \(output.suffix(2000))")
         let figures = try WireCoding.decode(JSONObject.self, from: Array(line.utf8))
         #expect(figures["mode"] == "open_loop" && figures["workflows"] == .number(16) && figures["rate"] == .number(4))
+        #expect(figures["failed"] == .number(0), "\(figures)")
         guard case .array(let quarters)? = figures["quarters"] else {
             Issue.record("no quarters in \(line)")
             return
