@@ -138,8 +138,11 @@ struct WorkflowBench: AsyncParsableCommand {
             line["rate"] = .number(rate)
             line["quarters"] = .array(quarters.map(JSONValue.object))
             line["cpu_ms_per_workflow"] = .object(cpu)
+            // Failed flows are not in the percentiles (which are of completed flows): they are
+            // counted, by reason.
             line["failed"] = .number(Double(failures.count))
-            if let first = failures.first { line["first_failure"] = .string(first) }
+            line["failed_by_reason"] = .object(
+                Dictionary(grouping: failures, by: { $0 }).mapValues { .number(Double($0.count)) })
             return line
         }
         let samples = try await withThrowingTaskGroup(of: [(Double, Double)].self) { group in

@@ -62,6 +62,23 @@ public enum WireCoding {
         return Array(bytes).withUnsafeBufferPointer { WireDecoder.nests($0, deeperThan: limit) }
     }
 
+    /// Throws `NotUTF8` for a document in UTF-16 or UTF-32 (which Foundation's decoder would
+    /// read after converting it, past a depth count made on UTF-8), `TooDeep` for one nested
+    /// deeper than `limit`: what every reader checks before Foundation's decoder sees a byte.
+    public static func checkReadable(_ bytes: some Collection<UInt8>, nestedAtMost limit: Int) throws {
+        // Foundation takes a document for UTF-16 or UTF-32 by its byte-order mark or by a NUL
+        // among its first four bytes; UTF-8 JSON has neither (RFC 8259 §8.1).
+        let head = Array(bytes.prefix(4))
+        guard head.first.map({ $0 != 0xFE && $0 != 0xFF }) ?? true, !head.contains(0) else { throw NotUTF8() }
+        guard !nests(bytes, deeperThan: limit) else { throw TooDeep(limit: limit) }
+    }
+
+    /// A document that is not UTF-8.
+    public struct NotUTF8: Error, CustomStringConvertible, Sendable {
+        public init() {}
+        public var description: String { "the JSON is not UTF-8 (RFC 8259 asks for UTF-8 between systems)" }
+    }
+
     /// A document nested deeper than the reader accepts.
     public struct TooDeep: Error, CustomStringConvertible, Sendable {
         public let limit: Int

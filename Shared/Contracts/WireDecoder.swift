@@ -17,7 +17,7 @@ import Foundation
 enum WireDecoder {
     static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>, nestedAtMost limit: Int) throws -> T {
         if let fast = fastValue(type, from: bytes, nestedAtMost: limit) { return fast }
-        guard !WireCoding.nests(bytes, deeperThan: limit) else { throw WireCoding.TooDeep(limit: limit) }
+        try WireCoding.checkReadable(bytes, nestedAtMost: limit)
         return try WireCoding.decoder().decode(type, from: Data(bytes))
     }
 
@@ -34,7 +34,8 @@ enum WireDecoder {
     }
 
     /// Whether `bytes` open more than `limit` arrays and objects inside one another, strings
-    /// skipped. One pass, no tree; malformed input is not judged here.
+    /// skipped. One pass, no tree; malformed input is not judged here. Counts UTF-8 only
+    /// (`WireCoding.checkReadable` refuses the rest first).
     static func nests(_ bytes: UnsafeBufferPointer<UInt8>, deeperThan limit: Int) -> Bool {
         var depth = 0
         var index = 0

@@ -123,6 +123,24 @@ import Testing
         #expect(try WireCoding.decode(JSONValue.self, from: brackets, nestedAtMost: 2) == .object(["text": .string(#"[[[["{{{{"#), "n": .array([.number(1)])]))
     }
 
+    /// Foundation would read UTF-16 and UTF-32 after converting them, past a depth count
+    /// made on UTF-8 (a UTF-16 `\u{5C41}` holds a backslash byte): they are refused, with or
+    /// without a byte-order mark. UTF-8's own mark is read as Foundation reads it.
+    @Test func documentsInUTF16OrUTF32AreRefused() throws {
+        func utf16LittleEndian(_ text: String) -> [UInt8] {
+            var bytes: [UInt8] = []
+            for unit in text.utf16 { bytes += [UInt8(unit & 0xFF), UInt8(unit >> 8)] }
+            return bytes
+        }
+        let brackets = String(repeating: "[", count: 300) + String(repeating: "]", count: 300)
+        let deep: String = "{\"a\":\"\u{5C41}\",\"b\":" + brackets + "}"
+        let marked: [UInt8] = [0xFF, 0xFE] + utf16LittleEndian(#"{"a":1}"#)
+        for bytes in [utf16LittleEndian(deep), marked] {
+            #expect(throws: WireCoding.NotUTF8.self) { try WireCoding.decode(JSONValue.self, from: bytes) }
+        }
+        #expect(try WireCoding.decode(JSONValue.self, from: [0xEF, 0xBB, 0xBF] + Array(#"{"a":1}"#.utf8)) == .object(["a": .number(1)]))
+    }
+
     /// What agents write on Kafka is held to the inbound depth; the services' own events,
     /// which carry agents' values further inside, to the full one.
     @Test func agentsRecordsAreHeldToTheInboundDepth() throws {

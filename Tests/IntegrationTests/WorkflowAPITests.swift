@@ -17,10 +17,9 @@ import Testing
         """#
     }
 
-    /// Concurrent submissions share transactions (`SharedSubmissions`), and each request
-    /// still gets its own answer: a refused one its refusal, one Postgres cannot store its
-    /// 400 (its round rolls back and each request of it is applied again on its own), the
-    /// rest their workflows, each stored once.
+    /// Concurrent submissions each get their own answer: a refused one its refusal, one
+    /// Postgres cannot store its 400, a resubmission the first workflow, the rest their
+    /// workflows, each stored once.
     @Test func concurrentSubmissionsEachGetTheirOwnAnswer() async throws {
         try await Stack.with { stack in
             let bodies = (0..<24).map { index -> (String, Int) in

@@ -137,4 +137,24 @@ import Testing
         let early = #"[{"name":"a","kind":"task","task":{"type":"http","url":"https://x.example{{input.q}}"}}]"#
         #expect(try DefinitionValidation.problem(in: steps(early))?.contains("url") == true)
     }
+
+    /// A body's placeholders bring in values as deep as inbound JSON: the body itself may nest
+    /// so little that the queued call, with the deepest of them, stays readable.
+    @Test func anHTTPBodyNestsLittleEnoughThatItsRenderedCallStaysReadable() throws {
+        func body(_ depth: Int) -> String {
+            #"[{"name":"a","kind":"task","task":{"type":"http","url":"https://x.example/","body":"#
+                + String(repeating: #"{"k":"#, count: depth) + #""{{input.deep}}""# + String(repeating: "}", count: depth) + "}}]"
+        }
+        #expect(try DefinitionValidation.problem(in: steps(body(DefinitionValidation.maximumBodyDepth))) == nil)
+        #expect(try DefinitionValidation.problem(in: steps(body(DefinitionValidation.maximumBodyDepth + 1)))?.contains("body may nest") == true)
+        // The deepest body with the deepest input an agent may send, rendered and queued.
+        var deep: JSONValue = 1
+        for _ in 0..<(WireCoding.inboundDepth - 2) { deep = .object(["k": deep]) }
+        let definition = try #require(try steps(body(DefinitionValidation.maximumBodyDepth)).first?.task?.body)
+        let dispatcher = TaskDispatcher(tokens: TaskTokens(key: String(repeating: "k", count: 32)))
+        let rendered = dispatcher.render(definition, scope: ["input": .object(["deep": deep]), "outputs": .object([:])])
+        let request = HTTPTaskRequest(
+            url: "https://x.example/", method: "POST", headers: [:], body: rendered, timeoutSeconds: 30, taskToken: "t", approvalReceipt: nil)
+        #expect(throws: Never.self) { try WireCoding.decode(HTTPTaskRequest.self, from: WireCoding.encode(request)) }
+    }
 }

@@ -120,8 +120,7 @@ public enum Orchestrator {
         let router = runtime.makeRouter()
         router.add(middleware: AuthenticationMiddleware(tokens: settings.accessTokens))
         let workflows = WorkflowRoutes(
-            runtime: runtime, engine: engine, submissions: SharedSubmissions(database: runtime.database, submissions: submissions), tokens: tokens,
-            reads: WorkflowReads(database: runtime.database))
+            runtime: runtime, engine: engine, submissions: submissions, tokens: tokens, reads: WorkflowReads(database: runtime.database))
         workflows.register(on: router)
         MCPRoute(tokens: settings.accessTokens, port: configuration.httpPort).register(on: router)
         let feed = HistoryFeed(workflows: workflows, limits: settings.streamLimits)

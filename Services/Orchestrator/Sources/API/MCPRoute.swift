@@ -28,8 +28,10 @@ struct MCPRoute: Sendable {
             var request = request
             let body = try await request.rawBody()
             // The SDK reads the body with Foundation's decoder, which deep nesting costs dearly.
-            guard !WireCoding.nests(body, deeperThan: WireCoding.inboundDepth) else {
-                throw APIError.badRequest(WireCoding.TooDeep(limit: WireCoding.inboundDepth).description)
+            do {
+                try WireCoding.checkReadable(body, nestedAtMost: WireCoding.inboundDepth)
+            } catch {
+                throw APIError.badRequest("\(error)")
             }
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }

@@ -8,7 +8,7 @@ import ServiceKit
 struct WorkflowRoutes: Sendable {
     let runtime: ServiceRuntime
     let engine: WorkflowEngine
-    let submissions: SharedSubmissions
+    let submissions: Submissions
     let tokens: TaskTokens
     let reads: WorkflowReads
 
@@ -49,7 +49,9 @@ struct WorkflowRoutes: Sendable {
         }
         let outcome: WorkflowEngine.SubmitOutcome
         do {
-            outcome = try await submissions.submit(submission, byAdmin: principal.role == .admin, logger: context.logger)
+            outcome = try await runtime.database.transaction(logger: context.logger) { transaction in
+                try await submissions.submit(submission, byAdmin: principal.role == .admin, in: transaction)
+            }
         } catch let invalid as Submissions.Invalid {
             throw APIError(.unprocessableContent, "invalid_workflow", invalid.description)
         } catch let refused as GateApplication.Refused {

@@ -128,6 +128,20 @@ enum DefinitionValidation {
         return nil
     }
 
+    /// How deeply an http task's body may nest: a placeholder brings in a value as deep as
+    /// inbound JSON (`WireCoding.inboundDepth`), and the queued call must stay within what
+    /// every reader accepts (`WireCoding.maximumDepth`), or it could never be taken.
+    static let maximumBodyDepth = 32
+
+    /// How many arrays and objects `value` nests, itself included.
+    private static func depth(of value: JSONValue) -> Int {
+        switch value {
+        case .array(let items): 1 + (items.map(depth(of:)).max() ?? 0)
+        case .object(let members): 1 + (members.values.map(depth(of:)).max() ?? 0)
+        default: 0
+        }
+    }
+
     private static func problem(in task: StepDefinition.Task) -> String? {
         guard taskTypes.contains(task.type) else {
             return "type \(task.type) is unknown (known: \(taskTypes.sorted().joined(separator: ", ")))"
@@ -144,6 +158,9 @@ enum DefinitionValidation {
                 return "method must be one of \(httpMethods.sorted().joined(separator: ", "))"
             }
             if (task.headers?.count ?? 0) > 50 { return "headers may list at most 50 headers" }
+            if let body = task.body, depth(of: body) > maximumBodyDepth {
+                return "body may nest at most \(maximumBodyDepth) levels: the values its placeholders bring in nest further"
+            }
             if let reserved = task.headers?.keys.sorted().first(where: HTTPTaskWorker.isReservedHeader) {
                 return "headers may not set \(reserved): the call's framing, host and signature are the orchestrator's"
             }
