@@ -136,6 +136,25 @@ import Testing
 }
 
 @Suite(.serialized, .timeLimit(.minutes(10))) struct HTTPTaskTests {
+    /// A queued call that cannot be read (a row from before a limit, or damaged) is left
+    /// aside: the calls leased with it still go out.
+    @Test func anUnreadableQueuedCallDoesNotHoldUpTheOthers() async throws {
+        try await Stack.with { stack in
+            let server = SignedReceiver(.taskServer(secret: Stack.taskSigningSecret), failures: 0)
+            defer { Task { await server.stop() } }
+            let waiting = try #require(try await stack.submit(API.workflow(key: "holder")).string("id"))
+            _ = try await stack.sql(
+                """
+                INSERT INTO orchestrator.http_calls (kind, workflow_id, step, attempt, compensation, request)
+                VALUES ('task', \(UUID(uuidString: waiting)!), 'approve', 1, false, '{"url": 5, "timeout_seconds": 30}')
+                """)
+            let steps = #"[{"name":"pay","kind":"task","task":{"type":"http","url":"\#(server.url)","body":{"amount":"{{input.amount}}"}}}]"#
+            let id = try await stack.submit(key: "after-unreadable", input: #"{"amount":1}"#, steps: steps)
+            try await stack.waitForStatus(id, "completed")
+            #expect(try await stack.count("SELECT count(*)::int FROM orchestrator.http_calls WHERE leased_until IS NOT NULL") == 1)
+        }
+    }
+
     @Test func httpTaskRetriesThroughFailuresWhileItsCircuitOpensAndCloses() async throws {
         // The open period is long against the retries' backoff (≤ 1 s), so that retries fall
         // inside it even when the machine is slow (with 2 s a loaded CI run once saw none).

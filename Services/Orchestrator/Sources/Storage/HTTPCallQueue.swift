@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Metrics
 import PostgresNIO
 import ServiceKit
 
@@ -21,7 +22,9 @@ struct HTTPCallQueue: Sendable {
         let request: HTTPTaskRequest
     }
 
-    /// Leases up to `limit` calls that are due, oldest first, for their timeout and 30 s.
+    /// Leases up to `limit` calls that are due, oldest first, for their timeout and 30 s. A
+    /// call whose request cannot be read is left leased and logged (it comes back when the
+    /// lease ends): it must not take the calls leased with it down.
     func lease(limit: Int) async throws -> [Call] {
         try await database.transaction { transaction in
             let rows = try await transaction.query(
@@ -35,10 +38,20 @@ struct HTTPCallQueue: Sendable {
             for try await (id, kind, tries, workflowID, step, attempt, compensation, request) in rows.decode(
                 (Int64, String, Int, WorkflowID, String, Int, Bool, String).self)
             {
+                let decoded: HTTPTaskRequest
+                do {
+                    decoded = try WireCoding.decode(HTTPTaskRequest.self, from: Array(request.utf8))
+                } catch {
+                    transaction.logger.error(
+                        "Queued http call cannot be read; left until its lease ends",
+                        metadata: ["http_call.id": "\(id)", LoggingKeys.workflowID: "\(workflowID)", LoggingKeys.error: "\(ErrorText.describe(error))"])
+                    Counter(label: "hitl_http_calls_unreadable_total").increment()
+                    continue
+                }
                 calls.append(
                     Call(
                         id: id, isCallback: kind == "callback", tries: tries, workflowID: workflowID, step: step, attempt: attempt, compensation: compensation,
-                        request: try WireCoding.decode(HTTPTaskRequest.self, from: Array(request.utf8))))
+                        request: decoded))
             }
             return calls
         }
