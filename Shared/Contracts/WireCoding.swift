@@ -57,7 +57,7 @@ public enum WireCoding {
 
     /// Whether `bytes` open more than `limit` arrays and objects inside one another (strings
     /// skipped; one pass, malformed input not judged).
-    public static func nests(_ bytes: some Collection<UInt8>, deeperThan limit: Int) -> Bool {
+    static func nests(_ bytes: some Collection<UInt8>, deeperThan limit: Int) -> Bool {
         if let deep = bytes.withContiguousStorageIfAvailable({ WireDecoder.nests($0, deeperThan: limit) }) { return deep }
         return Array(bytes).withUnsafeBufferPointer { WireDecoder.nests($0, deeperThan: limit) }
     }

@@ -127,15 +127,31 @@ enum WireDecoder {
             return depth <= maximumDepth
         }
 
+        /// Past `close` when it comes next (after space): the container ends, one level up.
+        private mutating func closes(with close: UInt8) -> Bool {
+            skipSpace()
+            guard index < bytes.count, bytes[index] == close else { return false }
+            index += 1
+            depth -= 1
+            return true
+        }
+
+        /// After a member or an item: true past a `,` (another follows), false past `close`
+        /// (the container ended), nil for anything else.
+        private mutating func another(before close: UInt8) -> Bool? {
+            skipSpace()
+            guard index < bytes.count else { return nil }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                return true
+            }
+            return closes(with: close) ? false : nil
+        }
+
         private mutating func object() -> Node? {
             guard nested() else { return nil }
             var members: [(key: String, value: Node)] = []
-            skipSpace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                depth -= 1
-                return .object(members)
-            }
+            if closes(with: UInt8(ascii: "}")) { return .object(members) }
             while true {
                 skipSpace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
@@ -145,15 +161,8 @@ enum WireDecoder {
                 skipSpace()
                 guard let member = value() else { return nil }
                 members.append((key, member))
-                skipSpace()
-                guard index < bytes.count else { return nil }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard bytes[index] == UInt8(ascii: "}") else { return nil }
-                index += 1
-                depth -= 1
+                guard let more = another(before: UInt8(ascii: "}")) else { return nil }
+                if more { continue }
                 // A key twice: Foundation's choice of one, not ours.
                 // (Swift's string equality also takes "é" and "e\u{301}" for one key: that
                 // too is left to Foundation.)
@@ -165,26 +174,13 @@ enum WireDecoder {
         private mutating func array() -> Node? {
             guard nested() else { return nil }
             var items: [Node] = []
-            skipSpace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                depth -= 1
-                return .array(items)
-            }
+            if closes(with: UInt8(ascii: "]")) { return .array(items) }
             while true {
                 skipSpace()
                 guard let item = value() else { return nil }
                 items.append(item)
-                skipSpace()
-                guard index < bytes.count else { return nil }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard bytes[index] == UInt8(ascii: "]") else { return nil }
-                index += 1
-                depth -= 1
-                return .array(items)
+                guard let more = another(before: UInt8(ascii: "]")) else { return nil }
+                if !more { return .array(items) }
             }
         }
 

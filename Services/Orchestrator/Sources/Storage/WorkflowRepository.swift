@@ -44,7 +44,7 @@ struct WorkflowRepository: Sendable {
         let changes = session.takeChanges()
         let statement = StartWorkflow(
             workflow: session.workflow, submission: submission, requestHash: requestHash, template: template, steps: try Self.columns(of: session.steps),
-            changes: changes, requests: try changes.httpCalls.map { try JSONColumn.text($0.request) }, names: session.steps.map(\.name),
+            changes: changes, names: session.steps.map(\.name),
             kinds: session.steps.map(\.definition.kind.rawValue),
             definitions: try session.steps.map { try JSONColumn.text($0.definition) }, input: try JSONColumn.text(session.workflow.input),
             events: try transaction.outboxRows(for: changes.events))
@@ -106,7 +106,6 @@ struct WorkflowRepository: Sendable {
         try transaction.publish(changes.events)
         let statement = SaveWorkflow(
             id: workflow.id, steps: try Self.columns(of: changes.changedSteps.sorted().map { session.steps[$0] }), changes: changes,
-            requests: try changes.httpCalls.map { try JSONColumn.text($0.request) },
             status: workflow.status.rawValue, currentStep: workflow.currentStep, input: try JSONColumn.text(workflow.input),
             outcome: workflow.outcome?.rawValue, reason: workflow.reason, loadedVersion: session.loadedVersion, events: transaction.takeEvents())
         var version: Int?

@@ -51,8 +51,8 @@ enum AppendedRows {
             held jsonb, feedback text, error text, compensation_status text, compensation_attempt integer, compensation_tries integer)
         """
 
-    /// Binds `$3…$21` from `changes` and the queued calls' requests as JSON text.
-    static func bind(_ changes: WorkflowChanges, requests: [String], into bindings: inout PostgresBindings) {
+    /// Binds `$3…$21` from `changes`, the queued calls' requests as JSON text.
+    static func bind(_ changes: WorkflowChanges, into bindings: inout PostgresBindings) throws {
         let (history, messages, calls, receipts) = (changes.history, changes.messages, changes.httpCalls, changes.receipts)
         bindings.append(history.map(\.event))
         bindings.append(history.map { $0.from?.rawValue ?? "" })
@@ -68,7 +68,7 @@ enum AppendedRows {
         bindings.append(calls.map(\.step))
         bindings.append(calls.map(\.attempt))
         bindings.append(calls.map(\.compensation))
-        bindings.append(requests)
+        bindings.append(try calls.map { try JSONColumn.text($0.request) })
         bindings.append(receipts.map(\.step))
         bindings.append(receipts.map(\.round))
         bindings.append(receipts.map(\.receipt))
@@ -120,7 +120,6 @@ struct SaveWorkflow: PostgresPreparedStatement {
     let id: WorkflowID
     let steps: String
     let changes: WorkflowChanges
-    let requests: [String]
     let status: String
     let currentStep: Int
     let input: String
@@ -133,7 +132,7 @@ struct SaveWorkflow: PostgresPreparedStatement {
         var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
         bindings.append(id)
         bindings.append(steps)
-        AppendedRows.bind(changes, requests: requests, into: &bindings)
+        try AppendedRows.bind(changes, into: &bindings)
         bindings.append(changes.droppedCallSteps)
         bindings.append(status)
         bindings.append(currentStep)
@@ -218,21 +217,20 @@ struct StartWorkflow: PostgresPreparedStatement {
     let submission: WorkflowSubmitted
     let requestHash: String
     let template: (name: String, version: Int)?
-    /// Every step's columns, the start's appended rows and calls' requests, and its events.
+    /// Every step's columns, what the start appended, and its events.
     let steps: String
     let changes: WorkflowChanges
-    let requests: [String]
     let names: [String]
     let kinds: [String]
     let definitions: [String]
     let input: String
     let events: [OutboxRow]
 
-    func makeBindings() -> PostgresBindings {
+    func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
         bindings.append(workflow.id)
         bindings.append(steps)
-        AppendedRows.bind(changes, requests: requests, into: &bindings)
+        try AppendedRows.bind(changes, into: &bindings)
         bindings.append(submission.idempotencyKey)
         bindings.append(requestHash)
         bindings.append(workflow.type)
